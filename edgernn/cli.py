@@ -1,0 +1,62 @@
+"""The root ``edgernn`` command. Subcommands load lazily, so ``edgernn run --help`` stays light."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from . import __version__
+
+# name -> "module:attribute"; each module keeps torch/onnx imports inside its command body.
+COMMANDS = {
+    "inspect": "edgernn.export.inspect:inspect_command",
+}
+
+
+class CommandError(click.ClickException):
+    """An expected failure: one line on stderr, exit code 1, no traceback."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+class LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when that subcommand is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[cmd_name].split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from edgernn.runtime.errors import EdgernnError
+
+        try:
+            return super().invoke(ctx)
+        except (EdgernnError, OSError) as err:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            raise CommandError(str(err)) from None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgernn")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """edgernn: train, export, quantize, run and profile recurrent models for edge devices."""
+    ctx.obj = {"debug": debug}
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(cli.main(prog_name="edgernn"))

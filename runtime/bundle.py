@@ -1,0 +1,191 @@
+"""Open a bundle folder (manifest + checked files) or describe a bare ``.onnx`` from its graph."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .errors import BundleError
+from .fileio import sha256_file
+from .manifest import InputSpec, Manifest, OutputSpec, StateSpec
+
+MANIFEST_NAME = "manifest.json"
+METADATA_KEY = "edgernn.manifest"  # metadata_props key holding the manifest JSON
+
+_ORT_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(bool)": "bool",
+}
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle folder whose manifest has been parsed; files are checked when they are used."""
+
+    root: Path
+    manifest: Manifest
+
+    @classmethod
+    def load(cls, path: str | Path) -> Bundle:
+        """Read ``path/manifest.json``; raise :class:`BundleError` naming what is wrong."""
+        root = Path(path)
+        if not root.is_dir():
+            raise BundleError(f"{root}: expected a bundle folder with {MANIFEST_NAME}, got no such folder")
+        manifest_path = root / MANIFEST_NAME
+        if not manifest_path.is_file():
+            raise BundleError(f"{root}: expected {MANIFEST_NAME} in the bundle folder, found none")
+        try:
+            data = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise BundleError(f"{manifest_path}: expected JSON, could not parse it ({err})") from None
+        try:
+            manifest = Manifest.from_dict(data)
+        except BundleError as err:
+            raise BundleError(f"{manifest_path}: {err}") from None
+        for rel in manifest.files:
+            _check_relative(rel, manifest_path)
+        return cls(root, manifest)
+
+    def variants(self) -> list[str]:
+        """Model variants the manifest lists, fp32 first."""
+        return sorted(self.manifest.model_files(), key=lambda v: (v != "fp32", v))
+
+    def file(self, rel: str) -> Path:
+        """Path of a listed file after checking that it exists and matches its sha256."""
+        entry = self.manifest.files.get(rel)
+        if entry is None:
+            raise BundleError(f"{self.root}: file {rel!r} is not listed in {MANIFEST_NAME}")
+        path = self.root / rel
+        if not path.is_file():
+            raise BundleError(f"{self.root}: {MANIFEST_NAME} lists {rel!r}, but the file is missing")
+        actual = sha256_file(path)
+        if actual != entry.sha256:
+            raise BundleError(
+                f"{path}: sha256 mismatch (manifest {entry.sha256[:12]}…, file {actual[:12]}…); "
+                "the file was changed after export"
+            )
+        return path
+
+    def model_path(self, variant: str = "fp32") -> Path:
+        """Checked path of the model file for ``variant``."""
+        files = self.manifest.model_files()
+        if variant not in files:
+            have = ", ".join(self.variants()) or "none"
+            raise BundleError(f"{self.root}: expected a {variant!r} model variant, the bundle has: {have}")
+        return self.file(files[variant])
+
+    def verify(self) -> dict[str, str]:
+        """Check every listed file: ``{path: "ok" | "missing" | "sha256 mismatch"}``."""
+        status = {}
+        for rel, entry in self.manifest.files.items():
+            path = self.root / rel
+            if not path.is_file():
+                status[rel] = "missing"
+            else:
+                status[rel] = "ok" if sha256_file(path) == entry.sha256 else "sha256 mismatch"
+        return status
+
+
+def _check_relative(rel: str, manifest_path: Path) -> None:
+    parts = PurePosixPath(rel)
+    if parts.is_absolute() or ".." in parts.parts or "\\" in rel or not rel:
+        raise BundleError(f"{manifest_path}: file entry {rel!r} must be a plain path inside the bundle")
+
+
+def ort_dtype(type_str: str) -> str:
+    """numpy dtype name for an onnxruntime type string such as ``tensor(float)``."""
+    return _ORT_DTYPES.get(type_str, type_str)
+
+
+def _dims(shape: list[Any]) -> tuple[int | str, ...]:
+    return tuple(d if isinstance(d, int) else str(d or "?") for d in shape)
+
+
+_STATE_RULES = (
+    lambda i: [i + "N", i + "n", i + "_out", i + "_new", i + "_next"],
+    lambda i: (
+        [re.sub(r"0$", "n", i), re.sub(r"0$", "N", i), re.sub(r"_?0$", "_out", i)] if i.endswith("0") else []
+    ),
+    lambda i: [i.replace("_in", "_out", 1), i.replace("in_", "out_", 1)] if "in" in i else [],
+    lambda i: ["Y_" + i[len("initial_") :]] if i.startswith("initial_") else [],
+)
+
+
+def detect_state_pairs(inputs: list[Any], outputs: list[Any]) -> dict[str, str]:
+    """Pair state inputs with the outputs that feed them back, by name and matching shape.
+
+    ``inputs``/``outputs`` are onnxruntime NodeArgs (``name``, ``shape``, ``type``). Recognised
+    patterns: ``h0 -> hn``, ``state -> stateN``, ``initial_h -> Y_h``, ``h_in -> h_out``, ...
+    """
+    by_name = {o.name: o for o in outputs}
+    pairs: dict[str, str] = {}
+    for arg in inputs:
+        for rule in _STATE_RULES:
+            match = next((c for c in rule(arg.name) if c != arg.name and c in by_name), None)
+            if match and _same_kind(arg, by_name[match]) and match not in pairs.values():
+                pairs[arg.name] = match
+                break
+    return pairs
+
+
+def _same_kind(a: Any, b: Any) -> bool:
+    if a.type != b.type or len(a.shape) != len(b.shape):
+        return False
+    return all(
+        not (isinstance(x, int) and isinstance(y, int)) or x == y
+        for x, y in zip(a.shape, b.shape, strict=True)
+    )
+
+
+def manifest_from_graph(
+    name: str,
+    metadata: dict[str, str],
+    inputs: list[Any],
+    outputs: list[Any],
+    state_map: dict[str, str] | None = None,
+) -> Manifest:
+    """Describe a bare model: from its edgernn metadata when present, else from its graph."""
+    if METADATA_KEY in metadata:
+        try:
+            data = json.loads(metadata[METADATA_KEY])
+        except json.JSONDecodeError as err:
+            raise BundleError(f"{name}: metadata {METADATA_KEY!r} is not valid JSON ({err})") from None
+        data["files"] = {}
+        try:
+            return Manifest.from_dict(data)
+        except BundleError as err:
+            raise BundleError(f"{name}: metadata {METADATA_KEY!r}: {err}") from None
+    pairs = dict(state_map) if state_map is not None else detect_state_pairs(inputs, outputs)
+    in_args = {a.name: a for a in inputs}
+    out_args = {a.name: a for a in outputs}
+    for i, o in pairs.items():
+        if i not in in_args or o not in out_args:
+            raise BundleError(f"{name}: state_map pair {i!r} -> {o!r} does not name a graph input and output")
+    data_in = [a for a in inputs if a.name not in pairs]
+    data_out = [a for a in outputs if a.name not in pairs.values()]
+    if not data_in or not data_out:
+        raise BundleError(f"{name}: expected at least one non-state input and output, found none")
+    x, y = data_in[0], data_out[0]
+    x_shape = _dims(x.shape)
+    return Manifest(
+        name=name,
+        input=InputSpec(
+            name=x.name,
+            features=x_shape[-1] if len(x_shape) == 3 and isinstance(x_shape[-1], int) else None,
+            dtype=ort_dtype(x.type),
+            kind="tokens" if ort_dtype(x.type) in ("int64", "int32") else "features",
+        ),
+        output=OutputSpec(name=y.name, kind="raw"),
+        state=tuple(
+            StateSpec(i, o, _dims(in_args[i].shape), ort_dtype(in_args[i].type)) for i, o in pairs.items()
+        ),
+    )

@@ -1,0 +1,33 @@
+"""Typed errors shared by every stage.
+
+The CLI turns any :class:`EdgernnError` into one line on stderr and exit code 1.
+Messages say what was expected and what was found.
+"""
+
+
+class EdgernnError(Exception):
+    """Base class for every error edgernn raises on purpose."""
+
+
+class BundleError(EdgernnError):
+    """A bundle, manifest or model file is missing, malformed or tampered with."""
+
+
+class InputError(EdgernnError, ValueError):
+    """An input tensor, file or flag does not match what the model or command expects."""
+
+
+class ProviderError(EdgernnError):
+    """An execution provider was asked for but cannot be used."""
+
+
+class ExportError(EdgernnError):
+    """An export failed a graph requirement or the verification gate."""
+
+
+class TrainError(EdgernnError):
+    """Training stopped: bad data, bad configuration, or non-finite loss/gradients."""
+
+
+class MissingDependencyError(EdgernnError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""

@@ -1,0 +1,212 @@
+"""The bundle manifest: the one contract between export and runtime.
+
+A bundle is a folder with ``model.onnx`` (plus optional variants such as ``model.int8.onnx``)
+and ``manifest.json``. :class:`Manifest` is a frozen dataclass; :meth:`Manifest.from_dict`
+checks every field and names the one that is wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from .errors import BundleError
+
+SCHEMA_VERSION = 1
+TOPOLOGIES = ("many_to_one", "many_to_many", "one_to_many")
+CELLS = ("rnn", "lstm", "gru")
+INPUT_KINDS = ("features", "tokens")
+OUTPUT_KINDS = ("classes", "regression", "tokens", "raw")
+VARIANTS = ("fp32", "int8", "int8-static", "fp16")
+
+Dim = int | str  # a fixed size, or a symbolic name such as "batch"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The main sequence input ``[batch, time, features]`` (or ``[batch, time]`` for tokens)."""
+
+    name: str = "x"
+    features: int | None = None  # None for token inputs
+    dtype: str = "float32"
+    kind: str = "features"
+    vocab_size: int | None = None  # tokens only
+    mean: tuple[float, ...] | None = None  # normalisation applied by the runtime: (x - mean) / std
+    std: tuple[float, ...] | None = None
+    lengths: str | None = None  # name of the optional int64 lengths input ([batch])
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """The main output; classes carry labels, regression carries units and de-normalisation."""
+
+    name: str = "y"
+    kind: str = "raw"
+    size: int | None = None  # classes, vocabulary or regression targets
+    labels: tuple[str, ...] | None = None
+    units: str | None = None
+    mean: tuple[float, ...] | None = None  # de-normalisation: y * std + mean
+    std: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    """One recurrent state carried from a graph output back into a graph input."""
+
+    input: str  # e.g. "h0"
+    output: str  # e.g. "hn"
+    shape: tuple[Dim, ...]  # e.g. (2, "batch", 64): layers*directions, batch, hidden
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A file of the bundle with its checksum; ``variant`` tells which model it is."""
+
+    sha256: str
+    size_bytes: int
+    variant: str | None = None  # "fp32", "int8", ... for model files
+    role: str = "model"  # "model", "init" (one_to_many: condition -> state), "ort", "ops_config", "data"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything the runtime needs to run a bundle without torch or onnx."""
+
+    name: str
+    input: InputSpec
+    output: OutputSpec
+    state: tuple[StateSpec, ...] = ()
+    condition: InputSpec | None = None  # one_to_many: the vector that "init" maps to the initial state
+    topology: str | None = None  # None for third-party models
+    cell: str | None = None
+    layers: int | None = None
+    hidden_size: int | None = None
+    bidirectional: bool = False
+    opset: int | None = None
+    producer: dict[str, str] = field(default_factory=dict)  # package -> version
+    files: dict[str, FileEntry] = field(default_factory=dict)  # relative path -> entry
+    validation: dict[str, Any] | None = None  # filled by export's verification gate
+    quantization: dict[str, Any] | None = None  # filled by quantize
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        _check_choice("topology", self.topology, TOPOLOGIES)
+        _check_choice("cell", self.cell, CELLS)
+        _check_choice("input.kind", self.input.kind, INPUT_KINDS)
+        _check_choice("output.kind", self.output.kind, OUTPUT_KINDS)
+        if self.schema_version != SCHEMA_VERSION:
+            raise BundleError(
+                f"manifest field 'schema_version': expected {SCHEMA_VERSION}, got {self.schema_version}"
+            )
+        for path, entry in self.files.items():
+            if entry.variant is not None:
+                _check_choice(f"files[{path!r}].variant", entry.variant, VARIANTS)
+
+    @property
+    def streamable(self) -> bool:
+        """A model can be streamed step by step when it carries state and runs forward only."""
+        return bool(self.state) and not self.bidirectional
+
+    def model_files(self) -> dict[str, str]:
+        """Map each available variant to its ONNX file name."""
+        return {e.variant: p for p, e in self.files.items() if e.role == "model" and e.variant}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Manifest:
+        """Build a manifest from parsed JSON, raising :class:`BundleError` naming any bad field."""
+        return _parse(cls, data, "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (tuples become lists)."""
+        return dataclasses.asdict(self)
+
+
+def _check_choice(name: str, value: str | None, choices: tuple[str, ...]) -> None:
+    if value is not None and value not in choices:
+        raise BundleError(f"manifest field '{name}': expected one of {', '.join(choices)}, got {value!r}")
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return (
+        f"{text[:60]}... ({type(value).__name__})" if len(text) > 60 else f"{text} ({type(value).__name__})"
+    )
+
+
+def _parse(tp: Any, value: Any, where: str) -> Any:
+    """Check ``value`` (parsed JSON) against the type hint ``tp`` and convert it."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in (o for o in options if o is not type(None)):
+            try:
+                return _parse(option, value, where)
+            except BundleError as err:
+                errors.append(err)
+        if len(errors) == 1:
+            raise errors[0]
+        names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
+        raise BundleError(f"manifest field '{where}': expected {names}, got {_describe(value)}")
+    if dataclasses.is_dataclass(tp):
+        return _parse_dataclass(tp, value, where)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise BundleError(f"manifest field '{where}': expected a list, got {_describe(value)}")
+        (item,) = typing.get_args(tp)[:1]
+        return tuple(_parse(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise BundleError(f"manifest field '{where}': expected an object, got {_describe(value)}")
+        args = typing.get_args(tp)
+        if not args or args[1] is Any:
+            return dict(value)
+        return {str(k): _parse(args[1], v, f"{where}[{k!r}]") for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp in (str, bool) and isinstance(value, tp):
+        return value
+    raise BundleError(f"manifest field '{where}': expected {tp.__name__}, got {_describe(value)}")
+
+
+def _parse_dataclass(cls: Any, value: Any, where: str) -> Any:
+    if not isinstance(value, dict):
+        raise BundleError(
+            f"manifest field '{where or cls.__name__}': expected an object, got {_describe(value)}"
+        )
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise BundleError(
+            f"manifest field '{_join(where, unknown[0])}': unknown field (expected one of {', '.join(known)})"
+        )
+    kwargs = {}
+    for name, f in known.items():
+        if name not in value:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise BundleError(f"manifest field '{_join(where, name)}': required field is missing")
+            continue
+        kwargs[name] = _parse(hints[name], value[name], _join(where, name))
+    if "schema_version" in kwargs and kwargs["schema_version"] != SCHEMA_VERSION:
+        raise BundleError(
+            f"manifest field 'schema_version': expected {SCHEMA_VERSION}, got {kwargs['schema_version']}"
+        )
+    try:
+        return cls(**kwargs)
+    except TypeError as err:  # pragma: no cover - guarded by the checks above
+        raise BundleError(f"manifest field '{where}': {err}") from None
+
+
+def _join(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name

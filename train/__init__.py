@@ -1,0 +1,1 @@
+"""edgernn.train: recurrent models (RNN/LSTM/GRU) and BPTT training in PyTorch."""
