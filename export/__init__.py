@@ -9,6 +9,11 @@ import importlib
 from typing import Any
 
 _LAZY = {
+    "export": "edgernn.export.api",
+    "ExportMeta": "edgernn.export.api",
+    "ExportReport": "edgernn.export.api",
+    "ExportConfig": "edgernn.export.config",
+    "Check": "edgernn.export.verify",
     "inspect_path": "edgernn.export.inspect",
     "summarize": "edgernn.export.graph",
     "load_model": "edgernn.export.graph",

@@ -1,0 +1,69 @@
+"""ORT-format model + required-operators config, for onnxruntime minimal builds on embedded targets."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from edgernn.runtime.errors import ExportError
+
+
+def write_ort(model_path: Path) -> dict[str, tuple[str | None, str]]:
+    """Convert with onnxruntime's own converter; check the .ort gives the .onnx's outputs.
+
+    Writes ``model.ort`` and ``model.required_operators.config`` (the list for a minimal build's
+    ``--include_ops_by_config``) beside ``model_path``; returns their manifest roles.
+    """
+    with tempfile.TemporaryDirectory(prefix="edgernn-ort-") as tmp:
+        src = Path(tmp) / "in"
+        out = Path(tmp) / "out"
+        src.mkdir()
+        shutil.copyfile(model_path, src / model_path.name)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "onnxruntime.tools.convert_onnx_models_to_ort",
+                str(src),
+                "--output_dir",
+                str(out),
+                "--optimization_style",
+                "Fixed",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        stem = model_path.stem
+        made = {f"{stem}.ort": ("fp32", "ort"), f"{stem}.required_operators.config": (None, "ops_config")}
+        if proc.returncode != 0 or not all((out / name).is_file() for name in made):
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise ExportError(f"ORT-format conversion failed: {tail[0]}")
+        for name in made:
+            shutil.copyfile(out / name, model_path.parent / name)
+    _check_same_outputs(model_path, model_path.parent / f"{stem}.ort")
+    return made
+
+
+def _check_same_outputs(onnx_path: Path, ort_path: Path) -> None:
+    a = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    b = ort.InferenceSession(str(ort_path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    feed = {}
+    for arg in a.get_inputs():
+        shape = [
+            d if isinstance(d, int) else (2 if arg.name != "x" or i == 0 else 5)
+            for i, d in enumerate(arg.shape)
+        ]
+        if arg.type == "tensor(int64)":
+            feed[arg.name] = np.full(shape, 5 if arg.name == "lengths" else 1, np.int64)
+        else:
+            feed[arg.name] = rng.standard_normal(shape).astype(np.float32)
+    for x, y in zip(a.run(None, feed), b.run(None, feed), strict=True):
+        if not np.allclose(x, y, atol=1e-5, rtol=1e-4):
+            raise ExportError(f"ORT-format model differs from model.onnx by {float(np.abs(x - y).max()):.3g}")

@@ -1,0 +1,171 @@
+"""The verification gate: PyTorch against onnxruntime on outputs and final states, at several
+lengths and batch sizes, streamed step by step and in chunks, and on ragged batches."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from .config import ExportConfig
+
+
+@dataclass(frozen=True)
+class Check:
+    """One comparison of the gate; ``max_abs_diff`` is over every output compared."""
+
+    name: str
+    passed: bool
+    max_abs_diff: float
+    detail: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GraphIO:
+    """What the verifier needs to know to feed the graph."""
+
+    state_shapes: tuple[tuple[int, int], ...]  # (layers*dirs, hidden) per state tensor
+    features: int | None  # None for token inputs
+    vocab_size: int | None
+    lengths: bool
+    per_step: bool  # many_to_many-style output [batch, time, out]
+    streamable: bool
+    example_time: int
+    input_names: tuple[str, ...]
+
+
+def compare_outputs(
+    name: str, got: list[np.ndarray], want: list[np.ndarray], atol: float, rtol: float, detail: str = ""
+) -> Check:
+    """Pass when every array is allclose(atol, rtol); report the max abs diff over all of them."""
+    if len(got) != len(want) or any(g.shape != w.shape for g, w in zip(got, want, strict=False)):
+        shapes = f"{[g.shape for g in got]} vs {[w.shape for w in want]}"
+        return Check(name, False, float("inf"), f"shape mismatch {shapes}")
+    diff = max(float(np.max(np.abs(g - w), initial=0.0)) for g, w in zip(got, want, strict=True))
+    ok = all(np.allclose(g, w, atol=atol, rtol=rtol) for g, w in zip(got, want, strict=True))
+    return Check(name, ok, diff, detail)
+
+
+class Verifier:
+    """Runs the same inputs through the torch wrapper and an onnxruntime CPU session."""
+
+    def __init__(self, wrapper: torch.nn.Module, model_path: Path, io: GraphIO, config: ExportConfig) -> None:
+        options = ort.SessionOptions()
+        options.log_severity_level = 4  # failures become Checks; keep ORT's own log quiet
+        self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        self.wrapper, self.io, self.config = wrapper, io, config
+        self.rng = np.random.default_rng(config.seed)
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def _x(self, batch: int, time: int) -> np.ndarray:
+        if self.io.features is None:
+            return self.rng.integers(0, self.io.vocab_size or 2, (batch, time), dtype=np.int64)
+        return self.rng.standard_normal((batch, time, self.io.features), dtype=np.float32)
+
+    def _state(self, batch: int, random: bool) -> list[np.ndarray]:
+        make = self.rng.standard_normal if random else np.zeros
+        return [
+            (0.5 * make((rows, batch, hidden))).astype(np.float32)
+            if random
+            else make((rows, batch, hidden), np.float32)
+            for rows, hidden in self.io.state_shapes
+        ]
+
+    def _feed(self, x: np.ndarray, state: list[np.ndarray], lengths: np.ndarray | None) -> list[np.ndarray]:
+        args = [x, *state]
+        if self.io.lengths:
+            args.append(lengths if lengths is not None else np.full(x.shape[0], x.shape[1], np.int64))
+        return args
+
+    # -- runs -------------------------------------------------------------------------------------
+    def run_torch(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        with torch.no_grad():
+            out = self.wrapper(*(torch.from_numpy(a) for a in args))
+        return [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
+
+    def run_ort(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        return self.session.run(None, dict(zip(self.io.input_names, args, strict=True)))
+
+    def compare(self, name: str, got: list[np.ndarray], want: list[np.ndarray], detail: str = "") -> Check:
+        return compare_outputs(name, got, want, self.config.atol, self.config.rtol, detail)
+
+    # -- the gate ---------------------------------------------------------------------------------
+    def checks(self, real_x: np.ndarray | None = None, real_lengths: np.ndarray | None = None) -> list[Check]:
+        """Every check of the gate; a run that raises inside onnxruntime is a failed check."""
+        t0 = self.io.example_time
+        lengths = sorted({t if t > 0 else (t0 if t == 0 else 2 * t0 + 3) for t in self.config.verify_lengths})
+        results = []
+        for time in lengths:
+            for batch in self.config.verify_batches:
+                random_state = bool(self.io.state_shapes)
+                results.append(
+                    self._guard(f"parity T={time} B={batch}", self._parity, batch, time, random_state)
+                )
+        if self.io.state_shapes:
+            results.append(self._guard(f"parity zero state T={t0} B=1", self._parity, 1, t0, False))
+        if real_x is not None:
+            results.append(self._guard("parity real inputs", self._real, real_x, real_lengths))
+        if self.io.streamable:
+            long = 2 * t0 + 3
+            results.append(self._guard(f"stream step-by-step T={long}", self._stream, long, 1))
+            results.append(
+                self._guard(
+                    f"stream chunks of {self.config.stream_chunk} T={long}",
+                    self._stream,
+                    long,
+                    self.config.stream_chunk,
+                )
+            )
+        if self.io.lengths:
+            results.append(self._guard("ragged batch vs packed PyTorch", self._ragged, 2 * t0 + 3))
+        return results
+
+    def _guard(self, name, fn, *args) -> Check:
+        try:
+            return fn(name, *args)
+        except Exception as err:  # an onnxruntime failure at a new length is exactly what we look for
+            return Check(name, False, float("inf"), f"{type(err).__name__}: {str(err).splitlines()[0][:200]}")
+
+    def _parity(self, name: str, batch: int, time: int, random_state: bool) -> Check:
+        args = self._feed(self._x(batch, time), self._state(batch, random_state), None)
+        return self.compare(name, self.run_ort(args), self.run_torch(args))
+
+    def _real(self, name: str, real_x: np.ndarray, real_lengths: np.ndarray | None) -> Check:
+        x = real_x[:8]
+        lengths = real_lengths[:8].astype(np.int64) if real_lengths is not None else None
+        args = self._feed(x, self._state(x.shape[0], False), lengths)
+        return self.compare(name, self.run_ort(args), self.run_torch(args), f"{x.shape[0]} real sequences")
+
+    def _stream(self, name: str, time: int, chunk: int) -> Check:
+        batch = 2
+        x, state = self._x(batch, time), self._state(batch, True)
+        full = self.run_torch(self._feed(x, state, None))
+        pieces = []
+        for start in range(0, time, chunk):
+            out = self.run_ort(self._feed(x[:, start : start + chunk], state, None))
+            pieces.append(out[0])
+            state = out[1:]
+        y = np.concatenate(pieces, axis=1) if self.io.per_step else pieces[-1]
+        return self.compare(name, [y, *state], full, "ORT streamed vs PyTorch full sequence")
+
+    def _ragged(self, name: str, time: int) -> Check:
+        lengths = np.array([time, 1, (time + 1) // 2], dtype=np.int64)
+        x, state = self._x(3, time), self._state(3, True)
+        batched = self.run_ort(self._feed(x, state, lengths))
+        packed = self.compare(name, batched, self.run_torch(self._feed(x, state, lengths)))
+        rows = []
+        for i, n in enumerate(lengths):  # each sequence alone, unpadded: the independent reference
+            alone = self.run_torch(
+                self._feed(x[i : i + 1, :n], [s[:, i : i + 1] for s in state], lengths[i : i + 1])
+            )
+            y = batched[0][i : i + 1, :n] if self.io.per_step else batched[0][i : i + 1]
+            rows.append(self.compare(name, [y, *(s[:, i : i + 1] for s in batched[1:])], alone))
+        worst = max([packed, *rows], key=lambda c: c.max_abs_diff)
+        passed = packed.passed and all(r.passed for r in rows)
+        return Check(name, passed, worst.max_abs_diff, f"lengths {lengths.tolist()}; each row also run alone")
