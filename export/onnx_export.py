@@ -143,7 +143,10 @@ def finalize(path: Path, *, io_dims: dict[str, Dims], metadata: dict[str, str]) 
 def metadata_props(manifest_dict: dict, edgernn_version: str) -> dict[str, str]:
     """metadata_props that make a bare .onnx self-describing (the manifest minus its file list)."""
     body = {k: v for k, v in manifest_dict.items() if k not in ("files", "validation", "quantization")}
-    state = "; ".join(f"{s['input']}->{s['output']} {s['shape']}" for s in manifest_dict["state"])
+    state = "; ".join(
+        f"{s['input']}->{s['output']} [{', '.join(str(d) for d in s['shape'])}]"
+        for s in manifest_dict["state"]
+    )
     return {
         "edgernn.manifest": json.dumps(body, separators=(",", ":")),
         "edgernn.version": edgernn_version,

@@ -40,14 +40,18 @@ def write_ort(model_path: Path) -> dict[str, tuple[str | None, str]]:
             text=True,
         )
         stem = model_path.stem
-        made = {f"{stem}.ort": ("fp32", "ort"), f"{stem}.required_operators.config": (None, "ops_config")}
+        # converter output name -> (bundle name, variant, role)
+        made = {
+            f"{stem}.ort": (f"{stem}.ort", "fp32", "ort"),
+            "required_operators.config": (f"{stem}.required_operators.config", None, "ops_config"),
+        }
         if proc.returncode != 0 or not all((out / name).is_file() for name in made):
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
             raise ExportError(f"ORT-format conversion failed: {tail[0]}")
-        for name in made:
-            shutil.copyfile(out / name, model_path.parent / name)
+        for name, (target, _, _) in made.items():
+            shutil.copyfile(out / name, model_path.parent / target)
     _check_same_outputs(model_path, model_path.parent / f"{stem}.ort")
-    return made
+    return {target: (variant, role) for target, variant, role in made.values()}
 
 
 def _check_same_outputs(onnx_path: Path, ort_path: Path) -> None:

@@ -107,3 +107,23 @@ class BiGRUMaxPool(nn.Module):
     def forward(self, x):
         y, _ = self.gru(x)
         return self.out(y.max(dim=1).values)
+
+
+class Decoder(nn.Module):
+    """one_to_many: a conditioning vector sets the initial state; the decoder feeds back its outputs."""
+
+    def __init__(self, cond=3, features=2, hidden=8, layers=2):
+        super().__init__()
+        torch.manual_seed(4)
+        self.layers, self.hidden = layers, hidden
+        self.init = nn.Linear(cond, 2 * layers * hidden)
+        self.lstm = nn.LSTM(features, hidden, num_layers=layers, batch_first=True)
+        self.out = nn.Linear(hidden, features)
+
+    def init_state(self, cond):
+        h, c = torch.tanh(self.init(cond)).view(-1, 2, self.layers, self.hidden).permute(1, 2, 0, 3)
+        return h.contiguous(), c.contiguous()
+
+    def forward(self, x, state=None):
+        y, state = self.lstm(x, state)
+        return self.out(y), state
