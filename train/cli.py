@@ -1,0 +1,215 @@
+"""``edgernn train``: every flag maps onto one field of DataConfig, ModelConfig or TrainConfig.
+
+torch loads inside the command body, so ``edgernn train --help`` stays fast. Precedence: a
+flag given on the command line, else the bundled dataset's preset, else the field default.
+With ``--resume`` the stored configs take the place of presets and defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .config import (
+    CELLS,
+    DATASETS,
+    DEVICES,
+    INPUT_KINDS,
+    OPTIMIZERS,
+    SCHEDULES,
+    TASKS,
+    TOPOLOGIES,
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+)
+
+_SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+# flag -> (section, field, click type, help)
+FLAGS: dict[str, tuple[str, str, Any, str]] = {
+    "--data": (
+        "data",
+        "path",
+        click.Path(dir_okay=True, path_type=str),
+        "CSV series, NPZ/NPY arrays or a text file.",
+    ),
+    "--dataset": ("data", "dataset", click.Choice(DATASETS), "A bundled dataset instead of --data."),
+    "--task": ("data", "task", click.Choice(TASKS), "What to learn; inferred from the data when left out."),
+    "--topology": ("data", "topology", click.Choice(TOPOLOGIES), "How inputs and outputs line up; inferred."),
+    "--columns": ("data", "columns", str, "CSV input columns, comma-separated (default: all)."),
+    "--target": (
+        "data",
+        "target",
+        str,
+        "CSV forecast target columns, comma-separated (default: last input).",
+    ),
+    "--window": (
+        "data",
+        "window",
+        click.IntRange(1),
+        "Steps per sample (series, text; the one_to_many condition).",
+    ),
+    "--horizon": ("data", "horizon", click.IntRange(1), "Forecast this many steps ahead."),
+    "--stride": ("data", "stride", click.IntRange(1), "Steps between training windows."),
+    "--input-kind": (
+        "data",
+        "input_kind",
+        click.Choice(("auto", *INPUT_KINDS)),
+        "NPZ x: features or token ids.",
+    ),
+    "--val-fraction": ("data", "val_fraction", float, "Share held out for early stopping."),
+    "--test-fraction": ("data", "test_fraction", float, "Share held back for the test metric."),
+    "--split-seed": ("data", "split_seed", int, "Shuffle seed of non-temporal splits."),
+    "--cell": ("model", "cell", click.Choice(CELLS), "Recurrent cell."),
+    "--layers": ("model", "num_layers", click.IntRange(1, 4), "Stacked recurrent layers."),
+    "--hidden": ("model", "hidden_size", click.IntRange(1), "Hidden units per layer and direction."),
+    "--bidirectional/--unidirectional": ("model", "bidirectional", bool, "Read sequences both ways."),
+    "--dropout": ("model", "dropout", float, "Dropout between layers and before the head."),
+    "--project": ("model", "project_size", click.IntRange(1), "Linear projection of the features first."),
+    "--embed": ("model", "embed_size", click.IntRange(1), "Embedding width for token inputs."),
+    "--epochs": ("train", "epochs", click.IntRange(1), "Maximum epochs."),
+    "--batch-size": ("train", "batch_size", click.IntRange(1), "Samples per batch."),
+    "--lr": ("train", "lr", float, "Learning rate."),
+    "--weight-decay": ("train", "weight_decay", float, "L2 penalty."),
+    "--optimizer": ("train", "optimizer", click.Choice(OPTIMIZERS), "Optimiser."),
+    "--schedule": ("train", "schedule", click.Choice(SCHEDULES), "Learning-rate schedule."),
+    "--clip-grad-norm": ("train", "clip_grad_norm", float, "Clip the global gradient norm; 0 disables."),
+    "--tbptt": ("train", "tbptt", click.IntRange(0), "Truncated BPTT chunk in steps; 0 is full BPTT."),
+    "--patience": (
+        "train",
+        "patience",
+        click.IntRange(0),
+        "Early-stopping patience in epochs; 0 never stops.",
+    ),
+    "--seed": ("train", "seed", int, "Seed for weights, dropout and batch order."),
+    "--device": ("train", "device", click.Choice(DEVICES), "auto picks CUDA when available."),
+    "--threads": ("train", "threads", click.IntRange(0), "CPU threads for torch; 0 lets torch decide."),
+    "--vanish-threshold": (
+        "train",
+        "vanish_threshold",
+        float,
+        "Recurrent gradient norm counted as vanishing.",
+    ),
+    "--vanish-steps": (
+        "train",
+        "vanish_steps",
+        click.IntRange(1),
+        "Vanishing steps in a row before warning.",
+    ),
+    "--explode-factor": (
+        "train",
+        "explode_factor",
+        float,
+        "Jump over the running norm counted as exploding.",
+    ),
+}
+
+
+def _param_name(flag: str) -> str:
+    return flag.split("/")[0].lstrip("-").replace("-", "_")
+
+
+def _default(section: str, field: str) -> Any:
+    return next(f.default for f in dataclasses.fields(_SECTIONS[section]) if f.name == field)
+
+
+def _options(func: Any) -> Any:
+    for flag, (section, field, kind, text) in reversed(FLAGS.items()):
+        shown = _default(section, field)
+        suffix = "" if shown is None else f" [default: {shown}]"
+        kwargs: dict[str, Any] = {"default": None, "help": text + suffix}
+        if kind is not bool:
+            kwargs["type"] = kind
+        func = click.option(flag, _param_name(flag), **kwargs)(func)
+    return func
+
+
+def build_configs(given: dict[str, Any], stored: dict[str, dict[str, Any]] | None) -> tuple[Any, Any, Any]:
+    """DataConfig, ModelConfig and TrainConfig from flags over presets (or a stored run) over defaults."""
+    from .datasets import presets
+
+    if stored is None:
+        sections = presets(given.get("dataset"), given.get("topology"))
+        base = dict(zip(("data", "model", "train"), sections, strict=True))
+    else:
+        base = {k: dict(v) for k, v in stored.items()}
+    if "path" in given or "dataset" in given:
+        base["data"].update(path=None, dataset=None)
+    for name, value in given.items():
+        section, field = next((s, f) for flag, (s, f, _, _) in FLAGS.items() if _param_name(flag) == name)
+        if field in ("columns", "target"):
+            value = tuple(c.strip() for c in value.split(",") if c.strip())
+        base[section][field] = value
+    return DataConfig(**base["data"]), ModelConfig(**base["model"]), TrainConfig(**base["train"])
+
+
+@click.command("train")
+@_options
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run directory [default: runs/NAME].",
+)
+@click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
+def train_command(out: Path | None, resume: bool, **flags: Any) -> None:
+    """Train an RNN/LSTM/GRU sequence model with (truncated) BPTT and write a run directory.
+
+    A bundled --dataset replaces some defaults with its tuned presets; flags always win.
+
+    \b
+    Examples:
+      edgernn train --dataset sunspots
+      edgernn train --data series.csv --columns temp,load --target load --window 48 --out runs/load
+      edgernn train --data digits.npz --cell gru --layers 2 --hidden 128 --out runs/digits
+    """
+    from edgernn.runtime.errors import InputError
+
+    from .config import to_dict
+
+    given = {k: v for k, v in flags.items() if v is not None}
+    stored = None
+    if resume:
+        if out is None:
+            raise InputError("--resume needs --out RUN_DIR, the run to continue")
+        from .run import read_run_info
+
+        info = read_run_info(out)
+        stored = {
+            "data": to_dict(info.data_config),
+            "model": to_dict(info.model),
+            "train": to_dict(info.train),
+        }
+    data_config, model_config, train_config = build_configs(given, stored)
+    if out is None:
+        out = Path("runs") / (data_config.dataset or Path(data_config.path).stem)
+    _run(model_config, train_config, data_config, out, resume)
+
+
+def _run(
+    model_config: ModelConfig, train_config: TrainConfig, data_config: DataConfig, out: Path, resume: bool
+) -> None:
+    from .health import ExplodingGradientWarning, VanishingGradientWarning
+    from .pipeline import run_training
+    from .report import summary_lines
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", VanishingGradientWarning)
+        warnings.simplefilter("always", ExplodingGradientWarning)
+        warnings.showwarning = _show_warning
+        try:
+            result = run_training(model_config, train_config, data_config, out, resume=resume)
+        except KeyboardInterrupt:
+            click.echo(f"interrupted; continue with: edgernn train --out {out} --resume", err=True)
+            raise click.exceptions.Exit(130) from None
+    for line in summary_lines(result.summary):
+        click.echo(line)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    click.echo(f"warning: {message}", err=True)

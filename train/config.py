@@ -1,0 +1,264 @@
+"""The frozen configs of the training stage and the data description that travels with a run.
+
+``ModelConfig`` describes a model completely (``SequenceModel(config)`` rebuilds it),
+``TrainConfig`` the optimisation, ``DataConfig`` where the data comes from and how it is cut,
+and ``DataInfo`` what the data turned out to be (sizes, normalisation, labels, vocabulary),
+which export needs to fill the bundle manifest. CLI flags map one-to-one onto these fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, TypeVar, Union
+
+from edgernn.runtime.errors import BundleError, InputError
+
+CELLS = ("rnn", "lstm", "gru")
+TOPOLOGIES = ("many_to_one", "many_to_many", "one_to_many")
+INPUT_KINDS = ("features", "tokens")
+OUTPUT_KINDS = ("classes", "regression", "tokens")
+TASKS = ("classify", "regress", "forecast", "text")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("cosine", "plateau", "none")
+DEVICES = ("auto", "cpu", "cuda")
+DATASETS = ("sunspots", "digits", "text")
+
+
+def _choice(field: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise InputError(f"{field}: expected one of {', '.join(choices)}, got {value!r}")
+
+
+def _at_least(field: str, value: float | int, low: float | int) -> None:
+    if value < low:
+        raise InputError(f"{field}: expected >= {low}, got {value}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a :class:`~edgernn.train.model.SequenceModel`."""
+
+    cell: str = "lstm"  # gated cells train reliably on every bundled task; rnn is the tanh baseline
+    topology: str = "many_to_one"  # set from the data: how inputs line up with outputs
+    input_kind: str = "features"  # "features": float [batch, time, features]; "tokens": int64 [batch, time]
+    input_size: int = 1  # features per step (features input only)
+    vocab_size: int | None = None  # embedding rows (tokens input only)
+    embed_size: int = 32  # embedding width (tokens input only); enough for character vocabularies
+    project_size: int | None = None  # optional Linear projection of the features before the RNN; None: direct
+    hidden_size: int = 64  # big enough for the bundled tasks, small enough for microcontroller-class RAM
+    num_layers: int = 1  # 1-4; stacking helps long-range text more than short series
+    bidirectional: bool = False  # only for many_to_one / tagging, never for forecasts or decoders
+    dropout: float = 0.0  # between layers and before the head; tiny datasets rarely need it
+    output_kind: str = "regression"  # set from the data: "classes", "regression" or "tokens"
+    output_size: int = 1  # classes, vocabulary, or regression values per output
+    cond_size: int | None = None  # one_to_many: width of the conditioning vector
+    start_token: int | None = None  # one_to_many token decoders: the first input token
+
+    def __post_init__(self) -> None:
+        _choice("cell", self.cell, CELLS)
+        _choice("topology", self.topology, TOPOLOGIES)
+        _choice("input_kind", self.input_kind, INPUT_KINDS)
+        _choice("output_kind", self.output_kind, OUTPUT_KINDS)
+        if not 1 <= self.num_layers <= 4:
+            raise InputError(f"num_layers: expected 1 to 4, got {self.num_layers}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise InputError(f"dropout: expected 0 <= dropout < 1, got {self.dropout}")
+        for name in ("input_size", "embed_size", "hidden_size", "output_size"):
+            _at_least(name, getattr(self, name), 1)
+        if self.project_size is not None:
+            _at_least("project_size", self.project_size, 1)
+        if self.input_kind == "tokens" and (self.vocab_size is None or self.vocab_size < 1):
+            raise InputError(f"vocab_size: token inputs need a vocabulary size >= 1, got {self.vocab_size}")
+        if self.topology == "one_to_many":
+            self._check_decoder()
+
+    def _check_decoder(self) -> None:
+        if self.cond_size is None or self.cond_size < 1:
+            raise InputError(
+                f"cond_size: one_to_many needs a conditioning vector width >= 1, got {self.cond_size}"
+            )
+        if self.bidirectional:
+            raise InputError("bidirectional: one_to_many decodes step by step, so it cannot be bidirectional")
+        if self.output_kind == "regression":
+            if self.input_kind != "features" or self.input_size != self.output_size:
+                raise InputError(
+                    "one_to_many feeds each output back as the next input: expected features input of size "
+                    f"{self.output_size}, got {self.input_kind} of size {self.input_size}"
+                )
+        elif (
+            self.input_kind != "tokens"
+            or self.start_token is None
+            or (self.vocab_size or 0) <= self.start_token
+        ):
+            raise InputError(
+                "one_to_many with class/token outputs feeds tokens back: expected token input with a start_token "
+                f"below vocab_size, got {self.input_kind}, start_token={self.start_token}, vocab_size={self.vocab_size}"
+            )
+
+    @property
+    def directions(self) -> int:
+        """2 for bidirectional models, else 1."""
+        return 2 if self.bidirectional else 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to optimise; every default is what the bundled datasets were tuned with."""
+
+    epochs: int = 60  # upper bound; early stopping usually ends runs sooner
+    batch_size: int = 32  # small batches give many updates on the small bundled datasets
+    lr: float = 3e-3  # Adam learning rate that trains all three cells without clipping storms
+    weight_decay: float = 0.0  # L2 penalty (decoupled for adamw)
+    optimizer: str = "adam"  # adam | adamw | sgd (momentum 0.9)
+    schedule: str = "cosine"  # cosine: anneal to 0 over `epochs`; plateau: halve on stalls; none
+    clip_grad_norm: float = 1.0  # clip the global gradient norm (0 disables); guards against explosions
+    tbptt: int = 0  # truncated BPTT chunk length in steps; 0 = full backpropagation through time
+    patience: int = 15  # stop after this many epochs without a better validation metric (0: never)
+    seed: int = 0  # seeds weights, dropout and batch order; the same seed gives the same run
+    device: str = "auto"  # auto picks CUDA when available, else CPU; asking for cuda without it fails
+    threads: int = (
+        1  # CPU threads; small recurrent models gain nothing from more, and spin on a busy CPU (0: torch)
+    )
+    vanish_threshold: float = 1e-6  # recurrent-layer gradient norm below which a step counts as vanishing
+    vanish_steps: int = 100  # consecutive vanishing steps before warning
+    explode_factor: float = 100.0  # warn when the gradient norm jumps this many times over its running mean
+
+    def __post_init__(self) -> None:
+        _at_least("epochs", self.epochs, 1)
+        _at_least("batch_size", self.batch_size, 1)
+        if not self.lr > 0:
+            raise InputError(f"lr: expected > 0, got {self.lr}")
+        _at_least("weight_decay", self.weight_decay, 0.0)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("schedule", self.schedule, SCHEDULES)
+        _at_least("clip_grad_norm", self.clip_grad_norm, 0.0)
+        _at_least("tbptt", self.tbptt, 0)
+        _at_least("patience", self.patience, 0)
+        _choice("device", self.device, DEVICES)
+        _at_least("threads", self.threads, 0)
+        _at_least("vanish_steps", self.vanish_steps, 1)
+        _at_least("explode_factor", self.explode_factor, 1.0)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data comes from and how it is cut into samples and splits."""
+
+    path: str | None = None  # CSV (time series), NPZ/NPY arrays, or plain text
+    dataset: str | None = None  # a bundled dataset instead of a path: sunspots | digits | text
+    task: str | None = None  # classify | regress | forecast | text; None infers it from the data
+    topology: str | None = None  # many_to_one | many_to_many | one_to_many; None infers it
+    columns: tuple[str, ...] | None = None  # CSV input columns; None: every column
+    target: tuple[str, ...] | None = None  # CSV forecast targets; None: the last input column
+    window: int = 32  # steps per sample for series and text (the conditioning window for one_to_many)
+    horizon: int = 1  # forecast this many steps ahead (many_to_one / one_to_many: this many outputs)
+    stride: int = 1  # steps between training windows; evaluation always scores every target once
+    input_kind: str = "auto"  # NPZ: "tokens" for integer ids, "features" for numbers; auto decides by dtype
+    val_fraction: float = 0.15  # share of samples (time for series and text) held out for early stopping
+    test_fraction: float = 0.15  # share held back for the final test metric and eval.npz
+    split_seed: int = 0  # shuffles non-temporal data before splitting; series and text are never shuffled
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.dataset is None):
+            raise InputError("data: give exactly one of --data PATH or --dataset NAME")
+        if self.dataset is not None:
+            _choice("dataset", self.dataset, DATASETS)
+        if self.task is not None:
+            _choice("task", self.task, TASKS)
+        if self.topology is not None:
+            _choice("topology", self.topology, TOPOLOGIES)
+        _choice("input_kind", self.input_kind, ("auto", *INPUT_KINDS))
+        for name in ("window", "horizon", "stride"):
+            _at_least(name, getattr(self, name), 1)
+        for name in ("val_fraction", "test_fraction"):
+            if not 0.0 < getattr(self, name) < 0.5:
+                raise InputError(f"{name}: expected 0 < fraction < 0.5, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What the data turned out to be; stored as the ``"data"`` section of ``config.json``.
+
+    Normalisation: the model sees ``(x - input_mean) / input_std``; regression outputs come out
+    normalised and are de-normalised as ``y * output_std + output_mean``.
+    """
+
+    source: str  # the data file, or "bundled:NAME"
+    sha256: str  # checksum of the data file, so --resume can refuse changed data
+    task: str
+    topology: str
+    input_kind: str
+    feature_names: tuple[str, ...]  # one per input feature; () for tokens
+    output_kind: str
+    output_names: tuple[str, ...]  # one per regression output; () for classes and tokens
+    input_mean: tuple[float, ...] | None = None
+    input_std: tuple[float, ...] | None = None
+    labels: tuple[str, ...] | None = None  # classes
+    units: str | None = None  # regression outputs
+    output_mean: tuple[float, ...] | None = None
+    output_std: tuple[float, ...] | None = None
+    vocab: tuple[str, ...] | None = None  # tokens: id -> text ("<unk>" at 0 for text corpora)
+    cond_kind: str | None = None  # one_to_many: "classes" (one-hot) or "features"
+    cond_names: tuple[str, ...] | None = None  # class labels or feature names of the condition
+    cond_mean: tuple[float, ...] | None = None
+    cond_std: tuple[float, ...] | None = None
+    start_token: int | None = None  # one_to_many token decoders; regression decoders start at the mean
+    window: int | None = None
+    horizon: int | None = None
+    variable_length: bool = False  # samples carry `lengths`
+    metric: str = "rmse"  # "accuracy" (higher is better), "rmse" (raw units) or "nll" (nats per token)
+    baseline: str = "mean"  # "persistence", "majority", "unigram" or "mean"
+    split_sizes: tuple[int, ...] = (0, 0, 0)  # samples in train, val, test
+
+
+T = TypeVar("T")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a config dataclass (tuples become lists)."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type[T], data: Any, where: str) -> T:
+    """Rebuild a config dataclass from parsed JSON; unknown or missing fields raise :class:`BundleError`."""
+    if not isinstance(data, dict):
+        raise BundleError(f"{where}: expected an object, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise BundleError(f"{where}: unknown field {unknown[0]!r} (expected some of {', '.join(fields)})")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], f"{where}.{name}")
+        elif f.default is dataclasses.MISSING:
+            raise BundleError(f"{where}.{name}: required field is missing")
+    try:
+        return cls(**kwargs)
+    except InputError as err:
+        raise BundleError(f"{where}: {err}") from None
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        if value is None:
+            return None
+        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _convert(inner, value, where)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise BundleError(f"{where}: expected a list, got {type(value).__name__}")
+        item = typing.get_args(tp)[0]
+        return tuple(_convert(item, v, where) for v in value)
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp in (str, bool) and isinstance(value, tp):
+        return value
+    raise BundleError(f"{where}: expected {getattr(tp, '__name__', tp)}, got {value!r}")

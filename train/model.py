@@ -1,0 +1,138 @@
+"""``SequenceModel``: one module for rnn/lstm/gru, three topologies, features or token inputs.
+
+The recurrent core is a single multi-layer ``nn.RNN``/``nn.LSTM``/``nn.GRU`` with
+``batch_first=True``, so ONNX export emits one native recurrent node. The state goes in and
+comes out explicitly: ``h`` of shape ``[layers * directions, batch, hidden]`` for rnn/gru and a
+tuple ``(h, c)`` for lstm.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .config import ModelConfig
+
+State = Tensor | tuple[Tensor, Tensor]
+
+_CORES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class SequenceModel(nn.Module):
+    """Front end (Linear projection or Embedding) -> recurrent core -> Linear head.
+
+    * many_to_one: the head reads the last valid step (``lengths``-aware); with two directions it
+      reads the forward direction at the last valid step and the backward direction at step 0.
+    * many_to_many: the head reads every step.
+    * one_to_many: :meth:`init_state` maps the conditioning vector to the initial state and
+      :meth:`forward` is the teacher-forced decoder over the previous outputs.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        if config.input_kind == "tokens":
+            self.front: nn.Module = nn.Embedding(config.vocab_size, config.embed_size)
+            core_input = config.embed_size
+        elif config.project_size is not None:
+            self.front = nn.Linear(config.input_size, config.project_size)
+            core_input = config.project_size
+        else:
+            self.front = nn.Identity()
+            core_input = config.input_size
+        self.rnn = _CORES[config.cell](
+            core_input,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            batch_first=True,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            bidirectional=config.bidirectional,
+        )
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(config.hidden_size * config.directions, config.output_size)
+        if config.topology == "one_to_many":
+            parts = 2 if config.cell == "lstm" else 1
+            self.init = nn.Linear(config.cond_size, parts * self._state_rows * config.hidden_size)
+
+    @property
+    def _state_rows(self) -> int:
+        return self.config.num_layers * self.config.directions
+
+    def forward(
+        self, x: Tensor, state: State | None = None, lengths: Tensor | None = None
+    ) -> tuple[Tensor, State]:
+        """Run the sequence ``x`` from ``state`` (zeros when None).
+
+        ``lengths`` (int64 ``[batch]``) marks the valid steps of padded batches; the returned
+        state is then taken at each sequence's last valid step. Returns ``(y, state)`` with ``y``
+        ``[batch, out]`` for many_to_one and ``[batch, time, out]`` otherwise.
+        """
+        z = self.front(x)
+        if lengths is None:
+            out, state = self.rnn(z, state)
+        else:
+            packed = pack_padded_sequence(z, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            out, state = self.rnn(packed, state)
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=z.shape[1])
+        if self.config.topology == "many_to_one":
+            out = self._last_step(out, lengths)
+        return self.head(self.drop(out)), state
+
+    def _last_step(self, out: Tensor, lengths: Tensor | None) -> Tensor:
+        hidden = self.config.hidden_size
+        if lengths is None:
+            last = out[:, -1, :hidden]
+        else:
+            index = (lengths.to(out.device) - 1).view(-1, 1, 1).expand(-1, 1, hidden)
+            last = out[:, :, :hidden].gather(1, index).squeeze(1)
+        if not self.config.bidirectional:
+            return last
+        return torch.cat([last, out[:, 0, hidden:]], dim=-1)
+
+    def init_state(self, cond: Tensor) -> State:
+        """one_to_many: map the conditioning vector ``[batch, cond_size]`` to the initial state (tanh)."""
+        if self.config.topology != "one_to_many":
+            raise TypeError(f"init_state is for one_to_many models, this one is {self.config.topology}")
+        batch = cond.shape[0]
+        flat = torch.tanh(self.init(cond))
+        parts = flat.view(batch, -1, self._state_rows, self.config.hidden_size).permute(1, 2, 0, 3)
+        if self.config.cell == "lstm":
+            return parts[0].contiguous(), parts[1].contiguous()
+        return parts[0].contiguous()
+
+    def start_input(self, batch: int, device: torch.device | None = None) -> Tensor:
+        """The decoder's first input: zeros (the normalised mean) or the start token."""
+        if self.config.input_kind == "tokens":
+            return torch.full((batch, 1), self.config.start_token, dtype=torch.long, device=device)
+        return torch.zeros(batch, 1, self.config.input_size, device=device)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        cond: Tensor,
+        steps: int,
+        temperature: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Decode ``steps`` outputs from ``cond``, feeding each output back as the next input.
+
+        Regression decoders return ``[batch, steps, out]`` (normalised units). Class/token decoders
+        return int64 ``[batch, steps]``: greedy when ``temperature`` is None, else sampled.
+        """
+        state = self.init_state(cond)
+        x = self.start_input(cond.shape[0], cond.device)
+        outputs = []
+        for _ in range(steps):
+            y, state = self(x, state)
+            if self.config.output_kind == "regression":
+                x = y
+            else:
+                logits = y[:, -1]
+                if temperature is None:
+                    x = logits.argmax(-1, keepdim=True)
+                else:
+                    probs = torch.softmax(logits / temperature, dim=-1)
+                    x = torch.multinomial(probs, 1, generator=generator)
+            outputs.append(x)
+        return torch.cat(outputs, dim=1)

@@ -1,0 +1,138 @@
+"""Loss, predictions and metrics for each topology and output kind.
+
+The training loop calls :meth:`Objective.loss` and knows nothing else about the model. Metrics
+are computed in raw units against the raw split, with the same :func:`score` that scores the
+naive baseline, so the two numbers are directly comparable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .batches import Batch, in_order, time_chunks, to_batch
+from .config import DataInfo
+from .data import Split
+
+State = Tensor | tuple[Tensor, Tensor] | None
+_EVAL_BATCH = 256
+
+
+def score(metric: str, pred: np.ndarray, y: np.ndarray, mask: np.ndarray | None) -> float:
+    """``metric`` of predictions in raw units.
+
+    accuracy: ``pred`` holds class ids shaped like ``y``. rmse: ``pred`` is shaped like ``y``.
+    nll: ``pred`` holds log-probabilities ``[..., vocab]`` (broadcast against ``y``); nats per token.
+    ``mask`` ``[N, T]`` picks the scored steps of per-step targets.
+    """
+    if metric == "nll":
+        logp = np.broadcast_to(pred, (*y.shape, pred.shape[-1]))
+        values = -np.take_along_axis(logp, y[..., None], axis=-1)[..., 0]
+    elif metric == "accuracy":
+        values = (pred == y).astype(np.float64)
+    else:
+        values = (pred.astype(np.float64) - y) ** 2
+        if values.ndim == 3:
+            values = values.mean(axis=-1)
+    if mask is not None:
+        values = values[mask]
+    result = float(values.mean())
+    return float(np.sqrt(result)) if metric == "rmse" else result
+
+
+def scored_mask(split: Split, info: DataInfo) -> np.ndarray | None:
+    """The steps that count for per-step topologies (valid by ``lengths`` and in ``mask``)."""
+    if info.topology == "many_to_one" or (split.lengths is None and split.mask is None):
+        return None
+    steps = split.y.shape[1]
+    valid = np.ones((len(split), steps), dtype=bool)
+    if split.lengths is not None:
+        valid &= np.arange(steps)[None, :] < split.lengths[:, None]
+    if split.mask is not None:
+        valid &= split.mask
+    return valid
+
+
+class Objective:
+    """What to minimise and how to score, for one dataset description."""
+
+    def __init__(self, info: DataInfo) -> None:
+        self.info = info
+        self.per_step = info.topology != "many_to_one"
+        self.higher_is_better = info.metric == "accuracy"
+
+    def better(self, value: float, best: float | None) -> bool:
+        """Whether ``value`` improves on ``best`` (None: nothing yet)."""
+        if best is None:
+            return True
+        return value > best if self.higher_is_better else value < best
+
+    def chunks(self, batch: Batch, tbptt_steps: int) -> list[Batch]:
+        """The batch cut for truncated BPTT (one chunk when ``tbptt_steps`` is 0)."""
+        return time_chunks(batch, tbptt_steps, self.per_step)
+
+    def loss(self, model: nn.Module, chunk: Batch, state: State, last: bool) -> tuple[Tensor | None, State]:
+        """Mean loss of one chunk and the state after it; None when the chunk carries no target."""
+        if self.info.topology == "one_to_many" and state is None:
+            state = model.init_state(chunk.cond)
+        if not self.per_step and not last:
+            with torch.no_grad():
+                _, state = model(chunk.x, state, lengths=chunk.lengths)
+            return None, state
+        out, state = model(chunk.x, state, lengths=chunk.lengths)
+        return self._masked_loss(out, chunk.y, chunk.mask), state
+
+    def _masked_loss(self, out: Tensor, y: Tensor, mask: Tensor | None) -> Tensor | None:
+        if self.info.output_kind == "regression":
+            per = (out - y).pow(2).mean(dim=-1)
+        elif self.per_step:
+            per = F.cross_entropy(out.transpose(1, 2), y, reduction="none")
+        else:
+            per = F.cross_entropy(out, y, reduction="none")
+        if mask is None:
+            return per.mean()
+        count = mask.sum()
+        if count == 0:
+            return None
+        return (per * mask).sum() / count
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: Split, batch: Batch | None = None) -> dict[str, float]:
+        """``{"loss": teacher-forced loss, "metric": raw-unit metric}`` over a whole split (eval mode)."""
+        was_training = model.training
+        model.eval()
+        batch = batch if batch is not None else to_batch(split, self.info, next(model.parameters()).device)
+        total, count, preds = 0.0, 0, []
+        for part in in_order(batch, _EVAL_BATCH):
+            state = model.init_state(part.cond) if self.info.topology == "one_to_many" else None
+            out, _ = model(part.x, state, lengths=part.lengths)
+            weight = len(part) if part.mask is None else int(part.mask.sum())
+            loss = self._masked_loss(out, part.y, part.mask)
+            if loss is not None:
+                total, count = total + float(loss) * weight, count + weight
+            preds.append(self._prediction(model, part, out))
+        model.train(was_training)
+        pred = np.concatenate(preds)
+        metric = score(self.info.metric, pred, split.y, scored_mask(split, self.info))
+        return {"loss": total / max(count, 1), "metric": metric}
+
+    def _prediction(self, model: nn.Module, part: Batch, out: Tensor) -> np.ndarray:
+        """Predictions in metric space: raw values, class ids, or log-probabilities."""
+        info = self.info
+        if info.topology == "one_to_many" and info.output_kind != "tokens":
+            out = model.generate(part.cond, part.y.shape[1])  # free-running, as deployed
+            if info.output_kind == "classes":
+                return out.cpu().numpy()
+        if info.output_kind == "tokens":
+            return torch.log_softmax(out, dim=-1).cpu().numpy()
+        if info.output_kind == "classes":
+            return out.argmax(dim=-1).cpu().numpy()
+        mean = np.asarray(info.output_mean, dtype=np.float32)
+        std = np.asarray(info.output_std, dtype=np.float32)
+        return out.cpu().numpy() * std + mean
+
+    def baseline(self, split: Split) -> float:
+        """The naive baseline's metric on ``split`` (persistence, majority class, unigram or mean)."""
+        return score(self.info.metric, split.baseline, split.y, scored_mask(split, self.info))

@@ -1,0 +1,164 @@
+"""Read user data files and reject bad ones with one message naming the file, column and row.
+
+CSV: a header row, then one row per time step. NPZ: arrays ``x``, ``y``, optional ``lengths``,
+``cond`` and ``labels``; a folder (or an ``x.npy`` path) with ``x.npy``/``y.npy``/... works the
+same. Text: UTF-8. Nothing here unpickles: ``numpy.load`` always runs with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from edgernn.runtime.errors import InputError
+
+ARRAY_KEYS = ("x", "y", "lengths", "cond", "labels")
+
+
+def _existing(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    return path
+
+
+def read_csv(path: str | Path, columns: tuple[str, ...]) -> tuple[tuple[str, ...], np.ndarray]:
+    """Read the named ``columns`` (all when empty) as float64 ``[rows, columns]``.
+
+    Every row must have as many fields as the header; the chosen cells must be finite numbers.
+    Errors name the file, the line (1 = header) and the column.
+    """
+    path = _existing(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    except csv.Error as err:
+        raise InputError(f"{path}: not a valid CSV file ({err})") from None
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise InputError(f"{path}: empty file, expected a header row")
+    header = [cell.strip() for cell in rows[0]]
+    names = tuple(columns) if columns else tuple(header)
+    for name in names:
+        if name not in header:
+            raise InputError(f"{path}: unknown column {name!r} (columns: {', '.join(header)})")
+    index = [header.index(name) for name in names]
+    body = [(line, row) for line, row in enumerate(rows[1:], start=2) if row]
+    if not body:
+        raise InputError(f"{path}: no data rows after the header")
+    values = np.empty((len(body), len(names)), dtype=np.float64)
+    for r, (line, row) in enumerate(body):
+        if len(row) != len(header):
+            raise InputError(
+                f"{path}: line {line} has {len(row)} fields, expected {len(header)} like the header"
+            )
+        for c, i in enumerate(index):
+            values[r, c] = _number(path, line, names[c], row[i])
+    return names, values
+
+
+def _number(path: Path, line: int, column: str, cell: str) -> float:
+    text = cell.strip()
+    if not text:
+        raise InputError(f"{path}: line {line}, column {column!r}: empty cell, expected a number")
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{path}: line {line}, column {column!r}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise InputError(f"{path}: line {line}, column {column!r}: {text!r} is not a finite number")
+    return value
+
+
+def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """Read ``x``, ``y`` and the optional arrays from an ``.npz``, a folder of ``.npy`` files, or ``x.npy``."""
+    path = _existing(path)
+    if path.is_dir() or path.suffix == ".npy":
+        folder = path if path.is_dir() else path.parent
+        arrays = {k: _load_npy(folder / f"{k}.npy") for k in ARRAY_KEYS if (folder / f"{k}.npy").exists()}
+        where = folder
+    elif path.suffix == ".npz":
+        arrays = _load_npz(path)
+        where = path
+    else:
+        raise InputError(f"{path}: expected .csv, .npz, .npy, .txt or a folder of .npy files")
+    for key in ("x", "y"):
+        if key not in arrays:
+            raise InputError(f"{where}: missing array {key!r} (found: {', '.join(sorted(arrays)) or 'none'})")
+    _check_arrays(where, arrays)
+    return arrays
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as err:
+        raise InputError(
+            f"{path}: cannot read without unpickling ({err}); save plain numeric arrays"
+        ) from None
+    except OSError as err:
+        raise InputError(f"{path}: not a .npy file ({err})") from None
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files if k in ARRAY_KEYS}
+    except ValueError as err:
+        raise InputError(
+            f"{path}: cannot read without unpickling ({err}); save plain numeric arrays"
+        ) from None
+    except (OSError, zipfile.BadZipFile) as err:
+        raise InputError(f"{path}: not a .npz file ({err})") from None
+
+
+def _check_arrays(where: Path, arrays: dict[str, np.ndarray]) -> None:
+    x, y = arrays["x"], arrays["y"]
+    for key, array in arrays.items():
+        if key == "labels":
+            if array.dtype.kind not in "US":
+                raise InputError(f"{where}: array 'labels' must hold strings, got {array.dtype}")
+            continue
+        if array.dtype.kind not in "biuf":
+            raise InputError(f"{where}: array {key!r} must be numeric, got {array.dtype}")
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+            raise InputError(f"{where}: array {key!r} has a NaN or infinite value at index {bad}")
+        if array.shape[:1] != x.shape[:1]:
+            raise InputError(
+                f"{where}: array {key!r} has {array.shape[0]} rows, expected {x.shape[0]} like 'x'"
+            )
+    if x.ndim not in (2, 3) or x.shape[0] == 0 or x.shape[1] == 0:
+        raise InputError(
+            f"{where}: array 'x' must be [samples, time] or [samples, time, features], got {x.shape}"
+        )
+    if y.ndim > 3:
+        raise InputError(f"{where}: array 'y' has {y.ndim} dimensions, expected at most 3")
+    lengths = arrays.get("lengths")
+    if lengths is not None:
+        if lengths.ndim != 1 or lengths.dtype.kind not in "iu":
+            raise InputError(
+                f"{where}: array 'lengths' must be integers [samples], got {lengths.dtype} {lengths.shape}"
+            )
+        bad = np.flatnonzero((lengths < 1) | (lengths > x.shape[1]))
+        if bad.size:
+            raise InputError(
+                f"{where}: lengths[{bad[0]}] = {lengths[bad[0]]}, expected 1 to {x.shape[1]} (the time steps of 'x')"
+            )
+
+
+def read_text(path: str | Path) -> str:
+    """Read a UTF-8 text file; empty files are refused."""
+    path = _existing(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    if not text.strip():
+        raise InputError(f"{path}: the text file is empty")
+    return text

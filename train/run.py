@@ -1,0 +1,151 @@
+"""A finished run directory, as export reads it: ``load_run`` and the manifest fields it implies.
+
+``RUN_DIR/config.json`` holds ``{"format", "version", "model", "train", "data_config", "data"}``:
+the :class:`ModelConfig`, :class:`TrainConfig`, :class:`DataConfig` and :class:`DataInfo`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgernn.runtime.errors import BundleError
+from edgernn.runtime.manifest import InputSpec, OutputSpec
+
+from .config import DataConfig, DataInfo, ModelConfig, TrainConfig, from_dict, to_dict
+
+CONFIG_FILE = "config.json"
+SUMMARY_FILE = "summary.json"
+EVAL_FILE = "eval.npz"
+RUN_FORMAT = "edgernn-train-run"
+RUN_VERSION = 1
+_PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The parsed configs of a run directory; ``summary`` is None for an unfinished run."""
+
+    run_dir: Path
+    model: ModelConfig
+    train: TrainConfig
+    data_config: DataConfig
+    data: DataInfo
+    summary: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ManifestSpecs:
+    """What a run says about the bundle's main input, main output and (one_to_many) condition."""
+
+    input: InputSpec
+    output: OutputSpec
+    condition: InputSpec | None = None
+
+
+def config_dict(
+    model: ModelConfig, train: TrainConfig, data_config: DataConfig, data: DataInfo
+) -> dict[str, Any]:
+    """The JSON document stored as ``config.json``."""
+    return {
+        "format": RUN_FORMAT,
+        "version": RUN_VERSION,
+        "model": to_dict(model),
+        "train": to_dict(train),
+        "data_config": to_dict(data_config),
+        "data": to_dict(data),
+    }
+
+
+def read_run_info(run_dir: str | Path) -> RunInfo:
+    """Parse ``config.json`` (and ``summary.json`` when present) of a run directory."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise BundleError(f"{run_dir}: run directory not found")
+    path = run_dir / CONFIG_FILE
+    if not path.is_file():
+        raise BundleError(f"{run_dir}: no {CONFIG_FILE}; not an edgernn training run")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise BundleError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(doc, dict) or doc.get("format") != RUN_FORMAT:
+        raise BundleError(
+            f"{path}: expected format {RUN_FORMAT!r}, got {doc.get('format') if isinstance(doc, dict) else doc!r}"
+        )
+    if doc.get("version") != RUN_VERSION:
+        raise BundleError(f"{path}: expected version {RUN_VERSION}, got {doc.get('version')!r}")
+    summary = None
+    if (run_dir / SUMMARY_FILE).is_file():
+        summary = json.loads((run_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+    return RunInfo(
+        run_dir=run_dir,
+        model=from_dict(ModelConfig, doc.get("model"), f"{path}: model"),
+        train=from_dict(TrainConfig, doc.get("train"), f"{path}: train"),
+        data_config=from_dict(DataConfig, doc.get("data_config"), f"{path}: data_config"),
+        data=from_dict(DataInfo, doc.get("data"), f"{path}: data"),
+        summary=summary,
+    )
+
+
+def load_run(run_dir: str | Path) -> tuple[Any, RunInfo]:
+    """The best model of a run (eval mode, CPU) and its :class:`RunInfo`.
+
+    Raises :class:`BundleError` for a missing or incompatible run directory; pickle checkpoints
+    are refused, never opened.
+    """
+    from .checkpoint import WEIGHTS_FILE, load_weights
+    from .model import SequenceModel
+
+    info = read_run_info(run_dir)
+    weights = info.run_dir / WEIGHTS_FILE
+    if not weights.is_file():
+        pickles = sorted(p.name for p in info.run_dir.iterdir() if p.suffix in _PICKLE_SUFFIXES)
+        hint = f"; found {', '.join(pickles)}, but edgernn refuses pickle checkpoints" if pickles else ""
+        raise BundleError(f"{info.run_dir}: no {WEIGHTS_FILE}{hint}")
+    model = SequenceModel(info.model)
+    state = load_weights(weights)
+    expected, found = set(model.state_dict()), set(state)
+    if expected != found:
+        missing, extra = sorted(expected - found), sorted(found - expected)
+        raise BundleError(
+            f"{weights}: weights do not match config.json (missing: {', '.join(missing) or 'none'}; "
+            f"unexpected: {', '.join(extra) or 'none'})"
+        )
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise BundleError(f"{weights}: weights do not match config.json ({err})") from None
+    return model.eval(), info
+
+
+def manifest_specs(info: RunInfo) -> ManifestSpecs:
+    """The manifest's input/output/condition specs for a run: shapes, normalisation, labels, units.
+
+    ``InputSpec.lengths`` is left None: whether the graph takes a lengths input is export's call
+    (``info.data.variable_length`` says whether the data had padding).
+    """
+    m, d = info.model, info.data
+    if m.input_kind == "tokens":
+        main = InputSpec(name="x", features=None, dtype="int64", kind="tokens", vocab_size=m.vocab_size)
+    else:
+        main = InputSpec(name="x", features=m.input_size, mean=d.input_mean, std=d.input_std)
+    if d.output_kind == "regression":
+        output = OutputSpec(
+            name="y",
+            kind="regression",
+            size=m.output_size,
+            units=d.units,
+            mean=d.output_mean,
+            std=d.output_std,
+        )
+    elif d.output_kind == "classes":
+        output = OutputSpec(name="y", kind="classes", size=m.output_size, labels=d.labels)
+    else:
+        output = OutputSpec(name="y", kind="tokens", size=m.output_size, labels=d.vocab)
+    condition = None
+    if m.topology == "one_to_many":
+        condition = InputSpec(name="cond", features=m.cond_size, mean=d.cond_mean, std=d.cond_std)
+    return ManifestSpecs(input=main, output=output, condition=condition)

@@ -1,0 +1,156 @@
+"""Time-series forecasting samples from a CSV: windows over chosen columns, split in time order.
+
+A sample belongs to the split that holds its *targets*; its inputs may reach back into earlier
+splits, as the past is always known when forecasting. The naive baseline is persistence: the
+last observed value of each target.
+
+* many_to_one: ``window`` steps -> the next ``horizon`` values of each target.
+* many_to_many: at every step, the target ``horizon`` steps ahead. Training uses windows of
+  ``window`` steps; val and test are each one long sequence that starts ``window`` steps early,
+  with only the steps whose targets lie in the split scored (``mask``).
+* one_to_many: the last ``window`` steps, flattened, condition a decoder of ``horizon`` steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgernn.runtime.errors import InputError
+
+from .config import DataConfig, DataInfo
+from .data import Dataset, Split, fit_stats, require_samples, time_bounds
+from .readers import read_csv
+
+
+def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:
+    """Forecasting data from the CSV at ``path``."""
+    if config.task not in (None, "forecast"):
+        raise InputError(f"{path}: CSV files hold time series for --task forecast, got --task {config.task}")
+    inputs, targets, values = _columns(config, path)
+    rows, window, horizon = len(values), config.window, config.horizon
+    val_start, test_start = time_bounds(rows, config)
+    if window + horizon > val_start:
+        raise InputError(
+            f"{path}: --window {window} + --horizon {horizon} = {window + horizon} rows is longer than the "
+            f"training part of the series ({val_start} of {rows} rows)"
+        )
+    topology = config.topology or "many_to_many"
+    extra = [c for c in targets if c not in inputs]
+    t_idx = [inputs.index(c) if c in inputs else len(inputs) + extra.index(c) for c in targets]
+    x_all, t_all = values[:, : len(inputs)], values[:, t_idx]
+    in_mean, in_std = fit_stats(x_all[:val_start])
+    out_mean, out_std = fit_stats(t_all[:val_start])
+    bounds = {"train": (0, val_start), "val": (val_start, test_start), "test": (test_start, rows)}
+    cutter = _Cutter(x_all, t_all, window, horizon, np.array(out_mean, dtype=np.float32))
+    make = getattr(cutter, topology)
+    splits = {}
+    for name, (lo, hi) in bounds.items():
+        splits[name] = make(lo, hi, config.stride if name == "train" else 1, train=name == "train")
+        require_samples(name, len(splits[name]), f"{hi - lo} rows, --window {window}, --horizon {horizon}")
+    later = [f"{c}[t+{h}]" for h in range(1, horizon + 1) for c in targets]
+    info = dict(
+        source=str(path),
+        sha256=sha,
+        task="forecast",
+        topology=topology,
+        input_kind="features",
+        feature_names=inputs,
+        input_mean=in_mean,
+        input_std=in_std,
+        output_kind="regression",
+        output_names=tuple(f"{c}[t+{horizon}]" for c in targets),
+        output_mean=out_mean,
+        output_std=out_std,
+        window=window,
+        horizon=horizon,
+        metric="rmse",
+        baseline="persistence",
+        split_sizes=tuple(len(s) for s in splits.values()),
+    )
+    if topology == "many_to_one":
+        info.update(output_names=tuple(later), output_mean=out_mean * horizon, output_std=out_std * horizon)
+    elif topology == "one_to_many":
+        ago = [
+            f"{c}[t-{window - 1 - w}]" if w < window - 1 else f"{c}[t]" for w in range(window) for c in inputs
+        ]
+        info.update(
+            feature_names=targets,
+            input_mean=out_mean,
+            input_std=out_std,
+            output_names=targets,
+            cond_kind="features",
+            cond_names=tuple(ago),
+            cond_mean=in_mean * window,
+            cond_std=in_std * window,
+        )
+    return Dataset(info=DataInfo(**info), **splits)
+
+
+def _columns(config: DataConfig, path: Path) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray]:
+    """Input names, target names, and values ``[rows, inputs + targets that are not inputs]``."""
+    if config.columns:
+        extra = tuple(t for t in config.target or () if t not in config.columns)
+        names, values = read_csv(path, tuple(config.columns) + extra)
+        inputs = tuple(config.columns)
+    else:
+        names, values = read_csv(path, ())
+        inputs = names
+        for t in config.target or ():
+            if t not in names:
+                raise InputError(f"{path}: unknown column {t!r} (columns: {', '.join(names)})")
+    targets = tuple(config.target) if config.target else (inputs[-1],)
+    return inputs, targets, values.astype(np.float32) if values.dtype != np.float32 else values
+
+
+@dataclass(frozen=True)
+class _Cutter:
+    """Cuts samples whose targets lie in rows ``[lo, hi)`` out of the whole series."""
+
+    inputs: np.ndarray  # [rows, input columns]
+    targets: np.ndarray  # [rows, target columns]
+    window: int
+    horizon: int
+    start: np.ndarray  # the decoder's first input: the training mean of the targets
+
+    def _ends(self, lo: int, hi: int, stride: int) -> np.ndarray:
+        """Last input rows ``e`` whose targets ``e+1 .. e+horizon`` all lie in ``[lo, hi)``."""
+        return np.arange(max(self.window - 1, lo - 1), hi - self.horizon, stride)
+
+    def _past_and_ahead(self, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return ends[:, None] + np.arange(1 - self.window, 1), ends[:, None] + np.arange(1, self.horizon + 1)
+
+    def many_to_one(self, lo: int, hi: int, stride: int, train: bool) -> Split:
+        """``window`` steps in, the next ``horizon`` values of every target out (flattened, time-major)."""
+        ends = self._ends(lo, hi, stride)
+        past, ahead = self._past_and_ahead(ends)
+        y = self.targets[ahead].reshape(len(ends), self.horizon * self.targets.shape[1])
+        return Split(x=self.inputs[past], y=y, baseline=np.tile(self.targets[ends], (1, self.horizon)))
+
+    def many_to_many(self, lo: int, hi: int, stride: int, train: bool) -> Split:
+        """Training windows, or (val/test) one sequence with ``window`` steps of context before ``lo``."""
+        window, horizon = self.window, self.horizon
+        if train:
+            steps = np.arange(0, hi - horizon - window + 1, stride)[:, None] + np.arange(window)
+            return Split(x=self.inputs[steps], y=self.targets[steps + horizon], baseline=self.targets[steps])
+        first = max(0, lo - horizon - window)
+        steps = np.arange(first, hi - horizon)[None, :] if hi > lo else np.zeros((0, 1), dtype=np.int64)
+        mask = steps + horizon >= lo
+        return Split(
+            x=self.inputs[steps], y=self.targets[steps + horizon], mask=mask, baseline=self.targets[steps]
+        )
+
+    def one_to_many(self, lo: int, hi: int, stride: int, train: bool) -> Split:
+        """The flattened input window conditions ``horizon`` decoded steps (teacher-forced ``x``)."""
+        ends = self._ends(lo, hi, stride)
+        past, ahead = self._past_and_ahead(ends)
+        y = self.targets[ahead]
+        start = np.broadcast_to(self.start, (len(ends), 1, y.shape[-1]))
+        return Split(
+            x=np.concatenate([start, y[:, :-1]], axis=1),
+            y=y,
+            cond=self.inputs[past].reshape(len(ends), -1),
+            baseline=np.repeat(self.targets[ends][:, None, :], self.horizon, axis=1),
+        )
