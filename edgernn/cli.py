@@ -13,6 +13,7 @@ from . import __version__
 # name -> "module:attribute"; each module keeps torch/onnx imports inside its command body.
 COMMANDS = {
     "inspect": "edgernn.export.inspect:inspect_command",
+    "run": "edgernn.runtime.cli:run_command",
     "train": "edgernn.train.cli:train_command",
 }
 

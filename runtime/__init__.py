@@ -1,6 +1,12 @@
 """edgernn.runtime: run exported recurrent models with onnxruntime alone (no torch, no onnx).
 
-Depends on numpy and onnxruntime only; it imports nothing else of edgernn.
+Depends on numpy and onnxruntime only; it imports nothing else of edgernn::
+
+    session = Session.load("bundle/")           # shared, stateless, thread-safe
+    session.run(x).output                        # x: [batch, time, features] raw values
+    stream = session.stream(batch=1)             # owns its state; many per session
+    y_t = stream.step(x_t).output                # x_t: [batch, features]
+    stream.state, stream.reset()                 # checkpoint / clear
 """
 
 from . import _ort  # noqa: F401  (fails early, naming the extra to install)
@@ -13,8 +19,13 @@ from .errors import (
     MissingDependencyError,
     ProviderError,
     TrainError,
+    UnsupportedError,
 )
 from .manifest import FileEntry, InputSpec, Manifest, OutputSpec, StateSpec
+from .providers import ProviderFallbackWarning, RuntimeConfig
+from .result import Result
+from .session import Session
+from .stream import Stream
 
 __all__ = [
     "Bundle",
@@ -28,8 +39,14 @@ __all__ = [
     "MissingDependencyError",
     "OutputSpec",
     "ProviderError",
+    "ProviderFallbackWarning",
+    "Result",
+    "RuntimeConfig",
+    "Session",
     "StateSpec",
+    "Stream",
     "TrainError",
+    "UnsupportedError",
     "detect_state_pairs",
     "manifest_from_graph",
 ]

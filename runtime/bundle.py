@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -146,6 +147,14 @@ def _same_kind(a: Any, b: Any) -> bool:
     )
 
 
+def _checked(name: str, state_map: dict[str, str], inputs: list[Any], outputs: list[Any]) -> dict[str, str]:
+    in_names, out_names = {a.name for a in inputs}, {a.name for a in outputs}
+    for i, o in state_map.items():
+        if i not in in_names or o not in out_names:
+            raise BundleError(f"{name}: state_map pair {i!r} -> {o!r} does not name a graph input and output")
+    return dict(state_map)
+
+
 def manifest_from_graph(
     name: str,
     metadata: dict[str, str],
@@ -161,15 +170,23 @@ def manifest_from_graph(
             raise BundleError(f"{name}: metadata {METADATA_KEY!r} is not valid JSON ({err})") from None
         data["files"] = {}
         try:
-            return Manifest.from_dict(data)
+            manifest = Manifest.from_dict(data)
         except BundleError as err:
             raise BundleError(f"{name}: metadata {METADATA_KEY!r}: {err}") from None
-    pairs = dict(state_map) if state_map is not None else detect_state_pairs(inputs, outputs)
+        if state_map is None:
+            return manifest
+        in_args = {a.name: a for a in inputs}
+        state = tuple(
+            StateSpec(i, o, _dims(in_args[i].shape), ort_dtype(in_args[i].type))
+            for i, o in _checked(name, state_map, inputs, outputs).items()
+        )
+        return dataclasses.replace(manifest, state=state)
+    pairs = (
+        _checked(name, state_map, inputs, outputs)
+        if state_map is not None
+        else detect_state_pairs(inputs, outputs)
+    )
     in_args = {a.name: a for a in inputs}
-    out_args = {a.name: a for a in outputs}
-    for i, o in pairs.items():
-        if i not in in_args or o not in out_args:
-            raise BundleError(f"{name}: state_map pair {i!r} -> {o!r} does not name a graph input and output")
     data_in = [a for a in inputs if a.name not in pairs]
     data_out = [a for a in outputs if a.name not in pairs.values()]
     if not data_in or not data_out:

@@ -21,6 +21,10 @@ class ProviderError(EdgernnError):
     """An execution provider was asked for but cannot be used."""
 
 
+class UnsupportedError(EdgernnError):
+    """The model cannot do what was asked (streaming a bidirectional model, generating without an init file)."""
+
+
 class ExportError(EdgernnError):
     """An export failed a graph requirement or the verification gate."""
 

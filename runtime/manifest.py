@@ -69,7 +69,7 @@ class FileEntry:
     sha256: str
     size_bytes: int
     variant: str | None = None  # "fp32", "int8", ... for model files
-    role: str = "model"  # "model", "init" (one_to_many: condition -> state), "ort", "ops_config", "data"
+    role: str = "model"  # model, init (one_to_many: cond -> state), ort, ops_config, data, source
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,64 @@
+"""The benchmark model: a 2-layer LSTM 40 -> 256 with a linear head, exported as edgernn exports it.
+
+Built with ``torch.onnx.export(dynamo=False)`` (native LSTM nodes, dynamic batch and time) and
+wrapped in a bundle with a manifest, so the runtime loads it exactly as it would an exported one.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+FEATURES, HIDDEN, LAYERS, OUTPUTS = 40, 256, 2, 8
+
+
+def build_bundle(root: Path, *, outputs: int = OUTPUTS) -> Path:
+    """Export the model into ``root/model.onnx`` and write ``root/manifest.json``; return ``root``."""
+    import torch
+    from torch import nn
+
+    from edgernn.runtime.fileio import sha256_file
+    from edgernn.runtime.manifest import FileEntry, InputSpec, Manifest, OutputSpec, StateSpec
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = nn.LSTM(FEATURES, HIDDEN, LAYERS, batch_first=True)
+            self.head = nn.Linear(HIDDEN, outputs)
+
+        def forward(self, x, h0, c0):
+            y, (hn, cn) = self.rnn(x, (h0, c0))
+            return self.head(y), hn, cn
+
+    torch.manual_seed(0)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "model.onnx"
+    state = torch.zeros(LAYERS, 1, HIDDEN)
+    axes = {"x": {0: "batch", 1: "time"}, "y": {0: "batch", 1: "time"}}
+    axes |= {n: {1: "batch"} for n in ("h0", "c0", "hn", "cn")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Net().eval(),
+            (torch.randn(1, 5, FEATURES), state, state),
+            str(path),
+            input_names=["x", "h0", "c0"],
+            output_names=["y", "hn", "cn"],
+            dynamic_axes=axes,
+            dynamo=False,
+        )
+    shape = (LAYERS, "batch", HIDDEN)
+    manifest = Manifest(
+        name="bench-lstm",
+        input=InputSpec(features=FEATURES),
+        output=OutputSpec(kind="regression", size=outputs),
+        state=(StateSpec("h0", "hn", shape), StateSpec("c0", "cn", shape)),
+        topology="many_to_many",
+        cell="lstm",
+        layers=LAYERS,
+        hidden_size=HIDDEN,
+        files={"model.onnx": FileEntry(sha256_file(path), path.stat().st_size, "fp32")},
+    )
+    (root / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2))
+    return root

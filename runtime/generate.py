@@ -1,0 +1,103 @@
+"""The one_to_many decode loop: condition -> initial state (``init`` model), then step, feeding back.
+
+Token models pick the next token by argmax, or sample it at a temperature with a seeded numpy
+Generator; feature models feed each output (in model space) back as the next input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .bundle import ort_dtype
+from .errors import BundleError, InputError, UnsupportedError
+from .result import Result, softmax
+from .signature import scale_arrays
+from .validate import as_input
+
+
+def pick_tokens(logits: np.ndarray, temperature: float | None, rng: np.random.Generator) -> np.ndarray:
+    """Next token per row: argmax when ``temperature`` is None or 0, else a sample of softmax(logits/T)."""
+    if not temperature:
+        return logits.argmax(axis=-1).astype(np.int64)
+    probs = softmax(logits.astype(np.float64) / temperature)
+    cdf = np.cumsum(probs, axis=-1)
+    draws = rng.random(logits.shape[0])[:, None]
+    return np.minimum((cdf < draws).sum(axis=-1), logits.shape[-1] - 1).astype(np.int64)
+
+
+def _initial_state(session: Any, init: Any, cond: Any) -> tuple[dict[str, np.ndarray], int]:
+    spec = session.manifest.condition
+    arg = init.get_inputs()[0]
+    name = spec.name if spec is not None and spec.name in {a.name for a in init.get_inputs()} else arg.name
+    graph_features = arg.shape[-1] if isinstance(arg.shape[-1], int) else None
+    features = spec.features if spec is not None and spec.features is not None else graph_features
+    dims = ("batch", features if features is not None else "features")
+    c = as_input(name, cond, dims, np.dtype(ort_dtype(arg.type)), names=("batch", "features"))
+    scale = scale_arrays("condition", spec.mean, spec.std, features) if spec is not None else None
+    if scale is not None:
+        c = ((c - scale[0]) / scale[1]).astype(c.dtype)
+    values = init.run(None, {name: c})
+    state_names = [inp.name for inp, _ in session.signature.states]
+    out_names = [o.name for o in init.get_outputs()]
+    if set(state_names) <= set(out_names):
+        state = {n: values[out_names.index(n)] for n in state_names}
+    elif len(out_names) == len(state_names):
+        state = dict(zip(state_names, values, strict=True))
+    else:
+        raise BundleError(f"init model: expected outputs {state_names}, it has {out_names}")
+    return state, c.shape[0]
+
+
+def generate(
+    session: Any,
+    init: Any,
+    cond: Any,
+    steps: int,
+    *,
+    temperature: float | None = None,
+    seed: int | None = None,
+) -> Result:
+    """See :meth:`Session.generate`."""
+    manifest = session.manifest
+    if manifest.topology != "one_to_many" or init is None:
+        raise UnsupportedError(
+            f"{manifest.name}: generate needs a one_to_many bundle with an 'init' file, "
+            f"got topology {manifest.topology!r} with{'' if init is not None else 'out'} an init file"
+        )
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise InputError(f"steps: expected a positive int, got {steps!r}")
+    if temperature is not None and not (np.isfinite(temperature) and temperature >= 0):
+        raise InputError(f"temperature: expected None or a finite value >= 0, got {temperature!r}")
+    state, batch = _initial_state(session, init, cond)
+    stream = session.stream(batch)
+    stream.state = state
+    sig = session.signature
+    tokens = manifest.input.kind == "tokens"
+    step_shape = (batch,) if tokens else (batch, sig.x.dims[-1])
+    x = np.zeros(step_shape, sig.x.dtype)
+    rng = np.random.default_rng(seed)
+    main = sig.outputs.index(sig.main)
+    collected: list[list[np.ndarray]] = [[] for _ in sig.outputs]
+    ids = []
+    for _ in range(steps):
+        stream.write_step(x, scale=False)
+        values = stream.run_step()
+        for store, value in zip(collected, values, strict=True):
+            store.append(value)
+        y = values[main]
+        if tokens:
+            x = pick_tokens(y, temperature, rng)
+            ids.append(x)
+        elif y.shape != step_shape:
+            raise BundleError(
+                f"{manifest.name}: to feed outputs back, expected y {list(step_shape)}, got {list(y.shape)}"
+            )
+        else:
+            x = y.astype(sig.x.dtype, copy=False)
+    stacked = {name: np.stack(v, axis=1) for name, v in zip(sig.outputs, collected, strict=True)}
+    result = session.result([stacked[n] for n in sig.outputs], stream.state)
+    if tokens:
+        result.output = np.stack(ids, axis=1)
+    return result

@@ -1,0 +1,145 @@
+"""Execution providers, variants and thread settings: what is asked for, and what really runs.
+
+Pure functions of their arguments (the available providers are passed in), so the GPU paths are
+tested on a CPU-only machine; :func:`check_fallback` applies the ``fallback`` policy to both the
+providers onnxruntime lacks and those that a created session reports it did not take.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ProviderError
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+TENSORRT = "TensorrtExecutionProvider"
+ALIASES = {"cpu": CPU, "cuda": CUDA, "tensorrt": TENSORRT}
+GPU_PROVIDERS = (CUDA, TENSORRT)
+FALLBACK_POLICIES = ("warn", "error", "silent")
+OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
+
+
+class ProviderFallbackWarning(UserWarning):
+    """A requested execution provider is not the one that runs; the session uses the next one."""
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """How onnxruntime runs a session; every default is chosen for one low-latency stream."""
+
+    intra_op_threads: int | None = None  # threads inside one op; None: onnxruntime's default (one per core)
+    inter_op_threads: int = 1  # recurrent graphs are a chain of nodes, so parallel nodes rarely help
+    spin_wait: bool | None = (
+        None  # True: lowest latency, burns CPU between calls; False: idle; None: ORT default
+    )
+    graph_optimization: str = "all"  # "disable" | "basic" | "extended" | "all"
+    device_id: int = 0  # GPU index for CUDA/TensorRT
+    log_severity: int = 3  # onnxruntime's own log: 0 verbose ... 3 errors only
+
+    def __post_init__(self) -> None:
+        if self.graph_optimization not in OPTIMIZATION_LEVELS:
+            raise ProviderError(
+                f"graph_optimization: expected one of {', '.join(OPTIMIZATION_LEVELS)}, "
+                f"got {self.graph_optimization!r}"
+            )
+        for name in ("intra_op_threads", "inter_op_threads"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ProviderError(f"{name}: expected a positive int or None, got {value!r}")
+
+
+def resolve_providers(provider: str | Sequence[Any], available: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Turn ``provider`` into ``(wanted, chain)``: the providers asked for, in order, and the chain to
+    create the session with (those this onnxruntime build has, CPU last).
+
+    ``auto`` is CUDA then CPU when the CUDA provider is installed, else CPU. ``tensorrt`` is TensorRT,
+    then CUDA, then CPU. A list names providers (short or full names) in order. CPU always ends the
+    chain, since onnxruntime assigns it the nodes that other providers cannot run.
+    """
+    if isinstance(provider, str):
+        key = provider.lower()
+        if key == "auto":
+            chain = [CUDA, CPU] if CUDA in available else [CPU]
+            return chain, chain
+        if key == "tensorrt":
+            wanted = [TENSORRT, CUDA, CPU]
+        elif key in ALIASES:
+            wanted = [ALIASES[key]]
+        else:
+            raise ProviderError(f"provider: expected auto, cpu, cuda, tensorrt or a list, got {provider!r}")
+    else:
+        wanted = [ALIASES.get(str(p).lower(), str(p)) for p in provider]
+        if not wanted:
+            raise ProviderError("provider: expected at least one provider in the list, got an empty list")
+    chain = [p for p in wanted if p in available]
+    if CPU not in chain:
+        chain.append(CPU)
+    return wanted, chain
+
+
+def check_policy(policy: str) -> None:
+    """Refuse an unknown ``fallback`` policy name."""
+    if policy not in FALLBACK_POLICIES:
+        raise ProviderError(f"fallback: expected one of {', '.join(FALLBACK_POLICIES)}, got {policy!r}")
+
+
+def check_fallback(requested: str, actual: str, policy: str) -> None:
+    """Apply the fallback policy when ``actual`` (what runs) is not ``requested``."""
+    check_policy(policy)
+    if requested == actual:
+        return
+    message = f"requested execution provider {requested}, but the session runs on {actual}"
+    if policy == "error":
+        raise ProviderError(message + " (fallback='error')")
+    if policy == "warn":
+        warnings.warn(
+            message + " (pass fallback='silent' to accept this quietly)", ProviderFallbackWarning, 3
+        )
+
+
+def pick_variant(variant: str, have: Sequence[str], provider: str) -> str:
+    """``auto``: int8 on CPU if present, fp16 on a GPU provider if present, else fp32."""
+    if variant != "auto":
+        return variant
+    if provider == CPU and "int8" in have:
+        return "int8"
+    if provider in GPU_PROVIDERS and "fp16" in have:
+        return "fp16"
+    if "fp32" in have or not have:
+        return "fp32"
+    return sorted(have)[0]
+
+
+def provider_options(chain: Sequence[str], config: RuntimeConfig) -> list[Any]:
+    """The ``providers`` argument for ``InferenceSession``: names, with a device id for GPU providers."""
+    return [(p, {"device_id": str(config.device_id)}) if p in GPU_PROVIDERS else p for p in chain]
+
+
+def session_options(ort: Any, config: RuntimeConfig) -> Any:
+    """An ``ort.SessionOptions`` with every thread setting explicit."""
+    so = ort.SessionOptions()
+    if config.intra_op_threads is not None:
+        so.intra_op_num_threads = config.intra_op_threads
+    so.inter_op_num_threads = config.inter_op_threads
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[config.graph_optimization]
+    so.log_severity_level = config.log_severity
+    if config.spin_wait is not None:
+        flag = "1" if config.spin_wait else "0"
+        so.add_session_config_entry("session.intra_op.allow_spinning", flag)
+        so.add_session_config_entry("session.inter_op.allow_spinning", flag)
+    return so
+
+
+def device_of(provider: str, config: RuntimeConfig) -> tuple[str, int]:
+    """Where streaming state lives between steps: on the GPU for GPU providers, else in host memory."""
+    return ("cuda", config.device_id) if provider in GPU_PROVIDERS else ("cpu", 0)

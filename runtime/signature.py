@@ -1,0 +1,228 @@
+"""What a loaded graph takes and gives, resolved once at load: axes, state pairs, constants, scaling.
+
+Built from the manifest (edgernn bundles: ``x`` is ``[batch, time, features]``) checked against the
+graph onnxruntime actually loaded; third-party graphs are read from their dims and dim names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .bundle import ort_dtype
+from .errors import BundleError, InputError
+from .manifest import Manifest
+
+BATCH_NAMES = ("batch", "batch_size", "n", "b", "bs")
+TIME_NAMES = ("time", "seq", "seq_len", "seq_length", "sequence", "sequence_length", "t", "steps")
+STEP_TOPOLOGIES = ("many_to_many", "one_to_many")  # outputs carry a time axis
+
+
+@dataclass(frozen=True)
+class TensorSig:
+    """One graph input: dims as ints (fixed) or names (``batch``, ``time``, or the graph's own)."""
+
+    name: str
+    dims: tuple[int | str, ...]
+    dtype: np.dtype
+    batch_axis: int | None = None
+    time_axis: int | None = None
+
+    @property
+    def axis_names(self) -> tuple[str, ...]:
+        """What each axis means, for error messages."""
+        last = len(self.dims) - 1
+        return tuple(
+            "batch"
+            if i == self.batch_axis
+            else "time"
+            if i == self.time_axis
+            else "features"
+            if i == last
+            else ""
+            for i in range(len(self.dims))
+        )
+
+    def shape(self, batch: int, time: int | None = None) -> tuple[int, ...]:
+        """Concrete shape for ``batch`` (and ``time``); :class:`InputError` if a dim stays unknown."""
+        out = []
+        for i, d in enumerate(self.dims):
+            if i == self.batch_axis:
+                d = batch
+            elif i == self.time_axis and time is not None:
+                d = time
+            if not isinstance(d, int):
+                raise InputError(
+                    f"input {self.name!r}: dim {d!r} of {list(self.dims)} is unknown, so its zeros cannot be "
+                    "built; pass this input's value explicitly"
+                )
+            out.append(d)
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Everything the runtime resolves once per loaded graph."""
+
+    x: TensorSig
+    lengths: str | None
+    states: tuple[tuple[TensorSig, str], ...]  # (state input, the output that feeds it back)
+    constants: Mapping[str, np.ndarray]
+    outputs: tuple[str, ...]  # non-state outputs, graph order
+    main: str
+    step_axes: Mapping[str, int]  # output -> time axis dropped after a one-step call
+    in_scale: tuple[np.ndarray, np.ndarray] | None  # (mean, std): model input = (x - mean) / std
+    out_scale: tuple[np.ndarray, np.ndarray] | None  # (mean, std): real units = y * std + mean
+
+
+def _dims(arg: Any) -> tuple[int | str, ...]:
+    return tuple(d if isinstance(d, int) else str(d or "?") for d in arg.shape)
+
+
+def _find(dims: tuple[int | str, ...], names: tuple[str, ...]) -> int | None:
+    return next((i for i, d in enumerate(dims) if isinstance(d, str) and d.lower() in names), None)
+
+
+def _x_sig(manifest: Manifest, arg: Any) -> TensorSig:
+    graph = _dims(arg)
+    dtype = np.dtype(ort_dtype(arg.type))
+    if manifest.topology is None:
+        batch = _find(graph, BATCH_NAMES)
+        if batch is None and graph and not isinstance(graph[0], int):
+            batch = 0
+        time = _find(graph, TIME_NAMES)
+        dims = tuple("batch" if i == batch else "time" if i == time else d for i, d in enumerate(graph))
+        return TensorSig(arg.name, dims, dtype, batch, time)
+    spec = manifest.input
+    tokens = spec.kind == "tokens"
+    if len(graph) != (2 if tokens else 3):
+        want = "[batch, time]" if tokens else "[batch, time, features]"
+        raise BundleError(f"graph input {arg.name!r}: expected {want}, the graph has {list(graph)}")
+    features = spec.features if spec.features is not None else graph[-1] if not tokens else None
+    if not tokens and isinstance(graph[-1], int) and features != graph[-1]:
+        raise BundleError(f"input {arg.name!r}: manifest says {features} features, the graph has {graph[-1]}")
+    dims = (
+        ("batch", "time") if tokens else ("batch", "time", features if features is not None else "features")
+    )
+    return TensorSig(arg.name, dims, dtype, 0, 1)
+
+
+def _state_sig(arg: Any, manifest_shape: tuple[int | str, ...], dtype: str) -> TensorSig:
+    graph = _dims(arg)
+    if len(manifest_shape) not in (0, len(graph)):
+        raise BundleError(f"state {arg.name!r}: manifest shape {list(manifest_shape)} vs graph {list(graph)}")
+    merged = tuple(zip(graph, manifest_shape or graph, strict=True))
+    dims = tuple(m if isinstance(m, int) else g for g, m in merged)
+    names = tuple(m if isinstance(m, str) else g for g, m in merged)
+    batch = _find(names, BATCH_NAMES)
+    if batch is None and len(dims) == 3 and not isinstance(dims[1], int):
+        batch = 1
+    dims = tuple("batch" if i == batch else d for i, d in enumerate(dims))
+    return TensorSig(arg.name, dims, np.dtype(ort_dtype(arg.type) or dtype), batch)
+
+
+def scale_arrays(
+    what: str, mean: Any, std: Any, size: int | str | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    if mean is None and std is None:
+        return None
+    m = np.asarray(mean if mean is not None else 0.0, dtype=np.float32)
+    s = np.asarray(std if std is not None else 1.0, dtype=np.float32)
+    for name, v in (("mean", m), ("std", s)):
+        if v.ndim == 1 and isinstance(size, int) and v.shape[0] not in (1, size):
+            raise BundleError(f"manifest field '{what}.{name}': expected {size} values, got {v.shape[0]}")
+    if not np.all(s > 0) or not np.isfinite(m).all():
+        raise BundleError(f"manifest field '{what}.std': expected finite positive values, got {s.tolist()}")
+    return m, s
+
+
+def build_signature(
+    manifest: Manifest, inputs: list[Any], outputs: list[Any], constants: Mapping[str, Any] | None
+) -> Signature:
+    """Resolve ``manifest`` against the graph's NodeArgs; :class:`BundleError` when they disagree."""
+    graph_in = {a.name: a for a in inputs}
+    graph_out = [a.name for a in outputs]
+    where = manifest.name
+    for role, name in (("input", manifest.input.name), ("lengths input", manifest.input.lengths)):
+        if name is not None and name not in graph_in:
+            raise BundleError(
+                f"{where}: manifest {role} {name!r} is not a graph input ({', '.join(graph_in)})"
+            )
+    if manifest.output.name not in graph_out:
+        raise BundleError(
+            f"{where}: manifest output {manifest.output.name!r} is not a graph output ({graph_out})"
+        )
+    states = []
+    for spec in manifest.state:
+        if spec.input not in graph_in or spec.output not in graph_out:
+            raise BundleError(
+                f"{where}: state pair {spec.input!r} -> {spec.output!r} is not graph input/output"
+            )
+        states.append((_state_sig(graph_in[spec.input], tuple(spec.shape), spec.dtype), spec.output))
+    used = {manifest.input.name, manifest.input.lengths, *(s.input for s in manifest.state)}
+    pinned = _constants(where, graph_in, used, dict(constants or {}))
+    x = _x_sig(manifest, graph_in[manifest.input.name])
+    data_out = tuple(n for n in graph_out if n not in {s.output for s in manifest.state})
+    step_axes = {}
+    if manifest.topology in STEP_TOPOLOGIES:
+        step_axes = {
+            n: 1 for n, a in zip(graph_out, outputs, strict=True) if n in data_out and len(a.shape) == 3
+        }
+    elif manifest.topology is None and x.time_axis is not None:
+        time_name = _dims(graph_in[x.name])[x.time_axis]
+        step_axes = {
+            n: _dims(a).index(time_name)
+            for n, a in zip(graph_out, outputs, strict=True)
+            if time_name in _dims(a)
+        }
+    features = x.dims[-1] if manifest.input.kind == "features" else None
+    out = manifest.output
+    return Signature(
+        x=x,
+        lengths=manifest.input.lengths,
+        states=tuple(states),
+        constants=pinned,
+        outputs=data_out,
+        main=out.name,
+        step_axes=step_axes,
+        in_scale=scale_arrays("input", manifest.input.mean, manifest.input.std, features),
+        out_scale=scale_arrays("output", out.mean, out.std, out.size),
+    )
+
+
+def _constants(
+    where: str, graph_in: dict[str, Any], used: set, given: dict[str, Any]
+) -> dict[str, np.ndarray]:
+    for name in given:
+        if name not in graph_in or name in used:
+            free = [n for n in graph_in if n not in used] or ["none"]
+            raise InputError(
+                f"constants: {name!r} is not a pinnable input of {where}; pinnable: {', '.join(free)}"
+            )
+    pinned = {}
+    for name, arg in graph_in.items():
+        if name in used:
+            continue
+        if name not in given:
+            raise BundleError(
+                f"{where}: graph input {name!r} ({list(_dims(arg))} {ort_dtype(arg.type)}) is neither data nor "
+                f"state; pin it with constants={{{name!r}: value}} or name it in state_map"
+            )
+        dims = _dims(arg)
+        try:
+            value = np.asarray(given[name], dtype=ort_dtype(arg.type))
+        except (TypeError, ValueError) as err:
+            raise InputError(
+                f"constants[{name!r}]: expected {ort_dtype(arg.type)}, got {given[name]!r} ({err})"
+            ) from None
+        if value.ndim != len(dims) and value.size == 1:
+            value = value.reshape((1,) * len(dims))
+        if value.ndim != len(dims) or any(
+            isinstance(d, int) and d != v for d, v in zip(dims, value.shape, strict=True)
+        ):
+            raise InputError(f"constants[{name!r}]: expected shape {list(dims)}, got {list(value.shape)}")
+        pinned[name] = np.ascontiguousarray(value)
+    return pinned
