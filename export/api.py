@@ -37,6 +37,8 @@ class ExportMeta:
     output: OutputSpec | None = None  # default: kind "raw", size from the module's output
     condition: InputSpec | None = None  # one_to_many: spec of the vector init_state() takes
     data_files: dict[str, Path] = field(default_factory=dict)  # bundle name -> source file
+    source_files: dict[str, Path] = field(default_factory=dict)  # the PyTorch checkpoint, for baselines
+    torch_metric: dict[str, Any] | None = None  # the PyTorch model's test metric, for quantize to compare
 
 
 @dataclass(frozen=True)
@@ -294,6 +296,8 @@ def _write_bundle(
         "streamable": manifest.streamable,
         "checks": [c.to_dict() for c in checks],
     }
+    if meta.torch_metric is not None:
+        validation["torch_metric"] = meta.torch_metric
     with staged_dir(out_dir) as tmp:
         shutil.copyfile(model_path, tmp / "model.onnx")
         roles = {"model.onnx": ("fp32", "model")}
@@ -308,6 +312,10 @@ def _write_bundle(
         for rel, source in meta.data_files.items():
             shutil.copyfile(source, tmp / rel)
             roles[rel] = (None, "data")
+        for rel, source in meta.source_files.items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, tmp / rel)
+            roles[rel] = (None, "source")
         if config.ort_format:
             from .ort_format import write_ort
 

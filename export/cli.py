@@ -1,0 +1,168 @@
+"""``edgernn export`` and ``edgernn quantize``. torch and onnx load inside the commands only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from edgernn.runtime.errors import InputError
+
+
+def _variants(text: str | None) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()] if text else []
+
+
+@click.command("export")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Bundle folder to write."
+)
+@click.option(
+    "--exporter", type=click.Choice(["auto", "torchscript", "dynamo"]), default="auto", show_default=True
+)
+@click.option("--opset", type=click.IntRange(11, 23), default=17, show_default=True)
+@click.option(
+    "--lengths/--no-lengths", default=None, help="Add a lengths input [default: when the data is ragged]."
+)
+@click.option("--atol", type=click.FloatRange(min=0), default=1e-5, show_default=True)
+@click.option("--rtol", type=click.FloatRange(min=0), default=1e-4, show_default=True)
+@click.option("--ort", "ort_format", is_flag=True, help="Also write model.ort + required-operators config.")
+@click.option("--quantize", "variants", default=None, help="Then add variants, e.g. int8 or int8,fp16.")
+def export_command(run_dir, out_dir, exporter, opset, lengths, atol, rtol, ort_format, variants) -> None:
+    """Export the best checkpoint of an `edgernn train` RUN_DIR to a verified bundle."""
+    from rich.console import Console
+
+    from .from_run import export_run
+
+    report = export_run(
+        run_dir,
+        out_dir,
+        exporter=exporter,
+        opset=opset,
+        lengths=lengths,
+        atol=atol,
+        rtol=rtol,
+        ort_format=ort_format,
+    )
+    console = Console()
+    _print_checks(console, report)
+    if variants:
+        _run_quantize(console, out_dir, _variants(variants), {})
+
+
+def _print_checks(console, report) -> None:
+    from rich.table import Table
+
+    table = Table("check", "max abs diff", "result", title=f"Verification ({report.exporter} exporter)")
+    for c in report.checks:
+        table.add_row(
+            c.name,
+            f"{c.max_abs_diff:.2e}" if c.max_abs_diff else "-",
+            "[green]pass[/]" if c.passed else "[red]FAIL[/]",
+        )
+    console.print(table)
+    nodes = ", ".join(f"{n}×{op}" for op, n in report.native_nodes.items())
+    graph = next(c.detail for c in report.checks if c.name == "native recurrent ops")
+    loops = graph.rsplit(", ", 1)[-1]  # "<n> Loop/Scan", as the gate counted them
+    summary = f"bundle {report.bundle}: native {nodes}, {loops}, max abs diff {report.max_abs_diff:.2e}"
+    console.print(summary, soft_wrap=True, highlight=False)
+
+
+@click.command("quantize")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option(
+    "--variant",
+    "variants",
+    default="int8",
+    show_default=True,
+    help="int8, int8-static, fp16 (comma-separated).",
+)
+@click.option(
+    "--eval", "eval_path", type=click.Path(path_type=Path), help="Held-back data .npz (x, y[, lengths])."
+)
+@click.option(
+    "--calib", "calib_path", type=click.Path(path_type=Path), help="Calibration .npz for int8-static."
+)
+@click.option(
+    "--calibration",
+    type=click.Choice(["minmax", "entropy", "percentile"]),
+    default="minmax",
+    show_default=True,
+)
+@click.option("--weight-type", type=click.Choice(["auto", "s8", "u8"]), default="auto", show_default=True)
+@click.option("--per-channel", is_flag=True, help="Per-channel int8 weight scales.")
+@click.option("--fp16-target", type=click.Choice(["cuda", "cpu"]), default="cuda", show_default=True)
+@click.option(
+    "--max-metric-drop", type=click.FloatRange(min=0), default=0.01, show_default=True, help="Relative."
+)
+@click.option("--force", is_flag=True, help="Keep variants that break the metric budget.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the report here.")
+def quantize_command(
+    bundle,
+    variants,
+    eval_path,
+    calib_path,
+    calibration,
+    weight_type,
+    per_channel,
+    fp16_target,
+    max_metric_drop,
+    force,
+    json_path,
+) -> None:
+    """Add int8/fp16 variants to BUNDLE, each gated, scored and timed against fp32."""
+    from rich.console import Console
+
+    options = {
+        "calibration": calibration,
+        "weight_type": weight_type,
+        "per_channel": per_channel,
+        "fp16_target": fp16_target,
+        "max_metric_drop": max_metric_drop,
+        "force": force,
+    }
+    _run_quantize(Console(), bundle, _variants(variants), options, eval_path, calib_path, json_path)
+
+
+def _run_quantize(
+    console, bundle, variants, options, eval_path=None, calib_path=None, json_path=None
+) -> None:
+    from rich.table import Table
+
+    from edgernn.runtime.fileio import atomic_write_text
+
+    from .quantize import QuantizeConfig, quantize
+
+    if not variants:
+        raise InputError("--variant: expected at least one of int8, int8-static, fp16, got none")
+    config = QuantizeConfig(**options)
+    report = quantize(bundle, variants, config=config, eval_path=eval_path, calib_path=calib_path)
+    fp32, metric = report.fp32, report.fp32["metric"]["name"]
+    columns = ("variant", "size", "ratio", metric, f"Δ {metric}", "p50 ms", "speed-up", "kept")
+    table = Table(*columns, title="Variants (CPU, 1 thread, batch 1)")
+    mb = f"{fp32['size_bytes'] / 1e6:.3f} MB"
+    table.add_row(
+        "fp32", mb, "1.00", f"{fp32['metric']['value']:.4g}", "-", f"{fp32['p50_ms']:.3f}", "1.00", "yes"
+    )
+    for r in report.results:
+        table.add_row(
+            r.variant,
+            f"{r.size_bytes / 1e6:.3f} MB",
+            f"{r.size_ratio:.2f}",
+            f"{r.metric['value']:.4g}",
+            f"{r.metric_delta:+.2%}",
+            f"{r.p50_ms:.3f}",
+            f"{r.speedup:.2f}",
+            "yes" if r.accepted else "[red]no[/]",
+        )
+    console.print(table)
+    for r in report.results:
+        if r.note:
+            console.print(f"{r.variant}: {r.note}", highlight=False)
+    atomic_write_text(
+        json_path or Path(bundle) / "quantize_report.json", json.dumps(report.to_dict(), indent=2)
+    )
+    if report.refused:
+        raise InputError(f"refused variants: {', '.join(report.refused)} (see notes; --force keeps them)")

@@ -1,0 +1,111 @@
+"""Score a bundle variant on held-back data, compare it with fp32, and time it (CPU, 1 thread)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgernn.runtime import Session
+from edgernn.runtime.errors import InputError
+from edgernn.runtime.manifest import Manifest
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """Held-back data in raw units: ``x`` ``[n, time(, features)]``, targets ``y``, optional lengths."""
+
+    x: np.ndarray
+    y: np.ndarray | None
+    lengths: np.ndarray | None = None
+    calib_x: np.ndarray | None = None
+    mask: np.ndarray | None = None  # which targets count (e.g. forecast steps past the warm-up)
+    cond: np.ndarray | None = None  # one_to_many: the conditioning vectors
+    source: str = ""
+
+    @classmethod
+    def load(cls, path: str | Path) -> EvalData:
+        """Read an ``.npz`` with arrays ``x``, ``y`` and optional ``lengths``/``calib_x`` (never pickles)."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError) as err:
+            raise InputError(
+                f"{path}: expected an .npz file with arrays x and y, could not read it ({err})"
+            ) from None
+        if "x" not in arrays:
+            raise InputError(f"{path}: expected an array named 'x', found {sorted(arrays) or 'none'}")
+        get = arrays.get
+        return cls(arrays["x"], get("y"), get("lengths"), get("calib_x"), get("mask"), get("cond"), str(path))
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A task metric; ``higher_is_better`` decides which way a change counts as a drop."""
+
+    name: str
+    value: float
+    higher_is_better: bool
+
+    def relative_drop(self, reference: Metric) -> float:
+        """How much worse than ``reference``, relative to it (negative when better)."""
+        if reference.value == 0:
+            return 0.0 if self.value == reference.value else float("inf")
+        change = (self.value - reference.value) / abs(reference.value)
+        return -change if self.higher_is_better else change
+
+
+def _mask(manifest: Manifest, data: EvalData, shape: tuple[int, ...]) -> np.ndarray:
+    """Targets that count: every sample (many_to_one), else steps valid by lengths and mask."""
+    if manifest.topology == "many_to_one":
+        return np.ones(shape[:1], bool)
+    valid = np.ones(shape[:2], bool)
+    if data.lengths is not None:
+        valid &= np.arange(shape[1])[None, :] < data.lengths[:, None]
+    if data.mask is not None:
+        valid &= data.mask.astype(bool)
+    return valid
+
+
+def score(session: Session, data: EvalData, batch: int = 256) -> tuple[Metric, np.ndarray]:
+    """The task metric of ``session`` on ``data``: accuracy (classes), RMSE in real units (regression),
+    nll in nats per token (tokens); the same names and units as training's summary. Returns the metric and the raw model outputs."""
+    manifest = session.manifest
+    outs = []
+    for start in range(0, len(data.x), batch):
+        lengths = data.lengths[start : start + batch] if data.lengths is not None else None
+        result = session.run(
+            data.x[start : start + batch], lengths=lengths if manifest.input.lengths else None
+        )
+        outs.append(result.output)
+    pred = np.concatenate(outs)
+    if data.y is None:
+        raise InputError(f"{data.source}: expected targets 'y' to score the model, found none")
+    mask = _mask(manifest, data, pred.shape)
+    kind = manifest.output.kind
+    if kind in ("classes", "tokens"):
+        labels = data.y.astype(np.int64)
+        if kind == "tokens":
+            logits = pred - pred.max(axis=-1, keepdims=True)
+            logp = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+            picked = np.take_along_axis(logp, labels[..., None], axis=-1)[..., 0]
+            return Metric("nll", float(-picked[mask].mean()), False), pred
+        return Metric("accuracy", float((pred.argmax(axis=-1) == labels)[mask].mean()), True), pred
+    y = data.y.reshape(pred.shape)
+    err = (pred - y)[mask]
+    return Metric("rmse", float(np.sqrt(np.mean(err**2))), False), pred
+
+
+def p50_latency_ms(session: Session, x: np.ndarray, *, warmup: int = 5, iters: int = 50) -> float:
+    """Median wall time of ``session.run`` on ``x`` (batch 1 is what an edge device sees)."""
+    for _ in range(warmup):
+        session.run(x)
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter_ns()
+        session.run(x)
+        times.append(time.perf_counter_ns() - t0)
+    return float(np.median(times)) / 1e6
