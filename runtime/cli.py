@@ -166,7 +166,10 @@ def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
     "--provider", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "tensorrt"])
 )
 @click.option(
-    "--variant", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "int8", "fp16"])
+    "--variant",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "fp32", "int8", "int8-static", "fp16"]),
 )
 @click.option("--stream", is_flag=True, help="Feed rows one at a time; print each output as it comes.")
 @click.option(

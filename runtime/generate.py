@@ -76,7 +76,10 @@ def generate(
     sig = session.signature
     tokens = manifest.input.kind == "tokens"
     step_shape = (batch,) if tokens else (batch, sig.x.dims[-1])
-    x = np.zeros(step_shape, sig.x.dtype)
+    start = (
+        (manifest.input.start_token or 0) if tokens else 0
+    )  # features start at the mean (0 once normalised)
+    x = np.full(step_shape, start, sig.x.dtype)
     rng = np.random.default_rng(seed)
     main = sig.outputs.index(sig.main)
     collected: list[list[np.ndarray]] = [[] for _ in sig.outputs]

@@ -37,6 +37,7 @@ class InputSpec:
     mean: tuple[float, ...] | None = None  # normalisation applied by the runtime: (x - mean) / std
     std: tuple[float, ...] | None = None
     lengths: str | None = None  # name of the optional int64 lengths input ([batch])
+    start_token: int | None = None  # one_to_many token decoders: the first input token
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,14 @@ def manifest_specs(info: RunInfo) -> ManifestSpecs:
     """
     m, d = info.model, info.data
     if m.input_kind == "tokens":
-        main = InputSpec(name="x", features=None, dtype="int64", kind="tokens", vocab_size=m.vocab_size)
+        main = InputSpec(
+            name="x",
+            features=None,
+            dtype="int64",
+            kind="tokens",
+            vocab_size=m.vocab_size,
+            start_token=m.start_token,
+        )
     else:
         main = InputSpec(name="x", features=m.input_size, mean=d.input_mean, std=d.input_std)
     if d.output_kind == "regression":
