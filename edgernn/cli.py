@@ -14,6 +14,7 @@ from . import __version__
 COMMANDS = {
     "inspect": "edgernn.export.inspect:inspect_command",
     "run": "edgernn.runtime.cli:run_command",
+    "profile": "edgernn.export.profile_cli:profile_command",
     "export": "edgernn.export.cli:export_command",
     "quantize": "edgernn.export.cli:quantize_command",
     "train": "edgernn.train.cli:train_command",
