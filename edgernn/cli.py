@@ -18,6 +18,8 @@ COMMANDS = {
     "export": "edgernn.export.cli:export_command",
     "quantize": "edgernn.export.cli:quantize_command",
     "train": "edgernn.train.cli:train_command",
+    "pipeline": "edgernn.export.pipeline_cli:pipeline_command",
+    "demo": "edgernn.export.pipeline_cli:demo_command",
 }
 
 

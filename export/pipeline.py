@@ -1,0 +1,220 @@
+"""``edgernn pipeline``: train -> export (verified) -> quantize -> evaluate -> profile -> report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from rich.console import Console
+from rich.table import Table
+
+from edgernn.runtime.fileio import atomic_write_text
+from edgernn.runtime.profile import profile
+from edgernn.runtime.profile_config import ProfileConfig
+from edgernn.runtime.profile_stats import cpu_model
+
+from .from_run import export_run
+from .quantize import QuantizeConfig, quantize
+from .report import write_report
+from .torch_baseline import bundle_baselines
+
+STAGES = ("train", "export + verification", "quantize", "evaluate", "profile", "report")
+EAGER = "torch-eager"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """What runs after training; ``edgernn pipeline`` flags map onto these fields."""
+
+    out: Path = Path("runs/pipeline")  # holds run/, bundle/, report.md and the charts
+    profile_iters: int = 100  # timed calls per profile cell (after warm-up)
+    torch_baseline: bool = True  # time PyTorch eager beside onnxruntime on the same inputs
+    max_metric_drop: float = 0.01  # quantize refuses variants more than 1 % (relative) worse
+
+
+def _stage(console: Console, k: int) -> None:
+    console.rule(f"[bold]{k + 1}/{len(STAGES)} {STAGES[k]}")
+
+
+def run_pipeline(
+    data_config, model_config, train_config, config: PipelineConfig, console: Console
+) -> dict[str, Any]:
+    """Run every stage in order; returns the summary that is printed and written as summary.json."""
+    from edgernn.train import run_training
+
+    out = Path(config.out)
+    run_dir, bundle = out / "run", out / "bundle"
+    _stage(console, 0)
+    trained = run_training(model_config, train_config, data_config, run_dir, console=console)
+    _stage(console, 1)
+    exported = export_run(run_dir, bundle)
+    console.print(
+        f"{len(exported.checks)} checks passed; max abs diff {exported.max_abs_diff:.2e} ({exported.exporter})"
+    )
+    _stage(console, 2)
+    gpu = "CUDAExecutionProvider" in ort.get_available_providers()
+    variants = ["int8", *(["fp16"] if gpu else [])]
+    quantized = quantize(bundle, variants, config=QuantizeConfig(max_metric_drop=config.max_metric_drop))
+    for r in quantized.results:
+        console.print(
+            f"{r.variant}: {'kept' if r.accepted else 'refused'}; {r.note or 'all checks passed'}",
+            highlight=False,
+        )
+    _stage(console, 3)
+    metrics = {"fp32": quantized.fp32["metric"]}
+    metrics.update({r.variant: r.metric for r in quantized.results if r.accepted})
+    for name, m in metrics.items():
+        console.print(f"{name}: test {m['name']} {m['value']:.4g}", highlight=False)
+    _stage(console, 4)
+    timing = _profile(bundle, list(metrics), ("cpu", *(("cuda",) if gpu else ())), config, console)
+    _stage(console, 5)
+    summary = _summary(trained.summary, quantized, metrics, timing, bundle, out)
+    rows = _variant_rows(summary)
+    report = write_report(
+        out,
+        run_dir,
+        trained.summary,
+        [_quality_row(trained.summary)],
+        rows,
+        VARIANT_HEADERS,
+        [c.to_dict() for c in exported.checks],
+        cpu_model(),
+        summary["timing"],
+    )
+    summary["report"] = str(report)
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+    print_summary(console, summary)
+    return summary
+
+
+def _profile(
+    bundle: Path, variants: list[str], providers: tuple[str, ...], config: PipelineConfig, console
+) -> list:
+    time_steps = int(np.load(bundle / "eval.npz")["x"].shape[1])
+    baselines = bundle_baselines(bundle) if config.torch_baseline else []
+    rows = []
+    for mode in ("sequence", "stream"):
+        settings = ProfileConfig(
+            variants=tuple(variants),
+            providers=providers,
+            threads=(1,),
+            batch_sizes=(1,),
+            seq_lens=(time_steps,),
+            mode=mode,
+            iters=config.profile_iters,
+        )
+        report = profile(bundle, settings, baselines=baselines)
+        for cell in report.cells:
+            eager = cell.baseline(EAGER)
+            row = {
+                "name": f"{cell.cell.variant} {mode} ({cell.cell.provider})",
+                "variant": cell.cell.variant,
+                "mode": mode,
+                "provider": cell.provider_ran,
+                "error": cell.error,
+                "p50_ms": cell.latency.p50_ms if cell.latency else None,
+                "p99_ms": cell.latency.p99_ms if cell.latency else None,
+                "torch_p50_ms": eager.latency.p50_ms if eager and eager.latency else None,
+                "speedup_vs_torch": eager.speedup if eager else None,
+            }
+            rows.append(row)
+            console.print(
+                f"{row['name']}: p50 {_ms(row['p50_ms'])}, p99 {_ms(row['p99_ms'])}, "
+                f"PyTorch eager {_ms(row['torch_p50_ms'])}",
+                highlight=False,
+            )
+    return rows
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else (f"{value * 1000:.0f} µs" if value < 1 else f"{value:.2f} ms")
+
+
+def _quality_row(summary: dict[str, Any]) -> list[Any]:
+    test, base = summary["test_metric"], summary["baseline_metric"]
+    ratio = f"{test / base:.2f}" if base else "-"
+    return ["test split", summary["metric"], f"{test:.4g}", f"{base:.4g} ({summary['baseline']})", ratio]
+
+
+def _summary(train_summary, quantized, metrics, timing, bundle: Path, out: Path) -> dict[str, Any]:
+    sizes = {"fp32": quantized.fp32["size_bytes"]}
+    sizes.update({r.variant: r.size_bytes for r in quantized.results if r.accepted})
+    refused = {r.variant: r.note for r in quantized.results if not r.accepted}
+    return {
+        "quality": dict(
+            zip(["split", "metric", "value", "baseline", "ratio"], _quality_row(train_summary), strict=True)
+        ),
+        "variants": {v: {"metric": metrics[v], "size_bytes": sizes[v]} for v in metrics},
+        "refused": refused,
+        "timing": timing,
+        "bundle": str(bundle),
+        "out": str(out),
+    }
+
+
+VARIANT_HEADERS = [
+    "variant",
+    "metric",
+    "size",
+    "p50 seq",
+    "p99 seq",
+    "p50 stream step",
+    "vs PyTorch seq",
+    "vs PyTorch stream",
+]
+
+
+def _variant_rows(summary: dict[str, Any]) -> list[list[Any]]:
+    rows = []
+    for variant, info in summary["variants"].items():
+        cells = {
+            t["mode"]: t
+            for t in summary["timing"]
+            if t["variant"] == variant and t["provider"] == "CPUExecutionProvider"
+        }
+        seq, stream = cells.get("sequence", {}), cells.get("stream", {})
+        speed = [f"{c['speedup_vs_torch']:.1f}x" if c.get("speedup_vs_torch") else "-" for c in (seq, stream)]
+        rows.append(
+            [
+                variant,
+                f"{info['metric']['name']} {info['metric']['value']:.4g}",
+                f"{info['size_bytes'] / 1024:.1f} KiB",
+                _ms(seq.get("p50_ms")),
+                _ms(seq.get("p99_ms")),
+                _ms(stream.get("p50_ms")),
+                *speed,
+            ]
+        )
+    return rows
+
+
+def print_summary(console: Console, summary: dict[str, Any]) -> None:
+    """The closing table: quality against the naive baseline, then each variant's cost and speed."""
+    q = summary["quality"]
+    console.rule("[bold]summary")
+    console.print(
+        f"quality: test {q['metric']} {q['value']} vs naive {q['baseline']} (ratio {q['ratio']})",
+        highlight=False,
+    )
+    table = Table(*VARIANT_HEADERS, title="Variants (CPU, 1 thread, batch 1)")
+    for row in _variant_rows(summary):
+        table.add_row(*map(str, row))
+    console.print(table)
+    for variant, note in summary["refused"].items():
+        console.print(f"{variant} refused: {note}", highlight=False)
+    console.print(f"bundle: {summary['bundle']}\nreport: {summary['report']}", highlight=False)
+
+
+def demo_configs() -> tuple[Any, Any, Any]:
+    """The sunspots demo: the bundled data's tuned presets (a 32-unit GRU, ~5 s of training)."""
+    from edgernn.train.cli import build_configs
+
+    return build_configs({"dataset": "sunspots"}, None)
+
+
+__all__ = ["PipelineConfig", "dataclasses", "demo_configs", "print_summary", "run_pipeline"]
