@@ -204,8 +204,8 @@ def _export(module, x, out_dir, config, meta, layers, real_x, real_lengths) -> E
             return _write_bundle(
                 out_dir, path, model, module, config, meta, manifest, checks, attempts, name, shapes, state_in
             )
-    lines = "\n".join(f"  {k}: {v}" for k, v in attempts.items())
-    raise ExportError(f"no exporter produced a model that passes verification; nothing was written.\n{lines}")
+    tried = " | ".join(f"{k}: {' '.join(v.split())}" for k, v in attempts.items())  # one line for the CLI
+    raise ExportError(f"no exporter produced a model that passes verification; nothing was written. {tried}")
 
 
 def _describe(check: Check) -> str:

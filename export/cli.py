@@ -137,6 +137,8 @@ def _run_quantize(
 
     if not variants:
         raise InputError("--variant: expected at least one of int8, int8-static, fp16, got none")
+    if json_path is not None and not Path(json_path).parent.is_dir():
+        raise InputError(f"--json {json_path}: expected a file in an existing folder, found no such folder")
     config = QuantizeConfig(**options)
     report = quantize(bundle, variants, config=config, eval_path=eval_path, calib_path=calib_path)
     fp32, metric = report.fp32, report.fp32["metric"]["name"]

@@ -14,6 +14,7 @@ import onnx
 from onnx import AttributeProto, TensorProto
 
 from edgernn.runtime.errors import BundleError
+from edgernn.runtime.modelfile import check_model_file
 
 RECURRENT_OPS = ("LSTM", "GRU", "RNN", "DynamicQuantizeLSTM")
 LOOP_OPS = ("Loop", "Scan")
@@ -85,10 +86,14 @@ class GraphSummary:
 
 
 def load_model(path: str | Path) -> onnx.ModelProto:
-    """Parse an ONNX file without following external data; :class:`BundleError` if it is not ONNX."""
+    """Parse an ONNX file without following external data, then run ``onnx.checker`` on it.
+
+    :class:`BundleError` if it is not ONNX, fails the checker, or keeps external data outside its
+    folder (refused before onnx opens anything)."""
     path = Path(path)
     if not path.is_file():
         raise BundleError(f"{path}: expected an ONNX file, found no such file")
+    check_model_file(path)
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as err:  # protobuf raises DecodeError and others; all mean "not ONNX"
@@ -97,6 +102,10 @@ def load_model(path: str | Path) -> onnx.ModelProto:
         ) from None
     if not model.HasField("graph") or not model.graph.node:
         raise BundleError(f"{path}: expected an ONNX model with a graph, found an empty one")
+    try:
+        onnx.checker.check_model(str(path))
+    except onnx.checker.ValidationError as err:
+        raise BundleError(f"{path}: fails the ONNX checker: {' '.join(str(err).split())}") from None
     return model
 
 

@@ -17,7 +17,7 @@ from edgernn.runtime import Session
 from edgernn.runtime.bundle import MANIFEST_NAME, Bundle
 from edgernn.runtime.errors import BundleError, InputError
 from edgernn.runtime.fileio import atomic_write_text, sha256_file
-from edgernn.runtime.manifest import FileEntry
+from edgernn.runtime.manifest import FileEntry, Manifest
 
 from . import quantize_ops as ops
 from .evaluate import EvalData, Metric, p50_latency_ms, score
@@ -123,12 +123,11 @@ def quantize(
         ctx = _Context(
             loaded, fp32_path, Path(tmp), data, calib, fp32_metric, fp32_pred, fp32_ms, fp32_size, config
         )
+        made = {}
         for variant in config.variants:
-            result, made = ctx.build(variant)
+            result, made[variant] = ctx.build(variant)
             results.append(result)
-            if result.accepted:
-                os.replace(made, root / FILES[variant])
-        _record(root, loaded, results)
+        _commit(root, loaded, results, made)
     return QuantizeReport(root, fp32, tuple(results))
 
 
@@ -318,15 +317,23 @@ def _note(variant, float_recurrent, quantized, failed, within, drop, config) -> 
     return "; ".join(parts)
 
 
-def _record(root: Path, bundle: Bundle, results: list[VariantResult]) -> None:
+def _commit(root: Path, bundle: Bundle, results: list[VariantResult], made: dict[str, Path]) -> None:
+    """Move the accepted variants into the bundle so that a crash at any point leaves every file the
+    manifest lists matching its sha256: variants being replaced leave the manifest first."""
     manifest = bundle.manifest
-    files = dict(manifest.files)
-    quant = dict(manifest.quantization or {})
-    for r in results:
-        if not r.accepted:
-            continue
+    accepted = [r for r in results if r.accepted]
+    replaced = {r.file for r in accepted if r.file in manifest.files}
+    files = {rel: e for rel, e in manifest.files.items() if rel not in replaced}
+    quant = {v: q for v, q in (manifest.quantization or {}).items() if FILES.get(v) not in replaced}
+    if replaced:
+        _write_manifest(root, dataclasses.replace(manifest, files=files, quantization=quant))
+    for r in accepted:
+        os.replace(made[r.variant], root / r.file)
         path = root / r.file
         files[r.file] = FileEntry(sha256_file(path), path.stat().st_size, r.variant, "model")
         quant[r.variant] = {**dataclasses.asdict(r), "sha256": files[r.file].sha256}
-    updated = dataclasses.replace(manifest, files=files, quantization=quant)
-    atomic_write_text(root / MANIFEST_NAME, json.dumps(updated.to_dict(), indent=2))
+    _write_manifest(root, dataclasses.replace(manifest, files=files, quantization=quant))
+
+
+def _write_manifest(root: Path, manifest: Manifest) -> None:
+    atomic_write_text(root / MANIFEST_NAME, json.dumps(manifest.to_dict(), indent=2))

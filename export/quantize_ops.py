@@ -82,8 +82,42 @@ def fp16(src: Path, dst: Path, *, target: str) -> None:
     model = onnx.load(str(src))
     block = list(RECURRENT_FLOAT) if target == "cpu" else []
     converted = convert_float_to_float16(model, keep_io_types=True, op_block_list=block)
+    sort_topologically(converted.graph)  # the converter appends its Casts last; onnx.checker refuses that
     onnx.save(converted, str(dst))
     _keep_metadata(src, dst)
+
+
+def sort_topologically(graph: onnx.GraphProto) -> None:
+    """Reorder ``graph.node`` so that every node comes after the nodes whose outputs it reads
+    (including reads from inside its subgraphs), keeping the original order where it is free."""
+    nodes = list(graph.node)
+    producer = {name: i for i, node in enumerate(nodes) for name in node.output if name}
+    order: list[int] = []
+    state: dict[int, bool] = {}  # False: being visited, True: placed
+    for root in range(len(nodes)):
+        stack = [(root, False)]
+        while stack:
+            i, expanded = stack.pop()
+            if expanded:
+                state[i] = True
+                order.append(i)
+            elif i not in state:
+                state[i] = False
+                stack.append((i, True))
+                for name in reversed(_reads(nodes[i])):
+                    j = producer.get(name)
+                    if j is not None and j not in state:
+                        stack.append((j, False))
+    del graph.node[:]
+    graph.node.extend(nodes[i] for i in order)
+
+
+def _reads(node: onnx.NodeProto) -> list[str]:
+    names = list(node.input)
+    for attr in node.attribute:
+        for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
+            names += [name for inner in sub.node for name in _reads(inner)]
+    return names
 
 
 def _keep_metadata(src: Path, dst: Path) -> None:

@@ -46,7 +46,7 @@ class Bundle:
             raise BundleError(f"{root}: expected {MANIFEST_NAME} in the bundle folder, found none")
         try:
             data = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
             raise BundleError(f"{manifest_path}: expected JSON, could not parse it ({err})") from None
         try:
             manifest = Manifest.from_dict(data)
@@ -166,9 +166,10 @@ def manifest_from_graph(
     if METADATA_KEY in metadata:
         try:
             data = json.loads(metadata[METADATA_KEY])
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, RecursionError) as err:
             raise BundleError(f"{name}: metadata {METADATA_KEY!r} is not valid JSON ({err})") from None
-        data["files"] = {}
+        if isinstance(data, dict):
+            data["files"] = {}  # a bare file lists no bundle files; from_dict refuses a non-object
         try:
             manifest = Manifest.from_dict(data)
         except BundleError as err:

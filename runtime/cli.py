@@ -5,6 +5,7 @@ Only numpy, onnxruntime and click load on this path: no torch, onnx, matplotlib 
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import warnings
@@ -15,6 +16,7 @@ import click
 import numpy as np
 
 from .errors import InputError
+from .fileio import atomic_write_bytes, atomic_write_text
 
 FORMATS = (".csv", ".npy", ".json")
 
@@ -26,25 +28,53 @@ def read_input(path: Path) -> np.ndarray:
         if suffix == ".npy":
             return np.load(path, allow_pickle=False)
         if suffix == ".json":
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
             if isinstance(data, dict):
                 if "x" not in data:
                     raise InputError(
-                        f"{path}: expected a list or an object with key 'x', got keys {sorted(data)}"
+                        f"{path}: expected a list or an object with key 'x', got keys {sorted(data)[:10]}"
                     )
                 data = data["x"]
             return np.asarray(data)
         if suffix == ".csv":
-            lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-            header = 1 if lines and not _is_number(lines[0].split(",")[0]) else 0
-            if len(lines) <= header:
-                raise InputError(f"{path}: expected at least one row of values, found none")
-            return np.loadtxt(lines[header:], delimiter=",", ndmin=2)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: could not read it as {suffix[1:].upper()} ({err})") from None
+            return _read_csv(path)
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
+        detail = " ".join(str(err).split())
+        detail = detail if len(detail) <= 200 else detail[:200] + "…"
+        raise InputError(f"{path}: could not read it as {suffix[1:].upper()} ({detail})") from None
     raise InputError(
         f"{path}: expected an input file ending in {', '.join(FORMATS)}, got {suffix or 'no suffix'!r}"
     )
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    """Rows of numbers (one per time step) after an optional header; a UTF-8 BOM and CRLF are fine."""
+    lines = [
+        (n, ln) for n, ln in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1) if ln.strip()
+    ]
+    header = lines[0][1].split(",") if lines and not _is_number(lines[0][1].split(",")[0]) else None
+    body = lines[1:] if header else lines
+    if not body:
+        raise InputError(f"{path}: expected at least one row of values, found none")
+    width = len(header) if header else len(body[0][1].split(","))
+    numpy_says = ""
+    try:
+        values = np.loadtxt([ln for _, ln in body], delimiter=",", ndmin=2)
+        if values.shape[1] == width:
+            return values
+    except ValueError as err:
+        numpy_says = f" ({str(err)[:200]})"  # the loop below finds the bad line and cell to name them
+    like = "the header" if header else f"line {body[0][0]}"
+    for line, text in body:
+        cells = text.split(",")
+        if len(cells) != width:
+            raise InputError(f"{path}: line {line} has {len(cells)} fields, expected {width} like {like}")
+        for i, cell in enumerate(cells):
+            if not _is_number(cell):
+                name = repr(header[i].strip()) if header else str(i + 1)
+                shown = repr(cell[:20]) + (f"… ({len(cell)} characters)" if len(cell) > 20 else "")
+                raise InputError(f"{path}: line {line}, column {name}: {shown} is not a number")
+    raise InputError(f"{path}: expected rows of numbers separated by commas{numpy_says}")
 
 
 def _number(name: str, text: str) -> int | float:
@@ -131,15 +161,17 @@ def write_output(path: Path, table: Table, results: list[Any], session: Any) -> 
     stacked = arrays[0] if len(arrays) == 1 else np.stack(arrays, axis=1)
     if suffix == ".csv":
         text = "\n".join([",".join(table.header or []), *(csv_line(r) for r in table.rows)]) + "\n"
-        path.write_text(text, encoding="utf-8")
+        atomic_write_text(path, text)
     elif suffix == ".npy":
-        np.save(path, stacked)
+        buffer = io.BytesIO()
+        np.save(buffer, stacked)
+        atomic_write_bytes(path, buffer.getvalue())
     elif suffix == ".json":
         data = {"provider": session.provider, "variant": session.variant, "output": stacked.tolist()}
         if classes:
             labels = [r.labels for r in results]
             data["labels"] = (labels[0] if len(labels) == 1 else np.stack(labels, axis=1)).tolist()
-        path.write_text(json.dumps(data) + "\n", encoding="utf-8")
+        atomic_write_text(path, json.dumps(data) + "\n")
     else:
         raise InputError(
             f"--out {path}: expected a file ending in {', '.join(FORMATS)}, got {suffix or 'none'!r}"
@@ -215,6 +247,8 @@ def run_command(
         click.echo(f"warning: {w.message}", err=True)
     if out_path is not None and out_path.suffix.lower() not in FORMATS:
         raise InputError(f"--out {out_path}: expected a file ending in {', '.join(FORMATS)}")
+    if out_path is not None and not out_path.parent.is_dir():
+        raise InputError(f"--out {out_path}: expected a file in an existing folder, found no such folder")
     x = _as_batch(read_input(input_path), session)
     frames = session.signature.x.time_axis is None  # third-party frame models: each row is one call
     table = Table(session, batch=x.shape[0] if not frames else 1, stepped=stream or frames)

@@ -95,6 +95,8 @@ class Manifest:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
+        if not self.name.isprintable():  # the name starts messages, which must stay one line
+            raise BundleError(f"manifest field 'name': expected printable text, got {self.name!r}")
         _check_choice("topology", self.topology, TOPOLOGIES)
         _check_choice("cell", self.cell, CELLS)
         _check_choice("input.kind", self.input.kind, INPUT_KINDS)
@@ -210,4 +212,6 @@ def _parse_dataclass(cls: Any, value: Any, where: str) -> Any:
 
 
 def _join(where: str, name: str) -> str:
+    if not name.isidentifier():  # a key from the file: shown quoted, so a message stays one line
+        return f"{where}[{name!r}]"
     return f"{where}.{name}" if where else name

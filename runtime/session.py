@@ -18,6 +18,7 @@ from ._ort import ort
 from .bundle import Bundle, manifest_from_graph
 from .errors import BundleError, InputError, UnsupportedError
 from .manifest import Manifest
+from .modelfile import check_model_file
 from .providers import RuntimeConfig
 from .result import Result
 from .signature import Signature, build_signature
@@ -283,7 +284,10 @@ class Session:
 
 
 def _create(path: Path, so: Any, chain: list[str], config: RuntimeConfig, variant: str) -> Any:
-    """An InferenceSession on ``chain``; :class:`BundleError` if onnxruntime cannot load the file."""
+    """An InferenceSession on ``chain``; :class:`BundleError` if onnxruntime cannot load the file.
+
+    The file is checked first, so external data outside the model's folder is never read."""
+    check_model_file(path)
     try:
         return ort.InferenceSession(
             str(path), sess_options=so, providers=prov.provider_options(chain, config)
@@ -292,7 +296,8 @@ def _create(path: Path, so: Any, chain: list[str], config: RuntimeConfig, varian
         hint = (
             " (the fp16 variant needs a GPU provider)" if variant == "fp16" and chain[0] == prov.CPU else ""
         )
-        raise BundleError(f"{path}: onnxruntime could not load the model{hint}: {err}") from None
+        detail = " ".join(str(err).split())  # one line: some onnxruntime messages span several
+        raise BundleError(f"{path}: onnxruntime could not load the model{hint}: {detail}") from None
 
 
 def _open_bundle(

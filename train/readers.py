@@ -34,7 +34,7 @@ def read_csv(path: str | Path, columns: tuple[str, ...]) -> tuple[tuple[str, ...
     """
     path = _existing(path)
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
     except UnicodeDecodeError as err:
         raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None

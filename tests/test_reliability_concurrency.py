@@ -1,0 +1,78 @@
+"""One Session shared by 8 threads, each stepping 4 streams of its own, gives a serial run's bits.
+
+Reading of the issue's "8 threads, each with 4 streams, for 10,000 steps": every thread makes
+10,000 ``step`` calls, round-robin over its 4 streams (2,500 steps per stream), so the run makes
+80,000 steps in all, which covers the "10,000 steps in all" reading eight times over. Streams have
+batch sizes 1 to 4, one stream per thread is reset halfway, and every stream's state is read back
+at the end. The serial run does exactly the same work, one thread after another.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from _runtime_models import make_bundle
+
+from edgernn.runtime import Session
+
+THREADS, STREAMS, STEPS_PER_THREAD = 8, 4, 10_000
+STEPS = STEPS_PER_THREAD // STREAMS
+RESET_AT = STEPS // 2
+
+
+def thread_data(seed: int) -> list[np.ndarray]:
+    """Inputs ``[steps, batch, 3]`` for each of one thread's streams (batch 1..4)."""
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((STEPS, batch, 3)).astype(np.float32) for batch in range(1, STREAMS + 1)]
+
+
+def work(session: Session, xs: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
+    """Step every stream ``STEPS`` times, interleaved; stream 0 is reset halfway."""
+    streams = [session.stream(batch=x.shape[1]) for x in xs]
+    outputs = [np.empty((STEPS, x.shape[1], 2), np.float32) for x in xs]
+    for t in range(STEPS):
+        if t == RESET_AT:
+            streams[0].reset()
+        for s, stream in enumerate(streams):
+            outputs[s][t] = stream.step(xs[s][t]).output
+    states = [np.concatenate([stream.state["h0"], stream.state["c0"]]) for stream in streams]
+    return {"outputs": outputs, "states": states, "steps": [s.steps for s in streams]}
+
+
+def test_eight_threads_with_four_streams_each_match_a_serial_run_bit_for_bit(tmp_path):
+    session = Session.load(make_bundle(tmp_path / "b", layers=2, hidden=8), provider="cpu", threads=1)
+    data = [thread_data(seed) for seed in range(THREADS)]
+    serial = [work(session, xs) for xs in data]
+
+    results: list = [None] * THREADS
+    errors: list = []
+    barrier = threading.Barrier(THREADS)
+
+    def worker(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = work(session, data[i])
+        except Exception as err:  # reported below with the thread's index
+            errors.append((i, err))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for i in range(THREADS):
+        assert results[i]["steps"] == [STEPS - RESET_AT] + [STEPS] * (STREAMS - 1)
+        for s in range(STREAMS):
+            assert np.array_equal(results[i]["outputs"][s], serial[i]["outputs"][s]), (i, s)
+            assert np.array_equal(results[i]["states"][s], serial[i]["states"][s]), (i, s)
+
+    # The serial steps are the model's own answer: a whole-sequence run gives the same values.
+    x = data[0][3]
+    whole = session.run(np.ascontiguousarray(x.transpose(1, 0, 2)), return_state=True)
+    np.testing.assert_allclose(serial[0]["outputs"][3], whole.output.transpose(1, 0, 2), atol=1e-5)
+    restarted = session.run(np.ascontiguousarray(data[0][0][RESET_AT:].transpose(1, 0, 2)))
+    np.testing.assert_allclose(
+        serial[0]["outputs"][0][RESET_AT:, :, :], restarted.output.transpose(1, 0, 2), atol=1e-5
+    )
