@@ -11,9 +11,9 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
-from .errors import BundleError
+from .errors import BundleError, EdgernnError
 
 SCHEMA_VERSION = 1
 TOPOLOGIES = ("many_to_one", "many_to_many", "one_to_many")
@@ -22,6 +22,7 @@ INPUT_KINDS = ("features", "tokens")
 OUTPUT_KINDS = ("classes", "regression", "tokens", "raw")
 VARIANTS = ("fp32", "int8", "int8-static", "fp16")
 
+T = TypeVar("T")
 Dim = int | str  # a fixed size, or a symbolic name such as "batch"
 
 
@@ -121,7 +122,7 @@ class Manifest:
     @classmethod
     def from_dict(cls, data: Any) -> Manifest:
         """Build a manifest from parsed JSON, raising :class:`BundleError` naming any bad field."""
-        return _parse(cls, data, "")
+        return parse_dataclass(cls, data)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""
@@ -140,7 +141,17 @@ def _describe(value: Any) -> str:
     )
 
 
-def _parse(tp: Any, value: Any, where: str) -> Any:
+def parse_dataclass(cls: type[T], data: Any, what: str = "manifest") -> T:
+    """Build dataclass ``cls`` from parsed JSON, checking every field against its type hint.
+
+    Unknown, missing or mistyped fields raise :class:`BundleError` naming the field
+    (``"{what} field 'input.features': expected int, got 'four' (str)"``); so does an
+    :class:`EdgernnError` or ``TypeError`` raised by the dataclass itself.
+    """
+    return _parse(cls, data, "", what)
+
+
+def _parse(tp: Any, value: Any, where: str, what: str) -> Any:
     """Check ``value`` (parsed JSON) against the type hint ``tp`` and convert it."""
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
@@ -150,27 +161,27 @@ def _parse(tp: Any, value: Any, where: str) -> Any:
         errors = []
         for option in (o for o in options if o is not type(None)):
             try:
-                return _parse(option, value, where)
+                return _parse(option, value, where, what)
             except BundleError as err:
                 errors.append(err)
         if len(errors) == 1:
             raise errors[0]
         names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
-        raise BundleError(f"manifest field '{where}': expected {names}, got {_describe(value)}")
+        raise BundleError(f"{what} field '{where}': expected {names}, got {_describe(value)}")
     if dataclasses.is_dataclass(tp):
-        return _parse_dataclass(tp, value, where)
+        return _parse_dataclass(tp, value, where, what)
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise BundleError(f"manifest field '{where}': expected a list, got {_describe(value)}")
+            raise BundleError(f"{what} field '{where}': expected a list, got {_describe(value)}")
         (item,) = typing.get_args(tp)[:1]
-        return tuple(_parse(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+        return tuple(_parse(item, v, f"{where}[{i}]", what) for i, v in enumerate(value))
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
-            raise BundleError(f"manifest field '{where}': expected an object, got {_describe(value)}")
+            raise BundleError(f"{what} field '{where}': expected an object, got {_describe(value)}")
         args = typing.get_args(tp)
         if not args or args[1] is Any:
             return dict(value)
-        return {str(k): _parse(args[1], v, f"{where}[{k!r}]") for k, v in value.items()}
+        return {str(k): _parse(args[1], v, f"{where}[{k!r}]", what) for k, v in value.items()}
     if tp is Any:
         return value
     if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
@@ -179,36 +190,34 @@ def _parse(tp: Any, value: Any, where: str) -> Any:
         return value
     if tp in (str, bool) and isinstance(value, tp):
         return value
-    raise BundleError(f"manifest field '{where}': expected {tp.__name__}, got {_describe(value)}")
+    raise BundleError(f"{what} field '{where}': expected {tp.__name__}, got {_describe(value)}")
 
 
-def _parse_dataclass(cls: Any, value: Any, where: str) -> Any:
+def _parse_dataclass(cls: Any, value: Any, where: str, what: str) -> Any:
     if not isinstance(value, dict):
         raise BundleError(
-            f"manifest field '{where or cls.__name__}': expected an object, got {_describe(value)}"
+            f"{what} field '{where or cls.__name__}': expected an object, got {_describe(value)}"
         )
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(value) - set(known))
     if unknown:
         raise BundleError(
-            f"manifest field '{_join(where, unknown[0])}': unknown field (expected one of {', '.join(known)})"
+            f"{what} field '{_join(where, unknown[0])}': unknown field (expected one of {', '.join(known)})"
         )
     kwargs = {}
     for name, f in known.items():
         if name not in value:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise BundleError(f"manifest field '{_join(where, name)}': required field is missing")
+                raise BundleError(f"{what} field '{_join(where, name)}': required field is missing")
             continue
-        kwargs[name] = _parse(hints[name], value[name], _join(where, name))
-    if "schema_version" in kwargs and kwargs["schema_version"] != SCHEMA_VERSION:
-        raise BundleError(
-            f"manifest field 'schema_version': expected {SCHEMA_VERSION}, got {kwargs['schema_version']}"
-        )
+        kwargs[name] = _parse(hints[name], value[name], _join(where, name), what)
     try:
         return cls(**kwargs)
-    except TypeError as err:  # pragma: no cover - guarded by the checks above
-        raise BundleError(f"manifest field '{where}': {err}") from None
+    except BundleError:
+        raise
+    except (EdgernnError, TypeError) as err:  # the dataclass's own checks (__post_init__)
+        raise BundleError(f"{what}: {err}") from None
 
 
 def _join(where: str, name: str) -> str:

@@ -138,7 +138,7 @@ def test_broken_run_directories(sun_run, tmp_path):
         load_run(run)
     doc["model"]["colour"] = "red"
     (run / "config.json").write_text(json.dumps(doc))
-    with pytest.raises(BundleError, match="model: unknown field 'colour'"):
+    with pytest.raises(BundleError, match="model field 'colour': unknown field"):
         load_run(run)
     doc["version"] = 7
     (run / "config.json").write_text(json.dumps(doc))

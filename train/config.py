@@ -9,12 +9,11 @@ which export needs to fill the bundle manifest. CLI flags map one-to-one onto th
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
-from edgernn.runtime.errors import BundleError, InputError
+from edgernn.runtime.errors import InputError
+from edgernn.runtime.manifest import parse_dataclass
 
 CELLS = ("rnn", "lstm", "gru")
 TOPOLOGIES = ("many_to_one", "many_to_many", "one_to_many")
@@ -223,42 +222,6 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def from_dict(cls: type[T], data: Any, where: str) -> T:
-    """Rebuild a config dataclass from parsed JSON; unknown or missing fields raise :class:`BundleError`."""
-    if not isinstance(data, dict):
-        raise BundleError(f"{where}: expected an object, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise BundleError(f"{where}: unknown field {unknown[0]!r} (expected some of {', '.join(fields)})")
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for name, f in fields.items():
-        if name in data:
-            kwargs[name] = _convert(hints[name], data[name], f"{where}.{name}")
-        elif f.default is dataclasses.MISSING:
-            raise BundleError(f"{where}.{name}: required field is missing")
-    try:
-        return cls(**kwargs)
-    except InputError as err:
-        raise BundleError(f"{where}: {err}") from None
-
-
-def _convert(tp: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        if value is None:
-            return None
-        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _convert(inner, value, where)
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise BundleError(f"{where}: expected a list, got {type(value).__name__}")
-        item = typing.get_args(tp)[0]
-        return tuple(_convert(item, v, where) for v in value)
-    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if tp is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if tp in (str, bool) and isinstance(value, tp):
-        return value
-    raise BundleError(f"{where}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+    """Rebuild a config dataclass from parsed JSON; unknown, missing or invalid fields raise
+    :class:`BundleError` naming the field (the manifest's parser, so both read JSON the same way)."""
+    return parse_dataclass(cls, data, what=where)
