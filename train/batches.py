@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import torch
 from torch import Tensor
+from torch.utils.data import DistributedSampler
 
 from .config import DataInfo
 from .data import Split
@@ -74,10 +75,22 @@ def to_batch(split: Split, info: DataInfo, device: torch.device | str = "cpu") -
     return Batch(x=x.to(device), y=y.to(device), lengths=lengths, mask=mask, cond=cond)
 
 
-def shuffled(batch: Batch, batch_size: int, seed: int) -> Iterator[Batch]:
-    """Mini-batches in an order that depends only on ``seed`` (so a resumed epoch sees the same order)."""
-    order = torch.randperm(len(batch), generator=torch.Generator().manual_seed(seed))
-    for start in range(0, len(batch), batch_size):
+def shuffled(
+    batch: Batch, batch_size: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1
+) -> Iterator[Batch]:
+    """This process's mini-batches of ``batch_size``, in an order fixed by ``seed`` and ``epoch``.
+
+    A :class:`DistributedSampler` reseeded every epoch deals one permutation of the samples out
+    round-robin, so the k-th mini-batches of all ``world_size`` processes together hold exactly
+    the samples of the k-th global batch of ``batch_size * world_size`` in a single process (which
+    sees the plain permutation); when the sample count does not split evenly, the sampler repeats
+    the first few samples of the permutation to even the shards out. A resumed epoch sees the
+    same order.
+    """
+    sampler = DistributedSampler(range(len(batch)), num_replicas=world_size, rank=rank, seed=seed)
+    sampler.set_epoch(epoch)
+    order = torch.tensor(list(sampler), dtype=torch.long)
+    for start in range(0, len(order), batch_size):
         yield batch.take(order[start : start + batch_size])
 
 

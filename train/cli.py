@@ -3,11 +3,13 @@
 torch loads inside the command body, so ``edgernn train --help`` stays fast. Precedence: a
 flag given on the command line, else the bundled dataset's preset, else the field default.
 With ``--resume`` the stored configs take the place of presets and defaults.
+``--nproc-per-node N`` relaunches the same flags in N processes through torchrun.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -157,7 +159,15 @@ def build_configs(given: dict[str, Any], stored: dict[str, dict[str, Any]] | Non
     help="Run directory [default: runs/NAME].",
 )
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
-def train_command(out: Path | None, resume: bool, **flags: Any) -> None:
+@click.option(
+    "--nproc-per-node",
+    "nproc_per_node",
+    type=click.IntRange(1),
+    default=None,
+    help="Train data-parallel in N processes on this machine, launched through torchrun "
+    "(DDP; NCCL on CUDA, gloo on CPU). --batch-size is the global batch.",
+)
+def train_command(out: Path | None, resume: bool, nproc_per_node: int | None, **flags: Any) -> None:
     """Train an RNN/LSTM/GRU sequence model with (truncated) BPTT and write a run directory.
 
     A bundled --dataset replaces some defaults with its tuned presets; flags always win.
@@ -167,6 +177,7 @@ def train_command(out: Path | None, resume: bool, **flags: Any) -> None:
       edgernn train --dataset sunspots
       edgernn train --data series.csv --columns temp,load --target load --window 48 --out runs/load
       edgernn train --data digits.npz --cell gru --layers 2 --hidden 128 --out runs/digits
+      edgernn train --dataset text --nproc-per-node 2 --out runs/text
     """
     from edgernn.runtime.errors import InputError
 
@@ -188,12 +199,39 @@ def train_command(out: Path | None, resume: bool, **flags: Any) -> None:
     data_config, model_config, train_config = build_configs(given, stored)
     if out is None:
         out = Path("runs") / (data_config.dataset or Path(data_config.path).stem)
+    if nproc_per_node is not None and nproc_per_node > 1:
+        from .distributed import Cluster
+        from .launch import check_devices, launch
+
+        Cluster(world_size=nproc_per_node).local_batch(train_config.batch_size)
+        check_devices(nproc_per_node, train_config.device)
+        try:
+            launch(nproc_per_node, worker_args(given, out, resume), train_config.threads)
+        except KeyboardInterrupt:
+            raise click.exceptions.Exit(130) from None  # rank 0 printed how to resume
+        return
     _run(model_config, train_config, data_config, out, resume)
+
+
+def worker_args(given: dict[str, Any], out: Path, resume: bool) -> list[str]:
+    """The ``edgernn train`` arguments that repeat ``given`` flags for each launched process."""
+    args = []
+    for flag, (_, _, kind, _) in FLAGS.items():
+        name = _param_name(flag)
+        if name not in given:
+            continue
+        if kind is bool:
+            on, off = flag.split("/")
+            args.append(on if given[name] else off)
+        else:
+            args += [flag.split("/")[0], str(given[name])]
+    return [*args, "--out", str(out), *(["--resume"] if resume else [])]
 
 
 def _run(
     model_config: ModelConfig, train_config: TrainConfig, data_config: DataConfig, out: Path, resume: bool
 ) -> None:
+    from .distributed import StoppedTogether
     from .health import ExplodingGradientWarning, VanishingGradientWarning
     from .pipeline import run_training
     from .report import summary_lines
@@ -204,11 +242,15 @@ def _run(
         warnings.showwarning = _show_warning
         try:
             result = run_training(model_config, train_config, data_config, out, resume=resume)
+        except StoppedTogether:
+            raise click.exceptions.Exit(1) from None  # rank 0 prints the reason once
         except KeyboardInterrupt:
-            click.echo(f"interrupted; continue with: edgernn train --out {out} --resume", err=True)
+            if os.environ.get("RANK", "0") == "0":
+                click.echo(f"interrupted; continue with: edgernn train --out {out} --resume", err=True)
             raise click.exceptions.Exit(130) from None
-    for line in summary_lines(result.summary):
-        click.echo(line)
+    if result.rank == 0:
+        for line in summary_lines(result.summary):
+            click.echo(line)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:

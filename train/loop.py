@@ -4,6 +4,12 @@ loss of each chunk, and hooks do the logging and checkpointing at the end of eve
 Full BPTT backpropagates through whole samples; with ``tbptt`` > 0 each batch is cut into chunks
 of that many steps, the state is carried from chunk to chunk and detached in between, and the
 optimiser steps once per chunk.
+
+Under data parallelism (a :class:`Cluster` of several processes) each process takes its shard of
+every global batch of ``batch_size``, carries its own state for its own samples, and steps a
+DistributedDataParallel replica. Each process's loss is weighted by its share of the global batch's
+loss terms, so the averaged gradient is the gradient of the global batch's mean loss, and the loss
+that is logged and checked for NaN is that global mean.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from torch import Tensor, nn
 from .batches import Batch, shuffled
 from .config import TrainConfig
 from .data import Split
+from .distributed import Cluster
 from .health import GradientHealth, check_loss
 from .objective import Objective, State
 
@@ -72,7 +79,11 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, maxim
 
 
 class Trainer:
-    """Optimises ``model`` on batches scored by ``objective``; early-stops on the validation metric."""
+    """Optimises ``model`` on batches scored by ``objective``; early-stops on the validation metric.
+
+    ``cluster``: the processes of a data-parallel run, this process alone by default. ``model``
+    stays the bare module (checkpoints, evaluation, gradient health see no ``module.`` prefix).
+    """
 
     def __init__(
         self,
@@ -81,12 +92,16 @@ class Trainer:
         config: TrainConfig,
         device: torch.device,
         hooks: Sequence[Hook] = (),
+        cluster: Cluster | None = None,
     ) -> None:
         self.model = model.to(device)
         self.objective = objective
         self.config = config
         self.device = device
         self.hooks = list(hooks)
+        self.cluster = cluster or Cluster(device=device)
+        self.local_batch = self.cluster.local_batch(config.batch_size)
+        self.replica: nn.Module = self.model  # what trains: the DDP replica while fit() runs
         self.optimizer = build_optimizer(model, config)
         self.scheduler = build_scheduler(self.optimizer, config, objective.higher_is_better)
         self.health = GradientHealth(
@@ -95,10 +110,22 @@ class Trainer:
         self.progress = Progress()
 
     def fit(self, train: Batch, val_split: Split, val: Batch) -> Progress:
-        """Train until ``epochs`` or early stopping; resumes from ``self.progress``."""
+        """Train until ``epochs`` or early stopping; resumes from ``self.progress``.
+
+        Under data parallelism the model trains wrapped in DistributedDataParallel, and the wrapper
+        is dropped when fit() ends, however it ends, so the process group can close cleanly after.
+        """
+        unused = self.config.tbptt > 0 and self.objective.state_from_parameters
+        self.replica = self.cluster.wrap(self.model, find_unused_parameters=unused)
+        try:
+            return self._fit(train, val_split, val)
+        finally:
+            self.replica = self.model
+
+    def _fit(self, train: Batch, val_split: Split, val: Batch) -> Progress:
         progress = self.progress
         if progress.best_metric is None:
-            scores = self.objective.evaluate(self.model, val_split, val)
+            scores = self.evaluate(val_split, val)
             progress.best_metric = scores["metric"]
             record = {
                 "epoch": 0,
@@ -111,7 +138,7 @@ class Trainer:
             started = time.perf_counter()
             lr = self.optimizer.param_groups[0]["lr"]
             train_loss = self._train_epoch(train, epoch)
-            scores = self.objective.evaluate(self.model, val_split, val)
+            scores = self.evaluate(val_split, val)
             improved = self.objective.better(scores["metric"], progress.best_metric)
             progress.epoch = epoch
             if improved:
@@ -137,9 +164,19 @@ class Trainer:
                 break
         return progress
 
+    def evaluate(self, split: Split, batch: Batch | None = None) -> dict[str, float]:
+        """The objective's scores of the bare model over ``split``; each process scores its shard."""
+        if not self.cluster.active:
+            return self.objective.evaluate(self.model, split, batch)
+        index = self.cluster.shard(len(split))
+        part = None if batch is None else batch.take(torch.as_tensor(index))
+        terms = self.objective.evaluate_terms(self.model, split.take(index), part)
+        return self.objective.from_terms(self.cluster.sum(terms))
+
     def _notify(self, record: dict[str, Any], improved: bool) -> None:
-        for hook in self.hooks:
-            hook.on_epoch_end(self, record, improved)
+        with self.cluster.together(f"ending epoch {record['epoch']}"):
+            for hook in self.hooks:
+                hook.on_epoch_end(self, record, improved)
 
     def _step_scheduler(self, metric: float) -> None:
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -149,21 +186,44 @@ class Trainer:
 
     def _train_epoch(self, train: Batch, epoch: int) -> float:
         self.model.train()
+        cluster = self.cluster
+        cluster.seed_epoch(self.config.seed, epoch)
+        batches = shuffled(
+            train, self.local_batch, self.config.seed * 100_003, epoch, cluster.rank, cluster.world_size
+        )
         total, count = 0.0, 0
-        for batch in shuffled(train, self.config.batch_size, seed=self.config.seed * 100_003 + epoch):
+        for batch in batches:
             chunks = self.objective.chunks(batch, self.config.tbptt)
             state: State = None
             for i, chunk in enumerate(chunks):
-                loss, state = self.objective.loss(self.model, chunk, state, last=i == len(chunks) - 1)
+                last = i == len(chunks) - 1
+                loss, state = self.objective.loss(self.replica, chunk, state, last, keep_empty=cluster.active)
                 if loss is not None:
-                    total += self._step(loss, epoch) * len(chunk)
-                    count += len(chunk)
+                    loss, value, samples = self._global(loss, chunk)
+                    if samples:
+                        total += self._step(loss, value, epoch) * samples
+                        count += samples
                 state = detach(state)
         return total / max(count, 1)
 
-    def _step(self, loss: Tensor, epoch: int) -> float:
-        self.progress.step += 1
+    def _global(self, loss: Tensor, chunk: Batch) -> tuple[Tensor, float, int]:
+        """The loss to backpropagate, the global batch's mean loss, and the global batch's samples.
+
+        With ``C`` loss terms over all processes and ``c`` here, the weight ``c * world / C`` makes
+        DDP's average of the weighted means the gradient of the global mean. 0 samples: no process
+        has a target in this chunk, so nobody steps.
+        """
+        if not self.cluster.active:
+            return loss, loss.item(), len(chunk)
+        terms = self.objective.loss_terms(chunk)
         value = loss.item()
+        total, all_terms, samples = self.cluster.sum([value * terms, terms, len(chunk)])
+        if all_terms == 0:
+            return loss, 0.0, 0
+        return loss * (terms * self.cluster.world_size / all_terms), total / all_terms, int(samples)
+
+    def _step(self, loss: Tensor, value: float, epoch: int) -> float:
+        self.progress.step += 1
         check_loss(value, epoch, self.progress.step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -27,6 +27,25 @@ def score(metric: str, pred: np.ndarray, y: np.ndarray, mask: np.ndarray | None)
     nll: ``pred`` holds log-probabilities ``[..., vocab]`` (broadcast against ``y``); nats per token.
     ``mask`` ``[N, T]`` picks the scored steps of per-step targets.
     """
+    result = float(_score_values(metric, pred, y, mask).mean())
+    return float(np.sqrt(result)) if metric == "rmse" else result
+
+
+def score_terms(metric: str, pred: np.ndarray, y: np.ndarray, mask: np.ndarray | None) -> tuple[float, int]:
+    """The float64 sum and the count of the terms that :func:`score` averages, so shards can be added."""
+    values = _score_values(metric, pred, y, mask)
+    return float(values.sum(dtype=np.float64)), int(values.size)
+
+
+def score_from_terms(metric: str, total: float, count: int) -> float:
+    """:func:`score` from the summed :func:`score_terms` of every shard."""
+    if count == 0:
+        return float("nan")
+    result = total / count
+    return float(np.sqrt(result)) if metric == "rmse" else result
+
+
+def _score_values(metric: str, pred: np.ndarray, y: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     if metric == "nll":
         logp = np.broadcast_to(pred, (*y.shape, pred.shape[-1]))
         values = -np.take_along_axis(logp, y[..., None], axis=-1)[..., 0]
@@ -36,10 +55,7 @@ def score(metric: str, pred: np.ndarray, y: np.ndarray, mask: np.ndarray | None)
         values = (pred.astype(np.float64) - y) ** 2
         if values.ndim == 3:
             values = values.mean(axis=-1)
-    if mask is not None:
-        values = values[mask]
-    result = float(values.mean())
-    return float(np.sqrt(result)) if metric == "rmse" else result
+    return values if mask is None else values[mask]
 
 
 def scored_mask(split: Split, info: DataInfo) -> np.ndarray | None:
@@ -73,8 +89,19 @@ class Objective:
         """The batch cut for truncated BPTT (one chunk when ``tbptt_steps`` is 0)."""
         return time_chunks(batch, tbptt_steps, self.per_step)
 
-    def loss(self, model: nn.Module, chunk: Batch, state: State, last: bool) -> tuple[Tensor | None, State]:
-        """Mean loss of one chunk and the state after it; None when the chunk carries no target."""
+    @property
+    def state_from_parameters(self) -> bool:
+        """one_to_many computes the initial state with parameters that later TBPTT chunks never reach."""
+        return self.info.topology == "one_to_many"
+
+    def loss(
+        self, model: nn.Module, chunk: Batch, state: State, last: bool, keep_empty: bool = False
+    ) -> tuple[Tensor | None, State]:
+        """Mean loss of one chunk and the state after it; None when the chunk carries no target.
+
+        ``keep_empty``: a chunk whose every step is masked out gives a zero that still depends on the
+        model's output (a distributed process must join the gradient all-reduce all the same).
+        """
         if self.info.topology == "one_to_many" and state is None:
             state = model.init_state(chunk.cond)
         if not self.per_step and not last:
@@ -82,9 +109,17 @@ class Objective:
                 _, state = model(chunk.x, state, lengths=chunk.lengths)
             return None, state
         out, state = model(chunk.x, state, lengths=chunk.lengths)
-        return self._masked_loss(out, chunk.y, chunk.mask), state
+        return self._masked_loss(out, chunk.y, chunk.mask, keep_empty), state
 
-    def _masked_loss(self, out: Tensor, y: Tensor, mask: Tensor | None) -> Tensor | None:
+    def loss_terms(self, chunk: Batch) -> int:
+        """How many terms the chunk's mean loss averages: scored steps, or samples for many_to_one."""
+        if chunk.mask is not None:
+            return int(chunk.mask.sum())
+        return len(chunk) * (int(chunk.y.shape[1]) if self.per_step else 1)
+
+    def _masked_loss(
+        self, out: Tensor, y: Tensor, mask: Tensor | None, keep_empty: bool = False
+    ) -> Tensor | None:
         if self.info.output_kind == "regression":
             per = (out - y).pow(2).mean(dim=-1)
         elif self.per_step:
@@ -95,12 +130,37 @@ class Objective:
             return per.mean()
         count = mask.sum()
         if count == 0:
-            return None
+            return (per * mask).sum() if keep_empty else None
         return (per * mask).sum() / count
 
-    @torch.no_grad()
     def evaluate(self, model: nn.Module, split: Split, batch: Batch | None = None) -> dict[str, float]:
         """``{"loss": teacher-forced loss, "metric": raw-unit metric}`` over a whole split (eval mode)."""
+        total, count, pred = self._predict(model, split, batch)
+        metric = score(self.info.metric, pred, split.y, scored_mask(split, self.info))
+        return {"loss": total / max(count, 1), "metric": metric}
+
+    def evaluate_terms(self, model: nn.Module, split: Split, batch: Batch | None = None) -> list[float]:
+        """``[loss sum, loss count, metric sum, metric count]`` of one shard of a split (may be empty).
+
+        Summed over the shards of all processes, :meth:`from_terms` gives :meth:`evaluate`'s scores.
+        """
+        if len(split) == 0:
+            return [0.0, 0.0, 0.0, 0.0]
+        total, count, pred = self._predict(model, split, batch)
+        metric_total, metric_count = score_terms(
+            self.info.metric, pred, split.y, scored_mask(split, self.info)
+        )
+        return [total, float(count), metric_total, float(metric_count)]
+
+    def from_terms(self, terms: list[float]) -> dict[str, float]:
+        """The scores of :meth:`evaluate` from summed :meth:`evaluate_terms`."""
+        loss_total, loss_count, metric_total, metric_count = terms
+        metric = score_from_terms(self.info.metric, metric_total, int(metric_count))
+        return {"loss": loss_total / max(loss_count, 1.0), "metric": metric}
+
+    @torch.no_grad()
+    def _predict(self, model: nn.Module, split: Split, batch: Batch | None) -> tuple[float, int, np.ndarray]:
+        """The summed loss, its weight, and the predictions in metric space over a split (eval mode)."""
         was_training = model.training
         model.eval()
         batch = batch if batch is not None else to_batch(split, self.info, next(model.parameters()).device)
@@ -114,9 +174,7 @@ class Objective:
                 total, count = total + float(loss) * weight, count + weight
             preds.append(self._prediction(model, part, out))
         model.train(was_training)
-        pred = np.concatenate(preds)
-        metric = score(self.info.metric, pred, split.y, scored_mask(split, self.info))
-        return {"loss": total / max(count, 1), "metric": metric}
+        return total, count, np.concatenate(preds)
 
     def _prediction(self, model: nn.Module, part: Batch, out: Tensor) -> np.ndarray:
         """Predictions in metric space: raw values, class ids, or log-probabilities."""

@@ -3,6 +3,9 @@
 Every check on data and flags happens before the run directory is touched, so a bad input
 leaves nothing behind. A new run's directory appears in one rename with ``config.json`` and
 ``eval.npz``; checkpoints and metrics are then replaced atomically epoch by epoch.
+
+Under torchrun every process runs :func:`run_training`: all of them check the inputs and train,
+rank 0 alone writes the run directory, and a failure in any process stops them all together.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ import dataclasses
 import io
 import json
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +32,8 @@ from .batches import to_batch
 from .checkpoint import RESUME_FILE, WEIGHTS_FILE, load_weights, read_resume, restore
 from .config import DataConfig, ModelConfig, TrainConfig
 from .data import Dataset, Split, load_dataset
-from .health import NonFiniteError
+from .distributed import Cluster, StoppedTogether, join
+from .health import ExplodingGradientWarning, NonFiniteError, VanishingGradientWarning
 from .loop import Hook, Trainer
 from .model import SequenceModel
 from .objective import Objective
@@ -44,6 +50,7 @@ class RunResult:
 
     run_dir: Path
     summary: dict[str, Any]
+    rank: int = 0  # this process's rank; rank 0 wrote the run directory and reports
 
 
 def derive_model_config(config: ModelConfig, dataset: Dataset) -> ModelConfig:
@@ -134,12 +141,30 @@ def _eval_arrays(dataset: Dataset, seed: int) -> bytes:
 
 
 def _start_run(out: Path, doc: dict[str, Any], dataset: Dataset, seed: int) -> None:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        hint = "pass --resume to continue it" if (out / CONFIG_FILE).exists() else "choose another --out"
-        raise InputError(f"{out} already exists and is not empty; {hint}")
     with staged_dir(out) as tmp:
         (tmp / CONFIG_FILE).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         (tmp / EVAL_FILE).write_bytes(_eval_arrays(dataset, seed))
+
+
+def check_run(
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    data_config: DataConfig,
+    out: Path,
+    resume: bool,
+    world_size: int = 1,
+) -> tuple[Dataset, ModelConfig]:
+    """Every check on data, flags and ``out`` that writes nothing; the dataset and the derived model config."""
+    dataset = load_dataset(data_config)
+    model_config = derive_model_config(model_config, dataset)
+    check_combination(model_config, train_config, dataset)
+    Cluster(world_size=world_size).local_batch(train_config.batch_size)
+    if resume:
+        _check_resumable(out, model_config, train_config, data_config, dataset.info.sha256)
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+        hint = "pass --resume to continue it" if (out / CONFIG_FILE).exists() else "choose another --out"
+        raise InputError(f"{out} already exists and is not empty; {hint}")
+    return dataset, model_config
 
 
 def run_training(
@@ -151,42 +176,64 @@ def run_training(
     hooks: Sequence[Hook] = (),
     console: Console | None = None,
 ) -> RunResult:
-    """Train a model and write the run directory ``out``; see the module docstring."""
+    """Train a model and write the run directory ``out``; see the module docstring.
+
+    Under torchrun (``WORLD_SIZE`` > 1 in the environment) every process calls this and trains its
+    shard of each global batch; ``hooks`` run in every process, but only rank 0 writes ``out`` and
+    shows progress, and every process returns the same summary.
+    """
     out, console = Path(out), console or Console(stderr=True)
     started = time.perf_counter()
-    dataset = load_dataset(data_config)
-    model_config = derive_model_config(model_config, dataset)
-    check_combination(model_config, train_config, dataset)
-    device = pick_device(train_config.device)
-    if resume:
-        _check_resumable(out, model_config, train_config, data_config, dataset.info.sha256)
-    if train_config.threads:
-        torch.set_num_threads(train_config.threads)
-    torch.manual_seed(train_config.seed)
-    model = SequenceModel(model_config)
-    objective = Objective(dataset.info)
-    writer = RunWriter(out)
-    trainer = Trainer(model, objective, train_config, device, hooks=[writer])
-    doc = config_dict(model_config, train_config, data_config, dataset.info)
-    if resume:
-        _restore(trainer, out, train_config, writer)
-        atomic_write_text(
-            out / CONFIG_FILE, json.dumps(doc, indent=2) + "\n"
-        )  # records a new --epochs/--device
-    else:
-        _start_run(out, doc, dataset, train_config.seed)
-    train_batch = to_batch(dataset.train, dataset.info, device)
-    val_batch = to_batch(dataset.val, dataset.info, device)
-    with ProgressHook(console, train_config.epochs, dataset.info.metric, trainer.progress.epoch) as bar:
-        trainer.hooks += [bar, *hooks]
-        try:
-            progress = trainer.fit(train_batch, dataset.val, val_batch)
-        except NonFiniteError as err:
-            raise TrainError(
-                f"{err}; training stopped. The last good checkpoint is intact: {out / WEIGHTS_FILE} "
-                f"(epoch {trainer.progress.best_epoch}). Lower --lr or keep --clip-grad-norm above 0"
-            ) from None
-    return _finish(out, trainer, objective, dataset.test, progress, time.perf_counter() - started)
+    with join(pick_device(train_config.device)) as cluster:
+        with cluster.together("checking the data and flags"):
+            dataset, model_config = check_run(
+                model_config, train_config, data_config, out, resume, cluster.world_size
+            )
+        if train_config.threads:
+            torch.set_num_threads(train_config.threads)
+        torch.manual_seed(train_config.seed)
+        model = SequenceModel(model_config)
+        objective = Objective(dataset.info)
+        writer = RunWriter(out)
+        trainer = Trainer(
+            model, objective, train_config, cluster.device, [writer] if cluster.is_main else [], cluster
+        )
+        doc = config_dict(model_config, train_config, data_config, dataset.info)
+        with cluster.together("opening the run directory"):
+            if resume:
+                _restore(trainer, out, train_config, writer)
+            if cluster.is_main and resume:
+                atomic_write_text(out / CONFIG_FILE, json.dumps(doc, indent=2) + "\n")  # a new --epochs
+            elif cluster.is_main:
+                _start_run(out, doc, dataset, train_config.seed)
+        train_batch = to_batch(dataset.train, dataset.info, cluster.device)
+        val_batch = to_batch(dataset.val, dataset.info, cluster.device)
+        with _reporting(cluster, console, train_config.epochs, dataset.info.metric, trainer) as shown:
+            trainer.hooks += [*shown, *hooks]
+            try:
+                progress = trainer.fit(train_batch, dataset.val, val_batch)
+            except NonFiniteError as err:
+                message = (
+                    f"{err}; training stopped. The last good checkpoint is intact: {out / WEIGHTS_FILE} "
+                    f"(epoch {trainer.progress.best_epoch}). Lower --lr or keep --clip-grad-norm above 0"
+                )
+                raise (TrainError if cluster.is_main else StoppedTogether)(message) from None
+        return _finish(out, trainer, dataset.test, progress, time.perf_counter() - started)
+
+
+@contextmanager
+def _reporting(
+    cluster: Cluster, console: Console, epochs: int, metric: str, trainer: Trainer
+) -> Iterator[list[Hook]]:
+    """Rank 0 shows progress and gradient warnings; the others train quietly (they see the same numbers)."""
+    if cluster.is_main:
+        with ProgressHook(console, epochs, metric, trainer.progress.epoch) as bar:
+            yield [bar]
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VanishingGradientWarning)
+        warnings.simplefilter("ignore", ExplodingGradientWarning)
+        yield []
 
 
 def _restore(trainer: Trainer, out: Path, train_config: TrainConfig, writer: RunWriter) -> None:
@@ -205,12 +252,13 @@ def _restore(trainer: Trainer, out: Path, train_config: TrainConfig, writer: Run
     writer.records = read_metrics(out, up_to_epoch=progress.epoch)
 
 
-def _finish(
-    out: Path, trainer: Trainer, objective: Objective, test: Split, progress: Any, seconds: float
-) -> RunResult:
-    model = trainer.model
-    model.load_state_dict(load_weights(out / WEIGHTS_FILE))
-    test_scores = objective.evaluate(model, test)
+def _finish(out: Path, trainer: Trainer, test: Split, progress: Any, seconds: float) -> RunResult:
+    model, objective, cluster = trainer.model, trainer.objective, trainer.cluster
+    with cluster.together("loading the best checkpoint"):
+        if cluster.is_main:
+            model.load_state_dict(load_weights(out / WEIGHTS_FILE))
+    cluster.broadcast_state(model)  # no process but rank 0 needs to see the run directory
+    test_scores = trainer.evaluate(test)
     info = objective.info
     summary = {
         "metric": info.metric,
@@ -223,8 +271,11 @@ def _finish(
         "epochs_run": progress.epoch,
         "stopped": progress.stopped,
         "checkpoint": str(out / WEIGHTS_FILE),
+        "processes": cluster.world_size,
         "seconds": round(seconds, 2),
     }
-    atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
-    plot_losses(out, read_metrics(out), info.metric)
-    return RunResult(run_dir=out, summary=summary)
+    with cluster.together("writing the summary"):
+        if cluster.is_main:
+            atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+            plot_losses(out, read_metrics(out), info.metric)
+    return RunResult(run_dir=out, summary=summary, rank=cluster.rank)
