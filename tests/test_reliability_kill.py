@@ -168,8 +168,9 @@ def test_ctrl_c_during_training_leaves_a_resumable_run(tmp_path):
     _, stderr = proc.communicate(timeout=60)
 
     assert proc.returncode == 130, stderr
+    last = stderr.strip().splitlines()[-1]
     assert (
-        stderr.strip().splitlines()[-1] == f"interrupted; continue with: edgernn train --out {out} --resume"
+        last == f"interrupted; continue from the last finished epoch with: edgernn train --out {out} --resume"
     )
     assert "Traceback" not in stderr and not list(out.glob(".*.tmp"))
     _, meta = read_resume(out / "resume.safetensors")
@@ -179,3 +180,17 @@ def test_ctrl_c_during_training_leaves_a_resumable_run(tmp_path):
     assert result.exit_code == 0, result.output
     epochs = [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()]
     assert epochs == list(range(done + 2))
+
+
+def test_ctrl_c_before_the_first_epoch_says_there_is_nothing_to_resume(tmp_path):
+    from edgernn.train.checkpoint import RESUME_FILE
+    from edgernn.train.cli import _interrupted
+
+    (tmp_path / "run").mkdir()
+    assert _interrupted(tmp_path / "run") == (
+        f"interrupted before the first epoch finished; nothing to resume: remove {tmp_path / 'run'} and start again"
+    )
+    (tmp_path / "run" / RESUME_FILE).write_bytes(b"")
+    assert _interrupted(tmp_path / "run").startswith(
+        "interrupted; continue from the last finished epoch with:"
+    )

@@ -246,7 +246,7 @@ def _run(
             raise click.exceptions.Exit(1) from None  # rank 0 prints the reason once
         except KeyboardInterrupt:
             if os.environ.get("RANK", "0") == "0":
-                click.echo(f"interrupted; continue with: edgernn train --out {out} --resume", err=True)
+                click.echo(_interrupted(out), err=True)
             raise click.exceptions.Exit(130) from None
     if result.rank == 0:
         for line in summary_lines(result.summary):
@@ -255,3 +255,12 @@ def _run(
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
     click.echo(f"warning: {message}", err=True)
+
+
+def _interrupted(out: Path) -> str:
+    """What to do after Ctrl-C: resume from the last finished epoch, or start again if there is none."""
+    from .checkpoint import RESUME_FILE
+
+    if (out / RESUME_FILE).is_file():
+        return f"interrupted; continue from the last finished epoch with: edgernn train --out {out} --resume"
+    return f"interrupted before the first epoch finished; nothing to resume: remove {out} and start again"
