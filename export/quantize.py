@@ -225,33 +225,45 @@ class _Context:
                 f"{self.bundle.root}: the model has no node that {variant} can quantize; nothing was written"
             )
         checks = gate(self.fp32_path, path, variant, self.bundle.manifest, self.model_x)
+        size = path.stat().st_size
+        common = {
+            "variant": variant,
+            "file": FILES[variant],
+            "size_bytes": size,
+            "size_ratio": size / self.fp32_size,
+            "quantized_ops": quantized,
+            "float_recurrent": float_recurrent,
+            "settings": settings,
+            "checks": [c.to_dict() for c in checks],
+        }
         if not checks[0].passed and checks[0].name == "loads on the CPU EP":
-            return self._unloadable(variant, path, settings, checks)
+            nan = float("nan")
+            kept = " (kept: --force)" if self.config.force else "; refused"
+            return VariantResult(
+                **common,
+                metric={**dataclasses.asdict(self.fp32_metric), "value": nan},
+                metric_delta=nan,
+                max_abs_diff=nan,
+                p50_ms=nan,
+                speedup=nan,
+                accepted=self.config.force,
+                note=f"cannot be verified on this machine: {checks[0].detail}{kept}",
+            )
         session = Session.load(path, provider="cpu", threads=1)
         metric, pred = score(session, self.data)
         drop = metric.relative_drop(self.fp32_metric)
         ms = p50_latency_ms(session, self.data.x[:1], iters=self.config.latency_iters)
         failed = [c.name for c in checks if not c.passed]
         within = drop <= self.config.max_metric_drop
-        accepted = (within and not failed) or self.config.force
-        note = _note(variant, float_recurrent, quantized, failed, within, drop, self.config)
-        size = path.stat().st_size
         return VariantResult(
-            variant=variant,
-            file=FILES[variant],
-            size_bytes=size,
-            size_ratio=size / self.fp32_size,
+            **common,
             metric=dataclasses.asdict(metric),
             metric_delta=drop,
             max_abs_diff=float(np.max(np.abs(pred - self.fp32_pred))),
             p50_ms=ms,
             speedup=self.fp32_ms / ms,
-            quantized_ops=quantized,
-            float_recurrent=float_recurrent,
-            settings=settings,
-            accepted=accepted,
-            note=note,
-            checks=[c.to_dict() for c in checks],
+            accepted=(within and not failed) or self.config.force,
+            note=_note(variant, float_recurrent, quantized, failed, within, drop, self.config),
         )
 
     @functools.cached_property
@@ -259,32 +271,6 @@ class _Context:
         """Up to 8 held-back sequences as the model sees them (normalised)."""
         session = Session.load(self.fp32_path, provider="cpu", threads=1)
         return session.prepare_input(self.data.x[:8])
-
-    def _unloadable(self, variant, path, settings, checks) -> VariantResult:
-        quantized, float_recurrent, _ = ops.describe_ops(path)
-        size = path.stat().st_size
-        return VariantResult(
-            variant=variant,
-            file=FILES[variant],
-            size_bytes=size,
-            size_ratio=size / self.fp32_size,
-            metric={
-                "name": self.fp32_metric.name,
-                "value": float("nan"),
-                "higher_is_better": self.fp32_metric.higher_is_better,
-            },
-            metric_delta=float("nan"),
-            max_abs_diff=float("nan"),
-            p50_ms=float("nan"),
-            speedup=float("nan"),
-            quantized_ops=quantized,
-            float_recurrent=float_recurrent,
-            settings=settings,
-            accepted=self.config.force,
-            note=f"cannot be verified on this machine: {checks[0].detail}"
-            + (" (kept: --force)" if self.config.force else "; refused"),
-            checks=[c.to_dict() for c in checks],
-        )
 
     def _calib_feeds(self) -> list[dict[str, np.ndarray]]:
         source = self.calib.calib_x if self.calib.calib_x is not None else self.calib.x

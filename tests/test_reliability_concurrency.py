@@ -9,10 +9,9 @@ at the end. The serial run does exactly the same work, one thread after another.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 from _runtime_models import make_bundle
+from concurrency import run_concurrently
 
 from edgernn.runtime import Session
 
@@ -45,23 +44,7 @@ def test_eight_threads_with_four_streams_each_match_a_serial_run_bit_for_bit(tmp
     data = [thread_data(seed) for seed in range(THREADS)]
     serial = [work(session, xs) for xs in data]
 
-    results: list = [None] * THREADS
-    errors: list = []
-    barrier = threading.Barrier(THREADS)
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(session, data[i])
-        except Exception as err:  # reported below with the thread's index
-            errors.append((i, err))
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    results = run_concurrently(lambda xs: work(session, xs), data)
     for i in range(THREADS):
         assert results[i]["steps"] == [STEPS - RESET_AT] + [STEPS] * (STREAMS - 1)
         for s in range(STREAMS):

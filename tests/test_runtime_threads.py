@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 from _runtime_models import make_bundle
+from concurrency import run_concurrently
 
 from edgernn.runtime import Session
 
@@ -38,23 +37,7 @@ def test_eight_threads_match_a_serial_run(tmp_path):
     data = [rng.standard_normal((2, 2, STEPS, 3)).astype(np.float32) for _ in range(THREADS)]
     serial = [work(session, xs) for xs in data]
 
-    results: list = [None] * THREADS
-    errors: list = []
-    barrier = threading.Barrier(THREADS)
-
-    def worker(i):
-        try:
-            barrier.wait()
-            results[i] = work(session, data[i])
-        except Exception as err:  # surfaced below with the thread's index
-            errors.append((i, err))
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    results = run_concurrently(lambda xs: work(session, xs), data)
     for i in range(THREADS):
         for key, value in serial[i].items():
             np.testing.assert_array_equal(results[i][key], value, err_msg=f"thread {i} {key}")
