@@ -37,6 +37,19 @@ class Batch:
         return Batch(**picked)
 
 
+def scored_mask(split: Split, info: DataInfo) -> np.ndarray | None:
+    """The steps that count for per-step topologies (valid by ``lengths`` and in ``mask``)."""
+    if info.topology == "many_to_one" or (split.lengths is None and split.mask is None):
+        return None
+    steps = split.y.shape[1]
+    valid = np.ones((len(split), steps), dtype=bool)
+    if split.lengths is not None:
+        valid &= np.arange(steps)[None, :] < split.lengths[:, None]
+    if split.mask is not None:
+        valid &= split.mask
+    return valid
+
+
 def _normalise(
     values: np.ndarray, mean: tuple[float, ...] | None, std: tuple[float, ...] | None
 ) -> np.ndarray:
@@ -49,7 +62,6 @@ def _normalise(
 
 def to_batch(split: Split, info: DataInfo, device: torch.device | str = "cpu") -> Batch:
     """The whole split as one normalised :class:`Batch` on ``device``."""
-    per_step = info.topology != "many_to_one"
     if info.input_kind == "tokens":
         x = torch.as_tensor(split.x, dtype=torch.long)
     else:
@@ -58,15 +70,8 @@ def to_batch(split: Split, info: DataInfo, device: torch.device | str = "cpu") -
         y = torch.as_tensor(_normalise(split.y, info.output_mean, info.output_std))
     else:
         y = torch.as_tensor(split.y, dtype=torch.long)
-    mask = None
-    if per_step:
-        steps = split.y.shape[1]
-        valid = np.ones((len(split), steps), dtype=bool)
-        if split.lengths is not None:
-            valid &= np.arange(steps)[None, :] < split.lengths[:, None]
-        if split.mask is not None:
-            valid &= split.mask
-        mask = None if valid.all() else torch.as_tensor(valid, device=device)
+    valid = scored_mask(split, info)
+    mask = None if valid is None or valid.all() else torch.as_tensor(valid, device=device)
     cond = None
     if split.cond is not None:
         cond_norm = _normalise(split.cond, info.cond_mean, info.cond_std)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .batches import Batch, in_order, time_chunks, to_batch
+from .batches import Batch, in_order, scored_mask, time_chunks, to_batch
 from .config import DataInfo
 from .data import Split
 
@@ -56,19 +56,6 @@ def _score_values(metric: str, pred: np.ndarray, y: np.ndarray, mask: np.ndarray
         if values.ndim == 3:
             values = values.mean(axis=-1)
     return values if mask is None else values[mask]
-
-
-def scored_mask(split: Split, info: DataInfo) -> np.ndarray | None:
-    """The steps that count for per-step topologies (valid by ``lengths`` and in ``mask``)."""
-    if info.topology == "many_to_one" or (split.lengths is None and split.mask is None):
-        return None
-    steps = split.y.shape[1]
-    valid = np.ones((len(split), steps), dtype=bool)
-    if split.lengths is not None:
-        valid &= np.arange(steps)[None, :] < split.lengths[:, None]
-    if split.mask is not None:
-        valid &= split.mask
-    return valid
 
 
 class Objective:
