@@ -25,7 +25,7 @@ def build(root: Path) -> Path:
     from torch import nn
 
     from edgernn.export import export
-    from edgernn.export.quantize import QuantizeConfig, quantize
+    from edgernn.export.quantization import QuantizeConfig, quantize
     from edgernn.runtime import Session
 
     class Net(nn.Module):

@@ -5,7 +5,7 @@ interleaved in ~10 ms blocks, on the same random inputs):
 - the best variant runs whole sequences >= 4.5x faster than PyTorch eager;
 - in stream mode its step is >= 8x faster than PyTorch eager stepping the same module, state carried.
 Also shown, without a target: T in {1, 100} x batch in {1, 32}. Everything goes through
-``edgernn.runtime.profile`` (what ``edgernn profile --torch`` runs), so edgernn's wrapper is timed too.
+``edgernn.profile.engine`` (what ``edgernn profile --torch`` runs), so edgernn's wrapper is timed too.
 Prints its ratios last, in one line; exits 1 on a miss (``--smoke``: few iterations, no target check).
 """
 
@@ -31,7 +31,7 @@ def build(root: Path):
     from torch import nn
 
     from edgernn.export import export
-    from edgernn.export.quantize import QuantizeConfig, quantize
+    from edgernn.export.quantization import QuantizeConfig, quantize
     from edgernn.runtime import Session
 
     class Net(nn.Module):
@@ -80,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from edgernn.export.torch_baseline import TorchBaseline
-    from edgernn.runtime.profile import profile
-    from edgernn.runtime.profile_config import ProfileConfig
+    from edgernn.profile.config import ProfileConfig
+    from edgernn.profile.engine import profile
+    from edgernn.profile.torch_baseline import TorchBaseline
 
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)

@@ -1,31 +1,28 @@
 """edgernn: recurrent sequence models from PyTorch training to embedded onnxruntime inference.
 
-Stages live in ``edgernn.train``, ``edgernn.export`` and ``edgernn.runtime``; the names
-re-exported here load lazily, so ``import edgernn`` never pulls in torch or onnx.
+The stages are ``edgernn.train``, ``edgernn.export``, ``edgernn.runtime`` and ``edgernn.profile``;
+this package is the face that wires them together (the CLI, ``pipeline`` and ``demo``). The names
+re-exported here load lazily, so ``import edgernn`` never pulls in torch, onnx or onnxruntime.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ._lazy import lazy_names
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "Bundle": "edgernn.runtime",
     "Manifest": "edgernn.runtime",
-    "EdgernnError": "edgernn.runtime",
-    "BundleError": "edgernn.runtime",
-    "InputError": "edgernn.runtime",
-    "ProviderError": "edgernn.runtime",
-    "ExportError": "edgernn.runtime",
-    "TrainError": "edgernn.runtime",
+    "Session": "edgernn.runtime",
+    "EdgernnError": "edgernn.runtime.errors",
+    "BundleError": "edgernn.runtime.errors",
+    "InputError": "edgernn.runtime.errors",
+    "ProviderError": "edgernn.runtime.errors",
+    "ExportError": "edgernn.export.errors",
+    "TrainError": "edgernn.train.errors",
+    "RunError": "edgernn.train.errors",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'edgernn' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

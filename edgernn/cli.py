@@ -12,14 +12,14 @@ from . import __version__
 
 # name -> "module:attribute"; each module keeps torch/onnx imports inside its command body.
 COMMANDS = {
-    "inspect": "edgernn.export.inspect:inspect_command",
+    "inspect": "edgernn.export.inspection:inspect_command",
     "run": "edgernn.runtime.cli:run_command",
-    "profile": "edgernn.export.profile_cli:profile_command",
+    "profile": "edgernn.profile.cli:profile_command",
     "export": "edgernn.export.cli:export_command",
     "quantize": "edgernn.export.cli:quantize_command",
     "train": "edgernn.train.cli:train_command",
-    "pipeline": "edgernn.export.pipeline_cli:pipeline_command",
-    "demo": "edgernn.export.pipeline_cli:demo_command",
+    "pipeline": "edgernn.pipeline_cli:pipeline_command",
+    "demo": "edgernn.pipeline_cli:demo_command",
 }
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from _deployed import run_on_device
 
 from edgernn.export.from_run import export_run
-from edgernn.export.quantize import quantize
+from edgernn.export.quantization import quantize
 from edgernn.runtime import Session
 from edgernn.train import DataConfig, ModelConfig, TrainConfig, run_training
 

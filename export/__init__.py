@@ -1,28 +1,31 @@
-"""edgernn.export: PyTorch -> ONNX with native recurrent ops, verified; quantized variants.
+"""edgernn.export: PyTorch -> ONNX with native recurrent ops, verified; quantized variants; inspect.
 
-Heavy modules (torch, onnx) load on first use of the names below.
+Heavy modules (torch, onnx) load on first use of the names below::
+
+    from edgernn.export import export, quantize
+    report = export(model, example_x, "bundle")      # verified, or ExportError and nothing written
+    quantize("bundle", ["int8"])                       # each variant gated, scored and timed
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from edgernn._lazy import lazy_names
 
 _LAZY = {
-    "export": "edgernn.export.api",
-    "ExportMeta": "edgernn.export.api",
-    "ExportReport": "edgernn.export.api",
-    "ExportConfig": "edgernn.export.config",
-    "Check": "edgernn.export.verify",
-    "inspect_path": "edgernn.export.inspect",
-    "summarize": "edgernn.export.graph",
-    "load_model": "edgernn.export.graph",
+    "export": ".api",
+    "ExportMeta": ".api",
+    "ExportReport": ".api",
+    "ExportConfig": ".config",
+    "ExportError": ".errors",
+    "Check": ".verify",
+    "quantize": ".quantization",
+    "QuantizeConfig": ".quantization",
+    "QuantizeReport": ".quantization",
+    "VariantResult": ".quantization",
+    "inspect_path": ".inspection",
+    "summarize": ".graph",
+    "load_model": ".graph",
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'edgernn.export' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -133,7 +133,7 @@ def _run_quantize(
 
     from edgernn.runtime.fileio import atomic_write_text
 
-    from .quantize import QuantizeConfig, quantize
+    from .quantization import QuantizeConfig, quantize
 
     if not variants:
         raise InputError("--variant: expected at least one of int8, int8-static, fp16, got none")
@@ -141,19 +141,17 @@ def _run_quantize(
         raise InputError(f"--json {json_path}: expected a file in an existing folder, found no such folder")
     config = QuantizeConfig(**options)
     report = quantize(bundle, variants, config=config, eval_path=eval_path, calib_path=calib_path)
-    fp32, metric = report.fp32, report.fp32["metric"]["name"]
+    fp32, metric = report.fp32, report.fp32.metric.name
     columns = ("variant", "size", "ratio", metric, f"Δ {metric}", "p50 ms", "speed-up", "kept")
     table = Table(*columns, title="Variants (CPU, 1 thread, batch 1)")
-    mb = f"{fp32['size_bytes'] / 1e6:.3f} MB"
-    table.add_row(
-        "fp32", mb, "1.00", f"{fp32['metric']['value']:.4g}", "-", f"{fp32['p50_ms']:.3f}", "1.00", "yes"
-    )
+    mb = f"{fp32.size_bytes / 1e6:.3f} MB"
+    table.add_row("fp32", mb, "1.00", f"{fp32.metric.value:.4g}", "-", f"{fp32.p50_ms:.3f}", "1.00", "yes")
     for r in report.results:
         table.add_row(
             r.variant,
             f"{r.size_bytes / 1e6:.3f} MB",
             f"{r.size_ratio:.2f}",
-            f"{r.metric['value']:.4g}",
+            f"{r.metric.value:.4g}",
             f"{r.metric_delta:+.2%}",
             f"{r.p50_ms:.3f}",
             f"{r.speedup:.2f}",

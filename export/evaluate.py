@@ -11,6 +11,7 @@ import numpy as np
 from edgernn.runtime import Session
 from edgernn.runtime.errors import InputError
 from edgernn.runtime.manifest import Manifest
+from edgernn.runtime.records import Metric
 
 
 @dataclass(frozen=True)
@@ -40,22 +41,6 @@ class EvalData:
             raise InputError(f"{path}: expected an array named 'x', found {sorted(arrays) or 'none'}")
         get = arrays.get
         return cls(arrays["x"], get("y"), get("lengths"), get("calib_x"), get("mask"), get("cond"), str(path))
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A task metric; ``higher_is_better`` decides which way a change counts as a drop."""
-
-    name: str
-    value: float
-    higher_is_better: bool
-
-    def relative_drop(self, reference: Metric) -> float:
-        """How much worse than ``reference``, relative to it (negative when better)."""
-        if reference.value == 0:
-            return 0.0 if self.value == reference.value else float("inf")
-        change = (self.value - reference.value) / abs(reference.value)
-        return -change if self.higher_is_better else change
 
 
 def _mask(manifest: Manifest, data: EvalData, shape: tuple[int, ...]) -> np.ndarray:

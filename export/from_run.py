@@ -7,31 +7,39 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgernn.runtime.errors import BundleError
+from edgernn.runtime.manifest import InputSpec
+from edgernn.runtime.vocab import EVAL_FILE, SOURCE_DIR
 
 from .api import ExportMeta, ExportReport, export
+from .evaluate import EvalData
 
 
 def export_run(
-    run_dir: str | Path, out_dir: str | Path, *, lengths: bool | None = None, **options
+    run_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    lengths: bool | None = None,
+    eval_data: EvalData | None = None,
+    **options,
 ) -> ExportReport:
     """Export RUN_DIR's best checkpoint; the test split ships in the bundle as ``eval.npz`` and the
-    checkpoint itself as ``source/`` (for PyTorch baselines; the runtime never reads it)."""
+    checkpoint itself as ``source/`` (for PyTorch baselines; the runtime never reads it).
+
+    ``eval_data``: the run's ``eval.npz`` when the caller has read it already (the pipeline);
+    ``options`` are :func:`~edgernn.export.api.export`'s keyword arguments."""
     from edgernn.train.checkpoint import WEIGHTS_FILE
-    from edgernn.train.run import CONFIG_FILE, EVAL_FILE, load_run, manifest_specs
+    from edgernn.train.errors import RunError
+    from edgernn.train.run import CONFIG_FILE, load_run, manifest_specs
 
     model, info = load_run(run_dir)
     specs = manifest_specs(info)
     eval_path = Path(run_dir) / EVAL_FILE
     if not eval_path.is_file():
-        raise BundleError(f"{run_dir}: no {EVAL_FILE}; the run did not finish")
-    with np.load(eval_path, allow_pickle=False) as data:
-        x = data["x"]
-        real_lengths = data["lengths"] if "lengths" in data.files else None
-    real_x = _model_space(x, specs.input)
+        raise RunError(f"{run_dir}: no {EVAL_FILE}; the run did not finish")
+    data = eval_data if eval_data is not None else EvalData.load(eval_path)
+    real_x = _model_space(data.x, specs.input)
     if lengths is None:
         lengths = bool(info.data.variable_length)
-    summary = info.summary or {}
     meta = ExportMeta(
         name=Path(run_dir).resolve().name,
         input=specs.input,
@@ -39,26 +47,23 @@ def export_run(
         condition=specs.condition,
         data_files={EVAL_FILE: eval_path},
         # The checkpoint travels too (safetensors + JSON), so `edgernn profile --torch` can time PyTorch.
-        source_files={f"source/{name}": Path(run_dir) / name for name in (CONFIG_FILE, WEIGHTS_FILE)},
-        torch_metric={"name": summary["metric"], "value": summary["test_metric"]}
-        if "test_metric" in summary
-        else None,
+        source_files={f"{SOURCE_DIR}/{name}": Path(run_dir) / name for name in (CONFIG_FILE, WEIGHTS_FILE)},
+        torch_metric=info.summary.test if info.summary is not None else None,
     )
-    example = torch.from_numpy(real_x[:2])
     return export(
         model,
-        example,
+        torch.from_numpy(real_x[:2]),
         out_dir,
         topology=info.model.topology,
         lengths=lengths,
         meta=meta,
         real_inputs=real_x,
-        real_lengths=real_lengths if lengths else None,
+        real_lengths=data.lengths if lengths else None,
         **options,
     )
 
 
-def _model_space(x: np.ndarray, spec) -> np.ndarray:
+def _model_space(x: np.ndarray, spec: InputSpec) -> np.ndarray:
     """Raw eval inputs as the model sees them: normalised float32, or int64 token ids."""
     if spec.kind == "tokens":
         return x.astype(np.int64)

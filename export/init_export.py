@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import torch
 
-from edgernn.runtime.errors import ExportError
-
 from .config import ExportConfig
+from .errors import ExportError
 from .onnx_export import finalize, run_exporter
-from .verify import Check, compare_outputs
+from .verify import Check, compare_outputs, cpu_session
 
 
 class InitWrapper(torch.nn.Module):
@@ -57,7 +55,7 @@ def export_init(
     }
     finalize(path, io_dims=io_dims, metadata={p.key: p.value for p in metadata_props})
     rng = np.random.default_rng(config.seed)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = cpu_session(path)
     checks = []
     for batch in config.verify_batches:
         cond = rng.standard_normal((batch, features), dtype=np.float32)

@@ -15,7 +15,7 @@ from pathlib import Path
 import onnx
 import torch
 
-from edgernn.runtime.errors import ExportError
+from .errors import ExportError
 
 Dims = Sequence[int | str]
 

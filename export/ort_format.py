@@ -9,9 +9,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
-from edgernn.runtime.errors import ExportError
+from edgernn.runtime.vocab import FP32, ROLE_OPS_CONFIG, ROLE_ORT
+
+from .errors import ExportError
+from .verify import cpu_session
 
 
 def write_ort(model_path: Path) -> dict[str, tuple[str | None, str]]:
@@ -42,8 +44,8 @@ def write_ort(model_path: Path) -> dict[str, tuple[str | None, str]]:
         stem = model_path.stem
         # converter output name -> (bundle name, variant, role)
         made = {
-            f"{stem}.ort": (f"{stem}.ort", "fp32", "ort"),
-            "required_operators.config": (f"{stem}.required_operators.config", None, "ops_config"),
+            f"{stem}.ort": (f"{stem}.ort", FP32, ROLE_ORT),
+            "required_operators.config": (f"{stem}.required_operators.config", None, ROLE_OPS_CONFIG),
         }
         if proc.returncode != 0 or not all((out / name).is_file() for name in made):
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -55,8 +57,7 @@ def write_ort(model_path: Path) -> dict[str, tuple[str | None, str]]:
 
 
 def _check_same_outputs(onnx_path: Path, ort_path: Path) -> None:
-    a = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    b = ort.InferenceSession(str(ort_path), providers=["CPUExecutionProvider"])
+    a, b = cpu_session(onnx_path), cpu_session(ort_path)
     rng = np.random.default_rng(0)
     feed = {}
     for arg in a.get_inputs():

@@ -3,27 +3,17 @@ lengths and batch sizes, streamed step by step and in chunks, and on ragged batc
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import torch
 
+from edgernn.runtime.records import Check
+from edgernn.runtime.vocab import CPU
+
 from .config import ExportConfig
-
-
-@dataclass(frozen=True)
-class Check:
-    """One comparison of the gate; ``max_abs_diff`` is over every output compared."""
-
-    name: str
-    passed: bool
-    max_abs_diff: float
-    detail: str = ""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -52,13 +42,19 @@ def compare_outputs(
     return Check(name, ok, diff, detail)
 
 
+def cpu_session(path: Path) -> ort.InferenceSession:
+    """A plain onnxruntime CPU session, the reference every export check runs on. Its own log is
+    quiet: failures become :class:`Check` results or typed errors."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 4
+    return ort.InferenceSession(str(path), options, providers=[CPU])
+
+
 class Verifier:
     """Runs the same inputs through the torch wrapper and an onnxruntime CPU session."""
 
     def __init__(self, wrapper: torch.nn.Module, model_path: Path, io: GraphIO, config: ExportConfig) -> None:
-        options = ort.SessionOptions()
-        options.log_severity_level = 4  # failures become Checks; keep ORT's own log quiet
-        self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(model_path)
         self.wrapper, self.io, self.config = wrapper, io, config
         self.rng = np.random.default_rng(config.seed)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from edgernn.runtime.errors import ExportError
+from .errors import ExportError
 
 _CELLS = {nn.LSTM: "lstm", nn.GRU: "gru", nn.RNN: "rnn"}
 _UNROLLED = (nn.LSTMCell, nn.GRUCell, nn.RNNCell)

@@ -1,6 +1,7 @@
 """edgernn.runtime: run exported recurrent models with onnxruntime alone (no torch, no onnx).
 
-Depends on numpy and onnxruntime only; it imports nothing else of edgernn::
+Depends on numpy and onnxruntime only; it imports nothing else of edgernn. Shapes below are raw
+(unnormalised) values; the session applies the manifest's normalisation::
 
     session = Session.load("bundle/")           # shared, stateless, thread-safe
     session.run(x).output                        # x: [batch, time, features] raw values
@@ -14,11 +15,9 @@ from .bundle import Bundle, detect_state_pairs, manifest_from_graph
 from .errors import (
     BundleError,
     EdgernnError,
-    ExportError,
     InputError,
     MissingDependencyError,
     ProviderError,
-    TrainError,
     UnsupportedError,
 )
 from .manifest import FileEntry, InputSpec, Manifest, OutputSpec, StateSpec
@@ -31,7 +30,6 @@ __all__ = [
     "Bundle",
     "BundleError",
     "EdgernnError",
-    "ExportError",
     "FileEntry",
     "InputError",
     "InputSpec",
@@ -45,7 +43,6 @@ __all__ = [
     "Session",
     "StateSpec",
     "Stream",
-    "TrainError",
     "UnsupportedError",
     "detect_state_pairs",
     "manifest_from_graph",

@@ -12,9 +12,7 @@ from typing import Any
 from .errors import BundleError
 from .fileio import sha256_file
 from .manifest import InputSpec, Manifest, OutputSpec, StateSpec
-
-MANIFEST_NAME = "manifest.json"
-METADATA_KEY = "edgernn.manifest"  # metadata_props key holding the manifest JSON
+from .vocab import MANIFEST_NAME, METADATA_KEY
 
 _ORT_DTYPES = {
     "tensor(float)": "float32",

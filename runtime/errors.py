@@ -1,7 +1,8 @@
-"""Typed errors shared by every stage.
+"""The base error and the runtime's own errors.
 
-The CLI turns any :class:`EdgernnError` into one line on stderr and exit code 1.
-Messages say what was expected and what was found.
+The CLI turns any :class:`EdgernnError` into one line on stderr and exit code 1. Messages say what
+was expected and what was found. The other stages define theirs beside their code
+(``edgernn.export.errors.ExportError``, ``edgernn.train.errors.TrainError`` / ``RunError``).
 """
 
 
@@ -23,14 +24,6 @@ class ProviderError(EdgernnError):
 
 class UnsupportedError(EdgernnError):
     """The model cannot do what was asked (streaming a bidirectional model, generating without an init file)."""
-
-
-class ExportError(EdgernnError):
-    """An export failed a graph requirement or the verification gate."""
-
-
-class TrainError(EdgernnError):
-    """Training stopped: bad data, bad configuration, or non-finite loss/gradients."""
 
 
 class MissingDependencyError(EdgernnError, ImportError):

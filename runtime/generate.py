@@ -11,9 +11,11 @@ from typing import Any
 import numpy as np
 
 from .bundle import ort_dtype
+from .engine import Engine
 from .errors import BundleError, InputError, UnsupportedError
 from .result import Result, softmax
 from .signature import scale_arrays
+from .stream import Stream
 from .validate import as_input
 
 
@@ -27,8 +29,8 @@ def pick_tokens(logits: np.ndarray, temperature: float | None, rng: np.random.Ge
     return np.minimum((cdf < draws).sum(axis=-1), logits.shape[-1] - 1).astype(np.int64)
 
 
-def _initial_state(session: Any, init: Any, cond: Any) -> tuple[dict[str, np.ndarray], int]:
-    spec = session.manifest.condition
+def _initial_state(engine: Engine, init: Any, cond: Any) -> tuple[dict[str, np.ndarray], int]:
+    spec = engine.manifest.condition
     arg = init.get_inputs()[0]
     name = spec.name if spec is not None and spec.name in {a.name for a in init.get_inputs()} else arg.name
     graph_features = arg.shape[-1] if isinstance(arg.shape[-1], int) else None
@@ -39,7 +41,7 @@ def _initial_state(session: Any, init: Any, cond: Any) -> tuple[dict[str, np.nda
     if scale is not None:
         c = ((c - scale[0]) / scale[1]).astype(c.dtype)
     values = init.run(None, {name: c})
-    state_names = [inp.name for inp, _ in session.signature.states]
+    state_names = [inp.name for inp, _ in engine.sig.states]
     out_names = [o.name for o in init.get_outputs()]
     if set(state_names) <= set(out_names):
         state = {n: values[out_names.index(n)] for n in state_names}
@@ -51,7 +53,7 @@ def _initial_state(session: Any, init: Any, cond: Any) -> tuple[dict[str, np.nda
 
 
 def generate(
-    session: Any,
+    engine: Engine,
     init: Any,
     cond: Any,
     steps: int,
@@ -60,7 +62,7 @@ def generate(
     seed: int | None = None,
 ) -> Result:
     """See :meth:`Session.generate`."""
-    manifest = session.manifest
+    manifest = engine.manifest
     if manifest.topology != "one_to_many" or init is None:
         raise UnsupportedError(
             f"{manifest.name}: generate needs a one_to_many bundle with an 'init' file, "
@@ -70,10 +72,10 @@ def generate(
         raise InputError(f"steps: expected a positive int, got {steps!r}")
     if temperature is not None and not (np.isfinite(temperature) and temperature >= 0):
         raise InputError(f"temperature: expected None or a finite value >= 0, got {temperature!r}")
-    state, batch = _initial_state(session, init, cond)
-    stream = session.stream(batch)
+    state, batch = _initial_state(engine, init, cond)
+    stream = Stream(engine, batch)
     stream.state = state
-    sig = session.signature
+    sig = engine.sig
     tokens = manifest.input.kind == "tokens"
     step_shape = (batch,) if tokens else (batch, sig.x.dims[-1])
     start = (
@@ -100,7 +102,7 @@ def generate(
         else:
             x = y.astype(sig.x.dtype, copy=False)
     stacked = {name: np.stack(v, axis=1) for name, v in zip(sig.outputs, collected, strict=True)}
-    result = session.result([stacked[n] for n in sig.outputs], stream.state)
+    result = engine.result([stacked[n] for n in sig.outputs], stream.state)
     if tokens:
         result.output = np.stack(ids, axis=1)
     return result

@@ -14,13 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union
 
 from .errors import BundleError, EdgernnError
+from .records import Validation, VariantRecord
+from .vocab import CELLS, INPUT_KINDS, OUTPUT_KINDS, ROLE_MODEL, TOPOLOGIES, VARIANTS
 
 SCHEMA_VERSION = 1
-TOPOLOGIES = ("many_to_one", "many_to_many", "one_to_many")
-CELLS = ("rnn", "lstm", "gru")
-INPUT_KINDS = ("features", "tokens")
-OUTPUT_KINDS = ("classes", "regression", "tokens", "raw")
-VARIANTS = ("fp32", "int8", "int8-static", "fp16")
 
 T = TypeVar("T")
 Dim = int | str  # a fixed size, or a symbolic name such as "batch"
@@ -91,8 +88,8 @@ class Manifest:
     opset: int | None = None
     producer: dict[str, str] = field(default_factory=dict)  # package -> version
     files: dict[str, FileEntry] = field(default_factory=dict)  # relative path -> entry
-    validation: dict[str, Any] | None = None  # filled by export's verification gate
-    quantization: dict[str, Any] | None = None  # filled by quantize
+    validation: Validation | None = None  # filled by export's verification gate
+    quantization: dict[str, VariantRecord] | None = None  # filled by quantize, per variant
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -117,7 +114,7 @@ class Manifest:
 
     def model_files(self) -> dict[str, str]:
         """Map each available variant to its ONNX file name."""
-        return {e.variant: p for p, e in self.files.items() if e.role == "model" and e.variant}
+        return {e.variant: p for p, e in self.files.items() if e.role == ROLE_MODEL and e.variant}
 
     @classmethod
     def from_dict(cls, data: Any) -> Manifest:

@@ -12,13 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ProviderError
+from .errors import InputError, ProviderError
+from .vocab import AUTO, CPU, CUDA, GPU_PROVIDERS, PROVIDER_ALIASES, TENSORRT
 
-CPU = "CPUExecutionProvider"
-CUDA = "CUDAExecutionProvider"
-TENSORRT = "TensorrtExecutionProvider"
-ALIASES = {"cpu": CPU, "cuda": CUDA, "tensorrt": TENSORRT}
-GPU_PROVIDERS = (CUDA, TENSORRT)
 FALLBACK_POLICIES = ("warn", "error", "silent")
 OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
 
@@ -42,14 +38,14 @@ class RuntimeConfig:
 
     def __post_init__(self) -> None:
         if self.graph_optimization not in OPTIMIZATION_LEVELS:
-            raise ProviderError(
+            raise InputError(
                 f"graph_optimization: expected one of {', '.join(OPTIMIZATION_LEVELS)}, "
                 f"got {self.graph_optimization!r}"
             )
         for name in ("intra_op_threads", "inter_op_threads"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
-                raise ProviderError(f"{name}: expected a positive int or None, got {value!r}")
+                raise InputError(f"{name}: expected a positive int or None, got {value!r}")
 
 
 def resolve_providers(provider: str | Sequence[Any], available: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -62,17 +58,17 @@ def resolve_providers(provider: str | Sequence[Any], available: Sequence[str]) -
     """
     if isinstance(provider, str):
         key = provider.lower()
-        if key == "auto":
+        if key == AUTO:
             chain = [CUDA, CPU] if CUDA in available else [CPU]
             return chain, chain
         if key == "tensorrt":
             wanted = [TENSORRT, CUDA, CPU]
-        elif key in ALIASES:
-            wanted = [ALIASES[key]]
+        elif key in PROVIDER_ALIASES:
+            wanted = [PROVIDER_ALIASES[key]]
         else:
             raise ProviderError(f"provider: expected auto, cpu, cuda, tensorrt or a list, got {provider!r}")
     else:
-        wanted = [ALIASES.get(str(p).lower(), str(p)) for p in provider]
+        wanted = [PROVIDER_ALIASES.get(str(p).lower(), str(p)) for p in provider]
         if not wanted:
             raise ProviderError("provider: expected at least one provider in the list, got an empty list")
     chain = [p for p in wanted if p in available]
@@ -103,7 +99,7 @@ def check_fallback(requested: str, actual: str, policy: str) -> None:
 
 def pick_variant(variant: str, have: Sequence[str], provider: str) -> str:
     """``auto``: int8 on CPU if present, fp16 on a GPU provider if present, else fp32."""
-    if variant != "auto":
+    if variant != AUTO:
         return variant
     if provider == CPU and "int8" in have:
         return "int8"

@@ -8,31 +8,36 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import providers as prov
 from ._ort import ort
 from .bundle import Bundle, manifest_from_graph
-from .errors import BundleError, InputError, UnsupportedError
+from .engine import Engine
+from .errors import BundleError, InputError
 from .manifest import Manifest
 from .modelfile import check_model_file
 from .providers import RuntimeConfig
 from .result import Result
 from .signature import Signature, build_signature
-from .validate import as_input, check_lengths, check_tokens
+from .validate import check_lengths
+from .vocab import AUTO, BARE_VARIANT, ROLE_INIT
+
+if TYPE_CHECKING:
+    from .stream import Stream
 
 
 class Session:
-    """A loaded model. Create it with :meth:`Session.load`; share it between threads freely."""
+    """A loaded model. Create it with :meth:`load` (or :meth:`from_bundle` / :meth:`from_onnx`);
+    share it between threads freely."""
 
     def __init__(
         self,
-        ort_session: Any,
-        manifest: Manifest,
-        signature: Signature,
+        engine: Engine,
         *,
         model_path: Path,
         variant: str,
@@ -40,112 +45,175 @@ class Session:
         config: RuntimeConfig,
         init_session: Any = None,
     ) -> None:
-        self._ort = ort_session
+        self._engine = engine
         self._init = init_session
-        self._sig = signature
-        self._zeros: dict[int, dict[str, np.ndarray]] = {}
-        self._names = list(signature.outputs)
-        self._names_state = self._names + [out for _, out in signature.states]
-        self._main_index = self._names.index(signature.main)
-        self._kind, self._labels = manifest.output.kind, manifest.output.labels
-        x = signature.x
+        self._model_path = model_path
+        self._variant = variant
+        self._config = config
+        self._requested = requested
+        self._providers: tuple[str, ...] = tuple(engine.ort.get_providers())
+        x, manifest = engine.sig.x, engine.manifest
         plain = manifest.input.kind == "features" and len(x.dims) == 3 and x.time_axis == 1
         self._fast_dtype = x.dtype if plain and isinstance(x.dims[2], int) else None
         self._fast_features = x.dims[2] if self._fast_dtype is not None else -1
-        self.manifest = manifest
-        self.model_path = model_path
-        self.variant = variant
-        self.config = config
-        self.requested_provider = requested
-        self.providers: tuple[str, ...] = tuple(ort_session.get_providers())
-        self.provider = self.providers[0]  # the EP that actually runs, as the session reports it
-        self.device = prov.device_of(self.provider, config)
 
     @classmethod
     def load(
         cls,
         path: str | Path,
         *,
-        provider: str | Sequence[str] = "auto",
-        variant: str = "auto",
+        provider: str | Sequence[str] = AUTO,
+        variant: str = AUTO,
         threads: int | None = None,
         fallback: str = "warn",
         options: RuntimeConfig | None = None,
         state_map: Mapping[str, str] | None = None,
         constants: Mapping[str, Any] | None = None,
     ) -> Session:
-        """Load a bundle folder, or a bare ``.onnx`` (state pairs from names/shapes or ``state_map``).
+        """Load a bundle folder (:meth:`from_bundle`) or a bare ``.onnx`` (:meth:`from_onnx`).
 
         ``provider``: ``auto`` (CUDA when usable, else CPU), ``cpu``, ``cuda``, ``tensorrt`` or a list.
         ``variant``: ``auto`` (int8 on CPU, fp16 on GPU, when present; else fp32) or a variant name.
         ``threads``: intra-op threads (inter-op stays 1); ``options`` sets every thread knob.
         ``fallback``: what happens when the requested provider is not the one that runs: ``warn``
         (default), ``error`` (raise :class:`ProviderError`) or ``silent``.
-        ``constants`` pins extra graph inputs, e.g. ``{"sr": 16000}``.
+        ``state_map`` names the state pairs of a bare ``.onnx``; ``constants`` pins extra graph
+        inputs, e.g. ``{"sr": 16000}``.
         """
-        config = options or RuntimeConfig()
-        if threads is not None:
-            config = dataclasses.replace(config, intra_op_threads=threads)
-        prov.check_policy(fallback)
-        wanted, chain = prov.resolve_providers(provider, ort.get_available_providers())
-        policy = "silent" if isinstance(provider, str) and provider.lower() == "auto" else fallback
-        so = prov.session_options(ort, config)
         path = Path(path)
+        common = {"provider": provider, "threads": threads, "fallback": fallback, "options": options}
         if path.is_dir():
             if state_map is not None:
                 raise InputError(
                     "state_map: applies to bare .onnx files; a bundle's manifest lists its state"
                 )
-            bundle = Bundle.load(path)
-            sess, chosen, model_path = _open_bundle(bundle, variant, so, chain, config)
-            manifest = bundle.manifest
-            init = _init_session(bundle, so, sess.get_providers(), config)
-        elif path.is_file():
-            model_path, chosen, init = path, "file", None
-            try:
-                sess = _create(path, so, chain, config, chosen)
-            except BundleError:
-                if chain[0] == prov.CPU:
-                    raise
-                sess = _create(path, so, [prov.CPU], config, chosen)  # the GPU provider failed to start
-            pinned = set(constants or ())
-            manifest = manifest_from_graph(
-                path.name,
-                sess.get_modelmeta().custom_metadata_map,
-                [a for a in sess.get_inputs() if a.name not in pinned],
-                sess.get_outputs(),
-                dict(state_map) if state_map is not None else None,
-            )
-        else:
-            raise BundleError(f"{path}: expected a bundle folder or an .onnx file, found nothing there")
-        prov.check_fallback(wanted[0], sess.get_providers()[0], policy)
+            return cls.from_bundle(path, variant=variant, constants=constants, **common)
+        if path.is_file():
+            return cls.from_onnx(path, state_map=state_map, constants=constants, **common)
+        raise BundleError(f"{path}: expected a bundle folder or an .onnx file, found nothing there")
+
+    @classmethod
+    def from_bundle(
+        cls,
+        path: str | Path | Bundle,
+        *,
+        provider: str | Sequence[str] = AUTO,
+        variant: str = AUTO,
+        threads: int | None = None,
+        fallback: str = "warn",
+        options: RuntimeConfig | None = None,
+        constants: Mapping[str, Any] | None = None,
+    ) -> Session:
+        """Load a bundle folder (or an already parsed :class:`Bundle`): every file it uses checked
+        against the manifest, the variant picked for the provider that runs. Arguments as in
+        :meth:`load`."""
+        plan = _Plan.make(provider, threads, fallback, options)
+        bundle = path if isinstance(path, Bundle) else Bundle.load(path)
+        sess, chosen, model_path = _open_bundle(bundle, variant, plan)
+        init = _init_session(bundle, plan.options, sess.get_providers(), plan.config)
+        return cls._finish(sess, bundle.manifest, plan, constants, model_path, chosen, init)
+
+    @classmethod
+    def from_onnx(
+        cls,
+        path: str | Path,
+        *,
+        provider: str | Sequence[str] = AUTO,
+        threads: int | None = None,
+        fallback: str = "warn",
+        options: RuntimeConfig | None = None,
+        state_map: Mapping[str, str] | None = None,
+        constants: Mapping[str, Any] | None = None,
+    ) -> Session:
+        """Load a bare ``.onnx``: described by its edgernn metadata when it has some, else by its
+        graph (state pairs from names and shapes, or ``state_map``). Arguments as in :meth:`load`."""
+        path = Path(path)
+        plan = _Plan.make(provider, threads, fallback, options)
+        try:
+            sess = _create(path, plan.options, plan.chain, plan.config, BARE_VARIANT)
+        except BundleError:
+            if plan.chain[0] == prov.CPU:
+                raise
+            sess = _create(path, plan.options, [prov.CPU], plan.config, BARE_VARIANT)  # the GPU failed
+        pinned = set(constants or ())
+        manifest = manifest_from_graph(
+            path.name,
+            sess.get_modelmeta().custom_metadata_map,
+            [a for a in sess.get_inputs() if a.name not in pinned],
+            sess.get_outputs(),
+            dict(state_map) if state_map is not None else None,
+        )
+        return cls._finish(sess, manifest, plan, constants, path, BARE_VARIANT, None)
+
+    @classmethod
+    def _finish(cls, sess, manifest, plan: _Plan, constants, model_path, variant, init) -> Session:
+        prov.check_fallback(plan.wanted[0], sess.get_providers()[0], plan.policy)
         sess.disable_fallback()  # onnxruntime would otherwise rerun a failed GPU call on CPU, silently
         signature = build_signature(manifest, sess.get_inputs(), sess.get_outputs(), constants)
+        device = prov.device_of(sess.get_providers()[0], plan.config)
         return cls(
-            sess,
-            manifest,
-            signature,
+            Engine(sess, manifest, signature, device),
             model_path=model_path,
-            variant=chosen,
-            requested=wanted[0],
-            config=config,
+            variant=variant,
+            requested=plan.wanted[0],
+            config=plan.config,
             init_session=init,
         )
 
     @property
+    def manifest(self) -> Manifest:
+        """What the model is: the bundle's manifest, or one read from a bare file's graph."""
+        return self._engine.manifest
+
+    @property
     def signature(self) -> Signature:
         """Resolved inputs, state pairs, constants and scaling of the loaded graph."""
-        return self._sig
+        return self._engine.sig
+
+    @property
+    def model_path(self) -> Path:
+        """The model file that was loaded."""
+        return self._model_path
+
+    @property
+    def variant(self) -> str:
+        """The variant that runs (``fp32``, ``int8``, ...; ``onnx`` for a bare file)."""
+        return self._variant
+
+    @property
+    def config(self) -> RuntimeConfig:
+        """Thread and optimisation settings the session was created with."""
+        return self._config
+
+    @property
+    def requested_provider(self) -> str:
+        """The first provider asked for."""
+        return self._requested
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """The provider chain onnxruntime reports, first one first."""
+        return self._providers
+
+    @property
+    def provider(self) -> str:
+        """The execution provider that actually runs, as the session reports it."""
+        return self._providers[0]
+
+    @property
+    def device(self) -> tuple[str, int]:
+        """Where streaming state lives: ``("cuda", id)`` for GPU providers, else ``("cpu", 0)``."""
+        return self._engine.device
 
     def describe(self) -> dict[str, Any]:
         """What runs: model file, variant, requested and actual providers, thread settings."""
         return {
-            "model": str(self.model_path),
-            "variant": self.variant,
-            "requested_provider": self.requested_provider,
+            "model": str(self._model_path),
+            "variant": self._variant,
+            "requested_provider": self._requested,
             "provider": self.provider,
-            "providers": list(self.providers),
-            "config": dataclasses.asdict(self.config),
+            "providers": list(self._providers),
+            "config": dataclasses.asdict(self._config),
         }
 
     def run(
@@ -156,12 +224,14 @@ class Session:
         *,
         return_state: bool = False,
     ) -> Result:
-        """Run whole sequences ``x`` (raw feature values, ``[batch, time, features]``) in one call.
+        """Run whole sequences ``x`` (raw feature values, ``[batch, time, features]``; token models
+        ``[batch, time]`` ids) in one call.
 
         ``lengths`` (``[batch]``) marks valid steps when the model has a lengths input; ``state``
         starts from a given state (zeros otherwise); ``return_state`` adds the final state.
         """
-        sig = self._sig
+        engine = self._engine
+        sig = engine.sig
         if (  # the common case, checked with as little code as possible: it runs cache-cold after ORT
             type(x) is np.ndarray
             and x.dtype == self._fast_dtype
@@ -173,7 +243,7 @@ class Session:
         ):
             xs = x if sig.in_scale is None else (x - sig.in_scale[0]) / sig.in_scale[1]
         else:
-            xs = self.prepare_input(x)
+            xs = engine.prepare_input(x)
         batch = xs.shape[sig.x.batch_axis] if sig.x.batch_axis is not None else 1
         feeds = {sig.x.name: xs, **sig.constants}
         if sig.lengths is not None:
@@ -186,24 +256,26 @@ class Session:
         elif lengths is not None:
             raise InputError("lengths: this model has no lengths input, so every sequence runs to its end")
         feeds.update(
-            self.initial_state(batch) if state is None else self.check_state(state, batch, partial=True)
+            engine.initial_state(batch) if state is None else engine.check_state(state, batch, partial=True)
         )
-        values = self._ort.run(self._names_state if return_state else self._names, feeds)
+        names = engine.output_names
+        values = engine.run(names + engine.state_output_names if return_state else names, feeds)
         final = None
         if return_state:
-            final = {inp.name: v for (inp, _), v in zip(sig.states, values[len(sig.outputs) :], strict=True)}
-        return self.result(values[: len(sig.outputs)], final)
+            final = {inp.name: v for (inp, _), v in zip(sig.states, values[len(names) :], strict=True)}
+        return engine.result(values[: len(names)], final)
 
-    def stream(self, batch: int = 1) -> Any:
+    def stream(self, batch: int = 1) -> Stream:
         """A new :class:`Stream` with its own zero state, for ``batch`` parallel sequences."""
         from .stream import Stream
 
-        return Stream(self, batch)
+        return Stream(self._engine, batch)
 
     def generate(
         self, cond: Any, steps: int, *, temperature: float | None = None, seed: int | None = None
     ) -> Result:
-        """one_to_many: map ``cond`` to the initial state, then decode ``steps`` steps, feeding outputs back.
+        """one_to_many: map ``cond`` (``[batch, cond features]``) to the initial state, then decode
+        ``steps`` steps, feeding outputs back.
 
         Token models pick the argmax, or sample at ``temperature`` with ``seed``; feature models feed
         each output back as the next input. ``output`` is ``[batch, steps, ...]`` in real units (token
@@ -211,76 +283,28 @@ class Session:
         """
         from .generate import generate
 
-        return generate(self, self._init, cond, steps, temperature=temperature, seed=seed)
+        return generate(self._engine, self._init, cond, steps, temperature=temperature, seed=seed)
 
-    # Building blocks shared with Stream and generate.
-    def prepare_input(
-        self, x: Any, *, dims: Sequence[int | str] | None = None, fixed: dict | None = None
-    ) -> np.ndarray:
-        """Validate ``x`` against the input signature (or ``dims``), then normalise it."""
-        spec = self._sig.x
-        names = spec.axis_names
-        if dims is not None and spec.time_axis is not None and len(dims) < len(spec.dims):
-            names = names[: spec.time_axis] + names[spec.time_axis + 1 :]
-        xs = as_input(spec.name, x, spec.dims if dims is None else dims, spec.dtype, fixed=fixed, names=names)
-        if self.manifest.input.kind == "tokens":
-            check_tokens(spec.name, xs, self.manifest.input.vocab_size, spec.dims if dims is None else dims)
-        scale = self._sig.in_scale
-        if scale is not None:
-            xs = (xs - scale[0]) / scale[1]
-        return xs
 
-    def initial_state(self, batch: int) -> dict[str, np.ndarray]:
-        """Read-only zero state for ``batch`` sequences (cached per batch size)."""
-        zeros = self._zeros.get(batch)
-        if zeros is None:
-            zeros = {}
-            for inp, _ in self._sig.states:
-                z = np.zeros(inp.shape(batch), inp.dtype)
-                z.flags.writeable = False
-                zeros[inp.name] = z
-            self._zeros[batch] = zeros
-        return zeros
+@dataclass(frozen=True)
+class _Plan:
+    """Provider and thread settings resolved once, before any file is opened."""
 
-    def check_state(
-        self, state: Mapping[str, Any], batch: int, *, partial: bool = False
-    ) -> dict[str, np.ndarray]:
-        """Validate a state dict (keys: state input names); missing entries are zeros when ``partial``."""
-        names = [inp.name for inp, _ in self._sig.states]
-        unknown = sorted(set(state) - set(names))
-        missing = [n for n in names if n not in state]
-        if unknown or (missing and not partial):
-            raise InputError(f"state: expected keys {names}, got {sorted(state)}")
-        checked = dict(self.initial_state(batch))
-        for inp, _ in self._sig.states:
-            if inp.name in state:
-                fixed = {inp.batch_axis: batch} if inp.batch_axis is not None else None
-                checked[inp.name] = as_input(
-                    inp.name, state[inp.name], inp.dims, inp.dtype, fixed=fixed, names=inp.axis_names
-                )
-        return checked
+    config: RuntimeConfig
+    wanted: list[str]  # the providers asked for, in order
+    chain: list[str]  # what the session is created with (installed ones, CPU last)
+    policy: str  # fallback policy; ``auto`` falls back silently, by definition
+    options: Any  # ort.SessionOptions
 
-    def result(self, values: Sequence[np.ndarray], state: dict[str, np.ndarray] | None = None) -> Result:
-        """Wrap raw data outputs (graph order) as a :class:`Result`, de-normalising the main output."""
-        main = values[self._main_index]
-        scale = self._sig.out_scale
-        if scale is not None:
-            main = main * scale[1] + scale[0]
-        outputs = dict(zip(self._names, values, strict=True))
-        return Result(main, outputs, state, kind=self._kind, main=self._sig.main, label_names=self._labels)
-
-    def require_streamable(self) -> None:
-        """Raise :class:`UnsupportedError` unless the model can be stepped with carried state."""
-        if self.manifest.bidirectional:
-            raise UnsupportedError(
-                f"{self.manifest.name}: bidirectional models read the whole sequence backwards too, so "
-                "they cannot be streamed; use session.run on whole sequences"
-            )
-        if not self._sig.states:
-            raise UnsupportedError(
-                f"{self.manifest.name}: expected a model with state inputs/outputs to stream, found none "
-                "(for a bare .onnx, name them with state_map={'in': 'out'})"
-            )
+    @classmethod
+    def make(cls, provider, threads, fallback, options) -> _Plan:
+        config = options or RuntimeConfig()
+        if threads is not None:
+            config = dataclasses.replace(config, intra_op_threads=threads)
+        prov.check_policy(fallback)
+        wanted, chain = prov.resolve_providers(provider, ort.get_available_providers())
+        policy = "silent" if isinstance(provider, str) and provider.lower() == AUTO else fallback
+        return cls(config, wanted, chain, policy, prov.session_options(ort, config))
 
 
 def _create(path: Path, so: Any, chain: list[str], config: RuntimeConfig, variant: str) -> Any:
@@ -300,11 +324,10 @@ def _create(path: Path, so: Any, chain: list[str], config: RuntimeConfig, varian
         raise BundleError(f"{path}: onnxruntime could not load the model{hint}: {detail}") from None
 
 
-def _open_bundle(
-    bundle: Bundle, variant: str, so: Any, chain: list[str], config: RuntimeConfig
-) -> tuple[Any, str, Path]:
+def _open_bundle(bundle: Bundle, variant: str, plan: _Plan) -> tuple[Any, str, Path]:
     """Create the session for the chosen variant. When a GPU chain fails to start or lands on CPU, an
     ``auto`` variant is picked again for CPU (fp16 has no CPU kernels; int8 is faster there)."""
+    so, chain, config = plan.options, plan.chain, plan.config
     chosen = prov.pick_variant(variant, bundle.variants(), chain[0])
     path = bundle.model_path(chosen)
     try:
@@ -324,7 +347,7 @@ def _open_bundle(
 
 def _init_session(bundle: Bundle, so: Any, chain: list[str], config: RuntimeConfig) -> Any:
     """one_to_many bundles: the file with role ``init`` (condition -> initial state)."""
-    init = [rel for rel, e in bundle.manifest.files.items() if e.role == "init"]
+    init = [rel for rel, e in bundle.manifest.files.items() if e.role == ROLE_INIT]
     if not init:
         return None
     return _create(bundle.file(init[0]), so, list(chain), config, "init")

@@ -15,10 +15,10 @@ import numpy as np
 from .bundle import ort_dtype
 from .errors import BundleError, InputError
 from .manifest import Manifest
+from .vocab import STEP_TOPOLOGIES
 
 BATCH_NAMES = ("batch", "batch_size", "n", "b", "bs")
 TIME_NAMES = ("time", "seq", "seq_len", "seq_length", "sequence", "sequence_length", "t", "steps")
-STEP_TOPOLOGIES = ("many_to_many", "one_to_many")  # outputs carry a time axis
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,16 @@ class Signature:
     step_axes: Mapping[str, int]  # output -> time axis dropped after a one-step call
     in_scale: tuple[np.ndarray, np.ndarray] | None  # (mean, std): model input = (x - mean) / std
     out_scale: tuple[np.ndarray, np.ndarray] | None  # (mean, std): real units = y * std + mean
+
+    def to_model(self, x: np.ndarray) -> np.ndarray:
+        """Raw input values (already of the input's dtype) as the graph takes them: normalised."""
+        if self.in_scale is None:
+            return x
+        return ((x - self.in_scale[0]) / self.in_scale[1]).astype(self.x.dtype, copy=False)
+
+    def zero_state(self, batch: int) -> dict[str, np.ndarray]:
+        """Fresh zero state for ``batch`` sequences, keyed by state input name."""
+        return {inp.name: np.zeros(inp.shape(batch), inp.dtype) for inp, _ in self.states}
 
 
 def _dims(arg: Any) -> tuple[int | str, ...]:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ._ort import ort
+from .engine import Engine
 from .errors import InputError
 from .result import Result
 from .validate import as_input, check_tokens
@@ -28,20 +29,18 @@ def _ortvalue(array: np.ndarray, device: tuple[str, int]) -> Any:
 class Stream:
     """Carried state for ``batch`` sequences fed step by step (``step``) or chunk by chunk (``feed``)."""
 
-    def __init__(self, session: Any, batch: int = 1) -> None:
-        session.require_streamable()
+    def __init__(self, engine: Engine, batch: int = 1) -> None:
+        """Made by :meth:`Session.stream`; ``engine`` is the session's loaded graph."""
+        engine.require_streamable()
         if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
             raise InputError(f"batch: expected a positive int, got {batch!r}")
-        self._session = session
-        self._ort = session._ort
-        self._sig = sig = session.signature
-        self._tokens = session.manifest.input.kind == "tokens"
+        self._engine = engine
+        self._sig = sig = engine.sig
+        self._tokens = engine.tokens
         self.batch = batch
         self.steps = 0  # time steps consumed since creation or the last reset
-        zeros = session.initial_state(batch)
-        self._buffers = [
-            [_ortvalue(zeros[inp.name], session.device) for inp, _ in sig.states] for _ in (0, 1)
-        ]
+        zeros = engine.initial_state(batch)
+        self._buffers = [[_ortvalue(zeros[inp.name], engine.device) for inp, _ in sig.states] for _ in (0, 1)]
         self._k = 0  # index of the buffer set that holds the current state
         x = sig.x
         dims = tuple(batch if i == x.batch_axis else d for i, d in enumerate(x.dims))
@@ -59,7 +58,7 @@ class Stream:
 
     def reset(self) -> None:
         """Clear all state: zero every state buffer and the step count."""
-        zeros = self._session.initial_state(self.batch)
+        zeros = self._engine.initial_state(self.batch)
         for buffers in self._buffers:
             for (inp, _), value in zip(self._sig.states, buffers, strict=True):
                 value.update_inplace(np.ascontiguousarray(zeros[inp.name]))
@@ -75,7 +74,7 @@ class Stream:
 
     @state.setter
     def state(self, value: Mapping[str, Any]) -> None:
-        checked = self._session.check_state(value, self.batch)
+        checked = self._engine.check_state(value, self.batch)
         for (inp, _), buffer in zip(self._sig.states, self._buffers[self._k], strict=True):
             buffer.update_inplace(np.ascontiguousarray(checked[inp.name]))
 
@@ -89,16 +88,16 @@ class Stream:
         if not (fast and not self._tokens and np.isfinite(x_t).all()):
             x_t = as_input(sig.x.name, x_t, self._step_dims, sig.x.dtype, names=self._step_names)
             if self._tokens:
-                check_tokens(sig.x.name, x_t, self._session.manifest.input.vocab_size, self._step_dims)
+                check_tokens(sig.x.name, x_t, self._engine.manifest.input.vocab_size, self._step_dims)
         self.write_step(x_t, scale=True)
-        return self._session.result(self.run_step())
+        return self._engine.result(self.run_step())
 
     def feed(self, chunk: Any) -> Result:
         """Feed ``[batch, time, features]`` raw values in one call; returns their outputs, carrying state."""
         sig = self._sig
         if sig.x.time_axis is None:
             return self.step(chunk)
-        x = self._session.prepare_input(chunk, dims=self._chunk_dims, fixed=None)
+        x = self._engine.prepare_input(chunk, dims=self._chunk_dims, fixed=None)
         binding, k = self._feed, self._k
         binding.bind_cpu_input(sig.x.name, x)
         if sig.lengths is not None:
@@ -106,13 +105,13 @@ class Stream:
         for name in sig.outputs:
             binding.bind_output(name, "cpu")
         self._bind_state(binding, k)
-        self._ort.run_with_iobinding(binding)
+        self._engine.run_binding(binding)
         values = binding.copy_outputs_to_cpu()[: len(sig.outputs)]
         self._k = 1 - k
         self.steps += x.shape[sig.x.time_axis]
-        return self._session.result(values)
+        return self._engine.result(values)
 
-    # Building blocks, also used by Session.generate (which feeds model-space values).
+    # Used by generate too, which feeds model-space values back.
     def write_step(self, x_t: np.ndarray, *, scale: bool) -> None:
         """Copy one validated step into the bound input buffer, normalising it when ``scale``."""
         shape = x_t.shape
@@ -130,7 +129,7 @@ class Stream:
         """Run one bound step; returns copies of the data outputs with the time axis dropped."""
         k = self._k
         binding = self._bindings[k]
-        self._ort.run_with_iobinding(binding)
+        self._engine.run_binding(binding)
         views = self._views[k]
         if views is None:
             views = self._grab_outputs(k)
@@ -139,7 +138,7 @@ class Stream:
         return [v.copy() for v in views]
 
     def _new_binding(self) -> Any:
-        binding = self._ort.io_binding()
+        binding = self._engine.io_binding()
         for name, value in self._extra.items():
             binding.bind_ortvalue_input(name, value)
         return binding

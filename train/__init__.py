@@ -5,28 +5,26 @@ Names load lazily, so ``import edgernn.train`` never pulls in torch until a mode
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from edgernn._lazy import lazy_names
 
 _LAZY = {
-    "ModelConfig": "edgernn.train.config",
-    "TrainConfig": "edgernn.train.config",
-    "DataConfig": "edgernn.train.config",
-    "DataInfo": "edgernn.train.config",
-    "SequenceModel": "edgernn.train.model",
-    "load_dataset": "edgernn.train.data",
-    "run_training": "edgernn.train.pipeline",
-    "RunInfo": "edgernn.train.run",
-    "ManifestSpecs": "edgernn.train.run",
-    "load_run": "edgernn.train.run",
-    "read_run_info": "edgernn.train.run",
-    "manifest_specs": "edgernn.train.run",
+    "ModelConfig": ".config",
+    "TrainConfig": ".config",
+    "DataConfig": ".config",
+    "DataInfo": ".config",
+    "TrainingSummary": ".records",
+    "SequenceModel": ".model",
+    "load_dataset": ".data",
+    "run_training": ".training",
+    "RunResult": ".training",
+    "RunInfo": ".run",
+    "ManifestSpecs": ".run",
+    "load_run": ".run",
+    "read_run_info": ".run",
+    "manifest_specs": ".run",
+    "TrainError": ".errors",
+    "RunError": ".errors",
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'edgernn.train' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

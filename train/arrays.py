@@ -16,8 +16,8 @@ import numpy as np
 from edgernn.runtime.errors import InputError
 
 from .config import DataConfig, DataInfo
-from .data import Dataset, Split, fit_stats, shuffled_split
 from .readers import read_arrays
+from .splits import Dataset, Split, fit_stats, shuffled_split
 
 
 def load_arrays(config: DataConfig, path: Path, sha: str) -> Dataset:

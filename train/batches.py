@@ -11,7 +11,7 @@ from torch import Tensor
 from torch.utils.data import DistributedSampler
 
 from .config import DataInfo
-from .data import Split
+from .splits import Split
 
 
 @dataclass(frozen=True)

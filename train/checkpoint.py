@@ -20,9 +20,9 @@ from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 from torch import Tensor
 
-from edgernn.runtime.errors import BundleError
 from edgernn.runtime.fileio import atomic_write_bytes
 
+from .errors import RunError
 from .loop import Progress, Trainer
 
 WEIGHTS_FILE = "model.safetensors"
@@ -39,14 +39,14 @@ def save_weights(
 
 
 def load_weights(path: str | Path) -> dict[str, Tensor]:
-    """Read a safetensors file; anything else (a pickle, a truncated file) raises :class:`BundleError`."""
+    """Read a safetensors file; anything else (a pickle, a truncated file) raises :class:`RunError`."""
     path = Path(path)
     if not path.is_file():
-        raise BundleError(f"{path}: checkpoint not found")
+        raise RunError(f"{path}: checkpoint not found")
     try:
         return load_bytes(path.read_bytes())
     except (SafetensorError, ValueError, OSError) as err:
-        raise BundleError(
+        raise RunError(
             f"{path}: not a readable safetensors file ({err}); edgernn never loads pickle"
         ) from None
 
@@ -97,7 +97,7 @@ def read_resume(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
         with safe_open(str(path), framework="pt") as f:
             meta = json.loads((f.metadata() or {})[_RESUME_KEY])
     except (KeyError, json.JSONDecodeError, SafetensorError) as err:
-        raise BundleError(f"{path}: not an edgernn resume checkpoint ({err})") from None
+        raise RunError(f"{path}: not an edgernn resume checkpoint ({err})") from None
     return tensors, meta
 
 

@@ -120,7 +120,8 @@ def _default(section: str, field: str) -> Any:
     return next(f.default for f in dataclasses.fields(_SECTIONS[section]) if f.name == field)
 
 
-def _options(func: Any) -> Any:
+def train_options(func: Any) -> Any:
+    """Add every training flag (one per config field) to a click command: `train` and `pipeline`."""
     for flag, (section, field, kind, text) in reversed(FLAGS.items()):
         shown = _default(section, field)
         suffix = "" if shown is None else f" [default: {shown}]"
@@ -151,7 +152,7 @@ def build_configs(given: dict[str, Any], stored: dict[str, dict[str, Any]] | Non
 
 
 @click.command("train")
-@_options
+@train_options
 @click.option(
     "--out",
     "out",
@@ -233,8 +234,8 @@ def _run(
 ) -> None:
     from .distributed import StoppedTogether
     from .health import ExplodingGradientWarning, VanishingGradientWarning
-    from .pipeline import run_training
     from .report import summary_lines
+    from .training import run_training
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", VanishingGradientWarning)

@@ -12,13 +12,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from edgernn.runtime.errors import InputError
+from edgernn.runtime.errors import BundleError, InputError
 from edgernn.runtime.manifest import parse_dataclass
+from edgernn.runtime.vocab import CELLS, INPUT_KINDS, TOPOLOGIES
+from edgernn.runtime.vocab import TRAINED_OUTPUT_KINDS as OUTPUT_KINDS
 
-CELLS = ("rnn", "lstm", "gru")
-TOPOLOGIES = ("many_to_one", "many_to_many", "one_to_many")
-INPUT_KINDS = ("features", "tokens")
-OUTPUT_KINDS = ("classes", "regression", "tokens")
+from .errors import RunError
+
 TASKS = ("classify", "regress", "forecast", "text")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "plateau", "none")
@@ -223,5 +223,8 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 def from_dict(cls: type[T], data: Any, where: str) -> T:
     """Rebuild a config dataclass from parsed JSON; unknown, missing or invalid fields raise
-    :class:`BundleError` naming the field (the manifest's parser, so both read JSON the same way)."""
-    return parse_dataclass(cls, data, what=where)
+    :class:`RunError` naming the field (the manifest's parser, so both read JSON the same way)."""
+    try:
+        return parse_dataclass(cls, data, what=where)
+    except BundleError as err:
+        raise RunError(str(err)) from None

@@ -25,7 +25,9 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from edgernn.runtime.errors import InputError, TrainError
+from edgernn.runtime.errors import InputError
+
+from .errors import TrainError
 
 
 class StoppedTogether(TrainError):

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgernn.runtime.errors import TrainError
+from .errors import TrainError
 
 _LAYER = re.compile(r"^(?P<module>.*)\.(weight|bias)_(ih|hh)_l(?P<layer>\d+)(_reverse)?$")
 _EMA_DECAY = 0.9  # the running mean follows roughly the last 10 steps

@@ -16,7 +16,9 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from edgernn.runtime.errors import InputError, TrainError
+from edgernn.runtime.errors import InputError
+
+from .errors import TrainError
 
 LOOPBACK = "127.0.0.1"
 _INTERRUPTED = 130  # the exit code of an interrupted `edgernn train`
@@ -80,7 +82,7 @@ def check_devices(nproc_per_node: int, device: str) -> None:
     """Refuse, before anything starts, a device that is missing or fewer GPUs than processes."""
     import torch
 
-    from .pipeline import pick_device
+    from .training import pick_device
 
     if pick_device(device).type != "cuda":
         return

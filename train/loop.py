@@ -24,10 +24,10 @@ from torch import Tensor, nn
 
 from .batches import Batch, shuffled
 from .config import TrainConfig
-from .data import Split
 from .distributed import Cluster
 from .health import GradientHealth, check_loss
 from .objective import Objective, State
+from .splits import Split
 
 
 @dataclass

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from .batches import Batch, in_order, scored_mask, time_chunks, to_batch
 from .config import DataInfo
-from .data import Split
+from .splits import Split
 
 State = Tensor | tuple[Tensor, Tensor] | None
 _EVAL_BATCH = 256

@@ -14,6 +14,7 @@ from edgernn.runtime.fileio import atomic_write_bytes, atomic_write_text
 
 from .checkpoint import RESUME_FILE, WEIGHTS_FILE, save_resume, save_weights
 from .loop import Trainer
+from .records import TrainingSummary
 
 METRICS_FILE = "metrics.jsonl"
 PLOT_FILE = "loss.png"
@@ -116,18 +117,18 @@ def plot_losses(run_dir: Path, records: list[dict[str, Any]], metric: str) -> Pa
     return atomic_write_bytes(run_dir / PLOT_FILE, buffer.getvalue())
 
 
-def summary_lines(summary: dict[str, Any]) -> list[str]:
+def summary_lines(summary: TrainingSummary) -> list[str]:
     """The short end-of-run report."""
-    metric, baseline = summary["metric"], summary["baseline"]
-    test, naive = summary["test_metric"], summary["baseline_metric"]
+    metric, baseline = summary.metric, summary.baseline
+    test, naive = summary.test_metric, summary.baseline_metric
     if metric == "accuracy":
         compare = f"test accuracy {test:.2%} vs {baseline} baseline {naive:.2%}"
     else:
         ratio = test / naive if naive and math.isfinite(naive) else float("nan")
         compare = f"test {metric} {test:.4g} vs {baseline} baseline {naive:.4g} (ratio {ratio:.2f})"
     return [
-        f"best val {metric} {summary['best_val_metric']:.4g} (epoch {summary['best_epoch']}, "
-        f"{summary['epochs_run']} epochs, {summary['stopped']})",
+        f"best val {metric} {summary.best_val_metric:.4g} (epoch {summary.best_epoch}, "
+        f"{summary.epochs_run} epochs, {summary.stopped})",
         compare,
-        f"checkpoint {summary['checkpoint']}",
+        f"checkpoint {summary.checkpoint}",
     ]

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgernn.runtime.errors import BundleError
 from edgernn.runtime.manifest import InputSpec, OutputSpec
 
 from .config import DataConfig, DataInfo, ModelConfig, TrainConfig, from_dict, to_dict
+from .errors import RunError
+from .records import TrainingSummary
 
-CONFIG_FILE = "config.json"
+CONFIG_FILE = "config.json"  # the run's configs; also the name it has in a bundle's source/
 SUMMARY_FILE = "summary.json"
-EVAL_FILE = "eval.npz"
 RUN_FORMAT = "edgernn-train-run"
 RUN_VERSION = 1
 _PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
@@ -33,7 +33,7 @@ class RunInfo:
     train: TrainConfig
     data_config: DataConfig
     data: DataInfo
-    summary: dict[str, Any] | None = None
+    summary: TrainingSummary | None = None
 
 
 @dataclass(frozen=True)
@@ -63,23 +63,20 @@ def read_run_info(run_dir: str | Path) -> RunInfo:
     """Parse ``config.json`` (and ``summary.json`` when present) of a run directory."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise BundleError(f"{run_dir}: run directory not found")
+        raise RunError(f"{run_dir}: run directory not found")
     path = run_dir / CONFIG_FILE
     if not path.is_file():
-        raise BundleError(f"{run_dir}: no {CONFIG_FILE}; not an edgernn training run")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise BundleError(f"{path}: not valid JSON ({err})") from None
+        raise RunError(f"{run_dir}: no {CONFIG_FILE}; not an edgernn training run")
+    doc = _read_json(path)
     if not isinstance(doc, dict) or doc.get("format") != RUN_FORMAT:
-        raise BundleError(
+        raise RunError(
             f"{path}: expected format {RUN_FORMAT!r}, got {doc.get('format') if isinstance(doc, dict) else doc!r}"
         )
     if doc.get("version") != RUN_VERSION:
-        raise BundleError(f"{path}: expected version {RUN_VERSION}, got {doc.get('version')!r}")
+        raise RunError(f"{path}: expected version {RUN_VERSION}, got {doc.get('version')!r}")
     summary = None
     if (run_dir / SUMMARY_FILE).is_file():
-        summary = json.loads((run_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+        summary = from_dict(TrainingSummary, _read_json(run_dir / SUMMARY_FILE), str(run_dir / SUMMARY_FILE))
     return RunInfo(
         run_dir=run_dir,
         model=from_dict(ModelConfig, doc.get("model"), f"{path}: model"),
@@ -90,10 +87,17 @@ def read_run_info(run_dir: str | Path) -> RunInfo:
     )
 
 
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise RunError(f"{path}: not valid JSON ({err})") from None
+
+
 def load_run(run_dir: str | Path) -> tuple[Any, RunInfo]:
     """The best model of a run (eval mode, CPU) and its :class:`RunInfo`.
 
-    Raises :class:`BundleError` for a missing or incompatible run directory; pickle checkpoints
+    Raises :class:`RunError` for a missing or incompatible run directory; pickle checkpoints
     are refused, never opened.
     """
     from .checkpoint import WEIGHTS_FILE, load_weights
@@ -104,20 +108,20 @@ def load_run(run_dir: str | Path) -> tuple[Any, RunInfo]:
     if not weights.is_file():
         pickles = sorted(p.name for p in info.run_dir.iterdir() if p.suffix in _PICKLE_SUFFIXES)
         hint = f"; found {', '.join(pickles)}, but edgernn refuses pickle checkpoints" if pickles else ""
-        raise BundleError(f"{info.run_dir}: no {WEIGHTS_FILE}{hint}")
+        raise RunError(f"{info.run_dir}: no {WEIGHTS_FILE}{hint}")
     model = SequenceModel(info.model)
     state = load_weights(weights)
     expected, found = set(model.state_dict()), set(state)
     if expected != found:
         missing, extra = sorted(expected - found), sorted(found - expected)
-        raise BundleError(
+        raise RunError(
             f"{weights}: weights do not match config.json (missing: {', '.join(missing) or 'none'}; "
             f"unexpected: {', '.join(extra) or 'none'})"
         )
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
-        raise BundleError(f"{weights}: weights do not match config.json ({err})") from None
+        raise RunError(f"{weights}: weights do not match config.json ({err})") from None
     return model.eval(), info
 
 

@@ -21,8 +21,8 @@ import numpy as np
 from edgernn.runtime.errors import InputError
 
 from .config import DataConfig, DataInfo
-from .data import Dataset, Split, fit_stats, require_samples, time_bounds
 from .readers import read_csv
+from .splits import Dataset, Split, fit_stats, require_samples, time_bounds
 
 
 def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from edgernn.runtime import Bundle, BundleError, Session
+from edgernn.train.errors import RunError
 
 from . import inputs
 from .registry import case, write_csv
@@ -30,7 +31,7 @@ def _(tmp, base):
 
 @case("onnx-random-bytes-inspect", "random.onnx", "could not parse it", error=BundleError)
 def _(tmp, base):
-    from edgernn.export.inspect import inspect_path
+    from edgernn.export.inspection import inspect_path
 
     path = inputs.random_bytes(tmp / "random.onnx", seed=1)
     return lambda: inspect_path(path)
@@ -174,7 +175,7 @@ def _(tmp, base):
     return ["export", run, "--out", tmp / "bundle"]
 
 
-@case("checkpoint-pt-only-load", "found model.pt", "refuses pickle", error=BundleError, torch=True)
+@case("checkpoint-pt-only-load", "found model.pt", "refuses pickle", error=RunError, torch=True)
 def _(tmp, base):
     from edgernn.train import load_run
 

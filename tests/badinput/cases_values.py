@@ -173,7 +173,7 @@ def _(tmp, base):
     return ["quantize", base.copy_bundle(tmp / "b"), "--variant", "int4"]
 
 
-@case("api-threads-zero", "intra_op_threads: expected a positive int or None, got 0", error=ProviderError)
+@case("api-threads-zero", "intra_op_threads: expected a positive int or None, got 0", error=InputError)
 def _(tmp, base):
     return lambda: Session.load(base.bundle, threads=0)
 

@@ -41,7 +41,7 @@ class Base:
 
         from edgernn.train.config import DataConfig
         from edgernn.train.datasets import presets
-        from edgernn.train.pipeline import run_training
+        from edgernn.train.training import run_training
 
         model_cfg, train_cfg = tiny(hidden_size=4, epochs=1)
         data = DataConfig(dataset="sunspots", **presets("sunspots")[0])

@@ -1,0 +1,244 @@
+"""``edgernn pipeline``: train -> export (verified) -> quantize -> evaluate -> profile -> report.
+
+The face wires the stages together and hands each one what the previous one already loaded: the
+run's test split is read once, quantize gets it from here, and profiling shares one session per
+variant between its sequence and stream passes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from edgernn.profile.stats import cpu_model
+from edgernn.runtime.fileio import atomic_write_text
+from edgernn.runtime.vocab import CPU, CUDA, EVAL_FILE
+
+from .report import write_report
+
+STAGES = ("train", "export + verification", "quantize", "evaluate", "profile", "report")
+EAGER = "torch-eager"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """What runs after training; ``edgernn pipeline`` flags map onto these fields."""
+
+    out: Path = Path("runs/pipeline")  # holds run/, bundle/, report.md and the charts
+    profile_iters: int = 100  # timed calls per profile cell (after warm-up)
+    torch_baseline: bool = True  # time PyTorch eager beside onnxruntime on the same inputs
+    max_metric_drop: float = 0.01  # quantize refuses variants more than 1 % (relative) worse
+
+
+def _stage(console: Console, k: int) -> None:
+    console.rule(f"[bold]{k + 1}/{len(STAGES)} {STAGES[k]}")
+
+
+def run_pipeline(
+    data_config, model_config, train_config, config: PipelineConfig, console: Console
+) -> dict[str, Any]:
+    """Run every stage in order; returns the summary that is printed and written as summary.json."""
+    import onnxruntime as ort
+
+    from edgernn.export.evaluate import EvalData
+    from edgernn.export.from_run import export_run
+    from edgernn.export.quantization import QuantizeConfig, quantize
+    from edgernn.train import run_training
+
+    out = Path(config.out)
+    run_dir, bundle = out / "run", out / "bundle"
+    _stage(console, 0)
+    trained = run_training(model_config, train_config, data_config, run_dir, console=console)
+    data = EvalData.load(run_dir / EVAL_FILE)  # the test split, read once for every later stage
+    _stage(console, 1)
+    exported = export_run(run_dir, bundle, eval_data=data)
+    console.print(
+        f"{len(exported.checks)} checks passed; max abs diff {exported.max_abs_diff:.2e} ({exported.exporter})"
+    )
+    _stage(console, 2)
+    gpu = CUDA in ort.get_available_providers()
+    variants = ["int8", *(["fp16"] if gpu else [])]
+    quant_config = QuantizeConfig(max_metric_drop=config.max_metric_drop)
+    quantized = quantize(bundle, variants, config=quant_config, eval_data=data)
+    for r in quantized.results:
+        console.print(
+            f"{r.variant}: {'kept' if r.accepted else 'refused'}; {r.note or 'all checks passed'}",
+            highlight=False,
+        )
+    _stage(console, 3)
+    metrics = {"fp32": quantized.fp32.metric}
+    metrics.update({r.variant: r.metric for r in quantized.results if r.accepted})
+    for name, m in metrics.items():
+        console.print(f"{name}: test {m.name} {m.value:.4g}", highlight=False)
+    _stage(console, 4)
+    providers = ("cpu", *(("cuda",) if gpu else ()))
+    timing = _profile(bundle, list(metrics), providers, int(data.x.shape[1]), config, console)
+    _stage(console, 5)
+    summary = _summary(trained.summary, quantized, metrics, timing, bundle, out)
+    report = write_report(
+        out,
+        run_dir,
+        trained.summary,
+        [_quality_row(trained.summary)],
+        _variant_rows(summary),
+        VARIANT_HEADERS,
+        [c.to_dict() for c in exported.checks],
+        cpu_model(),
+        summary["timing"],
+    )
+    summary["report"] = str(report)
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+    print_summary(console, summary)
+    return summary
+
+
+def _profile(
+    bundle: Path,
+    variants: list[str],
+    providers: tuple[str, ...],
+    time_steps: int,
+    config: PipelineConfig,
+    console,
+) -> list[dict[str, Any]]:
+    """Sequence and stream latency of each variant, beside PyTorch eager; one session per variant."""
+    from edgernn.profile.config import ProfileConfig
+    from edgernn.profile.engine import profile
+    from edgernn.profile.plan import Loader
+
+    baselines = []
+    if config.torch_baseline:
+        from edgernn.profile.torch_baseline import bundle_baselines
+
+        baselines = bundle_baselines(bundle)
+    rows, loader = [], None
+    for mode in ("sequence", "stream"):
+        settings = ProfileConfig(
+            variants=tuple(variants),
+            providers=providers,
+            threads=(1,),
+            batch_sizes=(1,),
+            seq_lens=(time_steps,),
+            mode=mode,
+            iters=config.profile_iters,
+        )
+        loader = loader or Loader(bundle, settings)
+        report = profile(bundle, settings, baselines=baselines, loader=loader)
+        for cell in report.cells:
+            rows.append(_timing_row(cell, mode))
+            row = rows[-1]
+            console.print(
+                f"{row['name']}: p50 {_ms(row['p50_ms'])}, p99 {_ms(row['p99_ms'])}, "
+                f"PyTorch eager {_ms(row['torch_p50_ms'])}",
+                highlight=False,
+            )
+    return rows
+
+
+def _timing_row(cell: Any, mode: str) -> dict[str, Any]:
+    eager = cell.baseline(EAGER)
+    return {
+        "name": f"{cell.cell.variant} {mode} ({cell.cell.provider})",
+        "variant": cell.cell.variant,
+        "mode": mode,
+        "provider": cell.provider_ran,
+        "error": cell.error,
+        "p50_ms": cell.latency.p50_ms if cell.latency else None,
+        "p99_ms": cell.latency.p99_ms if cell.latency else None,
+        "torch_p50_ms": eager.latency.p50_ms if eager and eager.latency else None,
+        "speedup_vs_torch": eager.speedup if eager else None,
+    }
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else (f"{value * 1000:.0f} µs" if value < 1 else f"{value:.2f} ms")
+
+
+def _quality_row(summary: Any) -> list[Any]:
+    ratio = summary.baseline_ratio
+    return [
+        "test split",
+        summary.metric,
+        f"{summary.test_metric:.4g}",
+        f"{summary.baseline_metric:.4g} ({summary.baseline})",
+        f"{ratio:.2f}" if ratio is not None else "-",
+    ]
+
+
+def _summary(train_summary, quantized, metrics, timing, bundle: Path, out: Path) -> dict[str, Any]:
+    sizes = {"fp32": quantized.fp32.size_bytes}
+    sizes.update({r.variant: r.size_bytes for r in quantized.results if r.accepted})
+    refused = {r.variant: r.note for r in quantized.results if not r.accepted}
+    return {
+        "quality": dict(
+            zip(["split", "metric", "value", "baseline", "ratio"], _quality_row(train_summary), strict=True)
+        ),
+        "variants": {
+            v: {"metric": dataclasses.asdict(m), "size_bytes": sizes[v]} for v, m in metrics.items()
+        },
+        "refused": refused,
+        "timing": timing,
+        "bundle": str(bundle),
+        "out": str(out),
+    }
+
+
+VARIANT_HEADERS = [
+    "variant",
+    "metric",
+    "size",
+    "p50 seq",
+    "p99 seq",
+    "p50 stream step",
+    "vs PyTorch seq",
+    "vs PyTorch stream",
+]
+
+
+def _variant_rows(summary: dict[str, Any]) -> list[list[Any]]:
+    rows = []
+    for variant, info in summary["variants"].items():
+        cells = {t["mode"]: t for t in summary["timing"] if t["variant"] == variant and t["provider"] == CPU}
+        seq, stream = cells.get("sequence", {}), cells.get("stream", {})
+        speed = [f"{c['speedup_vs_torch']:.1f}x" if c.get("speedup_vs_torch") else "-" for c in (seq, stream)]
+        rows.append(
+            [
+                variant,
+                f"{info['metric']['name']} {info['metric']['value']:.4g}",
+                f"{info['size_bytes'] / 1024:.1f} KiB",
+                _ms(seq.get("p50_ms")),
+                _ms(seq.get("p99_ms")),
+                _ms(stream.get("p50_ms")),
+                *speed,
+            ]
+        )
+    return rows
+
+
+def print_summary(console: Console, summary: dict[str, Any]) -> None:
+    """The closing table: quality against the naive baseline, then each variant's cost and speed."""
+    q = summary["quality"]
+    console.rule("[bold]summary")
+    console.print(
+        f"quality: test {q['metric']} {q['value']} vs naive {q['baseline']} (ratio {q['ratio']})",
+        highlight=False,
+    )
+    table = Table(*VARIANT_HEADERS, title="Variants (CPU, 1 thread, batch 1)")
+    for row in _variant_rows(summary):
+        table.add_row(*map(str, row))
+    console.print(table)
+    for variant, note in summary["refused"].items():
+        console.print(f"{variant} refused: {note}", highlight=False)
+    console.print(f"bundle: {summary['bundle']}\nreport: {summary['report']}", highlight=False)
+
+
+def demo_configs() -> tuple[Any, Any, Any]:
+    """The sunspots demo: the bundled data's tuned presets (a 32-unit GRU, ~5 s of training)."""
+    from edgernn.train.cli import build_configs
+
+    return build_configs({"dataset": "sunspots"}, None)

@@ -1,0 +1,337 @@
+"""``edgernn.export.quantize``: int8 and fp16 variants of a bundle, each gated, scored and timed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgernn.runtime import Session
+from edgernn.runtime.bundle import Bundle
+from edgernn.runtime.errors import BundleError, InputError
+from edgernn.runtime.fileio import atomic_write_text, sha256_file
+from edgernn.runtime.manifest import FileEntry, Manifest
+from edgernn.runtime.records import Check, Metric, VariantRecord
+from edgernn.runtime.vocab import (
+    FP32,
+    MANIFEST_NAME,
+    QUANTIZED_VARIANTS,
+    ROLE_DATA,
+    ROLE_MODEL,
+    VARIANT_FILES,
+)
+
+from . import quantize_ops as ops
+from .evaluate import EvalData, p50_latency_ms, score
+from .variant_gate import gate, loads_in_isolation
+
+WEIGHT_CANDIDATES = (("s8", False), ("u8", False), ("s8", True), ("u8", True))
+VariantResult = VariantRecord  # what quantize reports per variant is what the manifest records
+
+
+@dataclass(frozen=True)
+class QuantizeConfig:
+    """How to quantize; CLI flags of ``edgernn quantize`` map onto these fields."""
+
+    variants: tuple[str, ...] = ("int8",)  # int8 (dynamic) is the default CPU variant
+    weight_type: str = "auto"  # auto measures s8/u8 x reduce_range and keeps the fastest within budget
+    per_channel: bool = False  # per-channel weight scales; optional, measured per bundle
+    calibration: str = "minmax"  # int8-static: minmax | entropy | percentile
+    calib_samples: int = 64  # int8-static: calibration sequences drawn from the data
+    fp16_target: str = "cuda"  # fp16 is for CUDA; "cpu" keeps recurrent ops fp32
+    max_metric_drop: float = 0.01  # refuse a variant whose task metric is >1 % (relative) worse
+    force: bool = False  # keep a variant that breaks the budget anyway
+    latency_iters: int = 50  # p50 over this many runs (CPU, 1 thread, batch 1)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The fp32 model every variant is judged against: its metric, outputs, latency and size."""
+
+    session: Session
+    metric: Metric
+    pred: np.ndarray  # raw model outputs on the eval data
+    p50_ms: float
+    size_bytes: int
+    torch_metric: Metric | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready (what ``quantize_report.json`` calls ``fp32``)."""
+        out = {
+            "metric": dataclasses.asdict(self.metric),
+            "p50_ms": self.p50_ms,
+            "size_bytes": self.size_bytes,
+        }
+        if self.torch_metric is not None:
+            out["torch_metric"] = dataclasses.asdict(self.torch_metric)
+        return out
+
+
+@dataclass(frozen=True)
+class QuantizeReport:
+    """fp32 reference numbers and one :class:`VariantRecord` per variant asked for."""
+
+    bundle: Path
+    fp32: Reference
+    results: tuple[VariantRecord, ...]
+
+    @property
+    def refused(self) -> list[str]:
+        """Variants that were not written."""
+        return [r.variant for r in self.results if not r.accepted]
+
+    def to_dict(self) -> dict:
+        """JSON-ready."""
+        return {
+            "bundle": str(self.bundle),
+            "fp32": self.fp32.to_dict(),
+            "variants": [r.to_dict() for r in self.results],
+        }
+
+
+def quantize(
+    bundle: str | Path | Bundle,
+    variants: list[str] | tuple[str, ...] = ("int8",),
+    *,
+    config: QuantizeConfig | None = None,
+    eval_path: str | Path | None = None,
+    calib_path: str | Path | None = None,
+    eval_data: EvalData | None = None,
+) -> QuantizeReport:
+    """Add quantized variants to ``bundle``; each is gated against fp32, scored on held-back data
+    and timed. Variants over the metric budget are refused (not written) unless ``config.force``.
+
+    ``eval_data`` (or ``eval_path``) replaces the bundle's own ``eval.npz`` when given."""
+    config = dataclasses.replace(config or QuantizeConfig(), variants=tuple(variants))
+    for v in config.variants:
+        if v not in QUANTIZED_VARIANTS:
+            raise InputError(f"variant: expected one of {', '.join(QUANTIZED_VARIANTS)}, got {v!r}")
+    loaded = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
+    root = loaded.root
+    fp32_path = loaded.model_path(FP32)
+    if ops.is_quantized(fp32_path):
+        raise BundleError(f"{fp32_path}: already quantized; quantize the fp32 export, not a variant")
+    data = eval_data if eval_data is not None else _eval_data(loaded, eval_path)
+    calib = EvalData.load(calib_path) if calib_path else data
+    _check_shape(loaded, data.x, "eval")
+    if calib is not data:
+        _check_shape(loaded, calib.x, "calib")
+    reference = _reference(loaded, data, config)
+    builder = _Builder(loaded, fp32_path, data, calib, reference, config)
+    with tempfile.TemporaryDirectory(prefix=".quantize-", dir=root) as tmp:
+        made = {variant: builder.build(variant, Path(tmp)) for variant in config.variants}
+        results = [result for result, _ in made.values()]
+        _commit(root, loaded, results, {v: path for v, (_, path) in made.items()})
+    return QuantizeReport(root, reference, tuple(results))
+
+
+def _reference(bundle: Bundle, data: EvalData, config: QuantizeConfig) -> Reference:
+    session = Session.from_bundle(bundle, provider="cpu", variant=FP32, threads=1)
+    metric, pred = score(session, data)
+    validation = bundle.manifest.validation
+    return Reference(
+        session=session,
+        metric=metric,
+        pred=pred,
+        p50_ms=p50_latency_ms(session, data.x[:1], iters=config.latency_iters),
+        size_bytes=session.model_path.stat().st_size,
+        torch_metric=validation.torch_metric if validation is not None else None,
+    )
+
+
+def _eval_data(bundle: Bundle, eval_path: str | Path | None) -> EvalData:
+    if eval_path is not None:
+        return EvalData.load(eval_path)
+    data_files = [
+        rel for rel, e in bundle.manifest.files.items() if e.role == ROLE_DATA and rel.endswith(".npz")
+    ]
+    if not data_files:
+        raise InputError(
+            f"{bundle.root}: the bundle ships no evaluation data; pass --eval FILE.npz (arrays x, y) "
+            "to score the variants (and --calib FILE.npz for int8-static)"
+        )
+    return EvalData.load(bundle.file(data_files[0]))
+
+
+def _check_shape(bundle: Bundle, x: np.ndarray, what: str) -> None:
+    spec = bundle.manifest.input
+    want = ("n", "time") if spec.kind == "tokens" else ("n", "time", spec.features)
+    ok = x.ndim == len(want) and (spec.kind == "tokens" or x.shape[-1] == spec.features)
+    ok = ok and (
+        np.issubdtype(x.dtype, np.integer) if spec.kind == "tokens" else np.issubdtype(x.dtype, np.number)
+    )
+    if not ok or len(x) == 0:
+        raise InputError(
+            f"{what} data for input {spec.name!r}: expected shape [{', '.join(map(str, want))}] "
+            f"({'int' if spec.kind == 'tokens' else 'float'}), got {list(x.shape)} {x.dtype}"
+        )
+
+
+@dataclass
+class _Builder:
+    """Makes, gates, scores and times one variant at a time against the fp32 reference."""
+
+    bundle: Bundle
+    fp32_path: Path
+    data: EvalData
+    calib: EvalData
+    reference: Reference
+    config: QuantizeConfig
+
+    def build(self, variant: str, tmp: Path) -> tuple[VariantRecord, Path]:
+        """The variant's record and the temp file holding it."""
+        if variant == "int8":
+            return self._int8(tmp)
+        path = tmp / VARIANT_FILES[variant]
+        if variant == "int8-static":
+            ops.static_int8(
+                self.fp32_path,
+                path,
+                self._calib_feeds(),
+                method=self.config.calibration,
+                per_channel=self.config.per_channel,
+            )
+            settings = {"calibration": self.config.calibration, "format": "QDQ", "ops": "MatMul/Gemm/Conv"}
+        else:
+            ops.fp16(self.fp32_path, path, target=self.config.fp16_target)
+            settings = {"target": self.config.fp16_target}
+        return self._measure(variant, path, settings), path
+
+    def _int8(self, tmp: Path) -> tuple[VariantRecord, Path]:
+        wt = self.config.weight_type
+        options = WEIGHT_CANDIDATES if wt == "auto" else [(wt, False)]
+        candidates = []
+        for weight_type, reduce_range in options:
+            path = tmp / f"int8-{weight_type}-{int(reduce_range)}.onnx"
+            ops.dynamic_int8(
+                self.fp32_path,
+                path,
+                weight_type=weight_type,
+                reduce_range=reduce_range,
+                per_channel=self.config.per_channel,
+            )
+            settings = {
+                "weight_type": weight_type,
+                "reduce_range": reduce_range,
+                "per_channel": self.config.per_channel,
+            }
+            candidates.append((self._measure("int8", path, settings), path))
+        ok = [c for c in candidates if c[0].accepted] or candidates
+        fastest = min(r.p50_ms for r, _ in ok)
+        best, path = min(ok, key=lambda c: (c[0].p50_ms > 1.05 * fastest, c[0].max_abs_diff))
+        table = tuple(
+            {**r.settings, "p50_ms": r.p50_ms, "metric_delta": r.metric_delta, "max_abs_diff": r.max_abs_diff}
+            for r, _ in candidates
+        )
+        return dataclasses.replace(best, candidates=table), path
+
+    def _measure(self, variant: str, path: Path, settings: dict) -> VariantRecord:
+        quantized, float_recurrent, _ = ops.describe_ops(path)
+        if variant.startswith("int8") and not quantized:
+            raise InputError(
+                f"{self.bundle.root}: the model has no node that {variant} can quantize; nothing was written"
+            )
+        size = path.stat().st_size
+        common = {
+            "variant": variant,
+            "file": VARIANT_FILES[variant],
+            "size_bytes": size,
+            "size_ratio": size / self.reference.size_bytes,
+            "quantized_ops": quantized,
+            "float_recurrent": tuple(float_recurrent),
+            "settings": settings,
+        }
+        if variant == "fp16":  # onnxruntime can crash (not raise) creating a CPU session for fp16 graphs
+            loads = loads_in_isolation(path)
+            if not loads.passed:
+                return self._unverifiable(common, loads)
+        session = Session.from_onnx(path, provider="cpu", threads=1)
+        checks = gate(self.reference.session, session, variant, self.data.x[:8])
+        metric, pred = score(session, self.data)
+        drop = metric.relative_drop(self.reference.metric)
+        ms = p50_latency_ms(session, self.data.x[:1], iters=self.config.latency_iters)
+        failed = [c.name for c in checks if not c.passed]
+        within = drop <= self.config.max_metric_drop
+        return VariantRecord(
+            **common,
+            metric=metric,
+            metric_delta=drop,
+            max_abs_diff=float(np.max(np.abs(pred - self.reference.pred))),
+            p50_ms=ms,
+            speedup=self.reference.p50_ms / ms,
+            accepted=(within and not failed) or self.config.force,
+            note=_note(variant, float_recurrent, failed, within, drop, self.config),
+            checks=tuple(checks),
+        )
+
+    def _unverifiable(self, common: dict, loads: Check) -> VariantRecord:
+        nan = float("nan")
+        kept = " (kept: --force)" if self.config.force else "; refused"
+        return VariantRecord(
+            **common,
+            metric=dataclasses.replace(self.reference.metric, value=nan),
+            metric_delta=nan,
+            max_abs_diff=nan,
+            p50_ms=nan,
+            speedup=nan,
+            accepted=self.config.force,
+            note=f"cannot be verified on this machine: {loads.detail}{kept}",
+            checks=(loads,),
+        )
+
+    def _calib_feeds(self) -> list[dict[str, np.ndarray]]:
+        source = self.calib.calib_x if self.calib.calib_x is not None else self.calib.x
+        sig = self.reference.session.signature
+        feeds = []
+        for row in source[: self.config.calib_samples]:
+            x = sig.to_model(np.ascontiguousarray(row[None], dtype=sig.x.dtype))
+            feed = {sig.x.name: x, **sig.zero_state(1)}
+            if sig.lengths:
+                feed[sig.lengths] = np.array([x.shape[1]], np.int64)
+            feeds.append(feed)
+        return feeds
+
+
+def _note(variant, float_recurrent, failed, within, drop, config) -> str:
+    parts = []
+    if variant == "int8" and float_recurrent:
+        parts.append(
+            f"stayed float: {', '.join(float_recurrent)} (onnxruntime has no int8 GRU/RNN kernel; heads quantized)"
+        )
+    if variant == "int8-static":
+        parts.append("QDQ on heads/projections only; recurrent ops run in float (no QDQ recurrent kernels)")
+    if variant == "fp16" and config.fp16_target == "cpu" and float_recurrent:
+        parts.append(f"recurrent ops kept fp32 (no fp16 kernel on the CPU EP): {', '.join(float_recurrent)}")
+    if failed:
+        parts.append(f"failed gate: {', '.join(failed)}")
+    if not within:
+        verdict = " (kept: --force)" if config.force else "; refused"
+        parts.append(f"metric {drop:+.2%} over the {config.max_metric_drop:.0%} budget{verdict}")
+    return "; ".join(parts)
+
+
+def _commit(root: Path, bundle: Bundle, results: list[VariantRecord], made: dict[str, Path]) -> None:
+    """Move the accepted variants into the bundle so that a crash at any point leaves every file the
+    manifest lists matching its sha256: variants being replaced leave the manifest first."""
+    manifest = bundle.manifest
+    accepted = [r for r in results if r.accepted]
+    replaced = {r.file for r in accepted if r.file in manifest.files}
+    files = {rel: e for rel, e in manifest.files.items() if rel not in replaced}
+    quant = {v: q for v, q in (manifest.quantization or {}).items() if VARIANT_FILES.get(v) not in replaced}
+    if replaced:
+        _write_manifest(root, dataclasses.replace(manifest, files=files, quantization=quant))
+    for r in accepted:
+        os.replace(made[r.variant], root / r.file)
+        path = root / r.file
+        files[r.file] = FileEntry(sha256_file(path), path.stat().st_size, r.variant, ROLE_MODEL)
+        quant[r.variant] = dataclasses.replace(r, sha256=files[r.file].sha256)
+    _write_manifest(root, dataclasses.replace(manifest, files=files, quantization=quant))
+
+
+def _write_manifest(root: Path, manifest: Manifest) -> None:
+    atomic_write_text(root / MANIFEST_NAME, json.dumps(manifest.to_dict(), indent=2))

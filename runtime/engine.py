@@ -1,0 +1,116 @@
+"""The loaded graph behind a :class:`~edgernn.runtime.session.Session`, shared by its streams.
+
+An :class:`Engine` holds the onnxruntime session and what every call path needs from it: input
+validation and normalisation, zero state, state checks, and wrapping outputs as a
+:class:`~edgernn.runtime.result.Result`. It is the small private interface between ``Session``,
+``Stream`` and ``generate``; users never see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError, UnsupportedError
+from .manifest import Manifest
+from .result import Result
+from .signature import Signature
+from .validate import as_input, check_tokens
+
+
+class Engine:
+    """One onnxruntime session with its resolved signature; stateless, so threads share it."""
+
+    def __init__(self, ort_session: Any, manifest: Manifest, signature: Signature, device: tuple[str, int]):
+        self.ort = ort_session
+        self.manifest = manifest
+        self.sig = signature
+        self.device = device  # where streaming state lives between steps
+        self.tokens = manifest.input.kind == "tokens"
+        self.output_names = list(signature.outputs)
+        self.state_output_names = [out for _, out in signature.states]
+        self._main_index = self.output_names.index(signature.main)
+        self._zeros: dict[int, dict[str, np.ndarray]] = {}
+
+    def run(self, names: Sequence[str], feeds: Mapping[str, Any]) -> list[np.ndarray]:
+        """Run the graph: ``names`` of the outputs wanted, ``feeds`` every input."""
+        return self.ort.run(names, feeds)
+
+    def io_binding(self) -> Any:
+        """A fresh onnxruntime IO binding for this session."""
+        return self.ort.io_binding()
+
+    def run_binding(self, binding: Any) -> None:
+        """Run with everything bound in ``binding``."""
+        self.ort.run_with_iobinding(binding)
+
+    def prepare_input(
+        self, x: Any, *, dims: Sequence[int | str] | None = None, fixed: dict | None = None
+    ) -> np.ndarray:
+        """Validate ``x`` against the input signature (or ``dims``), then normalise it."""
+        spec = self.sig.x
+        names = spec.axis_names
+        if dims is not None and spec.time_axis is not None and len(dims) < len(spec.dims):
+            names = names[: spec.time_axis] + names[spec.time_axis + 1 :]
+        want = spec.dims if dims is None else dims
+        xs = as_input(spec.name, x, want, spec.dtype, fixed=fixed, names=names)
+        if self.tokens:
+            check_tokens(spec.name, xs, self.manifest.input.vocab_size, want)
+        return self.sig.to_model(xs)
+
+    def initial_state(self, batch: int) -> dict[str, np.ndarray]:
+        """Read-only zero state for ``batch`` sequences (cached per batch size)."""
+        zeros = self._zeros.get(batch)
+        if zeros is None:
+            zeros = self.sig.zero_state(batch)
+            for z in zeros.values():
+                z.flags.writeable = False
+            self._zeros[batch] = zeros
+        return zeros
+
+    def check_state(
+        self, state: Mapping[str, Any], batch: int, *, partial: bool = False
+    ) -> dict[str, np.ndarray]:
+        """Validate a state dict (keys: state input names); missing entries are zeros when ``partial``."""
+        if not isinstance(state, Mapping):
+            raise InputError(
+                f"state: expected a dict of arrays by state input name, got {type(state).__name__}"
+            )
+        names = [inp.name for inp, _ in self.sig.states]
+        unknown = sorted(map(str, set(state) - set(names)))
+        missing = [n for n in names if n not in state]
+        if unknown or (missing and not partial):
+            raise InputError(f"state: expected keys {names}, got {sorted(map(str, state))}")
+        checked = dict(self.initial_state(batch))
+        for inp, _ in self.sig.states:
+            if inp.name in state:
+                fixed = {inp.batch_axis: batch} if inp.batch_axis is not None else None
+                checked[inp.name] = as_input(
+                    inp.name, state[inp.name], inp.dims, inp.dtype, fixed=fixed, names=inp.axis_names
+                )
+        return checked
+
+    def result(self, values: Sequence[np.ndarray], state: dict[str, np.ndarray] | None = None) -> Result:
+        """Wrap raw data outputs (graph order) as a :class:`Result`, de-normalising the main output."""
+        main = values[self._main_index]
+        scale = self.sig.out_scale
+        if scale is not None:
+            main = main * scale[1] + scale[0]
+        outputs = dict(zip(self.output_names, values, strict=True))
+        out = self.manifest.output
+        return Result(main, outputs, state, kind=out.kind, main=self.sig.main, label_names=out.labels)
+
+    def require_streamable(self) -> None:
+        """Raise :class:`UnsupportedError` unless the model can be stepped with carried state."""
+        if self.manifest.bidirectional:
+            raise UnsupportedError(
+                f"{self.manifest.name}: bidirectional models read the whole sequence backwards too, so "
+                "they cannot be streamed; use session.run on whole sequences"
+            )
+        if not self.sig.states:
+            raise UnsupportedError(
+                f"{self.manifest.name}: expected a model with state inputs/outputs to stream, found none "
+                "(for a bare .onnx, name them with state_map={'in': 'out'})"
+            )

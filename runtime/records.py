@@ -1,0 +1,82 @@
+"""What export and quantize record in the manifest about a model's accuracy: typed, frozen, and
+parsed as strictly as the rest of the manifest (:func:`~edgernn.runtime.manifest.parse_dataclass`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A task metric (accuracy, rmse in real units, nll in nats per token)."""
+
+    name: str
+    value: float
+    higher_is_better: bool | None = None  # None where only the value was recorded
+
+    def relative_drop(self, reference: Metric) -> float:
+        """How much worse than ``reference``, relative to it (negative when better)."""
+        if reference.value == 0:
+            return 0.0 if self.value == reference.value else float("inf")
+        change = (self.value - reference.value) / abs(reference.value)
+        higher = self.higher_is_better if self.higher_is_better is not None else reference.higher_is_better
+        return -change if higher else change
+
+
+@dataclass(frozen=True)
+class Check:
+    """One comparison of a verification gate; ``max_abs_diff`` is over every output compared."""
+
+    name: str
+    passed: bool
+    max_abs_diff: float
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What export's verification gate proved about the fp32 model against PyTorch."""
+
+    exporter: str  # the exporter whose graph passed: torchscript | dynamo
+    attempts: dict[str, str]  # exporter -> "passed" or why it failed
+    atol: float
+    rtol: float
+    max_abs_diff: float  # over every check
+    native_nodes: dict[str, int]  # LSTM/GRU/RNN -> count in the main graph
+    streamable: bool
+    checks: tuple[Check, ...]
+    torch_metric: Metric | None = None  # the PyTorch model's test metric, for quantize to compare
+
+
+@dataclass(frozen=True)
+class VariantRecord:
+    """One quantized variant: what changed, what it costs in accuracy, what it gains in size and speed."""
+
+    variant: str
+    file: str
+    size_bytes: int
+    size_ratio: float
+    metric: Metric
+    metric_delta: float  # relative drop against fp32 (positive = worse)
+    max_abs_diff: float
+    p50_ms: float
+    speedup: float
+    quantized_ops: dict[str, int]
+    float_recurrent: tuple[str, ...]
+    settings: dict[str, Any]
+    accepted: bool
+    note: str = ""
+    checks: tuple[Check, ...] = ()
+    candidates: tuple[dict[str, Any], ...] = ()  # int8: every weight setting measured
+    sha256: str = ""  # of the file, once it is in the bundle
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return dataclasses.asdict(self)

@@ -1,0 +1,184 @@
+"""Provider selection, fallback policy, variant choice and thread settings.
+
+GPU paths cannot run here; they are tested through the pure selection functions and through a
+CPU-only onnxruntime that is told CUDA exists (it then reports CPU, and the policy must notice).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from _runtime_models import make_bundle, rnn_model
+
+from edgernn.runtime import InputError, ProviderError, ProviderFallbackWarning, RuntimeConfig, Session
+from edgernn.runtime import providers as prov
+
+CPU, CUDA, TRT = prov.CPU, prov.CUDA, prov.TENSORRT
+
+
+@pytest.mark.parametrize(
+    ("provider", "available", "wanted", "chain"),
+    [
+        ("auto", [CPU], [CPU], [CPU]),
+        ("auto", [CUDA, CPU], [CUDA, CPU], [CUDA, CPU]),
+        ("cpu", [CUDA, CPU], [CPU], [CPU]),
+        ("cuda", [CUDA, CPU], [CUDA], [CUDA, CPU]),
+        ("cuda", [CPU], [CUDA], [CPU]),
+        ("tensorrt", [TRT, CUDA, CPU], [TRT, CUDA, CPU], [TRT, CUDA, CPU]),
+        ("tensorrt", [CUDA, CPU], [TRT, CUDA, CPU], [CUDA, CPU]),
+        (["cuda", "cpu"], [CPU], [CUDA, CPU], [CPU]),
+        (["OpenVINOExecutionProvider"], [CPU], ["OpenVINOExecutionProvider"], [CPU]),
+    ],
+)
+def test_resolve_providers(provider, available, wanted, chain):
+    assert prov.resolve_providers(provider, available) == (wanted, chain)
+
+
+@pytest.mark.parametrize("bad", ["gpu", "", []])
+def test_resolve_refuses_unknown(bad):
+    with pytest.raises(ProviderError, match="provider: expected"):
+        prov.resolve_providers(bad, [CPU])
+
+
+def test_fallback_policy():
+    prov.check_fallback(CUDA, CUDA, "error")  # no fallback, nothing happens
+    with pytest.raises(
+        ProviderError, match=f"requested execution provider {CUDA}, but the session runs on {CPU}"
+    ):
+        prov.check_fallback(CUDA, CPU, "error")
+    with pytest.warns(ProviderFallbackWarning, match="runs on CPUExecutionProvider"):
+        prov.check_fallback(CUDA, CPU, "warn")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prov.check_fallback(CUDA, CPU, "silent")
+    with pytest.raises(ProviderError, match="fallback: expected one of warn, error, silent, got 'quiet'"):
+        prov.check_fallback(CUDA, CPU, "quiet")
+
+
+@pytest.mark.parametrize(
+    ("variant", "have", "provider", "picked"),
+    [
+        ("auto", ["fp32", "int8", "fp16"], CPU, "int8"),
+        ("auto", ["fp32", "int8", "fp16"], CUDA, "fp16"),
+        ("auto", ["fp32", "int8", "fp16"], TRT, "fp16"),
+        ("auto", ["fp32", "int8"], CUDA, "fp32"),
+        ("auto", ["fp32", "fp16"], CPU, "fp32"),
+        ("auto", [], CPU, "fp32"),
+        ("fp32", ["fp32", "int8"], CPU, "fp32"),
+    ],
+)
+def test_pick_variant(variant, have, provider, picked):
+    assert prov.pick_variant(variant, have, provider) == picked
+
+
+def test_requested_cuda_on_a_cpu_build_follows_the_policy(tmp_path):
+    root = make_bundle(tmp_path / "b")
+    x = np.ones((1, 3, 3), np.float32)
+    with pytest.warns(ProviderFallbackWarning, match="requested execution provider CUDAExecutionProvider"):
+        session = Session.load(root, provider="cuda")
+    assert (session.provider, session.requested_provider) == (CPU, CUDA)
+    assert session.describe()["providers"] == [CPU]
+    np.testing.assert_array_equal(session.run(x).output, Session.load(root, provider="cpu").run(x).output)
+    with pytest.raises(ProviderError, match="runs on CPUExecutionProvider \\(fallback='error'\\)"):
+        Session.load(root, provider="cuda", fallback="error")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Session.load(root, provider="cuda", fallback="silent").provider == CPU
+
+
+def test_session_reports_what_actually_runs(tmp_path, monkeypatch):
+    """onnxruntime is told CUDA is installed, so the session asks for it; the CPU build ignores it and
+    get_providers() says CPU: the check after creation must catch that."""
+    from edgernn.runtime import session as session_module
+
+    monkeypatch.setattr(session_module.ort, "get_available_providers", lambda: [CUDA, CPU])
+    root = make_bundle(tmp_path / "b")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # onnxruntime's own note about the missing provider
+        with pytest.raises(
+            ProviderError,
+            match="requested execution provider CUDAExecutionProvider, but the session runs on CPU",
+        ):
+            Session.load(root, provider="cuda", fallback="error")
+        auto = Session.load(root, provider="auto", fallback="error")  # auto accepts CPU quietly
+    assert (auto.requested_provider, auto.provider) == (CUDA, CPU)
+
+
+def test_auto_fp16_on_a_session_that_lands_on_cpu_reloads_a_cpu_variant(tmp_path, monkeypatch):
+    from edgernn.runtime import session as session_module
+
+    monkeypatch.setattr(session_module.ort, "get_available_providers", lambda: [CUDA, CPU])
+    root = make_bundle(tmp_path / "b", extra={"model.fp16.onnx": rnn_model(seed=4)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        session = Session.load(root, provider="auto")
+    assert (session.provider, session.variant) == (CPU, "fp32")
+
+
+def test_thread_settings_are_explicit(tmp_path):
+    root = make_bundle(tmp_path / "b")
+    session = Session.load(root, provider="cpu", threads=1, options=RuntimeConfig(spin_wait=False))
+    so = session._engine.ort.get_session_options()
+    assert (so.intra_op_num_threads, so.inter_op_num_threads) == (1, 1)
+    assert so.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert session.describe()["config"]["intra_op_threads"] == 1
+    spin = Session.load(root, provider="cpu", options=RuntimeConfig(intra_op_threads=2, spin_wait=True))
+    assert spin._engine.ort.get_session_options().intra_op_num_threads == 2
+    assert (
+        spin._engine.ort.get_session_options().get_session_config_entry("session.inter_op.allow_spinning")
+        == "1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"intra_op_threads": 0}, "intra_op_threads: expected a positive int or None, got 0"),
+        ({"inter_op_threads": -2}, "inter_op_threads: expected a positive int or None, got -2"),
+        ({"graph_optimization": "max"}, "graph_optimization: expected one of disable, basic, extended, all"),
+    ],
+)
+def test_runtime_config_is_checked(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        RuntimeConfig(**kwargs)
+
+
+def test_device_of_providers():
+    config = RuntimeConfig(device_id=1)
+    assert prov.device_of(CUDA, config) == ("cuda", 1)
+    assert prov.device_of(TRT, config) == ("cuda", 1)
+    assert prov.device_of(CPU, config) == ("cpu", 0)
+    assert prov.provider_options([TRT, CUDA, CPU], config) == [
+        (TRT, {"device_id": "1"}),
+        (CUDA, {"device_id": "1"}),
+        CPU,
+    ]
+
+
+def test_a_gpu_provider_that_fails_to_start_falls_back_by_policy(tmp_path, monkeypatch):
+    """onnxruntime-gpu installed, but no usable GPU: creating the CUDA session fails."""
+    from edgernn.runtime import session as session_module
+
+    real = session_module._create
+
+    def no_gpu(path, so, chain, config, variant):
+        if chain[0] != CPU:
+            raise session_module.BundleError(f"{path}: CUDA failed to start")
+        return real(path, so, chain, config, variant)
+
+    monkeypatch.setattr(session_module.ort, "get_available_providers", lambda: [CUDA, CPU])
+    monkeypatch.setattr(session_module, "_create", no_gpu)
+    root = make_bundle(
+        tmp_path / "b", extra={"model.fp16.onnx": rnn_model(seed=4), "model.int8.onnx": rnn_model(seed=5)}
+    )
+    with pytest.warns(ProviderFallbackWarning, match="requested execution provider CUDAExecutionProvider"):
+        session = Session.load(root, provider="cuda")
+    assert (session.provider, session.variant) == (CPU, "int8")  # auto variant re-picked for CPU
+    with pytest.raises(ProviderError, match="fallback='error'"):
+        Session.load(root, provider="cuda", fallback="error")
+    auto = Session.load(root, provider="auto", fallback="error")
+    assert (auto.provider, auto.variant, auto.model_path.name) == (CPU, "int8", "model.int8.onnx")
+    bare = Session.load(root / "model.onnx", provider="auto")
+    assert bare.provider == CPU
