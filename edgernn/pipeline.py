@@ -18,7 +18,7 @@ from rich.table import Table
 
 from edgernn.profile.stats import cpu_model
 from edgernn.runtime.fileio import atomic_write_text
-from edgernn.runtime.vocab import CPU, CUDA, EVAL_FILE
+from edgernn.runtime.vocab import CPU, CUDA, EVAL_FILE, FP16, FP32, INT8
 
 from .report import write_report
 
@@ -63,7 +63,7 @@ def run_pipeline(
     )
     _stage(console, 2)
     gpu = CUDA in ort.get_available_providers()
-    variants = ["int8", *(["fp16"] if gpu else [])]
+    variants = [INT8, *([FP16] if gpu else [])]
     quant_config = QuantizeConfig(max_metric_drop=config.max_metric_drop)
     quantized = quantize(bundle, variants, config=quant_config, eval_data=data)
     for r in quantized.results:
@@ -72,7 +72,7 @@ def run_pipeline(
             highlight=False,
         )
     _stage(console, 3)
-    metrics = {"fp32": quantized.fp32.metric}
+    metrics = {FP32: quantized.fp32.metric}
     metrics.update({r.variant: r.metric for r in quantized.results if r.accepted})
     for name, m in metrics.items():
         console.print(f"{name}: test {m.name} {m.value:.4g}", highlight=False)
@@ -171,7 +171,7 @@ def _quality_row(summary: Any) -> list[Any]:
 
 
 def _summary(train_summary, quantized, metrics, timing, bundle: Path, out: Path) -> dict[str, Any]:
-    sizes = {"fp32": quantized.fp32.size_bytes}
+    sizes = {FP32: quantized.fp32.size_bytes}
     sizes.update({r.variant: r.size_bytes for r in quantized.results if r.accepted})
     refused = {r.variant: r.note for r in quantized.results if not r.accepted}
     return {

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from edgernn.runtime.errors import InputError
+from edgernn.runtime.vocab import FP32, INT8, QUANTIZED_VARIANTS
 
 
 def _variants(text: str | None) -> list[str]:
@@ -75,9 +76,9 @@ def _print_checks(console, report) -> None:
 @click.option(
     "--variant",
     "variants",
-    default="int8",
+    default=INT8,
     show_default=True,
-    help="int8, int8-static, fp16 (comma-separated).",
+    help=f"{', '.join(QUANTIZED_VARIANTS)} (comma-separated).",
 )
 @click.option(
     "--eval", "eval_path", type=click.Path(path_type=Path), help="Held-back data .npz (x, y[, lengths])."
@@ -136,7 +137,7 @@ def _run_quantize(
     from .quantization import QuantizeConfig, quantize
 
     if not variants:
-        raise InputError("--variant: expected at least one of int8, int8-static, fp16, got none")
+        raise InputError(f"--variant: expected at least one of {', '.join(QUANTIZED_VARIANTS)}, got none")
     if json_path is not None and not Path(json_path).parent.is_dir():
         raise InputError(f"--json {json_path}: expected a file in an existing folder, found no such folder")
     config = QuantizeConfig(**options)
@@ -145,7 +146,7 @@ def _run_quantize(
     columns = ("variant", "size", "ratio", metric, f"Δ {metric}", "p50 ms", "speed-up", "kept")
     table = Table(*columns, title="Variants (CPU, 1 thread, batch 1)")
     mb = f"{fp32.size_bytes / 1e6:.3f} MB"
-    table.add_row("fp32", mb, "1.00", f"{fp32.metric.value:.4g}", "-", f"{fp32.p50_ms:.3f}", "1.00", "yes")
+    table.add_row(FP32, mb, "1.00", f"{fp32.metric.value:.4g}", "-", f"{fp32.p50_ms:.3f}", "1.00", "yes")
     for r in report.results:
         table.add_row(
             r.variant,

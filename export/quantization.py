@@ -18,7 +18,10 @@ from edgernn.runtime.fileio import atomic_write_text, sha256_file
 from edgernn.runtime.manifest import FileEntry, Manifest
 from edgernn.runtime.records import Check, Metric, VariantRecord
 from edgernn.runtime.vocab import (
+    FP16,
     FP32,
+    INT8,
+    INT8_STATIC,
     MANIFEST_NAME,
     QUANTIZED_VARIANTS,
     ROLE_DATA,
@@ -38,7 +41,7 @@ VariantResult = VariantRecord  # what quantize reports per variant is what the m
 class QuantizeConfig:
     """How to quantize; CLI flags of ``edgernn quantize`` map onto these fields."""
 
-    variants: tuple[str, ...] = ("int8",)  # int8 (dynamic) is the default CPU variant
+    variants: tuple[str, ...] = (INT8,)  # int8 (dynamic) is the default CPU variant
     weight_type: str = "auto"  # auto measures s8/u8 x reduce_range and keeps the fastest within budget
     per_channel: bool = False  # per-channel weight scales; optional, measured per bundle
     calibration: str = "minmax"  # int8-static: minmax | entropy | percentile
@@ -96,7 +99,7 @@ class QuantizeReport:
 
 def quantize(
     bundle: str | Path | Bundle,
-    variants: list[str] | tuple[str, ...] = ("int8",),
+    variants: list[str] | tuple[str, ...] = (INT8,),
     *,
     config: QuantizeConfig | None = None,
     eval_path: str | Path | None = None,
@@ -185,10 +188,10 @@ class _Builder:
 
     def build(self, variant: str, tmp: Path) -> tuple[VariantRecord, Path]:
         """The variant's record and the temp file holding it."""
-        if variant == "int8":
+        if variant == INT8:
             return self._int8(tmp)
         path = tmp / VARIANT_FILES[variant]
-        if variant == "int8-static":
+        if variant == INT8_STATIC:
             ops.static_int8(
                 self.fp32_path,
                 path,
@@ -220,7 +223,7 @@ class _Builder:
                 "reduce_range": reduce_range,
                 "per_channel": self.config.per_channel,
             }
-            candidates.append((self._measure("int8", path, settings), path))
+            candidates.append((self._measure(INT8, path, settings), path))
         ok = [c for c in candidates if c[0].accepted] or candidates
         fastest = min(r.p50_ms for r, _ in ok)
         best, path = min(ok, key=lambda c: (c[0].p50_ms > 1.05 * fastest, c[0].max_abs_diff))
@@ -232,7 +235,7 @@ class _Builder:
 
     def _measure(self, variant: str, path: Path, settings: dict) -> VariantRecord:
         quantized, float_recurrent, _ = ops.describe_ops(path)
-        if variant.startswith("int8") and not quantized:
+        if variant in (INT8, INT8_STATIC) and not quantized:
             raise InputError(
                 f"{self.bundle.root}: the model has no node that {variant} can quantize; nothing was written"
             )
@@ -246,7 +249,7 @@ class _Builder:
             "float_recurrent": tuple(float_recurrent),
             "settings": settings,
         }
-        if variant == "fp16":  # onnxruntime can crash (not raise) creating a CPU session for fp16 graphs
+        if variant == FP16:  # onnxruntime can crash (not raise) creating a CPU session for fp16 graphs
             loads = loads_in_isolation(path)
             if not loads.passed:
                 return self._unverifiable(common, loads)
@@ -299,13 +302,13 @@ class _Builder:
 
 def _note(variant, float_recurrent, failed, within, drop, config) -> str:
     parts = []
-    if variant == "int8" and float_recurrent:
+    if variant == INT8 and float_recurrent:
         parts.append(
             f"stayed float: {', '.join(float_recurrent)} (onnxruntime has no int8 GRU/RNN kernel; heads quantized)"
         )
-    if variant == "int8-static":
+    if variant == INT8_STATIC:
         parts.append("QDQ on heads/projections only; recurrent ops run in float (no QDQ recurrent kernels)")
-    if variant == "fp16" and config.fp16_target == "cpu" and float_recurrent:
+    if variant == FP16 and config.fp16_target == "cpu" and float_recurrent:
         parts.append(f"recurrent ops kept fp32 (no fp16 kernel on the CPU EP): {', '.join(float_recurrent)}")
     if failed:
         parts.append(f"failed gate: {', '.join(failed)}")

@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.runtime.session import Session
-from edgernn.runtime.vocab import CPU
+from edgernn.runtime.vocab import CPU, FP16, INT8, INT8_STATIC
 
 from .verify import Check
 
 # Relative RMS error allowed per output tensor: ||variant - fp32|| / ||fp32||. Scale-free, so it
 # judges logits over a 60-character vocabulary and a normalised forecast alike; the task metric
 # (scored separately against its budget) decides what the error costs.
-TOLERANCE = {"int8": 0.05, "int8-static": 0.05, "fp16": 0.01}
+TOLERANCE = {INT8: 0.05, INT8_STATIC: 0.05, FP16: 0.01}
 
 
 def compare_relative(name: str, got: list[np.ndarray], want: list[np.ndarray], tolerance: float) -> Check:

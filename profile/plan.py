@@ -21,7 +21,7 @@ from edgernn.runtime.errors import EdgernnError, InputError, ProviderError
 from edgernn.runtime.manifest import Manifest
 from edgernn.runtime.providers import RuntimeConfig
 from edgernn.runtime.session import Session
-from edgernn.runtime.vocab import BARE_VARIANT, CPU, FP32, GPU_PROVIDERS, PROVIDER_ALIASES
+from edgernn.runtime.vocab import BARE_VARIANT, CPU, FP16, FP32, GPU_PROVIDERS, PROVIDER_ALIASES
 
 from .cells import random_inputs
 from .config import ProfileConfig
@@ -98,8 +98,8 @@ def resolve_variants(
         variants = list(config.variants)
     else:
         gpu = any(PROVIDER_ALIASES[p] in GPU_PROVIDERS for p in config.providers)
-        cuda_fp16 = "fp16" in have and ("fp16" not in quant or quant["fp16"].settings.get("target") != "cpu")
-        variants = [v for v in have if gpu or v != "fp16" or not cuda_fp16]
+        cuda_fp16 = FP16 in have and (FP16 not in quant or quant[FP16].settings.get("target") != "cpu")
+        variants = [v for v in have if gpu or v != FP16 or not cuda_fp16]
         if len(variants) < len(have):
             notes.append("fp16 skipped: built for CUDA, no CPU kernel; ask for it with --variant fp16")
     return variants, notes, {v: accuracy_of(bundle.manifest, v) for v in variants}

@@ -16,7 +16,7 @@ import numpy as np
 
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import BundleError, InputError, MissingDependencyError, ProviderError
-from edgernn.runtime.vocab import SOURCE_DIR, SOURCE_FILES
+from edgernn.runtime.vocab import GPU_PROVIDERS, PROVIDER_ALIASES, SOURCE_DIR, SOURCE_FILES
 
 
 def _torch() -> Any:
@@ -69,7 +69,7 @@ class TorchBaseline:
         """A runner over ``pool`` (model-space numpy inputs) for ``cell``'s mode, threads and device."""
         torch = _torch()
         torch.set_num_threads(cell.threads)
-        gpu = cell.provider in ("cuda", "tensorrt")
+        gpu = PROVIDER_ALIASES[cell.provider] in GPU_PROVIDERS
         if gpu and not torch.cuda.is_available():
             raise ProviderError(f"{self.name}: cell {cell.label} runs on a GPU, but this torch has no CUDA")
         device = torch.device("cuda" if gpu else "cpu")

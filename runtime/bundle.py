@@ -12,7 +12,7 @@ from typing import Any
 from .errors import BundleError
 from .fileio import sha256_file
 from .manifest import InputSpec, Manifest, OutputSpec, StateSpec
-from .vocab import MANIFEST_NAME, METADATA_KEY
+from .vocab import FP32, MANIFEST_NAME, METADATA_KEY
 
 _ORT_DTYPES = {
     "tensor(float)": "float32",
@@ -56,7 +56,7 @@ class Bundle:
 
     def variants(self) -> list[str]:
         """Model variants the manifest lists, fp32 first."""
-        return sorted(self.manifest.model_files(), key=lambda v: (v != "fp32", v))
+        return sorted(self.manifest.model_files(), key=lambda v: (v != FP32, v))
 
     def file(self, rel: str) -> Path:
         """Path of a listed file after checking that it exists and matches its sha256."""
@@ -74,7 +74,7 @@ class Bundle:
             )
         return path
 
-    def model_path(self, variant: str = "fp32") -> Path:
+    def model_path(self, variant: str = FP32) -> Path:
         """Checked path of the model file for ``variant``."""
         files = self.manifest.model_files()
         if variant not in files:

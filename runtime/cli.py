@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import InputError
 from .fileio import atomic_write_bytes, atomic_write_text
+from .vocab import AUTO, PROVIDER_NAMES, VARIANTS
 
 FORMATS = (".csv", ".npy", ".json")
 
@@ -194,14 +195,12 @@ def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
 @click.option(
     "--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Write to .csv/.npy/.json."
 )
-@click.option(
-    "--provider", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "tensorrt"])
-)
+@click.option("--provider", default=AUTO, show_default=True, type=click.Choice([AUTO, *PROVIDER_NAMES]))
 @click.option(
     "--variant",
     default="auto",
     show_default=True,
-    type=click.Choice(["auto", "fp32", "int8", "int8-static", "fp16"]),
+    type=click.Choice([AUTO, *VARIANTS]),
 )
 @click.option("--stream", is_flag=True, help="Feed rows one at a time; print each output as it comes.")
 @click.option(

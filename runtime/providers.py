@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InputError, ProviderError
-from .vocab import AUTO, CPU, CUDA, GPU_PROVIDERS, PROVIDER_ALIASES, TENSORRT
+from .vocab import AUTO, CPU, CUDA, FP16, FP32, GPU_PROVIDERS, INT8, PROVIDER_ALIASES, TENSORRT
 
 FALLBACK_POLICIES = ("warn", "error", "silent")
 OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
@@ -101,12 +101,12 @@ def pick_variant(variant: str, have: Sequence[str], provider: str) -> str:
     """``auto``: int8 on CPU if present, fp16 on a GPU provider if present, else fp32."""
     if variant != AUTO:
         return variant
-    if provider == CPU and "int8" in have:
-        return "int8"
-    if provider in GPU_PROVIDERS and "fp16" in have:
-        return "fp16"
-    if "fp32" in have or not have:
-        return "fp32"
+    if provider == CPU and INT8 in have:
+        return INT8
+    if provider in GPU_PROVIDERS and FP16 in have:
+        return FP16
+    if FP32 in have or not have:
+        return FP32
     return sorted(have)[0]
 
 

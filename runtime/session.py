@@ -25,7 +25,7 @@ from .providers import RuntimeConfig
 from .result import Result
 from .signature import Signature, build_signature
 from .validate import check_lengths
-from .vocab import AUTO, BARE_VARIANT, ROLE_INIT
+from .vocab import AUTO, BARE_VARIANT, FP16, ROLE_INIT
 
 if TYPE_CHECKING:
     from .stream import Stream
@@ -317,9 +317,7 @@ def _create(path: Path, so: Any, chain: list[str], config: RuntimeConfig, varian
             str(path), sess_options=so, providers=prov.provider_options(chain, config)
         )
     except Exception as err:  # onnxruntime raises its own pybind exception types
-        hint = (
-            " (the fp16 variant needs a GPU provider)" if variant == "fp16" and chain[0] == prov.CPU else ""
-        )
+        hint = " (the fp16 variant needs a GPU provider)" if variant == FP16 and chain[0] == prov.CPU else ""
         detail = " ".join(str(err).split())  # one line: some onnxruntime messages span several
         raise BundleError(f"{path}: onnxruntime could not load the model{hint}: {detail}") from None
 

@@ -17,14 +17,14 @@ SOURCE_WEIGHTS = f"{SOURCE_DIR}/model.safetensors"
 SOURCE_FILES = (SOURCE_CONFIG, SOURCE_WEIGHTS)
 
 # -- model variants --------------------------------------------------------------------------------
-FP32 = "fp32"
-VARIANTS = ("fp32", "int8", "int8-static", "fp16")  # every variant a bundle may list
+FP32, INT8, INT8_STATIC, FP16 = "fp32", "int8", "int8-static", "fp16"
+VARIANTS = (FP32, INT8, INT8_STATIC, FP16)  # every variant a bundle may list
 QUANTIZED_VARIANTS = VARIANTS[1:]  # what `edgernn quantize` makes
 VARIANT_FILES = {
-    "fp32": "model.onnx",
-    "int8": "model.int8.onnx",
-    "int8-static": "model.int8-static.onnx",
-    "fp16": "model.fp16.onnx",
+    FP32: "model.onnx",
+    INT8: "model.int8.onnx",
+    INT8_STATIC: "model.int8-static.onnx",
+    FP16: "model.fp16.onnx",
 }
 BARE_VARIANT = "onnx"  # the one "variant" of a bare .onnx loaded without a bundle
 AUTO = "auto"  # let the runtime choose (a variant, or a provider)

@@ -50,6 +50,19 @@ def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:
     for name, (lo, hi) in bounds.items():
         splits[name] = make(lo, hi, config.stride if name == "train" else 1, train=name == "train")
         require_samples(name, len(splits[name]), f"{hi - lo} rows, --window {window}, --horizon {horizon}")
+    info = _info(path, sha, topology, inputs, targets, window, horizon, splits)
+    info.update(input_mean=in_mean, input_std=in_std, output_mean=out_mean, output_std=out_std)
+    if topology == "many_to_one":
+        info.update(output_mean=out_mean * horizon, output_std=out_std * horizon)
+    elif topology == "one_to_many":
+        info.update(
+            input_mean=out_mean, input_std=out_std, cond_mean=in_mean * window, cond_std=in_std * window
+        )
+    return Dataset(info=DataInfo(**info), **splits)
+
+
+def _info(path, sha, topology, inputs, targets, window, horizon, splits) -> dict:
+    """The :class:`DataInfo` fields a series implies, normalisation aside."""
     later = [f"{c}[t+{h}]" for h in range(1, horizon + 1) for c in targets]
     info = dict(
         source=str(path),
@@ -58,12 +71,8 @@ def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:
         topology=topology,
         input_kind="features",
         feature_names=inputs,
-        input_mean=in_mean,
-        input_std=in_std,
         output_kind="regression",
         output_names=tuple(f"{c}[t+{horizon}]" for c in targets),
-        output_mean=out_mean,
-        output_std=out_std,
         window=window,
         horizon=horizon,
         metric="rmse",
@@ -71,22 +80,13 @@ def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:
         split_sizes=tuple(len(s) for s in splits.values()),
     )
     if topology == "many_to_one":
-        info.update(output_names=tuple(later), output_mean=out_mean * horizon, output_std=out_std * horizon)
+        info.update(output_names=tuple(later))
     elif topology == "one_to_many":
         ago = [
             f"{c}[t-{window - 1 - w}]" if w < window - 1 else f"{c}[t]" for w in range(window) for c in inputs
         ]
-        info.update(
-            feature_names=targets,
-            input_mean=out_mean,
-            input_std=out_std,
-            output_names=targets,
-            cond_kind="features",
-            cond_names=tuple(ago),
-            cond_mean=in_mean * window,
-            cond_std=in_std * window,
-        )
-    return Dataset(info=DataInfo(**info), **splits)
+        info.update(feature_names=targets, output_names=targets, cond_kind="features", cond_names=tuple(ago))
+    return info
 
 
 def _columns(config: DataConfig, path: Path) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray]:

@@ -181,9 +181,11 @@ def test_bundle_load_of_any_manifest_bytes_is_a_bundle_error(folder, text):
     bundle.mkdir(exist_ok=True)
     (bundle / "manifest.json").write_bytes(text)
     try:
-        Bundle.load(bundle)
+        loaded = Bundle.load(bundle)
     except BundleError as err:
         assert "manifest.json" in str(err)
+        return
+    assert loaded.root == bundle and loaded.manifest == Manifest.from_dict(json.loads(text))
 
 
 class Arg:
@@ -196,9 +198,11 @@ class Arg:
 def test_graph_metadata_of_any_json_is_a_bundle_error(data):
     inputs, outputs = [Arg("x", ["batch", "time", 3])], [Arg("y", ["batch", "time", 2])]
     try:
-        manifest_from_graph("m.onnx", {"edgernn.manifest": json.dumps(data)}, inputs, outputs)
+        manifest = manifest_from_graph("m.onnx", {"edgernn.manifest": json.dumps(data)}, inputs, outputs)
     except BundleError as err:
         assert str(err).startswith("m.onnx: metadata 'edgernn.manifest'")
+        return
+    assert manifest == Manifest.from_dict({**data, "files": {}}) and manifest.files == {}
 
 
 @bounded(40)
@@ -213,7 +217,12 @@ def test_sessions_from_mutated_manifests_refuse_cleanly(folder, data):
     except (BundleError, InputError) as err:
         assert "\n" not in str(err)
         return
-    outcome(lambda: session.run(np.zeros((1, 4, 3), np.float32)), lambda r: None)
+
+    def answered(result):
+        assert result.output.shape[0] == 1 and session.manifest.output.name in result.outputs
+        assert all(np.isfinite(v).all() for v in result.outputs.values())  # the graph's own outputs
+
+    outcome(lambda: session.run(np.zeros((1, 4, 3), np.float32)), answered)
 
 
 @bounded(150)

@@ -1,0 +1,157 @@
+"""The plan of the tree, enforced: imports point one way, no cycles, short functions.
+
+Read from the source with ``ast`` (module-level imports only: an import inside a function is a lazy
+one, which is how the face and the profiler reach the heavy stages on demand).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FOLDERS = {"edgernn": "edgernn", "train": "edgernn.train", "export": "edgernn.export"}
+FOLDERS.update({"runtime": "edgernn.runtime", "profile": "edgernn.profile"})
+ROOT_MODULES = {"edgernn", "edgernn._lazy"}  # the namespace root: version and the lazy-import helper
+# stage -> the stages its modules may import at module level (besides itself and the root)
+ALLOWED = {
+    "face": {"train", "export", "profile", "runtime"},
+    "export": {"train", "runtime"},
+    "profile": {"runtime"},
+    "train": {"runtime"},
+    "runtime": set(),
+    "root": set(),
+}
+HEAVY = ("torch", "onnx", "matplotlib", "onnxscript", "safetensors")
+MAX_FUNCTION_LINES = 60
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for folder, package in FOLDERS.items():
+        for path in sorted((REPO / folder).rglob("*.py")):
+            parts = path.relative_to(REPO / folder).with_suffix("").parts
+            name = ".".join((package, *parts)).removesuffix(".__init__")
+            found[name] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _stage(module: str) -> str:
+    if module in ROOT_MODULES:
+        return "root"
+    if module.endswith(".__main__"):  # `python -m edgernn.train` is the `edgernn train` command: the face
+        return "face"
+    if module.startswith("edgernn.") and module.split(".")[1] in ("train", "export", "runtime", "profile"):
+        return module.split(".")[1]
+    return "face"
+
+
+def _imports(module: str, path: Path) -> list[str]:
+    """Module-level imports of ``module``, resolved to absolute names (``edgernn.x.y`` or third-party)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                target = f"{base}.{node.module}" if node.module else base
+            else:
+                target = node.module
+            names = [f"{target}.{a.name}" for a in node.names]
+            found += [n for n in names if n in MODULES] or [target]
+    return found  # imports under `if` (TYPE_CHECKING, the profile/ stdlib hand-over) are not counted
+
+
+def _ours(name: str) -> str | None:
+    """The module of ours that ``name`` names (or lies in), if any."""
+    while name:
+        if name in MODULES:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+def test_the_layout_has_every_stage():
+    stages = {_stage(m) for m in MODULES}
+    assert stages == {"root", "face", "train", "export", "profile", "runtime"}
+    assert "edgernn.profile.engine" in MODULES and "edgernn.pipeline" in MODULES
+    assert not any(m.startswith(("edgernn.export.profile", "edgernn.export.pipeline")) for m in MODULES)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_point_one_way(module):
+    stage = _stage(module)
+    for name in _imports(module, MODULES[module]):
+        target = _ours(name)
+        if stage in ("runtime", "profile") and name.split(".")[0] in HEAVY:
+            pytest.fail(f"{module} imports {name} at module level; {stage} stays torch/onnx/matplotlib-free")
+        if target is None:
+            continue
+        other = _stage(target)
+        if other in (stage, "root"):
+            continue
+        assert other in ALLOWED[stage], f"{module} ({stage}) imports {target} ({other})"
+
+
+def test_no_import_cycles():
+    graph = {m: {t for n in _imports(m, p) if (t := _ours(n)) and t != m} for m, p in MODULES.items()}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> None:
+        state[m] = 1
+        stack.append(m)
+        for t in sorted(graph[m]):
+            if state.get(t) == 1:
+                pytest.fail("import cycle: " + " -> ".join(stack[stack.index(t) :] + [t]))
+            elif t not in state:
+                visit(t)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)
+
+
+def test_only_the_pytorch_baseline_reaches_train_from_the_profiler():
+    for module, path in MODULES.items():
+        if _stage(module) != "profile":
+            continue
+        lazy = [
+            n.module
+            for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("edgernn.train")
+        ]
+        assert not lazy or module == "edgernn.profile.torch_baseline", f"{module} imports {lazy}"
+
+
+def test_functions_are_short():
+    long = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{module}.{node.name}: {lines} lines")
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def test_the_profile_folder_does_not_shadow_the_standard_library(tmp_path):
+    """From the repository root (``python -m``, ``python -c``), ``import cProfile`` gets the stdlib."""
+    import subprocess
+    import sys
+
+    code = "import cProfile, profile; print(profile.__file__, callable(cProfile.run))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    where, ok = proc.stdout.split()
+    assert ok == "True" and not Path(where).is_relative_to(REPO)

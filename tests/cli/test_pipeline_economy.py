@@ -1,0 +1,35 @@
+"""One `edgernn pipeline` run opens what it needs once: at most 10 onnxruntime sessions in all its
+processes, the test split read once. Counted by tests/shim/sitecustomize.py in every process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+SHIM = Path(__file__).resolve().parents[1] / "shim"
+MAX_SESSIONS = 10
+
+
+def test_pipeline_opens_each_thing_once(tmp_path):
+    log = tmp_path / "count.log"
+    env = {**os.environ, "PYTHONPATH": str(SHIM), "EDGERNN_COUNT_LOG": str(log)}
+    args = ["pipeline", "--dataset", "sunspots", "--out", str(tmp_path / "p"), "--epochs", "2"]
+    args += ["--profile-iters", "5", "--no-torch-baseline"]
+    code = f"import sys; sys.argv = ['edgernn', *{args!r}]; from edgernn.cli import main; main()"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "p" / "report.md").is_file()
+    lines = [line.split("\t") for line in log.read_text().splitlines()]
+    counts = Counter(kind for _, kind, _ in lines)
+    # fp32 verification (export) + fp32 reference and 4 int8 weight settings (quantize) + the
+    # profiled fp32 and int8 sessions, shared by the sequence and stream passes.
+    assert 1 <= counts["session"] <= MAX_SESSIONS, counts
+    assert counts["eval_read"] == 1, [w for _, k, w in lines if k == "eval_read"]
+    assert counts["bundle_load"] <= 3 and counts["manifest_parse"] <= 8, counts
