@@ -13,21 +13,31 @@ from typing import Any
 
 import numpy as np
 
+from .bundle import ort_dtype
+from .cuda_graphs import CudaGraphs
 from .errors import InputError, UnsupportedError
 from .manifest import Manifest
 from .result import Result
-from .signature import Signature
+from .signature import BATCH_NAMES, TIME_NAMES, Signature
 from .validate import as_input, check_tokens
 
 
 class Engine:
     """One onnxruntime session with its resolved signature; stateless, so threads share it."""
 
-    def __init__(self, ort_session: Any, manifest: Manifest, signature: Signature, device: tuple[str, int]):
+    def __init__(
+        self,
+        ort_session: Any,
+        manifest: Manifest,
+        signature: Signature,
+        device: tuple[str, int],
+        graphs: CudaGraphs | None = None,
+    ):
         self.ort = ort_session
         self.manifest = manifest
         self.sig = signature
         self.device = device  # where streaming state lives between steps
+        self.graphs = graphs  # CUDA-graph replay for GPU streams, when the config asks for it
         self.tokens = manifest.input.kind == "tokens"
         self.output_names = list(signature.outputs)
         self.state_output_names = [out for _, out in signature.states]
@@ -38,13 +48,42 @@ class Engine:
         """Run the graph: ``names`` of the outputs wanted, ``feeds`` every input."""
         return self.ort.run(names, feeds)
 
-    def io_binding(self) -> Any:
-        """A fresh onnxruntime IO binding for this session."""
-        return self.ort.io_binding()
+    def io_binding(self, session: Any = None) -> Any:
+        """A fresh onnxruntime IO binding for this session (or ``session``, the CUDA-graph one)."""
+        return (session or self.ort).io_binding()
 
-    def run_binding(self, binding: Any) -> None:
-        """Run with everything bound in ``binding``."""
+    def run_binding(self, binding: Any, *, synchronize: bool = False) -> None:
+        """Run with everything bound in ``binding``; ``synchronize`` (device buffers) makes every
+        bound input visible to the device before the run and every output complete after it."""
+        if synchronize:
+            binding.synchronize_inputs()
         self.ort.run_with_iobinding(binding)
+        if synchronize:
+            binding.synchronize_outputs()
+
+    def graph_runner(self) -> CudaGraphs | None:
+        """The shared CUDA-graph replayer, or None when this engine does not capture graphs."""
+        return self.graphs
+
+    def step_outputs(self, batch: int) -> list[tuple[tuple[int, ...], np.dtype]] | None:
+        """Each data output's shape and dtype for one step of ``batch`` sequences, or None when a dim
+        of the graph is neither fixed, batch nor time (then onnxruntime allocates the outputs)."""
+        shapes = []
+        for arg in self.ort.get_outputs():
+            if arg.name not in self.output_names:
+                continue
+            dims = []
+            for d in arg.shape:
+                if isinstance(d, int):
+                    dims.append(d)
+                elif isinstance(d, str) and d.lower() in BATCH_NAMES:
+                    dims.append(batch)
+                elif isinstance(d, str) and d.lower() in TIME_NAMES:
+                    dims.append(1)
+                else:
+                    return None
+            shapes.append((tuple(dims), np.dtype(ort_dtype(arg.type))))
+        return shapes
 
     def prepare_input(
         self, x: Any, *, dims: Sequence[int | str] | None = None, fixed: dict | None = None

@@ -3,11 +3,20 @@
 State stays in onnxruntime values between steps (IO binding): two buffer sets swap roles each step,
 one read as ``h0``/``c0`` while the other is written as ``hn``/``cn``, so no state crosses to numpy
 unless :attr:`Stream.state` is read. A step binds everything once and copies only ``x`` in and ``y``
-out. A stream is not itself thread-safe: use one stream per thread at a time.
+out.
+
+On the CPU the step input and outputs are onnxruntime buffers that numpy reads and writes in place.
+On a GPU every bound value lives on the device at a fixed address (``x`` and ``y`` are copied in
+and out explicitly, and the binding is synchronised around each run), which is also what a CUDA
+graph needs: with ``RuntimeConfig.cuda_graphs`` each of the two bindings is captured once and then
+replayed, and a model the capture refuses falls back to plain runs (:attr:`Stream.cuda_graph` says
+which). A stream is not thread-safe; using one from two threads at once raises instead of losing
+steps.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,28 +24,36 @@ import numpy as np
 
 from ._ort import ort
 from .engine import Engine
-from .errors import InputError
+from .errors import InputError, UnsupportedError
 from .result import Result
 from .validate import as_input, check_tokens
 
 
 def _ortvalue(array: np.ndarray, device: tuple[str, int]) -> Any:
-    value = ort.OrtValue.ortvalue_from_shape_and_type(list(array.shape), array.dtype.type, *device)
-    value.update_inplace(np.ascontiguousarray(array))
-    return value
+    """A new onnxruntime-owned value on ``device`` holding a copy of ``array``."""
+    if device[0] == "cpu":  # ortvalue_from_numpy would share the array's memory on the CPU
+        value = ort.OrtValue.ortvalue_from_shape_and_type(list(array.shape), array.dtype.type, "cpu", 0)
+        value.update_inplace(np.ascontiguousarray(array))
+        return value
+    return ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), *device)
 
 
 class Stream:
     """Carried state for ``batch`` sequences fed step by step (``step``) or chunk by chunk (``feed``)."""
 
-    def __init__(self, engine: Engine, batch: int = 1) -> None:
-        """Made by :meth:`Session.stream`; ``engine`` is the session's loaded graph."""
+    def __init__(self, engine: Engine, batch: int = 1, *, device_io: bool | None = None) -> None:
+        """Made by :meth:`Session.stream`; ``engine`` is the session's loaded graph. ``device_io``
+        forces the device-style path (fixed buffers, explicit copies) on the CPU, for tests."""
         engine.require_streamable()
         if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
             raise InputError(f"batch: expected a positive int, got {batch!r}")
         self._engine = engine
         self._sig = sig = engine.sig
         self._tokens = engine.tokens
+        self._device_io = engine.device[0] != "cpu" if device_io is None else device_io
+        self._graph = engine.graph_runner()
+        self._replay = False  # True while this stream's bindings live on the capturing session
+        self._lock = threading.Lock()
         self.batch = batch
         self.steps = 0  # time steps consumed since creation or the last reset
         zeros = engine.initial_state(batch)
@@ -47,22 +64,28 @@ class Stream:
         self._chunk_dims = dims
         self._step_dims = tuple(d for i, d in enumerate(dims) if i != x.time_axis)
         self._extra = {name: _ortvalue(v, ("cpu", 0)) for name, v in sig.constants.items()}
-        if sig.lengths is not None:
+        if sig.lengths is not None:  # the recurrent kernels read sequence_lens from host memory
             self._extra[sig.lengths] = _ortvalue(np.ones(batch, np.int64), ("cpu", 0))
         names = x.axis_names
         self._step_names = names if x.time_axis is None else names[: x.time_axis] + names[x.time_axis + 1 :]
-        self._feed = self._new_binding()
         self._step_shape: tuple[int, ...] | None = None
         if all(isinstance(d, int) for d in self._step_dims):
             self._bind_step(self._step_dims)
 
+    @property
+    def cuda_graph(self) -> bool:
+        """True while steps replay a captured CUDA graph (a GPU stream whose model allows capture);
+        when False on a GPU, ``session``'s CUDA-graph runner says why."""
+        return self._replay
+
     def reset(self) -> None:
         """Clear all state: zero every state buffer and the step count."""
-        zeros = self._engine.initial_state(self.batch)
-        for buffers in self._buffers:
-            for (inp, _), value in zip(self._sig.states, buffers, strict=True):
-                value.update_inplace(np.ascontiguousarray(zeros[inp.name]))
-        self.steps = 0
+        with self._exclusive("reset"):
+            zeros = self._engine.initial_state(self.batch)
+            for buffers in self._buffers:
+                for (inp, _), value in zip(self._sig.states, buffers, strict=True):
+                    value.update_inplace(np.ascontiguousarray(zeros[inp.name]))
+            self.steps = 0
 
     @property
     def state(self) -> dict[str, np.ndarray]:
@@ -75,8 +98,9 @@ class Stream:
     @state.setter
     def state(self, value: Mapping[str, Any]) -> None:
         checked = self._engine.check_state(value, self.batch)
-        for (inp, _), buffer in zip(self._sig.states, self._buffers[self._k], strict=True):
-            buffer.update_inplace(np.ascontiguousarray(checked[inp.name]))
+        with self._exclusive("set the state of"):
+            for (inp, _), buffer in zip(self._sig.states, self._buffers[self._k], strict=True):
+                buffer.update_inplace(np.ascontiguousarray(checked[inp.name]))
 
     def step(self, x_t: Any) -> Result:
         """Feed one time step (``[batch, features]``, raw values); returns that step's outputs.
@@ -89,8 +113,10 @@ class Stream:
             x_t = as_input(sig.x.name, x_t, self._step_dims, sig.x.dtype, names=self._step_names)
             if self._tokens:
                 check_tokens(sig.x.name, x_t, self._engine.manifest.input.vocab_size, self._step_dims)
-        self.write_step(x_t, scale=True)
-        return self._engine.result(self.run_step())
+        with self._exclusive("step"):
+            self.write_step(x_t, scale=True)
+            values = self.run_step()
+        return self._engine.result(values)
 
     def feed(self, chunk: Any) -> Result:
         """Feed ``[batch, time, features]`` raw values in one call; returns their outputs, carrying state."""
@@ -98,20 +124,23 @@ class Stream:
         if sig.x.time_axis is None:
             return self.step(chunk)
         x = self._engine.prepare_input(chunk, dims=self._chunk_dims, fixed=None)
-        binding, k = self._feed, self._k
-        binding.bind_cpu_input(sig.x.name, x)
-        if sig.lengths is not None:
-            binding.bind_cpu_input(sig.lengths, np.full(self.batch, x.shape[sig.x.time_axis], np.int64))
-        for name in sig.outputs:
-            binding.bind_output(name, "cpu")
-        self._bind_state(binding, k)
-        self._engine.run_binding(binding)
-        values = binding.copy_outputs_to_cpu()[: len(sig.outputs)]
-        self._k = 1 - k
-        self.steps += x.shape[sig.x.time_axis]
+        with self._exclusive("feed"):
+            binding, k = self._engine.io_binding(), self._k
+            for name, value in self._extra.items():
+                binding.bind_ortvalue_input(name, value)
+            binding.bind_cpu_input(sig.x.name, x)
+            if sig.lengths is not None:
+                binding.bind_cpu_input(sig.lengths, np.full(self.batch, x.shape[sig.x.time_axis], np.int64))
+            for name in sig.outputs:
+                binding.bind_output(name, "cpu")
+            self._bind_state(binding, k)
+            self._engine.run_binding(binding, synchronize=self._device_io)
+            values = binding.copy_outputs_to_cpu()[: len(sig.outputs)]
+            self._k = 1 - k
+            self.steps += x.shape[sig.x.time_axis]
         return self._engine.result(values)
 
-    # Used by generate too, which feeds model-space values back.
+    # Used by generate too, which feeds model-space values back (under the caller's own exclusivity).
     def write_step(self, x_t: np.ndarray, *, scale: bool) -> None:
         """Copy one validated step into the bound input buffer, normalising it when ``scale``."""
         shape = x_t.shape
@@ -124,24 +153,40 @@ class Stream:
         else:
             np.subtract(x_t, norm[0], out=view)
             np.divide(view, norm[1], out=view)
+        if self._device_io:
+            self._x_value.update_inplace(self._x_host)
 
     def run_step(self) -> list[np.ndarray]:
         """Run one bound step; returns copies of the data outputs with the time axis dropped."""
         k = self._k
         binding = self._bindings[k]
-        self._engine.run_binding(binding)
+        if self._replay:
+            self._replay_step(k)
+        else:
+            self._engine.run_binding(binding, synchronize=self._device_io)
         views = self._views[k]
         if views is None:
             views = self._grab_outputs(k)
         self._k = 1 - k
         self.steps += 1
+        if self._device_io:
+            return [
+                _read(v, self._sig.step_axes.get(n)) for n, v in zip(self._sig.outputs, views, strict=True)
+            ]
         return [v.copy() for v in views]
 
-    def _new_binding(self) -> Any:
-        binding = self._engine.io_binding()
-        for name, value in self._extra.items():
-            binding.bind_ortvalue_input(name, value)
-        return binding
+    def _exclusive(self, what: str) -> _Exclusive:
+        return _Exclusive(self._lock, what)
+
+    def _replay_step(self, k: int) -> None:
+        """Replay binding ``k``'s CUDA graph; a capture onnxruntime refuses turns replay off (for the
+        whole session) and this step runs again as a plain device step."""
+        try:
+            self._graph.run(self._bindings[k], self._graph_ids[k])
+        except Exception as err:  # onnxruntime raises its own types when a capture fails
+            self._graph.disable(f"capture failed: {' '.join(str(err).split())[:300]}")
+            self._make_bindings()
+            self._engine.run_binding(self._bindings[k], synchronize=True)
 
     def _bind_state(self, binding: Any, k: int) -> None:
         for (inp, out), cur, nxt in zip(
@@ -151,35 +196,92 @@ class Stream:
             binding.bind_ortvalue_output(out, nxt)
 
     def _bind_step(self, step_shape: tuple[int, ...]) -> None:
-        """(Re)build the two step bindings around one input buffer of ``step_shape`` (plus time axis)."""
+        """Make the step input buffer for ``step_shape`` (plus time axis), the output buffers where
+        their shapes are known, and the two bindings around them."""
         sig = self._sig
         t = sig.x.time_axis
         shape = step_shape if t is None else step_shape[:t] + (1,) + step_shape[t:]
-        value = ort.OrtValue.ortvalue_from_shape_and_type(list(shape), sig.x.dtype.type, "cpu", 0)
-        buffer = value.numpy()
-        self._x_value, self._step_shape = value, tuple(step_shape)
-        self._x_view = buffer if t is None else buffer.reshape(step_shape)
-        self._bindings, self._views, self._out_values = [], [None, None], [None, None]
+        device = self._engine.device if self._device_io else ("cpu", 0)
+        value = ort.OrtValue.ortvalue_from_shape_and_type(list(shape), sig.x.dtype.type, *device)
+        host = np.zeros(shape, sig.x.dtype) if self._device_io else value.numpy()
+        if self._device_io:
+            value.update_inplace(host)
+        self._x_value, self._x_host, self._step_shape = value, host, tuple(step_shape)
+        self._x_view = host if t is None else host.reshape(step_shape)
+        batch = step_shape[sig.x.batch_axis] if sig.x.batch_axis is not None else 1
+        outputs = self._engine.step_outputs(batch) if self._device_io else None
+        self._out_values = None
+        if outputs is not None:
+            self._out_values = [
+                [ort.OrtValue.ortvalue_from_shape_and_type(list(s), d.type, *device) for s, d in outputs]
+                for _ in (0, 1)
+            ]
+        self._make_bindings()
+
+    def _make_bindings(self) -> None:
+        """The two step bindings (state set k in, set 1-k out), on the capturing session when this
+        stream replays CUDA graphs."""
+        sig, graph = self._sig, self._graph
+        self._replay = bool(graph is not None and graph.active and self._out_values and graph.session)
+        if self._replay:
+            self._graph_ids = graph.new_ids(2)  # one captured graph per binding: the state sets swap
+        session = graph.session if self._replay else None
+        self._bindings, self._views = [], [None, None]
         for k in (0, 1):
-            binding = self._new_binding()
-            binding.bind_ortvalue_input(sig.x.name, value)
-            for name in sig.outputs:
-                binding.bind_output(name, "cpu")
+            binding = self._engine.io_binding(session)
+            for name, value in self._extra.items():
+                binding.bind_ortvalue_input(name, value)
+            binding.bind_ortvalue_input(sig.x.name, self._x_value)
+            for i, name in enumerate(sig.outputs):
+                if self._out_values is not None:
+                    binding.bind_ortvalue_output(name, self._out_values[k][i])
+                else:
+                    binding.bind_output(name, *(self._engine.device if self._device_io else ("cpu", 0)))
             self._bind_state(binding, k)
             self._bindings.append(binding)
 
-    def _grab_outputs(self, k: int) -> list[np.ndarray]:
-        """After a binding's first run, pin the outputs onnxruntime allocated and keep numpy views."""
+    def _grab_outputs(self, k: int) -> list[Any]:
+        """After a binding's first run, pin the outputs at fixed addresses: on the CPU numpy views of
+        them, on a device the values themselves (read by copying)."""
         binding = self._bindings[k]
-        values = binding.get_outputs()[: len(self._sig.outputs)]
-        views = []
-        for name, value in zip(self._sig.outputs, values, strict=True):
-            binding.bind_ortvalue_output(name, value)
-            view = value.numpy()
-            axis = self._sig.step_axes.get(name)
-            views.append(view if axis is None else _drop(view, axis))
-        self._out_values[k], self._views[k] = values, views
-        return views
+        values = self._out_values[k] if self._out_values is not None else None
+        if values is None:
+            values = binding.get_outputs()[: len(self._sig.outputs)]
+            for name, value in zip(self._sig.outputs, values, strict=True):
+                binding.bind_ortvalue_output(name, value)
+        if self._device_io:
+            self._views[k] = list(values)
+        else:
+            axes = [self._sig.step_axes.get(n) for n in self._sig.outputs]
+            self._views[k] = [
+                v.numpy() if a is None else _drop(v.numpy(), a) for v, a in zip(values, axes, strict=True)
+            ]
+        return self._views[k]
+
+
+class _Exclusive:
+    """Take a stream's lock without waiting: a second thread in the same stream is a usage error."""
+
+    __slots__ = ("_lock", "_what")
+
+    def __init__(self, lock: threading.Lock, what: str) -> None:
+        self._lock, self._what = lock, what
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            raise UnsupportedError(
+                f"cannot {self._what} this stream: another thread is using it right now; a stream "
+                "carries one sequence's state, so give each thread its own session.stream()"
+            )
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def _read(value: Any, axis: int | None) -> np.ndarray:
+    """Copy a device output to host memory, dropping its length-1 time ``axis``."""
+    array = np.array(value.numpy(), copy=True)  # on the CPU numpy() is a view of the bound buffer
+    return array if axis is None else _drop(array, axis)
 
 
 def _drop(view: np.ndarray, axis: int) -> np.ndarray:

@@ -37,7 +37,7 @@ class Base:
     @cached_property
     def run(self) -> Path:
         """A finished one-epoch ``edgernn train`` run (torch; built only when a case needs it)."""
-        from test_train_fixtures import QUIET, tiny
+        from train_fixtures import QUIET, tiny
 
         from edgernn.train.config import DataConfig
         from edgernn.train.datasets import presets

@@ -90,7 +90,7 @@ def kill_mid_write(tmp_path: Path, args: list, pattern: str, existing: str = "an
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A one-epoch run and a bundle exported from it: the previous artifacts."""
-    from test_train_fixtures import QUIET, tiny
+    from train_fixtures import QUIET, tiny
 
     from edgernn.export.from_run import export_run
     from edgernn.train.config import DataConfig

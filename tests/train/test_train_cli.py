@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-from test_train_fixtures import write_series_csv
+from train_fixtures import write_series_csv
 
 from edgernn.cli import cli
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_train_fixtures import write_classes_npz, write_cond_npz, write_series_csv, write_tagging_npz
+from train_fixtures import write_classes_npz, write_cond_npz, write_series_csv, write_tagging_npz
 
 from edgernn.runtime.errors import InputError
 from edgernn.train.config import DataConfig

@@ -19,7 +19,7 @@ import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 from test_train_ddp import assert_same_records, assert_same_tensors, records  # noqa: E402
-from test_train_fixtures import QUIET, tiny, write_cond_npz, write_tagging_npz  # noqa: E402
+from train_fixtures import QUIET, tiny, write_cond_npz, write_tagging_npz  # noqa: E402
 
 from edgernn.runtime.errors import EdgernnError, InputError  # noqa: E402
 from edgernn.train.config import DataConfig  # noqa: E402

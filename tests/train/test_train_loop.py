@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from test_train_fixtures import QUIET, tiny, write_classes_npz, write_cond_npz, write_series_csv  # noqa: E402
+from train_fixtures import QUIET, tiny, write_classes_npz, write_cond_npz, write_series_csv  # noqa: E402
 
 from edgernn.train.batches import to_batch  # noqa: E402
 from edgernn.train.checkpoint import load_weights  # noqa: E402

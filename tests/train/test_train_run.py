@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from test_train_fixtures import QUIET, tiny, write_classes_npz, write_cond_npz  # noqa: E402
+from train_fixtures import QUIET, tiny, write_classes_npz, write_cond_npz  # noqa: E402
 
 from edgernn.runtime.manifest import Manifest  # noqa: E402
 from edgernn.train import load_run, manifest_specs  # noqa: E402
