@@ -12,12 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.runtime import Session
+from edgernn.runtime._ort import ort
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import BundleError, InputError
 from edgernn.runtime.fileio import atomic_write_text, sha256_file
 from edgernn.runtime.manifest import FileEntry, Manifest
 from edgernn.runtime.records import Check, Metric, VariantRecord
 from edgernn.runtime.vocab import (
+    CUDA,
     FP16,
     FP32,
     INT8,
@@ -32,6 +34,12 @@ from edgernn.runtime.vocab import (
 from . import quantize_ops as ops
 from .evaluate import EvalData, p50_latency_ms, score
 from .variant_gate import gate, loads_in_isolation
+
+
+def available_providers() -> list[str]:
+    """The execution providers this onnxruntime build has (a seam for tests)."""
+    return ort.get_available_providers()
+
 
 WEIGHT_CANDIDATES = (("s8", False), ("u8", False), ("s8", True), ("u8", True))
 VariantResult = VariantRecord  # what quantize reports per variant is what the manifest records
@@ -249,11 +257,16 @@ class _Builder:
             "float_recurrent": tuple(float_recurrent),
             "settings": settings,
         }
-        if variant == FP16:  # onnxruntime can crash (not raise) creating a CPU session for fp16 graphs
+        provider = self._provider(variant)
+        if provider is None:
+            why = "it is built for CUDA and this onnxruntime has no CUDA EP to verify it on"
+            return self._unverifiable(common, Check("runs on the CUDA EP", False, float("inf"), why))
+        if variant == FP16 and provider == "cpu":  # onnxruntime can crash (not raise) on fp16 graphs
             loads = loads_in_isolation(path)
             if not loads.passed:
                 return self._unverifiable(common, loads)
-        session = Session.from_onnx(path, provider="cpu", threads=1)
+        session = Session.from_onnx(path, provider=provider, threads=1, fallback="error")
+        common["settings"] = {**settings, "verified_on": session.provider, "tf32": session.config.cuda_tf32}
         checks = gate(self.reference.session, session, variant, self.data.x[:8])
         metric, pred = score(session, self.data)
         drop = metric.relative_drop(self.reference.metric)
@@ -271,6 +284,13 @@ class _Builder:
             note=_note(variant, float_recurrent, failed, within, drop, self.config),
             checks=tuple(checks),
         )
+
+    def _provider(self, variant: str) -> str | None:
+        """Where a variant is verified: fp16 built for CUDA on the CUDA EP (None when there is none),
+        everything else on the CPU EP that int8 kernels need."""
+        if variant != FP16 or self.config.fp16_target == "cpu":
+            return "cpu"
+        return "cuda" if CUDA in available_providers() else None
 
     def _unverifiable(self, common: dict, loads: Check) -> VariantRecord:
         nan = float("nan")

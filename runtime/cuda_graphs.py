@@ -2,7 +2,8 @@
 
 onnxruntime's CUDA EP captures a graph per ``gpu_graph_id`` when the session is created with
 ``enable_cuda_graph`` and every input and output is bound at a fixed device address. A stream swaps
-its two state buffer sets every step, so it owns two graph ids (one per binding). The capturing
+its two state buffer sets every step, so it owns two graph ids (one per binding, and new ones for a
+new step shape): replaying one id with other addresses would be silently wrong. The capturing
 session is a second session of the same model: a session with capture on must not serve ordinary
 ``Session.run`` calls of other shapes. Anything the capture refuses (a node off the CUDA EP, a
 shape it cannot hold) turns replay off for the whole session, and streams run as plain device
@@ -25,7 +26,7 @@ class CudaGraphs:
     def __init__(self, make_session: Callable[[], Any]) -> None:
         self._make = make_session
         self._session: Any = None
-        self._ids = itertools.count()
+        self._ids = itertools.count(1)  # onnxruntime reserves 0 and uses -1 for "no graph"
         self._lock = threading.Lock()
         self.active = True
         self.reason = ""  # why replay is off, once it is
@@ -47,10 +48,12 @@ class CudaGraphs:
             return [next(self._ids) for _ in range(count)]
 
     def run(self, binding: Any, graph_id: int) -> None:
-        """Replay (capturing on first use) graph ``graph_id`` with ``binding``."""
+        """Replay (capturing on first use) graph ``graph_id`` with ``binding``. Runs on the capturing
+        session are serialised: onnxruntime does not support concurrent replays on one session."""
         options = ort.RunOptions()
         options.add_run_config_entry("gpu_graph_id", str(graph_id))
-        self._session.run_with_iobinding(binding, options)
+        with self._lock:
+            self._session.run_with_iobinding(binding, options)
 
     def disable(self, reason: str) -> None:
         """Stop capturing for every stream of this session."""

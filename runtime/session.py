@@ -7,6 +7,7 @@ lives in the caller's :class:`~edgernn.runtime.stream.Stream` objects (``session
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,15 +18,16 @@ import numpy as np
 from . import providers as prov
 from ._ort import ort
 from .bundle import Bundle, manifest_from_graph
+from .cuda_graphs import CudaGraphs
 from .engine import Engine
-from .errors import BundleError, InputError
+from .errors import BundleError, EdgernnError, InputError, ProviderError
 from .manifest import Manifest
 from .modelfile import check_model_file
 from .providers import RuntimeConfig
 from .result import Result
 from .signature import Signature, build_signature
 from .validate import check_lengths
-from .vocab import AUTO, BARE_VARIANT, FP16, ROLE_INIT
+from .vocab import AUTO, BARE_VARIANT, FP16, FP32, ROLE_INIT
 
 if TYPE_CHECKING:
     from .stream import Stream
@@ -51,6 +53,7 @@ class Session:
         self._variant = variant
         self._config = config
         self._requested = requested
+        self._gpu: _GpuRoute | None = None  # provider="auto" with the CUDA EP installed
         self._providers: tuple[str, ...] = tuple(engine.ort.get_providers())
         x, manifest = engine.sig.x, engine.manifest
         plain = manifest.input.kind == "features" and len(x.dims) == 3 and x.time_axis == 1
@@ -111,7 +114,10 @@ class Session:
         bundle = path if isinstance(path, Bundle) else Bundle.load(path)
         sess, chosen, model_path = _open_bundle(bundle, variant, plan)
         init = _init_session(bundle, plan.options, sess.get_providers(), plan.config)
-        return cls._finish(sess, bundle.manifest, plan, constants, model_path, chosen, init)
+        on_gpu = functools.partial(
+            cls.from_bundle, bundle, variant=FP32 if variant == AUTO else variant, constants=constants
+        )
+        return cls._finish(sess, bundle.manifest, plan, constants, model_path, chosen, init, on_gpu)
 
     @classmethod
     def from_onnx(
@@ -143,22 +149,34 @@ class Session:
             sess.get_outputs(),
             dict(state_map) if state_map is not None else None,
         )
-        return cls._finish(sess, manifest, plan, constants, path, BARE_VARIANT, None)
+        on_gpu = functools.partial(cls.from_onnx, path, state_map=state_map, constants=constants)
+        return cls._finish(sess, manifest, plan, constants, path, BARE_VARIANT, None, on_gpu)
 
     @classmethod
-    def _finish(cls, sess, manifest, plan: _Plan, constants, model_path, variant, init) -> Session:
+    def _finish(cls, sess, manifest, plan: _Plan, constants, model_path, variant, init, on_gpu) -> Session:
+        """Check what runs, resolve the signature, and set up CUDA graphs (GPU) or auto's GPU route."""
         prov.check_fallback(plan.wanted[0], sess.get_providers()[0], plan.policy)
         sess.disable_fallback()  # onnxruntime would otherwise rerun a failed GPU call on CPU, silently
         signature = build_signature(manifest, sess.get_inputs(), sess.get_outputs(), constants)
         device = prov.device_of(sess.get_providers()[0], plan.config)
-        return cls(
-            Engine(sess, manifest, signature, device),
+        graphs = None
+        if device[0] == "cuda" and plan.config.cuda_graphs:
+            graphs = CudaGraphs(
+                lambda: _create(model_path, plan.options, plan.chain, plan.config, variant, cuda_graph=True)
+            )
+        session = cls(
+            Engine(sess, manifest, signature, device, graphs),
             model_path=model_path,
             variant=variant,
             requested=plan.wanted[0],
             config=plan.config,
             init_session=init,
         )
+        if plan.auto_gpu:  # big batches go to a CUDA session of the same model, made when first needed
+            session._gpu = _GpuRoute(
+                functools.partial(on_gpu, provider="cuda", fallback="error", options=plan.config)
+            )
+        return session
 
     @property
     def manifest(self) -> Manifest:
@@ -214,6 +232,7 @@ class Session:
             "provider": self.provider,
             "providers": list(self._providers),
             "config": dataclasses.asdict(self._config),
+            "auto_gpu": None if self._gpu is None else self._gpu.describe(),
         }
 
     def run(
@@ -255,6 +274,8 @@ class Session:
             )
         elif lengths is not None:
             raise InputError("lengths: this model has no lengths input, so every sequence runs to its end")
+        if self._gpu is not None:
+            engine = self._gpu.engine_for(batch, engine)
         feeds.update(
             engine.initial_state(batch) if state is None else engine.check_state(state, batch, partial=True)
         )
@@ -295,6 +316,7 @@ class _Plan:
     chain: list[str]  # what the session is created with (installed ones, CPU last)
     policy: str  # fallback policy; ``auto`` falls back silently, by definition
     options: Any  # ort.SessionOptions
+    auto_gpu: bool  # provider="auto" with the CUDA EP installed: big batches may run there
 
     @classmethod
     def make(cls, provider, threads, fallback, options) -> _Plan:
@@ -302,19 +324,49 @@ class _Plan:
         if threads is not None:
             config = dataclasses.replace(config, intra_op_threads=threads)
         prov.check_policy(fallback)
-        wanted, chain = prov.resolve_providers(provider, ort.get_available_providers())
-        policy = "silent" if isinstance(provider, str) and provider.lower() == AUTO else fallback
-        return cls(config, wanted, chain, policy, prov.session_options(ort, config))
+        available = ort.get_available_providers()
+        wanted, chain = prov.resolve_providers(provider, available)
+        auto = isinstance(provider, str) and provider.lower() == AUTO
+        policy = "silent" if auto else fallback
+        return cls(
+            config, wanted, chain, policy, prov.session_options(ort, config), auto and prov.CUDA in available
+        )
 
 
-def _create(path: Path, so: Any, chain: list[str], config: RuntimeConfig, variant: str) -> Any:
+class _GpuRoute:
+    """provider="auto": a CUDA session of the same model for runs of many sequences, created on the
+    first such run; if CUDA cannot start, every run stays on the CPU and :meth:`describe` says why."""
+
+    def __init__(self, load: Any) -> None:
+        self._load = load
+        self._engine: Engine | None = None
+        self.error = ""
+
+    def engine_for(self, batch: int, cpu: Engine) -> Engine:
+        if prov.auto_device(batch, not self.error) != prov.CUDA:
+            return cpu
+        if self._engine is None:
+            try:
+                self._engine = self._load()._engine
+            except EdgernnError as err:
+                self.error = str(err)
+                return cpu
+        return self._engine
+
+    def describe(self) -> dict[str, Any]:
+        return {"min_batch": prov.AUTO_GPU_MIN_BATCH, "loaded": self._engine is not None, "error": self.error}
+
+
+def _create(
+    path: Path, so: Any, chain: list[str], config: RuntimeConfig, variant: str, *, cuda_graph: bool = False
+) -> Any:
     """An InferenceSession on ``chain``; :class:`BundleError` if onnxruntime cannot load the file.
 
     The file is checked first, so external data outside the model's folder is never read."""
     check_model_file(path)
     try:
         return ort.InferenceSession(
-            str(path), sess_options=so, providers=prov.provider_options(chain, config)
+            str(path), sess_options=so, providers=prov.provider_options(chain, config, cuda_graph=cuda_graph)
         )
     except Exception as err:  # onnxruntime raises its own pybind exception types
         hint = " (the fp16 variant needs a GPU provider)" if variant == FP16 and chain[0] == prov.CPU else ""
@@ -327,6 +379,8 @@ def _open_bundle(bundle: Bundle, variant: str, plan: _Plan) -> tuple[Any, str, P
     ``auto`` variant is picked again for CPU (fp16 has no CPU kernels; int8 is faster there)."""
     so, chain, config = plan.options, plan.chain, plan.config
     chosen = prov.pick_variant(variant, bundle.variants(), chain[0])
+    if chain[0] == prov.CPU:
+        _refuse_cuda_fp16(bundle, chosen)
     path = bundle.model_path(chosen)
     try:
         sess = _create(path, so, chain, config, chosen)
@@ -337,10 +391,24 @@ def _open_bundle(bundle: Bundle, variant: str, plan: _Plan) -> tuple[Any, str, P
     if chain[0] == prov.CPU or (sess is not None and sess.get_providers()[0] != prov.CPU):
         return sess, chosen, path
     on_cpu = prov.pick_variant(variant, bundle.variants(), prov.CPU)
+    _refuse_cuda_fp16(bundle, on_cpu)
     if sess is None or on_cpu != chosen:
         path = bundle.model_path(on_cpu)
         sess = _create(path, so, [prov.CPU], config, on_cpu)
     return sess, on_cpu, path
+
+
+def _refuse_cuda_fp16(bundle: Bundle, variant: str) -> None:
+    """An fp16 variant built for CUDA never reaches a CPU session: onnxruntime's CPU EP has no fp16
+    recurrent kernels and has crashed (not raised) creating sessions for them."""
+    if variant != FP16 or FP16 not in bundle.variants():
+        return
+    record = (bundle.manifest.quantization or {}).get(FP16)
+    if record is None or record.settings.get("target") != "cpu":
+        raise ProviderError(
+            f"{bundle.root}: the fp16 variant is built for CUDA, and this session would run on "
+            f"{prov.CPU}, which has no fp16 recurrent kernels; use provider='cuda', or the fp32/int8 variant"
+        )
 
 
 def _init_session(bundle: Bundle, so: Any, chain: list[str], config: RuntimeConfig) -> Any:

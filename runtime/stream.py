@@ -51,7 +51,9 @@ class Stream:
         self._sig = sig = engine.sig
         self._tokens = engine.tokens
         self._device_io = engine.device[0] != "cpu" if device_io is None else device_io
-        self._graph = engine.graph_runner()
+        # A lengths input is copied host->device from a per-run buffer that a replay would reuse
+        # after onnxruntime freed it, so models with one step without graphs.
+        self._graph = engine.graph_runner() if sig.lengths is None else None
         self._replay = False  # True while this stream's bindings live on the capturing session
         self._lock = threading.Lock()
         self.batch = batch

@@ -22,7 +22,7 @@ CPU, CUDA, TRT = prov.CPU, prov.CUDA, prov.TENSORRT
     ("provider", "available", "wanted", "chain"),
     [
         ("auto", [CPU], [CPU], [CPU]),
-        ("auto", [CUDA, CPU], [CUDA, CPU], [CUDA, CPU]),
+        ("auto", [CUDA, CPU], [CPU], [CPU]),  # auto: the CPU, big batches routed to CUDA per call
         ("cpu", [CUDA, CPU], [CPU], [CPU]),
         ("cuda", [CUDA, CPU], [CUDA], [CUDA, CPU]),
         ("cuda", [CPU], [CUDA], [CPU]),
@@ -61,8 +61,8 @@ def test_fallback_policy():
     ("variant", "have", "provider", "picked"),
     [
         ("auto", ["fp32", "int8", "fp16"], CPU, "int8"),
-        ("auto", ["fp32", "int8", "fp16"], CUDA, "fp16"),
-        ("auto", ["fp32", "int8", "fp16"], TRT, "fp16"),
+        ("auto", ["fp32", "int8", "fp16"], CUDA, "fp32"),  # fp16 only when asked for
+        ("auto", ["fp32", "int8", "fp16"], TRT, "fp32"),
         ("auto", ["fp32", "int8"], CUDA, "fp32"),
         ("auto", ["fp32", "fp16"], CPU, "fp32"),
         ("auto", [], CPU, "fp32"),
@@ -102,8 +102,9 @@ def test_session_reports_what_actually_runs(tmp_path, monkeypatch):
             match="requested execution provider CUDAExecutionProvider, but the session runs on CPU",
         ):
             Session.load(root, provider="cuda", fallback="error")
-        auto = Session.load(root, provider="auto", fallback="error")  # auto accepts CPU quietly
-    assert (auto.requested_provider, auto.provider) == (CUDA, CPU)
+        auto = Session.load(root, provider="auto", fallback="error")  # auto runs on the CPU
+    assert (auto.requested_provider, auto.provider) == (CPU, CPU)
+    assert auto.describe()["auto_gpu"] == {"min_batch": prov.AUTO_GPU_MIN_BATCH, "loaded": False, "error": ""}
 
 
 def test_auto_fp16_on_a_session_that_lands_on_cpu_reloads_a_cpu_variant(tmp_path, monkeypatch):
@@ -152,8 +153,12 @@ def test_device_of_providers():
     assert prov.device_of(CPU, config) == ("cpu", 0)
     assert prov.provider_options([TRT, CUDA, CPU], config) == [
         (TRT, {"device_id": "1"}),
-        (CUDA, {"device_id": "1"}),
+        (CUDA, {"device_id": "1", "use_tf32": "0"}),  # fp32 stays fp32 unless TF32 is asked for
         CPU,
+    ]
+    tf32 = RuntimeConfig(cuda_tf32=True)  # device 0 goes unnamed: naming it makes onnxruntime warn
+    assert prov.provider_options([CUDA], tf32, cuda_graph=True) == [
+        (CUDA, {"use_tf32": "1", "enable_cuda_graph": "1"})
     ]
 
 
