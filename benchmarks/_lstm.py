@@ -13,13 +13,10 @@ from pathlib import Path
 FEATURES, HIDDEN, LAYERS, OUTPUTS = 40, 256, 2, 8
 
 
-def build_bundle(root: Path, *, outputs: int = OUTPUTS) -> Path:
-    """Export the model into ``root/model.onnx`` and write ``root/manifest.json``; return ``root``."""
+def build_module(outputs: int = OUTPUTS):
+    """The PyTorch model (seeded): ``forward(x, h0, c0) -> (y, hn, cn)``."""
     import torch
     from torch import nn
-
-    from edgernn.runtime.fileio import sha256_file
-    from edgernn.runtime.manifest import FileEntry, InputSpec, Manifest, OutputSpec, StateSpec
 
     class Net(nn.Module):
         def __init__(self) -> None:
@@ -32,6 +29,17 @@ def build_bundle(root: Path, *, outputs: int = OUTPUTS) -> Path:
             return self.head(y), hn, cn
 
     torch.manual_seed(0)
+    return Net().eval()
+
+
+def build_bundle(root: Path, *, outputs: int = OUTPUTS) -> Path:
+    """Export the model into ``root/model.onnx`` and write ``root/manifest.json``; return ``root``."""
+    import torch
+
+    from edgernn.runtime.fileio import sha256_file
+    from edgernn.runtime.manifest import FileEntry, InputSpec, Manifest, OutputSpec, StateSpec
+
+    net = build_module(outputs)
     root.mkdir(parents=True, exist_ok=True)
     path = root / "model.onnx"
     state = torch.zeros(LAYERS, 1, HIDDEN)
@@ -40,7 +48,7 @@ def build_bundle(root: Path, *, outputs: int = OUTPUTS) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            Net().eval(),
+            net,
             (torch.randn(1, 5, FEATURES), state, state),
             str(path),
             input_names=["x", "h0", "c0"],

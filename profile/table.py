@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from edgernn.profile.report import accuracy_text, baseline_names, fmt, machine_line, row
+from edgernn.profile.report import accuracy_text, baseline_names, fmt, machine_line, recommendations, row
 
 IDENTITY = (
     ("variant", "variant"),
@@ -79,6 +79,8 @@ def print_report(console: Any, report: Any) -> None:
         _table(console, f"edgernn against baselines (same inputs, {how})", measured, tuple(extra))
     for c in report.failed:
         say(f"failed {c.cell.label}: {c.error}")
+    for line in recommendations(report):
+        say(f"recommendation: {line}")
     for c in report.cells:
         if c.ops is not None:
             _print_ops(console, c)

@@ -95,6 +95,15 @@ def test_bundle_sweep_reports_every_cell(files, tmp_path):
     markdown = out["md"].read_text()
     assert cpu_model() in markdown and markdown.count("| fp32 |") == 4
     assert "latency, ms per sequence" in result.output and "throughput" in result.output
+    # one recommendation per call pattern: the fastest measured cell at each (batch, T)
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("recommendation: ")]
+    assert len(lines) == 4 and markdown.count("- recommendation: ") == 4
+    for (b, t), line in zip([(1, 1), (1, 20), (2, 1), (2, 20)], lines, strict=True):
+        here = [c for c in cells if (c["cell"]["batch"], c["cell"]["seq"]) == (b, t)]
+        best = min(here, key=lambda c: c["latency"]["p50_ms"])
+        assert line.startswith(
+            f"recommendation: sequence batch {b} T={t}: cpu {best['cell']['variant']} (1 thread)"
+        )
 
 
 def test_third_party_lstm_with_a_pinned_constant_streams_and_shows_its_lstm(files, tmp_path):
