@@ -82,7 +82,9 @@ def check_warning(root: Path, check: Checks) -> None:
         "import sys; from edgernn.runtime import Session; "
         f"Session.load({str(root)!r}, provider='cuda', fallback='error').run(__import__('numpy').zeros((1, 3, {FEATURES}), 'float32'))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=root.parent
+    )
     check(proc.returncode == 0, f"a CUDA session in a fresh process exits 0 ({proc.stderr.strip()[-200:]})")
     check(WARNING not in proc.stderr, f"no {WARNING!r} warning on stderr")
 

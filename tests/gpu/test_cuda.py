@@ -52,7 +52,9 @@ def test_a_cuda_session_logs_no_plugin_ep_warning(tmp_path):
     code = (
         f"from edgernn.runtime import Session; Session.load({str(root)!r}, provider='cuda', fallback='error')"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert "No registered plugin EP device found" not in proc.stderr
 
@@ -149,6 +151,7 @@ def test_cli_run_and_profile_on_cuda(tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=tmp_path,
     )
     assert run.returncode == 0, run.stderr
     prof = subprocess.run(
@@ -168,6 +171,7 @@ def test_cli_run_and_profile_on_cuda(tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=tmp_path,
     )
     assert prof.returncode == 0, prof.stderr
     assert "CUDA" in prof.stdout
@@ -190,6 +194,8 @@ def test_training_on_cuda(tmp_path, nproc):
     if nproc:
         args += ["--nproc-per-node", str(nproc)]
     cli = "import sys; from edgernn.cli import main; sys.argv[0] = 'edgernn'; main()"
-    proc = subprocess.run([sys.executable, "-c", cli, *args], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", cli, *args], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "run" / "model.safetensors").is_file()
