@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, UnsupportedError
+from ._ort import ort
+from .errors import InputError, ModelRunError, UnsupportedError
 from .manifest import Manifest
 from .result import Result
 from .signature import Signature
@@ -23,8 +24,19 @@ from .validate import as_input, check_tokens
 class Engine:
     """One onnxruntime session with its resolved signature; stateless, so threads share it."""
 
-    def __init__(self, ort_session: Any, manifest: Manifest, signature: Signature, device: tuple[str, int]):
+    def __init__(
+        self,
+        ort_session: Any,
+        manifest: Manifest,
+        signature: Signature,
+        device: tuple[str, int],
+        *,
+        origin: Any = "model",
+    ):
         self.ort = ort_session
+        self.origin = origin  # the model file, for messages
+        self._options = ort.RunOptions()  # one for every call, so interrupt() reaches them all
+        self._options.log_severity_level = 4  # a failure becomes one typed error, not a log line
         self.manifest = manifest
         self.sig = signature
         self.device = device  # where streaming state lives between steps
@@ -36,7 +48,10 @@ class Engine:
 
     def run(self, names: Sequence[str], feeds: Mapping[str, Any]) -> list[np.ndarray]:
         """Run the graph: ``names`` of the outputs wanted, ``feeds`` every input."""
-        return self.ort.run(names, feeds)
+        try:
+            return self.ort.run(names, feeds, self._options)
+        except Exception as err:  # onnxruntime's own exception types
+            raise self._failed(err, feeds) from None
 
     def io_binding(self) -> Any:
         """A fresh onnxruntime IO binding for this session."""
@@ -44,7 +59,24 @@ class Engine:
 
     def run_binding(self, binding: Any) -> None:
         """Run with everything bound in ``binding``."""
-        self.ort.run_with_iobinding(binding)
+        try:
+            self.ort.run_with_iobinding(binding, self._options)
+        except Exception as err:  # onnxruntime's own exception types
+            raise self._failed(err, None) from None
+
+    def interrupt(self) -> None:
+        """Make every call in progress, and every later one, stop (``RunOptions.terminate``)."""
+        self._options.terminate = True
+
+    def _failed(self, err: Exception, feeds: Mapping[str, Any] | None) -> ModelRunError:
+        if self._options.terminate:
+            return ModelRunError(f"{self.origin}: interrupted; the call was stopped before it finished")
+        asked = ""
+        if feeds is not None:
+            shapes = ", ".join(f"{k} {list(np.shape(v))}" for k, v in feeds.items())
+            asked = f" on {shapes}"
+        detail = " ".join(str(err).split())[:300]
+        return ModelRunError(f"{self.origin}: onnxruntime failed running the model{asked}: {detail}")
 
     def prepare_input(
         self, x: Any, *, dims: Sequence[int | str] | None = None, fixed: dict | None = None

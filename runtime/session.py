@@ -20,7 +20,7 @@ from .bundle import Bundle, manifest_from_graph
 from .engine import Engine
 from .errors import BundleError, InputError
 from .manifest import Manifest
-from .modelfile import check_model_file
+from .modelfile import ModelBytes, read_model
 from .providers import RuntimeConfig
 from .result import Result
 from .signature import Signature, build_signature
@@ -39,7 +39,8 @@ class Session:
         self,
         engine: Engine,
         *,
-        model_path: Path,
+        model: ModelBytes,
+        reload: Any,
         variant: str,
         requested: str,
         config: RuntimeConfig,
@@ -47,7 +48,9 @@ class Session:
     ) -> None:
         self._engine = engine
         self._init = init_session
-        self._model_path = model_path
+        self._model_path = model.path
+        self._model_sha256 = model.sha256
+        self._reload = reload  # () -> ModelBytes: the same file again, checked against the same sha256
         self._variant = variant
         self._config = config
         self._requested = requested
@@ -109,9 +112,12 @@ class Session:
         :meth:`load`."""
         plan = _Plan.make(provider, threads, fallback, options)
         bundle = path if isinstance(path, Bundle) else Bundle.load(path)
-        sess, chosen, model_path = _open_bundle(bundle, variant, plan)
-        init = _init_session(bundle, plan.options, sess.get_providers(), plan.config)
-        return cls._finish(sess, bundle.manifest, plan, constants, model_path, chosen, init)
+        sess, chosen, model = _open_bundle(bundle, variant, plan)
+        init = _init_session(bundle, sess.get_providers(), plan.config)
+        rel = bundle.model_file(chosen)
+        return cls._finish(
+            sess, bundle.manifest, plan, constants, model, lambda: bundle.model(rel), chosen, init
+        )
 
     @classmethod
     def from_onnx(
@@ -129,12 +135,13 @@ class Session:
         graph (state pairs from names and shapes, or ``state_map``). Arguments as in :meth:`load`."""
         path = Path(path)
         plan = _Plan.make(provider, threads, fallback, options)
+        model = read_model(path)
         try:
-            sess = _create(path, plan.options, plan.chain, plan.config, BARE_VARIANT)
+            sess = _create(model, plan.chain, plan.config, BARE_VARIANT)
         except BundleError:
             if plan.chain[0] == prov.CPU:
                 raise
-            sess = _create(path, plan.options, [prov.CPU], plan.config, BARE_VARIANT)  # the GPU failed
+            sess = _create(model, [prov.CPU], plan.config, BARE_VARIANT)  # the GPU failed
         pinned = set(constants or ())
         manifest = manifest_from_graph(
             path.name,
@@ -143,17 +150,19 @@ class Session:
             sess.get_outputs(),
             dict(state_map) if state_map is not None else None,
         )
-        return cls._finish(sess, manifest, plan, constants, path, BARE_VARIANT, None)
+        reload = lambda: read_model(path, sha256=model.sha256)  # noqa: E731
+        return cls._finish(sess, manifest, plan, constants, model, reload, BARE_VARIANT, None)
 
     @classmethod
-    def _finish(cls, sess, manifest, plan: _Plan, constants, model_path, variant, init) -> Session:
+    def _finish(cls, sess, manifest, plan: _Plan, constants, model, reload, variant, init) -> Session:
         prov.check_fallback(plan.wanted[0], sess.get_providers()[0], plan.policy)
         sess.disable_fallback()  # onnxruntime would otherwise rerun a failed GPU call on CPU, silently
         signature = build_signature(manifest, sess.get_inputs(), sess.get_outputs(), constants)
         device = prov.device_of(sess.get_providers()[0], plan.config)
         return cls(
-            Engine(sess, manifest, signature, device),
-            model_path=model_path,
+            Engine(sess, manifest, signature, device, origin=model.path),
+            model=model,
+            reload=reload,
             variant=variant,
             requested=plan.wanted[0],
             config=plan.config,
@@ -174,6 +183,11 @@ class Session:
     def model_path(self) -> Path:
         """The model file that was loaded."""
         return self._model_path
+
+    @property
+    def model_sha256(self) -> str:
+        """sha256 of the model bytes onnxruntime was given (a bundle's manifest lists the same)."""
+        return self._model_sha256
 
     @property
     def variant(self) -> str:
@@ -209,6 +223,7 @@ class Session:
         """What runs: model file, variant, requested and actual providers, thread settings."""
         return {
             "model": str(self._model_path),
+            "sha256": self._model_sha256,
             "variant": self._variant,
             "requested_provider": self._requested,
             "provider": self.provider,
@@ -265,6 +280,20 @@ class Session:
             final = {inp.name: v for (inp, _), v in zip(sig.states, values[len(names) :], strict=True)}
         return engine.result(values[: len(names)], final)
 
+    def interrupt(self) -> None:
+        """Stop every call in progress on this session, from any thread (onnxruntime's
+        ``RunOptions.terminate``); later calls fail too. What Ctrl-C in ``edgernn run`` does."""
+        self._engine.interrupt()
+
+    def profiling_session(self, prefix: str) -> Any:
+        """A second onnxruntime session of this model, with onnxruntime's profiler writing under
+        ``prefix`` (``edgernn profile --ops``). The file is read again and must still have the sha256
+        that was loaded."""
+        model = self._reload()
+        if model.sha256 != self._model_sha256:
+            raise BundleError(f"{model.path}: changed since it was loaded; load it again to profile it")
+        return _create(model, list(self._providers), self._config, self._variant, profile_prefix=prefix)
+
     def stream(self, batch: int = 1) -> Stream:
         """A new :class:`Stream` with its own zero state, for ``batch`` parallel sequences."""
         from .stream import Stream
@@ -294,7 +323,6 @@ class _Plan:
     wanted: list[str]  # the providers asked for, in order
     chain: list[str]  # what the session is created with (installed ones, CPU last)
     policy: str  # fallback policy; ``auto`` falls back silently, by definition
-    options: Any  # ort.SessionOptions
 
     @classmethod
     def make(cls, provider, threads, fallback, options) -> _Plan:
@@ -304,48 +332,57 @@ class _Plan:
         prov.check_policy(fallback)
         wanted, chain = prov.resolve_providers(provider, ort.get_available_providers())
         policy = "silent" if isinstance(provider, str) and provider.lower() == AUTO else fallback
-        return cls(config, wanted, chain, policy, prov.session_options(ort, config))
+        return cls(config, wanted, chain, policy)
 
 
-def _create(path: Path, so: Any, chain: list[str], config: RuntimeConfig, variant: str) -> Any:
-    """An InferenceSession on ``chain``; :class:`BundleError` if onnxruntime cannot load the file.
-
-    The file is checked first, so external data outside the model's folder is never read."""
-    check_model_file(path)
+def _create(
+    model: ModelBytes, chain: list[str], config: RuntimeConfig, variant: str, *, profile_prefix: str = ""
+) -> Any:
+    """An InferenceSession on ``chain`` from the bytes that were checked; :class:`BundleError` if
+    onnxruntime cannot load them. onnxruntime is told the format edgernn decided on, and gets every
+    external file from memory, so it never opens a path itself."""
+    so = prov.session_options(ort, config)
+    so.add_session_config_entry("session.load_model_format", model.format)
+    if model.external:
+        names, blobs = [loc for loc, _ in model.external], [blob for _, blob in model.external]
+        so.add_external_initializers_from_files_in_memory(names, blobs, [len(b) for b in blobs])
+    if profile_prefix:
+        so.enable_profiling = True
+        so.profile_file_prefix = profile_prefix
     try:
         return ort.InferenceSession(
-            str(path), sess_options=so, providers=prov.provider_options(chain, config)
+            model.data, sess_options=so, providers=prov.provider_options(chain, config)
         )
     except Exception as err:  # onnxruntime raises its own pybind exception types
         hint = " (the fp16 variant needs a GPU provider)" if variant == FP16 and chain[0] == prov.CPU else ""
         detail = " ".join(str(err).split())  # one line: some onnxruntime messages span several
-        raise BundleError(f"{path}: onnxruntime could not load the model{hint}: {detail}") from None
+        raise BundleError(f"{model.path}: onnxruntime could not load the model{hint}: {detail}") from None
 
 
-def _open_bundle(bundle: Bundle, variant: str, plan: _Plan) -> tuple[Any, str, Path]:
+def _open_bundle(bundle: Bundle, variant: str, plan: _Plan) -> tuple[Any, str, ModelBytes]:
     """Create the session for the chosen variant. When a GPU chain fails to start or lands on CPU, an
     ``auto`` variant is picked again for CPU (fp16 has no CPU kernels; int8 is faster there)."""
-    so, chain, config = plan.options, plan.chain, plan.config
+    chain, config = plan.chain, plan.config
     chosen = prov.pick_variant(variant, bundle.variants(), chain[0])
-    path = bundle.model_path(chosen)
+    model = bundle.model(bundle.model_file(chosen))
     try:
-        sess = _create(path, so, chain, config, chosen)
+        sess = _create(model, chain, config, chosen)
     except BundleError:
         if chain[0] == prov.CPU:
             raise
         sess = None
     if chain[0] == prov.CPU or (sess is not None and sess.get_providers()[0] != prov.CPU):
-        return sess, chosen, path
+        return sess, chosen, model
     on_cpu = prov.pick_variant(variant, bundle.variants(), prov.CPU)
     if sess is None or on_cpu != chosen:
-        path = bundle.model_path(on_cpu)
-        sess = _create(path, so, [prov.CPU], config, on_cpu)
-    return sess, on_cpu, path
+        model = bundle.model(bundle.model_file(on_cpu))
+        sess = _create(model, [prov.CPU], config, on_cpu)
+    return sess, on_cpu, model
 
 
-def _init_session(bundle: Bundle, so: Any, chain: list[str], config: RuntimeConfig) -> Any:
+def _init_session(bundle: Bundle, chain: list[str], config: RuntimeConfig) -> Any:
     """one_to_many bundles: the file with role ``init`` (condition -> initial state)."""
     init = [rel for rel, e in bundle.manifest.files.items() if e.role == ROLE_INIT]
     if not init:
         return None
-    return _create(bundle.file(init[0]), so, list(chain), config, "init")
+    return _create(bundle.model(init[0]), list(chain), config, "init")
