@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from edgernn.runtime.errors import InputError
-from edgernn.runtime.vocab import FP32, INT8, QUANTIZED_VARIANTS
+from edgernn.runtime.vocab import FP32, INT8, QUANTIZE_REPORT, QUANTIZED_VARIANTS
 
 
 def _variants(text: str | None) -> list[str]:
@@ -162,8 +162,6 @@ def _run_quantize(
     for r in report.results:
         if r.note:
             console.print(f"{r.variant}: {r.note}", highlight=False)
-    atomic_write_text(
-        json_path or Path(bundle) / "quantize_report.json", json.dumps(report.to_dict(), indent=2)
-    )
+    atomic_write_text(json_path or Path(bundle) / QUANTIZE_REPORT, json.dumps(report.to_dict(), indent=2))
     if report.refused:
         raise InputError(f"refused variants: {', '.join(report.refused)} (see notes; --force keeps them)")
