@@ -41,10 +41,19 @@ class Loader:
         self._constants = config.constants() or None
         self._state_map = config.state_pairs()
         self._loaded: dict[tuple[str, str, int], tuple[Session, float]] = {}
+        self._interrupted = False
+
+    def interrupt(self) -> None:
+        """Stop every session loaded so far (Ctrl-C); loading another is refused."""
+        self._interrupted = True
+        for session, _ in list(self._loaded.values()):
+            session.interrupt()
 
     def get(self, variant: str, provider: str, threads: int) -> tuple[Session, float]:
         """``(session, load_ms)`` for one cell's settings."""
         key = (variant, provider, threads)
+        if self._interrupted:
+            raise KeyboardInterrupt
         if key not in self._loaded:
             t0 = time.perf_counter_ns()
             options = RuntimeConfig(intra_op_threads=threads, log_severity=4)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .errors import BundleError
+from .errors import BundleError, InputError
 from .fileio import sha256_file
 from .limits import strict_json
 from .manifest import InputSpec, Manifest, OutputSpec, StateSpec
@@ -157,6 +157,18 @@ class Bundle:
             if posixpath.normpath(posixpath.join(base, loc)) not in self.manifest.files
         )
         return f"external data not listed: {', '.join(unlisted)}" if unlisted else "ok"
+
+
+def check_outside(flag: str, out: Path, target: Path) -> None:
+    """Refuse an output path inside the bundle folder ``target`` (writing there would change the
+    bundle: ``--out B/manifest.json`` would destroy it). A bare ``.onnx`` target's folder is fine."""
+    if not target.is_dir():
+        return
+    if Path(os.path.realpath(out)).is_relative_to(os.path.realpath(target)):
+        raise InputError(
+            f"{flag} {out}: is inside the bundle {target}; expected a path outside it (writing there would "
+            "change the bundle)"
+        )
 
 
 def _check_relative(rel: str, manifest_path: Path) -> None:
