@@ -151,10 +151,9 @@ class Bundle:
         except BundleError:
             return "ok"  # not a model edgernn can parse: inspect reports that on its own
         base = posixpath.dirname(rel)
+        listed = self.manifest.files
         unlisted = sorted(
-            loc
-            for loc in refs.values()
-            if posixpath.normpath(posixpath.join(base, loc)) not in self.manifest.files
+            {loc for loc in refs.values() if posixpath.normpath(posixpath.join(base, loc)) not in listed}
         )
         return f"external data not listed: {', '.join(unlisted)}" if unlisted else "ok"
 

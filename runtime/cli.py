@@ -191,8 +191,9 @@ class Table:
 def csv_line(row: list[Any]) -> str:
     """One CSV line; a field holding a comma, a quote or a newline (a label) is quoted."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="").writerow([f"{v:.7g}" if isinstance(v, float) else v for v in row])
-    return buffer.getvalue()
+    writer = csv.writer(buffer, lineterminator="\n")  # with "\n" here, a field holding one is quoted
+    writer.writerow([f"{v:.7g}" if isinstance(v, float) else v for v in row])
+    return buffer.getvalue()[:-1]
 
 
 def write_output(path: Path, table: Table, results: list[Any], session: Any) -> None:

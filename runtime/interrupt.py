@@ -19,21 +19,23 @@ GRACE_S = 5.0  # how long an interrupted worker may take to notice
 def interruptible(work: Callable[[], T], interrupt: Callable[[], Any]) -> T:
     """``work()`` in a worker thread; on ``KeyboardInterrupt`` call ``interrupt()`` and re-raise."""
     box: dict[str, Any] = {}
+    done = threading.Event()  # not Thread.join: a join cut short by Ctrl-C may report a live thread as ended
 
     def target() -> None:
         try:
             box["value"] = work()
         except BaseException as err:  # handed to the waiting thread
             box["error"] = err
+        finally:
+            done.set()
 
-    worker = threading.Thread(target=target, name="edgernn-work", daemon=True)
-    worker.start()
+    threading.Thread(target=target, name="edgernn-work", daemon=True).start()
     try:
-        while worker.is_alive():
-            worker.join(0.1)
+        while not done.wait(0.1):
+            pass
     except KeyboardInterrupt:
         interrupt()
-        worker.join(GRACE_S)
+        done.wait(GRACE_S)  # onnxruntime notices the flag between kernels; exiting under it would abort
         raise
     if "error" in box:
         raise box["error"]
