@@ -58,3 +58,17 @@ def test_concurrent_quantize_lists_every_variant_on_disk(tmp_path, first, second
     assert set(loaded.verify().values()) == {"ok"}
     assert set(loaded.manifest.quantization or {}) == {v for v in loaded.variants() if v != "fp32"}
     assert not [p for p in bundle.iterdir() if p.name.startswith(".")]  # no temp folder or file left
+
+
+def test_a_killed_quantize_leaves_nothing_the_next_one_does_not_clear(tmp_path):
+    from edgernn.export.quantization import QuantizeConfig, quantize
+
+    bundle = make_bundle(tmp_path / "b", cell="lstm", features=3, hidden=8, out=2)
+    x = np.random.default_rng(0).standard_normal((8, 6, 3)).astype(np.float32)
+    np.savez(tmp_path / "eval.npz", x=x, y=Session.load(bundle, provider="cpu").run(x).output)
+    stale = bundle / ".quantize-killed"
+    (stale / "fp32").mkdir(parents=True)  # what a SIGKILL mid-quantize leaves behind
+    (stale / "fp32" / "model.onnx").write_bytes(b"half")
+    config = QuantizeConfig(weight_type="s8", latency_iters=2, force=True)
+    quantize(bundle, ["int8"], config=config, eval_path=tmp_path / "eval.npz")
+    assert sorted(p.name for p in bundle.iterdir()) == ["manifest.json", "model.int8.onnx", "model.onnx"]
