@@ -17,6 +17,7 @@ from .errors import (
     EdgernnError,
     InputError,
     MissingDependencyError,
+    ModelRunError,
     ProviderError,
     UnsupportedError,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "InputSpec",
     "Manifest",
     "MissingDependencyError",
+    "ModelRunError",
     "OutputSpec",
     "ProviderError",
     "ProviderFallbackWarning",
