@@ -80,3 +80,24 @@ class VariantRecord:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class SeriesRecord:
+    """A forecasting model's series: its time index, and what its graph differences.
+
+    A differencing graph takes the rows as they are (levels), computes the changes it was trained on
+    inside the graph, and adds the predicted change back to the level it is a change from, so outputs
+    are levels. The previous row (and for a seasonal difference the last ``period`` target values)
+    travel as extra state pairs; with zero state the first row counts as its own predecessor, so
+    outputs are exact from row ``warmup`` on."""
+
+    time_column: str | None = None  # the CSV's time index (never an input)
+    first: str | None = None  # ISO time of the first and last row of the training CSV
+    last: str | None = None
+    step: str | None = None  # "weekly", "quarterly", ...
+    period: int = 1  # season in steps (1: none)
+    difference: str = "none"  # what the model predicts of its targets: none (levels), first, season
+    reason: str = ""  # why that difference was chosen
+    changes: tuple[str, ...] = ()  # input columns the model sees as their change since the previous row
+    warmup: int = 0  # rows a cold-started stream needs before its differences are real (0, 1 or period)

@@ -20,6 +20,7 @@ from .config import (
     CELLS,
     DATASETS,
     DEVICES,
+    DIFFERENCES,
     INPUT_KINDS,
     OPTIMIZERS,
     SCHEDULES,
@@ -49,6 +50,19 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
         "target",
         str,
         "CSV forecast target columns, comma-separated (default: last input).",
+    ),
+    "--time-column": (
+        "data",
+        "time_column",
+        str,
+        "CSV time index, left out of the features (default: the first column of dates).",
+    ),
+    "--difference": (
+        "data",
+        "difference",
+        click.Choice(DIFFERENCES),
+        "CSV forecasts: learn changes and add them back in the graph "
+        "(auto: by a unit-root test; 1: first; season; none).",
     ),
     "--window": (
         "data",

@@ -35,9 +35,9 @@ from .config import DataConfig, ModelConfig, TrainConfig
 from .data import load_dataset
 from .distributed import Cluster, StoppedTogether, join
 from .errors import TrainError
+from .forecaster import build_model
 from .health import ExplodingGradientWarning, NonFiniteError, VanishingGradientWarning
 from .loop import Hook, Trainer
-from .model import SequenceModel
 from .objective import Objective
 from .records import TrainingSummary
 from .report import ProgressHook, RunWriter, plot_losses, read_metrics
@@ -193,10 +193,13 @@ def run_training(
             dataset, model_config = check_run(
                 model_config, train_config, data_config, out, resume, cluster.world_size
             )
+        if cluster.is_main:
+            for note in dataset.info.notes:
+                console.print(f"data: {note}", highlight=False, soft_wrap=True)
         if train_config.threads:
             torch.set_num_threads(train_config.threads)
         torch.manual_seed(train_config.seed)
-        model = SequenceModel(model_config)
+        model = build_model(model_config, dataset.info)
         objective = Objective(dataset.info)
         writer = RunWriter(out)
         trainer = Trainer(

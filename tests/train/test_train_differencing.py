@@ -1,0 +1,141 @@
+"""Differencing forecasters: the rule that picks the difference, and a graph that turns levels into
+changes and back, checked against plain numpy in raw units."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgernn.runtime.errors import InputError  # noqa: E402
+from edgernn.train.config import DataConfig, ModelConfig  # noqa: E402
+from edgernn.train.data import load_dataset  # noqa: E402
+from edgernn.train.forecaster import DifferencingForecaster, build_model  # noqa: E402
+from edgernn.train.model import SequenceModel  # noqa: E402
+from edgernn.train.readers import read_table  # noqa: E402
+from edgernn.train.stationarity import adf  # noqa: E402
+from edgernn.train.training import derive_model_config  # noqa: E402
+
+
+def test_adf_matches_statsmodels_on_the_co2_training_rows(repo_root):
+    # statsmodels 0.15.0 adfuller(y, regression="c", autolag="AIC") on the same 1599 rows
+    table = read_table(repo_root / "examples" / "data" / "co2_weekly.csv")
+    t, lags, crit = adf(table.values[:1599, 0])
+    assert (t, lags, crit) == pytest.approx((-0.687055211294473, 16, -2.8633686930199795), abs=1e-9)
+
+
+def _csv(tmp_path, columns: dict[str, np.ndarray], start="2001-01-01", step="D"):
+    rows = len(next(iter(columns.values())))
+    times = np.datetime64(start) + np.arange(rows).astype(f"timedelta64[{step}]")
+    lines = ["date," + ",".join(columns)]
+    lines += [f"{t}," + ",".join(f"{c[i]:.6f}" for c in columns.values()) for i, t in enumerate(times)]
+    path = tmp_path / "s.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _series(seed=0, rows=240):
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows)
+    return {
+        "walk": 50 + np.cumsum(rng.normal(0.3, 1, rows)),  # a trend: differenced
+        "ar": np.convolve(rng.normal(0, 1, rows), 0.6 ** np.arange(20))[:rows],  # stationary: levels
+        "season": 10 * np.sin(2 * np.pi * t / 7) + rng.normal(0, 0.05, rows),  # a weekly shape
+    }
+
+
+@pytest.mark.parametrize(
+    "target,difference,want,changes",
+    [
+        ("walk", "auto", "first", ("walk",)),
+        ("ar", "auto", "none", ("walk",)),
+        ("season", "auto", "season", ("walk",)),
+        ("walk", "1", "first", ("walk",)),
+        ("walk", "none", "none", ()),
+        ("walk", "season", "season", ("walk",)),
+    ],
+)
+def test_the_rule_picks_the_difference_from_the_training_rows(tmp_path, target, difference, want, changes):
+    path = _csv(tmp_path, _series())
+    info = load_dataset(DataConfig(path=str(path), target=(target,), window=8, difference=difference)).info
+    assert info.series.difference == want, info.series.reason
+    changes = tuple(c for c in changes if not (c == target and want == "season"))
+    assert info.series.changes == changes
+    assert (
+        info.series.period == 7
+        and info.series.warmup == {"none": 1 if changes else 0, "first": 1, "season": 7}[want]
+    )
+    assert info.notes[1] == f"forecast: {info.series.reason}"
+
+
+def test_impossible_differences_are_refused(tmp_path):
+    path = _csv(tmp_path, _series())
+    with pytest.raises(InputError, match="--difference 1: differencing needs --topology many_to_many"):
+        load_dataset(DataConfig(path=str(path), target=("walk",), topology="many_to_one", difference="1"))
+    with pytest.raises(InputError, match="the target 'walk' must be an input column too"):
+        load_dataset(DataConfig(path=str(path), columns=("ar",), target=("walk",), difference="1"))
+    plain = tmp_path / "plain.csv"
+    plain.write_text("v\n" + "\n".join(str(v) for v in _series()["walk"]) + "\n")
+    with pytest.raises(InputError, match="--difference season: needs a time column with a season"):
+        load_dataset(DataConfig(path=str(plain), difference="season"))
+
+
+def _model(tmp_path, target, difference="auto", cell="lstm"):
+    path = _csv(tmp_path, _series())
+    data = load_dataset(DataConfig(path=str(path), target=(target,), window=8, difference=difference))
+    torch.manual_seed(0)
+    config = derive_model_config(ModelConfig(cell=cell, hidden_size=6), data)
+    model = build_model(config, data.info).eval()
+    assert isinstance(model, DifferencingForecaster)
+    return model, data
+
+
+@pytest.mark.parametrize("target,cell", [("walk", "lstm"), ("season", "gru")])
+def test_levels_out_equal_a_numpy_computation_in_raw_units(tmp_path, target, cell):
+    model, data = _model(tmp_path, target, cell=cell)
+    info, t = data.info, data.info.transform
+    raw = data.test.x[0].astype(np.float64)  # [time, columns] levels, raw units
+    x = (raw - info.input_mean) / info.input_std
+    with torch.no_grad():
+        y, _ = model(torch.tensor(x[None], dtype=torch.float32))
+    got = y[0].numpy().astype(np.float64) * info.output_std + info.output_mean
+    # independently: changes in raw units (a cold start repeats the first row), standardised
+    period = t.period
+    c = t.targets[0]
+    past = np.concatenate([np.repeat(raw[:1], period, axis=0), raw])  # rows t-period .. t
+    feats = np.where(t.changed, raw - past[period - 1 : -1], raw)
+    if t.difference == "season":
+        feats[:, c] = raw[:, c] - past[:-period, c]
+    feats = (feats - t.feature_mean) / t.feature_std
+    with torch.no_grad():
+        core, _ = SequenceModel.forward(model, torch.tensor(feats[None], dtype=torch.float32))
+    change = core[0].numpy().astype(np.float64) * info.output_std + t.change_mean
+    base = raw[:, c] if t.difference == "first" else past[1 : 1 + len(raw), c]  # y[t], or y[t+1-P]
+    assert np.allclose(got[:, 0], base + change[:, 0], rtol=1e-5, atol=1e-4 * info.output_std[0])
+
+
+@pytest.mark.parametrize("target", ["walk", "season"])
+def test_a_stream_step_by_step_gives_the_whole_sequence(tmp_path, target):
+    model, data = _model(tmp_path, target)
+    info = data.info
+    x = torch.tensor((data.test.x[:1] - info.input_mean) / info.input_std, dtype=torch.float32)
+    with torch.no_grad():
+        whole, final = model(x)
+        state, pieces = None, []
+        for i in range(0, x.shape[1], 5):  # chunks of 5 rows, state carried
+            y, state = model(x[:, i : i + 5], state)
+            pieces.append(y)
+    assert torch.allclose(torch.cat(pieces, dim=1), whole, atol=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(state, final, strict=True))
+    assert len(final) == len(model.state_names) and model.state_names[-1] == (
+        "y_hist" if target == "season" else "primed"
+    )
+
+
+def test_training_windows_prime_the_differences_unscored(tmp_path):
+    _, data = _model(tmp_path, "season")
+    train, test = data.train, data.test
+    assert train.x.shape[1] == 8 + 7 and not train.mask[:, :7].any() and train.mask[:, 7:].all()
+    # val/test start window + warm-up rows before their first scored target
+    assert int(np.argmax(test.mask[0])) == 8 + 7
