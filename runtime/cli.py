@@ -15,6 +15,7 @@ from typing import Any
 import click
 import numpy as np
 
+from .csvinput import read_csv_rows
 from .errors import InputError
 from .fileio import atomic_write_bytes, atomic_write_text
 from .vocab import AUTO, PROVIDER_NAMES, VARIANTS
@@ -22,12 +23,13 @@ from .vocab import AUTO, PROVIDER_NAMES, VARIANTS
 FORMATS = (".csv", ".npy", ".json")
 
 
-def read_input(path: Path) -> np.ndarray:
-    """CSV (one row per time step, optional header), ``.npy`` or JSON (a nested list, or ``{"x": ...}``)."""
+def read_input(path: Path, manifest: Any = None) -> tuple[np.ndarray, list[str]]:
+    """CSV (one row per time step, optional header; columns by name for bundles that name them),
+    ``.npy`` or JSON (a nested list, or ``{"x": ...}``); returns the values and notes for the user."""
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
-            return np.load(path, allow_pickle=False)
+            return np.load(path, allow_pickle=False), []
         if suffix == ".json":
             data = json.loads(path.read_text(encoding="utf-8-sig"))
             if isinstance(data, dict):
@@ -36,9 +38,11 @@ def read_input(path: Path) -> np.ndarray:
                         f"{path}: expected a list or an object with key 'x', got keys {sorted(data)[:10]}"
                     )
                 data = data["x"]
-            return np.asarray(data)
+            return np.asarray(data), []
         if suffix == ".csv":
-            return _read_csv(path)
+            return read_csv_rows(path, manifest)
+    except InputError:
+        raise
     except (ValueError, UnicodeDecodeError, RecursionError) as err:
         detail = " ".join(str(err).split())
         detail = detail if len(detail) <= 200 else detail[:200] + "…"
@@ -46,36 +50,6 @@ def read_input(path: Path) -> np.ndarray:
     raise InputError(
         f"{path}: expected an input file ending in {', '.join(FORMATS)}, got {suffix or 'no suffix'!r}"
     )
-
-
-def _read_csv(path: Path) -> np.ndarray:
-    """Rows of numbers (one per time step) after an optional header; a UTF-8 BOM and CRLF are fine."""
-    lines = [
-        (n, ln) for n, ln in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1) if ln.strip()
-    ]
-    header = lines[0][1].split(",") if lines and not _is_number(lines[0][1].split(",")[0]) else None
-    body = lines[1:] if header else lines
-    if not body:
-        raise InputError(f"{path}: expected at least one row of values, found none")
-    width = len(header) if header else len(body[0][1].split(","))
-    numpy_says = ""
-    try:
-        values = np.loadtxt([ln for _, ln in body], delimiter=",", ndmin=2)
-        if values.shape[1] == width:
-            return values
-    except ValueError as err:
-        numpy_says = f" ({str(err)[:200]})"  # the loop below finds the bad line and cell to name them
-    like = "the header" if header else f"line {body[0][0]}"
-    for line, text in body:
-        cells = text.split(",")
-        if len(cells) != width:
-            raise InputError(f"{path}: line {line} has {len(cells)} fields, expected {width} like {like}")
-        for i, cell in enumerate(cells):
-            if not _is_number(cell):
-                name = repr(header[i].strip()) if header else str(i + 1)
-                shown = repr(cell[:20]) + (f"… ({len(cell)} characters)" if len(cell) > 20 else "")
-                raise InputError(f"{path}: line {line}, column {name}: {shown} is not a number")
-    raise InputError(f"{path}: expected rows of numbers separated by commas{numpy_says}")
 
 
 def _number(name: str, text: str) -> int | float:
@@ -87,14 +61,6 @@ def _number(name: str, text: str) -> int | float:
         return float(text)
     except ValueError:
         raise InputError(f"--const {name}={text}: expected a number, got {text!r}") from None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _as_batch(array: np.ndarray, session: Any) -> np.ndarray:
@@ -113,6 +79,7 @@ class Table:
         self.classes = spec.kind == "classes"
         self.labels = spec.labels
         self.batch, self.stepped, self.name = batch, stepped, spec.name
+        self.names = spec.names
         self.rows: list[list[Any]] = []
         self.header: list[str] | None = None
 
@@ -146,6 +113,8 @@ class Table:
         if self.classes:
             names = self.labels or tuple(str(i) for i in range(width))
             return cols + ["label"] + [f"p_{n}" for n in names]
+        if self.names is not None and len(self.names) == width:
+            return cols + list(self.names)
         return cols + ([self.name] if width == 1 else [f"{self.name}_{i}" for i in range(width)])
 
 
@@ -248,16 +217,19 @@ def run_command(
         raise InputError(f"--out {out_path}: expected a file ending in {', '.join(FORMATS)}")
     if out_path is not None and not out_path.parent.is_dir():
         raise InputError(f"--out {out_path}: expected a file in an existing folder, found no such folder")
-    x = _as_batch(read_input(input_path), session)
+    values, notes = read_input(input_path, session.manifest)
+    x = _as_batch(values, session)
+    notes.insert(0, session.describe()["choice"])
     frames = session.signature.x.time_axis is None  # third-party frame models: each row is one call
     table = Table(session, batch=x.shape[0] if not frames else 1, stepped=stream or frames)
     echo = out_path is None
     if stream or frames:
-        results = _stream(session, x, frames, table, echo=stream and echo)
+        results = _stream(session, x, frames, table, echo=stream and echo, notes=notes)
         if echo and not stream:
             _print(table.header, table.rows)
     else:
         results = [session.run(x)]
+        _say(notes)
         table.add(results[0])
         if echo:
             _print(table.header, table.rows)
@@ -265,12 +237,22 @@ def run_command(
         write_output(out_path, table, results, session)
 
 
-def _stream(session: Any, x: np.ndarray, frames: bool, table: Table, *, echo: bool) -> list[Any]:
+def _say(notes: list[str]) -> None:
+    """Print the notes once the first call has worked (failures end in their one error line)."""
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    notes.clear()
+
+
+def _stream(
+    session: Any, x: np.ndarray, frames: bool, table: Table, *, echo: bool, notes: list[str]
+) -> list[Any]:
     rows = x if frames else np.moveaxis(x, session.signature.x.time_axis, 0)
     s = session.stream(1 if frames else x.shape[0])
     results = []
     for t, row in enumerate(rows):
         result = s.step(row[None] if frames else row)
+        _say(notes)
         results.append(result)
         new = table.add(result, step=t)
         if echo:

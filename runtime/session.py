@@ -53,6 +53,7 @@ class Session:
         self._variant = variant
         self._config = config
         self._requested = requested
+        self._why = ""  # why this variant runs (set by from_bundle / from_onnx)
         self._gpu: _GpuRoute | None = None  # provider="auto" with the CUDA EP installed
         self._providers: tuple[str, ...] = tuple(engine.ort.get_providers())
         x, manifest = engine.sig.x, engine.manifest
@@ -117,7 +118,9 @@ class Session:
         on_gpu = functools.partial(
             cls.from_bundle, bundle, variant=FP32 if variant == AUTO else variant, constants=constants
         )
-        return cls._finish(sess, bundle.manifest, plan, constants, model_path, chosen, init, on_gpu)
+        session = cls._finish(sess, bundle.manifest, plan, constants, model_path, chosen, init, on_gpu)
+        session._why = prov.variant_reason(variant, chosen, bundle.variants(), session.provider)
+        return session
 
     @classmethod
     def from_onnx(
@@ -150,7 +153,9 @@ class Session:
             dict(state_map) if state_map is not None else None,
         )
         on_gpu = functools.partial(cls.from_onnx, path, state_map=state_map, constants=constants)
-        return cls._finish(sess, manifest, plan, constants, path, BARE_VARIANT, None, on_gpu)
+        session = cls._finish(sess, manifest, plan, constants, path, BARE_VARIANT, None, on_gpu)
+        session._why = "a bare .onnx file has one model"
+        return session
 
     @classmethod
     def _finish(cls, sess, manifest, plan: _Plan, constants, model_path, variant, init, on_gpu) -> Session:
@@ -233,6 +238,8 @@ class Session:
             "providers": list(self._providers),
             "config": dataclasses.asdict(self._config),
             "auto_gpu": None if self._gpu is None else self._gpu.describe(),
+            "variant_reason": self._why,
+            "choice": f"running the {self._variant} variant on {self.provider} ({self._why})",
         }
 
     def run(

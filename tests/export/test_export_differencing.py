@@ -69,3 +69,11 @@ def test_levels_in_levels_out_verified_and_streamed(tmp_path, seasonal, cell):
     np.testing.assert_allclose(stepped, got, atol=1e-5 * scale)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert manifest.validation.torch_metric.value == pytest.approx(summary["test_metric"])
+    from click.testing import CliRunner
+
+    from edgernn.cli import cli
+
+    shown = CliRunner().invoke(cli, ["inspect", str(tmp_path / "b")])
+    assert shown.exit_code == 0, shown.output
+    assert "input columns (in order): other, load" in shown.stdout and "outputs: load[t+1]" in shown.stdout
+    assert f"difference: {want} (" in shown.stdout.replace("\n", " ")
