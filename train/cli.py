@@ -123,6 +123,12 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
         float,
         "Jump over the running norm counted as exploding.",
     ),
+    "--explode-norm": (
+        "train",
+        "explode_norm",
+        float,
+        "Gradient norm counted as exploding whatever came before.",
+    ),
 }
 
 
@@ -266,6 +272,9 @@ def _run(
     if result.rank == 0:
         for line in summary_lines(result.summary):
             click.echo(line)
+        verdict = result.summary.verdict()
+        if verdict:
+            click.echo(f"warning: {verdict}", err=True)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:

@@ -126,6 +126,7 @@ class TrainConfig:
     vanish_threshold: float = 1e-6  # recurrent-layer gradient norm below which a step counts as vanishing
     vanish_steps: int = 100  # consecutive vanishing steps before warning
     explode_factor: float = 100.0  # warn when the gradient norm jumps this many times over its running mean
+    explode_norm: float = 1e3  # warn when the gradient norm is above this at all (inputs are normalised)
 
     def __post_init__(self) -> None:
         _at_least("epochs", self.epochs, 1)
@@ -142,6 +143,8 @@ class TrainConfig:
         _at_least("threads", self.threads, 0)
         _at_least("vanish_steps", self.vanish_steps, 1)
         _at_least("explode_factor", self.explode_factor, 1.0)
+        if not self.explode_norm > 0:
+            raise InputError(f"explode_norm: expected > 0, got {self.explode_norm}")
 
 
 @dataclass(frozen=True)
