@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,36 @@ def score(session: Session, data: EvalData, batch: int = 256) -> tuple[Metric, n
         )
         outs.append(result.output)
     pred = np.concatenate(outs)
+    return metric_of(manifest, data, pred), pred
+
+
+def score_stream(session: Session, data: EvalData, limit: int = 64) -> tuple[Metric, Metric] | None:
+    """The metric of the first ``limit`` sequences streamed step by step (batch 1, state carried, as a
+    device streams), and of the same sequences run whole; None for models that do not stream."""
+    manifest = session.manifest
+    if not manifest.streamable or manifest.topology == "one_to_many" or manifest.input.lengths:
+        return None
+    part = dataclasses.replace(
+        data,
+        **{
+            k: getattr(data, k)[:limit] for k in ("x", "y", "lengths", "mask") if getattr(data, k) is not None
+        },
+    )
+    whole, pred = score(session, part)
+    streamed = np.zeros_like(pred)
+    for i in range(len(part.x)):
+        steps = int(part.lengths[i]) if part.lengths is not None else part.x.shape[1]
+        stream = session.stream(1)
+        outs = [stream.step(part.x[i : i + 1, t]).output[0] for t in range(steps)]
+        if manifest.topology == "many_to_one":
+            streamed[i] = outs[-1]
+        else:
+            streamed[i, :steps] = np.stack(outs)
+    return metric_of(manifest, part, streamed), whole
+
+
+def metric_of(manifest: Manifest, data: EvalData, pred: np.ndarray) -> Metric:
+    """The task metric of raw model outputs ``pred`` against ``data``'s targets (see :func:`score`)."""
     if data.y is None:
         raise InputError(f"{data.source}: expected targets 'y' to score the model, found none")
     mask = _mask(manifest, data, pred.shape)
@@ -77,11 +108,11 @@ def score(session: Session, data: EvalData, batch: int = 256) -> tuple[Metric, n
             logits = pred - pred.max(axis=-1, keepdims=True)
             logp = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
             picked = np.take_along_axis(logp, labels[..., None], axis=-1)[..., 0]
-            return Metric("nll", float(-picked[mask].mean()), False), pred
-        return Metric("accuracy", float((pred.argmax(axis=-1) == labels)[mask].mean()), True), pred
+            return Metric("nll", float(-picked[mask].mean()), False)
+        return Metric("accuracy", float((pred.argmax(axis=-1) == labels)[mask].mean()), True)
     y = data.y.reshape(pred.shape)
     err = (pred - y)[mask]
-    return Metric("rmse", float(np.sqrt(np.mean(err**2))), False), pred
+    return Metric("rmse", float(np.sqrt(np.mean(err**2))), False)
 
 
 def p50_latency_ms(session: Session, x: np.ndarray, *, warmup: int = 5, iters: int = 50) -> float:

@@ -210,6 +210,7 @@ def run_command(
             fallback=fallback,
             state_map=_pairs(state_map, "--state-map") or None,
             constants=pinned or None,
+            streaming=stream,
         )
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)

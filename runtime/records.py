@@ -76,6 +76,9 @@ class VariantRecord:
     checks: tuple[Check, ...] = ()
     candidates: tuple[dict[str, Any], ...] = ()  # int8: every weight setting measured
     sha256: str = ""  # of the file, once it is in the bundle
+    stream_metric: Metric | None = None  # the metric streamed step by step (batch 1), as a device streams
+    stream_accepted: bool = True  # False: refused for streaming (see stream_note); whole sequences only
+    stream_note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""

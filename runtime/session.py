@@ -20,7 +20,7 @@ from ._ort import ort
 from .bundle import Bundle, manifest_from_graph
 from .cuda_graphs import CudaGraphs
 from .engine import Engine
-from .errors import BundleError, EdgernnError, InputError, ProviderError
+from .errors import BundleError, EdgernnError, InputError, ProviderError, UnsupportedError
 from .manifest import Manifest
 from .modelfile import check_model_file
 from .providers import RuntimeConfig
@@ -73,6 +73,7 @@ class Session:
         options: RuntimeConfig | None = None,
         state_map: Mapping[str, str] | None = None,
         constants: Mapping[str, Any] | None = None,
+        streaming: bool = False,
     ) -> Session:
         """Load a bundle folder (:meth:`from_bundle`) or a bare ``.onnx`` (:meth:`from_onnx`).
 
@@ -82,7 +83,8 @@ class Session:
         ``fallback``: what happens when the requested provider is not the one that runs: ``warn``
         (default), ``error`` (raise :class:`ProviderError`) or ``silent``.
         ``state_map`` names the state pairs of a bare ``.onnx``; ``constants`` pins extra graph
-        inputs, e.g. ``{"sr": 16000}``.
+        inputs, e.g. ``{"sr": 16000}``. ``streaming``: the caller will stream, so ``auto`` skips
+        variants refused for streaming.
         """
         path = Path(path)
         common = {"provider": provider, "threads": threads, "fallback": fallback, "options": options}
@@ -91,7 +93,7 @@ class Session:
                 raise InputError(
                     "state_map: applies to bare .onnx files; a bundle's manifest lists its state"
                 )
-            return cls.from_bundle(path, variant=variant, constants=constants, **common)
+            return cls.from_bundle(path, variant=variant, constants=constants, streaming=streaming, **common)
         if path.is_file():
             return cls.from_onnx(path, state_map=state_map, constants=constants, **common)
         raise BundleError(f"{path}: expected a bundle folder or an .onnx file, found nothing there")
@@ -107,19 +109,21 @@ class Session:
         fallback: str = "warn",
         options: RuntimeConfig | None = None,
         constants: Mapping[str, Any] | None = None,
+        streaming: bool = False,
     ) -> Session:
         """Load a bundle folder (or an already parsed :class:`Bundle`): every file it uses checked
         against the manifest, the variant picked for the provider that runs. Arguments as in
         :meth:`load`."""
         plan = _Plan.make(provider, threads, fallback, options)
         bundle = path if isinstance(path, Bundle) else Bundle.load(path)
-        sess, chosen, model_path = _open_bundle(bundle, variant, plan)
+        sess, chosen, model_path = _open_bundle(bundle, variant, plan, streaming)
         init = _init_session(bundle, plan.options, sess.get_providers(), plan.config)
         on_gpu = functools.partial(
             cls.from_bundle, bundle, variant=FP32 if variant == AUTO else variant, constants=constants
         )
         session = cls._finish(sess, bundle.manifest, plan, constants, model_path, chosen, init, on_gpu)
-        session._why = prov.variant_reason(variant, chosen, bundle.variants(), session.provider)
+        skipped = [v for v in bundle.variants() if streaming and stream_refusal(bundle.manifest, v)]
+        session._why = prov.variant_reason(variant, chosen, bundle.variants(), session.provider, skipped)
         return session
 
     @classmethod
@@ -294,8 +298,15 @@ class Session:
         return engine.result(values[: len(names)], final)
 
     def stream(self, batch: int = 1) -> Stream:
-        """A new :class:`Stream` with its own zero state, for ``batch`` parallel sequences."""
+        """A new :class:`Stream` with its own zero state, for ``batch`` parallel sequences.
+
+        A variant that quantize refused for streaming (its streamed metric broke the budget) raises
+        :class:`UnsupportedError` with the reason."""
         from .stream import Stream
+
+        why = stream_refusal(self.manifest, self._variant)
+        if why:
+            raise UnsupportedError(f"{self.manifest.name}: the {self._variant} variant is {why}")
 
         return Stream(self._engine, batch)
 
@@ -312,6 +323,14 @@ class Session:
         from .generate import generate
 
         return generate(self._engine, self._init, cond, steps, temperature=temperature, seed=seed)
+
+
+def stream_refusal(manifest: Manifest, variant: str) -> str:
+    """Why ``variant`` may not stream ('' when it may): quantize's record of its streamed metric."""
+    record = (manifest.quantization or {}).get(variant)
+    if record is None or record.stream_accepted:
+        return ""
+    return record.stream_note or "refused for streaming"
 
 
 @dataclass(frozen=True)
@@ -381,11 +400,12 @@ def _create(
         raise BundleError(f"{path}: onnxruntime could not load the model{hint}: {detail}") from None
 
 
-def _open_bundle(bundle: Bundle, variant: str, plan: _Plan) -> tuple[Any, str, Path]:
+def _open_bundle(bundle: Bundle, variant: str, plan: _Plan, streaming: bool) -> tuple[Any, str, Path]:
     """Create the session for the chosen variant. When a GPU chain fails to start or lands on CPU, an
     ``auto`` variant is picked again for CPU (fp16 has no CPU kernels; int8 is faster there)."""
     so, chain, config = plan.options, plan.chain, plan.config
-    chosen = prov.pick_variant(variant, bundle.variants(), chain[0])
+    have = [v for v in bundle.variants() if not (streaming and stream_refusal(bundle.manifest, v))]
+    chosen = prov.pick_variant(variant, have, chain[0])
     if chain[0] == prov.CPU:
         _refuse_cuda_fp16(bundle, chosen)
     path = bundle.model_path(chosen)
@@ -397,7 +417,7 @@ def _open_bundle(bundle: Bundle, variant: str, plan: _Plan) -> tuple[Any, str, P
         sess = None
     if chain[0] == prov.CPU or (sess is not None and sess.get_providers()[0] != prov.CPU):
         return sess, chosen, path
-    on_cpu = prov.pick_variant(variant, bundle.variants(), prov.CPU)
+    on_cpu = prov.pick_variant(variant, have, prov.CPU)
     _refuse_cuda_fp16(bundle, on_cpu)
     if sess is None or on_cpu != chosen:
         path = bundle.model_path(on_cpu)
