@@ -100,6 +100,11 @@ def _model_and_data(m: dict[str, Any]) -> list[str]:
             )
         changes = f"; inputs seen as changes: {', '.join(series['changes'])}" if series["changes"] else ""
         lines.append(f"- differencing: {series['difference']} ({series['reason']}){changes}")
+        if series.get("calendar"):
+            lines.append(
+                f"- calendar features {', '.join(series['calendar'])}, from a row counter in the graph "
+                f"(state `{series['counter']}`: rows since {series['first']})"
+            )
     return lines
 
 

@@ -63,8 +63,9 @@ def score(session: Session, data: EvalData, batch: int = 256) -> tuple[Metric, n
     outs = []
     for start in range(0, len(data.x), batch):
         lengths = data.lengths[start : start + batch] if data.lengths is not None else None
+        state = _counter(manifest, data, slice(start, start + batch))
         result = session.run(
-            data.x[start : start + batch], lengths=lengths if manifest.input.lengths else None
+            data.x[start : start + batch], lengths=lengths if manifest.input.lengths else None, state=state
         )
         outs.append(result.output)
     pred = np.concatenate(outs)
@@ -88,12 +89,25 @@ def score_stream(session: Session, data: EvalData, limit: int = 64) -> tuple[Met
     for i in range(len(part.x)):
         steps = int(part.lengths[i]) if part.lengths is not None else part.x.shape[1]
         stream = session.stream(1)
+        counter = _counter(manifest, part, slice(i, i + 1))
+        if counter:
+            stream.state = {**stream.state, **counter}
         outs = [stream.step(part.x[i : i + 1, t]).output[0] for t in range(steps)]
         if manifest.topology == "many_to_one":
             streamed[i] = outs[-1]
         else:
             streamed[i, :steps] = np.stack(outs)
     return metric_of(manifest, part, streamed), whole
+
+
+def _counter(manifest: Manifest, data: EvalData, rows: slice) -> dict[str, np.ndarray] | None:
+    """A forecaster with calendar features counts rows: each eval sequence starts at its own row
+    (``cond`` holds it), which the graph's counter state must be set to."""
+    counter = manifest.series.counter if manifest.series is not None else None
+    if counter is None or data.cond is None:
+        return None
+    start = data.cond[rows].reshape(-1).astype(np.float32)
+    return {counter: start.reshape(1, -1, 1)}
 
 
 def metric_of(manifest: Manifest, data: EvalData, pred: np.ndarray) -> Metric:

@@ -173,6 +173,12 @@ def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
 )
 @click.option("--stream", is_flag=True, help="Feed rows one at a time; print each output as it comes.")
 @click.option(
+    "--start-row",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Bundles with calendar features: the row of their training CSV this input starts at [default: 0].",
+)
+@click.option(
     "--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: ORT's)."
 )
 @click.option("--fallback", default="warn", show_default=True, type=click.Choice(["warn", "error", "silent"]))
@@ -187,6 +193,7 @@ def run_command(
     provider: str,
     variant: str,
     stream: bool,
+    start_row: int | None,
     threads: int | None,
     fallback: str,
     state_map: tuple[str, ...],
@@ -221,15 +228,16 @@ def run_command(
     values, notes = read_input(input_path, session.manifest)
     x = _as_batch(values, session)
     notes.insert(0, session.describe()["choice"])
+    state = _counter(session, x.shape[0], start_row, notes)
     frames = session.signature.x.time_axis is None  # third-party frame models: each row is one call
     table = Table(session, batch=x.shape[0] if not frames else 1, stepped=stream or frames)
     echo = out_path is None
     if stream or frames:
-        results = _stream(session, x, frames, table, echo=stream and echo, notes=notes)
+        results = _stream(session, x, frames, table, echo=stream and echo, notes=notes, state=state)
         if echo and not stream:
             _print(table.header, table.rows)
     else:
-        results = [session.run(x)]
+        results = [session.run(x, state=state)]
         _say(notes)
         table.add(results[0])
         if echo:
@@ -245,11 +253,36 @@ def _say(notes: list[str]) -> None:
     notes.clear()
 
 
+def _counter(session: Any, batch: int, start_row: int | None, notes: list[str]) -> dict | None:
+    """The row counter of a bundle with calendar features (``--start-row``), with a note saying
+    where it counts from."""
+    series = session.manifest.series
+    if series is None or series.counter is None:
+        if start_row is not None:
+            raise InputError("--start-row: this bundle has no calendar features, so it counts no rows")
+        return None
+    row = start_row or 0
+    notes.append(
+        f"calendar features: the first input row is row {row} of the training CSV "
+        f"({series.step} rows from {series.first}; --start-row sets it)"
+    )
+    return {series.counter: np.full((1, batch, 1), row, np.float32)}
+
+
 def _stream(
-    session: Any, x: np.ndarray, frames: bool, table: Table, *, echo: bool, notes: list[str]
+    session: Any,
+    x: np.ndarray,
+    frames: bool,
+    table: Table,
+    *,
+    echo: bool,
+    notes: list[str],
+    state: dict | None = None,
 ) -> list[Any]:
     rows = x if frames else np.moveaxis(x, session.signature.x.time_axis, 0)
     s = session.stream(1 if frames else x.shape[0])
+    if state:
+        s.state = {**s.state, **state}
     results = []
     for t, row in enumerate(rows):
         result = s.step(row[None] if frames else row)

@@ -93,7 +93,8 @@ class SeriesRecord:
     inside the graph, and adds the predicted change back to the level it is a change from, so outputs
     are levels. The previous row (and for a seasonal difference the last ``period`` target values)
     travel as extra state pairs; with zero state the first row counts as its own predecessor, so
-    outputs are exact from row ``warmup`` on."""
+    outputs are exact from row ``warmup`` on. Calendar features are computed in the graph from a row
+    counter (state ``counter``): set it to the rows between ``first`` and the first row fed."""
 
     time_column: str | None = None  # the CSV's time index (never an input)
     first: str | None = None  # ISO time of the first and last row of the training CSV
@@ -104,3 +105,5 @@ class SeriesRecord:
     reason: str = ""  # why that difference was chosen
     changes: tuple[str, ...] = ()  # input columns the model sees as their change since the previous row
     warmup: int = 0  # rows a cold-started stream needs before its differences are real (0, 1 or period)
+    calendar: tuple[str, ...] = ()  # calendar features the graph computes, e.g. "sin1_year"
+    counter: str | None = None  # with calendar features: the state input counting rows since `first`

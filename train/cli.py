@@ -64,6 +64,13 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
         "CSV forecasts: learn changes and add them back in the graph "
         "(auto: by a unit-root test; 1: first; season; none).",
     ),
+    "--calendar/--no-calendar": (
+        "data",
+        "calendar",
+        bool,
+        "CSV forecasts: add sin/cos of the seasons the time column implies (the graph counts rows; "
+        "set its counter when the input does not start at the CSV's first row).",
+    ),
     "--window": (
         "data",
         "window",

@@ -166,6 +166,9 @@ class DataConfig:
     split_seed: int = 0  # shuffles non-temporal data before splitting; series and text are never shuffled
     time_column: str | None = None  # CSV time index; None: the first column not asked for that holds dates
     difference: str = "auto"  # CSV forecasts: auto (unit-root test) | none | 1 (first) | season
+    calendar: bool = (
+        False  # CSV forecasts: sin/cos of the seasons the time index implies (opt-in: see README)
+    )
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.dataset is None):
@@ -241,6 +244,10 @@ class Transform:
     feature_mean: tuple[float, ...]  # per input column, raw units
     feature_std: tuple[float, ...]
     change_mean: tuple[float, ...]  # per target: mean predicted change (raw units)
+    # calendar features: sin (or cos) of 2 pi (rate * row + offset), row counted from the CSV's first
+    calendar_rate: tuple[float, ...] = ()  # cycles per row (harmonic / steps per cycle)
+    calendar_offset: tuple[float, ...] = ()  # phase of row 0 (harmonic x the cycle's phase)
+    calendar_sine: tuple[bool, ...] = ()  # True: sin, False: cos
 
 
 T = TypeVar("T")

@@ -14,6 +14,7 @@ The graph adds the predicted change back (:mod:`edgernn.train.forecaster`), so o
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,11 +36,12 @@ class Plan:
     period: int  # rows back of a seasonal difference (1 otherwise)
     changed: tuple[bool, ...]  # per input column
     reason: str
+    cycles: tuple[tuple[str, float, float], ...] = ()  # calendar: (name, steps per cycle, phase of row 0)
 
     @property
     def active(self) -> bool:
         """Whether the model needs the differencing graph at all."""
-        return self.difference != "none" or any(self.changed)
+        return self.difference != "none" or any(self.changed) or bool(self.cycles)
 
     @property
     def warmup(self) -> int:
@@ -131,6 +133,37 @@ def _range_note(values: np.ndarray, val_start: int, col: int, name: str) -> str:
     return f"; val/test {name} reach {worst:.0%} of the training range {where} it"
 
 
+HARMONICS = 2  # sin/cos pairs per calendar cycle (a second harmonic helps a lopsided yearly cycle)
+
+
+def with_calendar(plan_: Plan, cycles: list[tuple[str, float, float]], topology: str) -> Plan:
+    """``plan_`` with calendar features for ``cycles`` (``--calendar``); refused where there are none."""
+    if topology != "many_to_many":
+        raise InputError(f"--calendar: calendar features need --topology many_to_many, got {topology}")
+    if not cycles:
+        raise InputError(
+            "--calendar: needs a time column whose step fits a day, week or year at least twice, and "
+            "training rows that cover that cycle twice"
+        )
+    return dataclasses.replace(plan_, cycles=tuple(cycles))
+
+
+def calendar_features(cycles) -> tuple[list[float], list[float], list[bool], list[str]]:
+    """Rates, offsets, sin-or-cos and names of the calendar features: harmonics 1..2 of each cycle
+    (capped at steps/2; a sine at exactly steps/2 is always 0 and left out)."""
+    rates, offsets, sines, names = [], [], [], []
+    for name, steps, phase in cycles:
+        for k in range(1, min(HARMONICS, int(steps // 2)) + 1):
+            for sine in (True, False):
+                if sine and abs(k - steps / 2) < 1e-9:
+                    continue
+                rates.append(k / steps)
+                offsets.append(k * phase % 1.0)
+                sines.append(sine)
+                names.append(f"{'sin' if sine else 'cos'}{k}_{name}")
+    return rates, offsets, sines, names
+
+
 def transform(
     plan_: Plan, values: np.ndarray, cols: list[int], val_start: int, horizon: int, input_stats: tuple
 ) -> tuple[Transform, tuple[float, ...], tuple[float, ...]]:
@@ -156,7 +189,11 @@ def transform(
         change_mean.append(m)
         out_std.append(s)
     out_mean = tuple(float(in_mean[c]) for c in cols)
+    rates, offsets, sines, _ = calendar_features(plan_.cycles)
     record = Transform(
+        calendar_rate=tuple(rates),
+        calendar_offset=tuple(offsets),
+        calendar_sine=tuple(sines),
         difference=plan_.difference,
         period=period,
         changed=plan_.changed,

@@ -17,6 +17,9 @@ normalised input units.
 
 from __future__ import annotations
 
+import functools
+import math
+
 import torch
 from torch import Tensor
 
@@ -55,12 +58,28 @@ class DifferencingForecaster(SequenceModel):
         self.register_buffer(
             "base_shift", on * (in_mean[cols] + change - out_mean) / out_std, persistent=False
         )
+        self.calendar = bool(t.calendar_rate)
+        # calendar feature j: sin or cos of 2 pi (rate_j * row + offset_j); cos(a) = sin(a + 1/4 turn)
+        quarter = torch.tensor([0.0 if s else 0.25 for s in t.calendar_sine])
+        self.register_buffer("cal_rate", torch.tensor(t.calendar_rate, dtype=torch.float32), persistent=False)
+        self.register_buffer("cal_offset", torch.tensor(t.calendar_offset) + quarter, persistent=False)
 
     @property
     def state_names(self) -> tuple[str, ...]:
         """Graph names of the state pairs (``name0`` in, ``namen`` out)."""
         recurrent = _RECURRENT_NAMES.get(self.config.cell, ("h",))
-        return (*recurrent, "x_prev", "primed", *(("y_hist",) if self.season else ()))
+        extra = (*(("y_hist",) if self.season else ()), *(("step",) if self.calendar else ()))
+        return (*recurrent, "x_prev", "primed", *extra)
+
+    def init_state(self, cond: Tensor) -> tuple[Tensor, ...]:
+        """A cold start whose row counter (calendar features) starts at ``cond`` ``[batch, 1]``."""
+        batch, zeros = cond.shape[0], functools.partial(torch.zeros, device=cond.device)
+        hidden = (self.config.num_layers, batch, self.config.hidden_size)
+        core = (zeros(hidden), zeros(hidden)) if self.config.cell == "lstm" else (zeros(hidden),)
+        hist = (zeros(1, batch, self.period),) if self.season else ()
+        step = (cond.reshape(1, batch, 1).to(torch.float32),) if self.calendar else ()
+        columns = self.config.input_size - len(self.cal_rate)
+        return (*core, zeros(1, batch, columns), zeros(1, batch, 1), *hist, *step)
 
     def forward(self, x: Tensor, state: tuple[Tensor, ...] | None = None, lengths: Tensor | None = None):
         """``x`` normalised levels ``[batch, time, features]``; returns normalised levels and the state."""
@@ -69,10 +88,12 @@ class DifferencingForecaster(SequenceModel):
         parts = self.config.cell == "lstm"
         if state is None:
             core, prev, primed, hist = None, x[:, :1].transpose(0, 1), x.new_zeros(1, x.shape[0], 1), None
+            step = x.new_zeros(1, x.shape[0], 1)
         else:
             core = (state[0], state[1]) if parts else state[0]
             prev, primed = state[1 + parts], state[2 + parts]
             hist = state[3 + parts] if self.season else None
+            step = state[-1] if self.calendar else None
         # a cold start (primed 0) takes the first row as its own predecessor
         prev = primed * prev + (1.0 - primed) * x[:, :1].transpose(0, 1)
         shifted = torch.cat([prev.transpose(0, 1), x[:, :-1]], dim=1)
@@ -90,13 +111,25 @@ class DifferencingForecaster(SequenceModel):
             base = past[:, self.horizon : self.horizon + x.shape[1], None]
         else:
             base = x.index_select(2, self.targets)
-        y, core = super().forward(d * self.scale + self.shift, core)
+        features = d * self.scale + self.shift
+        if self.calendar:
+            features = torch.cat([features, self._calendar(step, x.shape[1])], dim=-1)
+        y, core = super().forward(features, core)
         y = y + base * self.base_scale + self.base_shift
         carried = (*core,) if parts else (core,)
         carried += (x[:, -1:].transpose(0, 1), torch.ones_like(primed))
         if self.season:
             carried += (past[:, -self.period :].unsqueeze(0),)
+        if self.calendar:
+            carried += (step + x.shape[1],)
         return y, carried
+
+    def _calendar(self, step: Tensor, time: int) -> Tensor:
+        """sin/cos features ``[batch, time, n]`` of rows ``step .. step + time - 1``; the phase is reduced
+        to [0, 1) before the sine, so the sine's argument stays small however far the counter runs."""
+        rows = step[0] + torch.arange(time, dtype=torch.float32, device=step.device)[None, :]  # [batch, time]
+        turns = rows[..., None] * self.cal_rate + self.cal_offset
+        return torch.sin(2 * math.pi * (turns - torch.floor(turns)))
 
 
 def _vector(values: tuple[float, ...] | None) -> Tensor:

@@ -37,6 +37,7 @@ class Table:
     names: tuple[str, ...]
     values: np.ndarray  # float64 [rows, columns]
     time: TimeIndex | None = None
+    times: np.ndarray | None = None  # datetime64[s] [rows], the time column parsed
 
 
 def read_csv(path: str | Path, columns: tuple[str, ...]) -> tuple[tuple[str, ...], np.ndarray]:
@@ -62,7 +63,7 @@ def read_table(path: str | Path, columns: tuple[str, ...] = (), time_column: str
             raise InputError(
                 f"{path}: line {line} has {len(row)} fields, expected {len(header)} like the header"
             )
-    time = _time_index(path, header, body, columns, time_column)
+    time, times = _time_index(path, header, body, columns, time_column)
     names = tuple(columns) if columns else tuple(h for h in header if time is None or h != time.column)
     if not names:
         raise InputError(f"{path}: no columns to read besides the time column {time.column!r}")
@@ -83,7 +84,7 @@ def read_table(path: str | Path, columns: tuple[str, ...] = (), time_column: str
         numeric = [n for n in names if n not in bad]
         hint = f" (numeric columns: {', '.join(numeric)})" if numeric else ""
         raise InputError(f"{first}; leave columns that are not numbers out with --columns{hint}")
-    return Table(names, values, time)
+    return Table(names, values, time, times)
 
 
 def _csv_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -105,7 +106,7 @@ def _csv_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
 
 def _time_index(
     path: Path, header: list[str], body: list, columns: tuple[str, ...], name: str | None
-) -> TimeIndex | None:
+) -> tuple[TimeIndex | None, np.ndarray | None]:
     """The named time column (which must parse), or the first unrequested column of dates."""
     candidates = [name] if name else [h for h in header if h not in columns]
     for candidate in candidates:
@@ -129,8 +130,8 @@ def _time_index(
                 f"{path}: line {line}, time column {candidate!r}: {body[bad][1][i].strip()!r} does not come "
                 f"after {body[bad - 1][1][i].strip()!r}; sort the rows by time"
             )
-        return timeindex.index_of(candidate, times)
-    return None
+        return timeindex.index_of(candidate, times), times
+    return None, None
 
 
 def _number(path: Path, line: int, column: str, cell: str) -> float:

@@ -145,8 +145,9 @@ def manifest_specs(info: RunInfo) -> ManifestSpecs:
         )
     else:
         columns = d.feature_names if d.series is not None and m.topology != "one_to_many" else None
+        features = len(d.feature_names) if d.transform is not None else m.input_size
         main = InputSpec(
-            name="x", features=m.input_size, mean=d.input_mean, std=d.input_std, columns=columns or None
+            name="x", features=features, mean=d.input_mean, std=d.input_std, columns=columns or None
         )
     if d.output_kind == "regression":
         output = OutputSpec(

@@ -21,7 +21,7 @@ import numpy as np
 from edgernn.runtime.errors import InputError
 from edgernn.runtime.records import SeriesRecord
 
-from . import differencing
+from . import differencing, timeindex
 from .config import DataConfig, DataInfo
 from .readers import read_table
 from .splits import Dataset, Split, fit_stats, require_samples, time_bounds
@@ -32,7 +32,7 @@ def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:
     """Forecasting data from the CSV at ``path``."""
     if config.task not in (None, "forecast"):
         raise InputError(f"{path}: CSV files hold time series for --task forecast, got --task {config.task}")
-    inputs, targets, values, time = _columns(config, path)
+    inputs, targets, values, time, times = _columns(config, path)
     rows, window, horizon = len(values), config.window, config.horizon
     val_start, test_start = time_bounds(rows, config)
     if window + horizon > val_start:
@@ -46,6 +46,9 @@ def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:
     x_all, t_all = values[:, : len(inputs)], values[:, t_idx]
     period = time.period if time is not None else 1
     plan = differencing.plan(config, inputs, targets, values, val_start, period, topology)
+    if config.calendar:
+        cycles = timeindex.cycles(time, times, val_start) if time is not None else []
+        plan = differencing.with_calendar(plan, cycles, topology)
     in_stats = fit_stats(x_all[:val_start])
     out_mean, out_std = fit_stats(t_all[:val_start])
     transform = None
@@ -55,7 +58,7 @@ def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:
         )
     bounds = {"train": (0, val_start), "val": (val_start, test_start), "test": (test_start, rows)}
     start = np.array(out_mean, dtype=np.float32)
-    cutter = _Cutter(x_all, t_all, window, horizon, start, plan.warmup)
+    cutter = _Cutter(x_all, t_all, window, horizon, start, plan.warmup, bool(plan.cycles))
     make = getattr(cutter, topology)
     splits = {}
     for name, (lo, hi) in bounds.items():
@@ -74,6 +77,9 @@ def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:
     return Dataset(info=DataInfo(**info), **splits)
 
 
+COUNTER = "step0"  # the forecaster's row-counter state input (see forecaster.py)
+
+
 def _series_info(inputs, time: TimeIndex | None, plan: differencing.Plan, transform, rows: int) -> dict:
     """The series record, the graph's transform and the lines that say what was decided."""
     record = SeriesRecord(
@@ -86,11 +92,19 @@ def _series_info(inputs, time: TimeIndex | None, plan: differencing.Plan, transf
         reason=plan.reason,
         changes=tuple(name for name, changed in zip(inputs, plan.changed, strict=True) if changed),
         warmup=plan.warmup,
+        calendar=tuple(differencing.calendar_features(plan.cycles)[3]),
+        counter=COUNTER if plan.cycles else None,
     )
     notes = [time.describe(rows)] if time else []
     notes.append(f"forecast: {plan.reason}")
     if record.changes:
         notes.append(f"inputs seen as changes: {', '.join(record.changes)}")
+    if record.calendar:
+        cycles = ", ".join(f"a {name} is {steps:.4g} rows" for name, steps, _ in plan.cycles)
+        notes.append(
+            f"calendar features {', '.join(record.calendar)} ({cycles}) from a row counter in the graph "
+            f"(state {COUNTER!r}: rows since {time.first}; set it when the input starts later)"
+        )
     return {"series": record, "transform": transform, "notes": tuple(notes)}
 
 
@@ -124,7 +138,7 @@ def _info(path, sha, topology, inputs, targets, window, horizon, splits) -> dict
 
 def _columns(
     config: DataConfig, path: Path
-) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray, TimeIndex | None]:
+) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray, TimeIndex | None, np.ndarray | None]:
     """Input names, target names, values ``[rows, inputs + targets that are not inputs]`` and the
     time index."""
     if config.columns:
@@ -143,7 +157,7 @@ def _columns(
                 )
                 raise InputError(f"{path}: unknown target column {t!r} (columns: {known})")
     targets = tuple(config.target) if config.target else (inputs[-1],)
-    return inputs, targets, table.values.astype(np.float32), table.time
+    return inputs, targets, table.values.astype(np.float32), table.time, table.times
 
 
 @dataclass(frozen=True)
@@ -156,6 +170,7 @@ class _Cutter:
     horizon: int
     start: np.ndarray  # the decoder's first input: the training mean of the targets
     warmup: int = 0  # many_to_many: rows before each sequence that only prime a differencing graph
+    counter: bool = False  # many_to_many: each sample's first row goes in `cond` (calendar row counter)
 
     def _ends(self, lo: int, hi: int, stride: int) -> np.ndarray:
         """Last input rows ``e`` whose targets ``e+1 .. e+horizon`` all lie in ``[lo, hi)``."""
@@ -184,14 +199,26 @@ class _Cutter:
             if warmup:
                 mask = np.broadcast_to(np.arange(length) >= warmup, steps.shape).copy()
             return Split(
-                x=self.inputs[steps], y=self.targets[steps + horizon], mask=mask, baseline=self.targets[steps]
+                x=self.inputs[steps],
+                y=self.targets[steps + horizon],
+                mask=mask,
+                baseline=self.targets[steps],
+                cond=self._rows(steps),
             )
         first = max(0, lo - horizon - window - warmup)
         steps = np.arange(first, hi - horizon)[None, :] if hi > lo else np.zeros((0, 1), dtype=np.int64)
         mask = steps + horizon >= lo
         return Split(
-            x=self.inputs[steps], y=self.targets[steps + horizon], mask=mask, baseline=self.targets[steps]
+            x=self.inputs[steps],
+            y=self.targets[steps + horizon],
+            mask=mask,
+            baseline=self.targets[steps],
+            cond=self._rows(steps),
         )
+
+    def _rows(self, steps: np.ndarray) -> np.ndarray | None:
+        """The row counter each sample starts from (calendar features), or None."""
+        return steps[:, :1].astype(np.float32) if self.counter else None
 
     def one_to_many(self, lo: int, hi: int, stride: int, train: bool) -> Split:
         """The flattened input window conditions ``horizon`` decoded steps (teacher-forced ``x``)."""

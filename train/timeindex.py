@@ -97,6 +97,43 @@ def index_of(column: str, times: np.ndarray) -> TimeIndex:
     return TimeIndex(column, _iso(times[0]), _iso(times[-1]), name, step, period, gaps)
 
 
+_CYCLES = (("day", DAY_S), ("week", 7 * DAY_S), ("year", 365.2425 * DAY_S))
+_STEPS_PER_YEAR = {"monthly": 12.0, "quarterly": 4.0}  # uneven month lengths: count them, not seconds
+
+
+def cycles(index: TimeIndex, times: np.ndarray, train_rows: int) -> list[tuple[str, float, float]]:
+    """The calendar cycles a series' calendar features follow: ``(name, steps per cycle, phase of
+    row 0)`` for each cycle (day, week, year) that holds at least 2 steps and that the training rows
+    cover at least twice. The phase then advances ``1 / steps`` per row (exact for hours in a day,
+    days in a week, months and quarters in a year; weeks in a year drift by under a day)."""
+    if index.step_seconds <= 0 or train_rows < 2:
+        return []
+    span = float(times[train_rows - 1].astype(np.int64) - times[0].astype(np.int64))
+    found = []
+    for name, seconds in _CYCLES:
+        steps = seconds / index.step_seconds
+        if name == "year":
+            steps = _STEPS_PER_YEAR.get(index.step, steps)
+        if steps >= 2 - 1e-9 and span >= 2 * seconds * (1 - 0.02):
+            found.append((name, float(steps), _phase(times[0], name)))
+    return found
+
+
+def _phase(time: np.datetime64, cycle: str) -> float:
+    """Where ``time`` lies in the cycle, in [0, 1): the day from midnight, the week from Monday, the
+    year from January 1st."""
+    seconds = time.astype("datetime64[s]")
+    if cycle == "day":
+        return float((seconds - seconds.astype("datetime64[D]")).astype(np.int64)) / DAY_S
+    if cycle == "week":
+        days = float(seconds.astype(np.int64)) / DAY_S + 3.0  # 1970-01-01 was a Thursday
+        return (days % 7.0) / 7.0
+    year = seconds.astype("datetime64[Y]")
+    start = year.astype("datetime64[s]").astype(np.int64)
+    end = (year + 1).astype("datetime64[s]").astype(np.int64)
+    return float(seconds.astype(np.int64) - start) / float(end - start)
+
+
 def first_disorder(times: np.ndarray) -> int | None:
     """Index of the first row whose time is not after the previous row's, or None."""
     bad = np.flatnonzero(np.diff(times.astype(np.int64)) <= 0)

@@ -71,8 +71,9 @@ def derive_model_config(config: ModelConfig, dataset: Dataset) -> ModelConfig:
         top = max(int(s.x.max()) for s in (dataset.train, dataset.val, dataset.test)) + 1
         derived["vocab_size"] = len(info.vocab) if info.vocab else max(top, (info.start_token or 0) + 1)
         derived["project_size"] = None
-    else:
-        derived["input_size"] = len(info.feature_names)
+    else:  # a forecaster's core also reads the calendar features its graph computes
+        calendar = len(info.transform.calendar_rate) if info.transform is not None else 0
+        derived["input_size"] = len(info.feature_names) + calendar
     sizes = {
         "classes": len(info.labels or ()),
         "tokens": len(info.vocab or ()),

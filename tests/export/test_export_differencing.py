@@ -77,3 +77,37 @@ def test_levels_in_levels_out_verified_and_streamed(tmp_path, seasonal, cell):
     assert shown.exit_code == 0, shown.output
     assert "input columns (in order): other, load" in shown.stdout and "outputs: load[t+1]" in shown.stdout
     assert f"difference: {want} (" in shown.stdout.replace("\n", " ")
+
+
+def test_calendar_features_run_from_the_counter_state(tmp_path):
+    from click.testing import CliRunner
+
+    from edgernn.cli import cli
+
+    data = DataConfig(path=str(_csv(tmp_path, seasonal=False)), target=("load",), window=12, calendar=True)
+    model_config, train_config = tiny(cell="lstm", epochs=1)
+    run_training(model_config, train_config, data, tmp_path / "run", console=QUIET)
+    report = export_run(tmp_path / "run", tmp_path / "b")
+    assert all(c.passed for c in report.checks)
+    manifest = Bundle.load(tmp_path / "b").manifest
+    assert manifest.series.calendar[:2] == ("sin1_day", "cos1_day") and manifest.series.counter == "step0"
+    assert manifest.state[-1].input == "step0" and manifest.input.features == 2  # no calendar columns in
+    evald = np.load(tmp_path / "b" / "eval.npz")
+    start = int(evald["cond"][0, 0])
+    assert manifest.validation.torch_metric.value == pytest.approx(
+        json.loads((tmp_path / "run" / "summary.json").read_text())["test_metric"]
+    )
+    # `run` with --start-row gives what the session gives with the counter set
+    x = evald["x"][0, :5].astype(np.float32)
+    (tmp_path / "x.csv").write_text("other,load\n" + "\n".join(f"{a:.9g},{b:.9g}" for a, b in x) + "\n")
+    session = Session.load(tmp_path / "b", provider="cpu", variant="fp32")
+    want = session.run(x[None], state={"step0": np.full((1, 1, 1), start, np.float32)}).output[0, :, 0]
+    ran = CliRunner().invoke(
+        cli, ["run", str(tmp_path / "b"), str(tmp_path / "x.csv"), "--start-row", str(start)]
+    )
+    assert ran.exit_code == 0, ran.output
+    got = np.array([float(line.split(",")[1]) for line in ran.stdout.splitlines()[1:]])
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert (
+        f"the first input row is row {start} of the training CSV (hourly rows from 2010-01-01" in ran.stderr
+    )

@@ -139,3 +139,65 @@ def test_training_windows_prime_the_differences_unscored(tmp_path):
     assert train.x.shape[1] == 8 + 7 and not train.mask[:, :7].any() and train.mask[:, 7:].all()
     # val/test start window + warm-up rows before their first scored target
     assert int(np.argmax(test.mask[0])) == 8 + 7
+
+
+def _monthly(tmp_path, rows=180):
+    rng = np.random.default_rng(5)
+    t = np.arange(rows)
+    value = 20 + 0.05 * t + 3 * np.sin(2 * np.pi * (t + 2) / 12) + rng.normal(0, 0.3, rows)
+    months = np.datetime64("2001-03") + np.arange(rows).astype("timedelta64[M]")
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "month,v\n" + "\n".join(f"{m},{v:.5f}" for m, v in zip(months, value, strict=True)) + "\n"
+    )
+    return path, months
+
+
+def test_calendar_features_follow_the_dates(tmp_path):
+    path, months = _monthly(tmp_path)
+    data = load_dataset(DataConfig(path=str(path), window=12, calendar=True))
+    info = data.info
+    assert info.series.calendar == ("sin1_year", "cos1_year", "sin2_year", "cos2_year")
+    assert info.series.counter == "step0" and "from a row counter in the graph" in info.notes[-1]
+    torch.manual_seed(0)
+    model = build_model(derive_model_config(ModelConfig(hidden_size=4), data), info).eval()
+    got = model._calendar(torch.full((1, 1, 1), 30.0), 120)[0].numpy()  # rows 30 .. 149
+    # independently: the fraction of the calendar year each row's month starts at
+    days = months[30:150].astype("datetime64[D]")
+    year = days.astype("datetime64[Y]")
+    fraction = (days - year.astype("datetime64[D]")).astype(float) / (
+        (year + 1).astype("datetime64[D]") - year.astype("datetime64[D]")
+    ).astype(float)
+    want = np.stack([f(2 * np.pi * k * fraction) for k in (1, 2) for f in (np.sin, np.cos)], axis=1)
+    # months are not quite twelfths of a year (up to 1.5 days off): harmonic k is off by <= k x 0.026
+    assert np.abs(got - want)[:, :2].max() < 0.04 and np.abs(got - want)[:, 2:].max() < 0.08
+
+
+def test_the_row_counter_starts_each_sample_where_it_starts(tmp_path):
+    path, _ = _monthly(tmp_path)
+    data = load_dataset(DataConfig(path=str(path), window=12, calendar=True))
+    assert data.train.cond[:3, 0].tolist() == [0.0, 1.0, 2.0]  # training windows start at rows 0, 1, 2
+    # test: one sequence from its first target row - horizon - window - warm-up
+    assert data.test.cond[0, 0] == round(180 * 0.85) - 1 - 12 - data.info.series.warmup
+    torch.manual_seed(0)
+    model = build_model(derive_model_config(ModelConfig(hidden_size=4), data), data.info).eval()
+    info = data.info
+    x = torch.tensor((data.test.x - info.input_mean) / info.input_std, dtype=torch.float32)
+    start = torch.tensor(data.test.cond)
+    with torch.no_grad():
+        whole, final = model(x, model.init_state(start))
+        state, pieces = model.init_state(start), []
+        for t in range(x.shape[1]):
+            y, state = model(x[:, t : t + 1], state)
+            pieces.append(y)
+    assert torch.allclose(torch.cat(pieces, dim=1), whole, atol=1e-4)
+    assert float(final[-1]) == float(start) + x.shape[1]
+
+
+def test_calendar_needs_a_time_column_with_a_cycle(tmp_path):
+    plain = tmp_path / "plain.csv"
+    plain.write_text("v\n" + "\n".join(str(v) for v in range(100)) + "\n")
+    with pytest.raises(
+        InputError, match="--calendar: needs a time column whose step fits a day, week or year"
+    ):
+        load_dataset(DataConfig(path=str(plain), calendar=True))

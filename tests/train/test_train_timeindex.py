@@ -94,3 +94,22 @@ def test_series_notes_say_what_was_decided(tmp_path):
     assert info.notes[0].startswith("time column 'day': 200 daily rows, 2001-01-01 .. 2001-07-19; season 7")
     assert info.notes[1].startswith("forecast: first difference: ADF t=")
     assert info.series.difference == "first" and info.series.warmup == 1
+
+
+@pytest.mark.parametrize(
+    "start,step,rows,want",
+    [
+        ("2001-03", "M", 48, [("year", 12.0, (31 + 28) / 365)]),  # months count, not seconds
+        ("2001-01-06", "W", 200, [("year", 365.2425 / 7, 5 / 365)]),
+        ("2001-01-01T06", "h", 24 * 30, [("day", 24.0, 0.25), ("week", 168.0, (0 + 0.25) / 7)]),  # a Monday
+        ("2001", "Y", 40, []),  # a yearly step fits no calendar cycle twice
+    ],
+)
+def test_calendar_cycles_and_their_phase_at_row_0(start, step, rows, want):
+    from edgernn.train.timeindex import cycles, index_of
+
+    times = (np.datetime64(start) + np.arange(rows).astype(f"timedelta64[{step}]")).astype("datetime64[s]")
+    found = cycles(index_of("t", times), times, train_rows=int(rows * 0.7))
+    assert [name for name, _, _ in found] == [name for name, _, _ in want]
+    for (_, steps, phase), (_, want_steps, want_phase) in zip(found, want, strict=True):
+        assert steps == pytest.approx(want_steps) and phase == pytest.approx(want_phase)
