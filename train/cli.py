@@ -71,6 +71,7 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
         "CSV forecasts: add sin/cos of the seasons the time column implies (the graph counts rows; "
         "set its counter when the input does not start at the CSV's first row).",
     ),
+    "--units": ("data", "units", str, "CSV targets' units, recorded in the bundle (e.g. ppm)."),
     "--window": (
         "data",
         "window",

@@ -80,10 +80,13 @@ def read_table(path: str | Path, columns: tuple[str, ...] = (), time_column: str
                 bad[name] = (line, str(err))
                 break
     if bad:
-        first = min(bad.values())[1]
+        name = min(bad, key=lambda n: (bad[n][0], names.index(n)))  # the first bad cell, by line and column
+        first = bad[name][1]
         numeric = [n for n in names if n not in bad]
         hint = f" (numeric columns: {', '.join(numeric)})" if numeric else ""
-        raise InputError(f"{first}; leave columns that are not numbers out with --columns{hint}")
+        rest = [repr(n) for n in bad if n != name]
+        others = f"; also not numbers: {', '.join(rest)}" if rest else ""
+        raise InputError(f"{first}{others}; leave columns that are not numbers out with --columns{hint}")
     return Table(names, values, time, times)
 
 

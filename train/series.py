@@ -67,7 +67,7 @@ def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:
     info = _info(path, sha, topology, inputs, targets, window, horizon, splits)
     in_mean, in_std = in_stats
     info.update(input_mean=in_mean, input_std=in_std, output_mean=out_mean, output_std=out_std)
-    info.update(_series_info(inputs, time, plan, transform, rows))
+    info.update(_series_info(inputs, time, plan, transform, rows), units=config.units)
     if topology == "many_to_one":
         info.update(output_mean=out_mean * horizon, output_std=out_std * horizon)
     elif topology == "one_to_many":

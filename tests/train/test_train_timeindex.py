@@ -73,13 +73,21 @@ def test_time_column_flag_names_it_and_refuses_non_times(tmp_path):
 
 
 def test_a_text_column_is_named_with_a_hint_to_use_columns(tmp_path):
-    path = _csv(tmp_path, "date,station,temp,load", ["1958-03-29,abc,1,2", "1958-04-05,abd,3,4"])
+    path = _csv(tmp_path, "date,station,temp,load,city", ["1958-03-29,abc,1,2,x", "1958-04-05,abd,3,4,y"])
     with pytest.raises(InputError) as err:
         read_table(path)
     message = str(err.value)
-    assert "line 2, column 'station': 'abc' is not a number" in message
+    assert "line 2, column 'station': 'abc' is not a number; also not numbers: 'city'" in message
     assert "with --columns (numeric columns: temp, load)" in message and "\n" not in message
     assert read_table(path, ("temp", "load")).time.column == "date"
+
+
+def test_units_reach_the_data_description(tmp_path):
+    from edgernn.train.data import load_dataset
+
+    rows = [f"{np.datetime64('2001-01-01') + i},{100 + i + (i % 3)}" for i in range(60)]
+    info = load_dataset(DataConfig(path=str(_csv(tmp_path, "day,co2", rows)), window=4, units="ppm")).info
+    assert info.units == "ppm"
 
 
 def test_series_notes_say_what_was_decided(tmp_path):
