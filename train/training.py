@@ -31,7 +31,7 @@ from edgernn.runtime.vocab import EVAL_FILE
 
 from .batches import to_batch
 from .checkpoint import RESUME_FILE, WEIGHTS_FILE, load_weights, read_resume, restore
-from .config import DataConfig, ModelConfig, TrainConfig
+from .config import DataConfig, DataInfo, ModelConfig, TrainConfig
 from .data import load_dataset
 from .distributed import Cluster, StoppedTogether, join
 from .errors import TrainError
@@ -106,7 +106,7 @@ def pick_device(name: str) -> torch.device:
 
 
 def _check_resumable(
-    out: Path, model: ModelConfig, train: TrainConfig, data_config: DataConfig, sha: str
+    out: Path, model: ModelConfig, train: TrainConfig, data_config: DataConfig, dataset_info: DataInfo
 ) -> None:
     info = read_run_info(out)
     if not (out / RESUME_FILE).is_file():
@@ -123,9 +123,14 @@ def _check_resumable(
                 raise InputError(
                     f"cannot --resume {out}: {section}.{f.name} is {before!r} in the run, {now!r} now"
                 )
-    if info.data.sha256 != sha:
+    if info.data.sha256 != dataset_info.sha256:
         raise InputError(
             f"cannot --resume {out}: the data file {info.data.source} changed since the run started"
+        )
+    if (info.data.series, info.data.transform) != (dataset_info.series, dataset_info.transform):
+        raise InputError(
+            f"cannot --resume {out}: this edgernn reads the data differently from the run's (time column or "
+            "differencing); start a new run"
         )
 
 
@@ -165,7 +170,7 @@ def check_run(
     check_combination(model_config, train_config, dataset)
     Cluster(world_size=world_size).local_batch(train_config.batch_size)
     if resume:
-        _check_resumable(out, model_config, train_config, data_config, dataset.info.sha256)
+        _check_resumable(out, model_config, train_config, data_config, dataset.info)
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         hint = "pass --resume to continue it" if (out / CONFIG_FILE).exists() else "choose another --out"
         raise InputError(f"{out} already exists and is not empty; {hint}")

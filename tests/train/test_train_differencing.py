@@ -201,3 +201,23 @@ def test_calendar_needs_a_time_column_with_a_cycle(tmp_path):
         InputError, match="--calendar: needs a time column whose step fits a day, week or year"
     ):
         load_dataset(DataConfig(path=str(plain), calendar=True))
+
+
+def test_resume_refuses_a_run_whose_data_now_reads_differently(tmp_path):
+    import dataclasses
+    import json
+
+    from train_fixtures import QUIET, tiny
+
+    from edgernn.train import run_training
+
+    path = _csv(tmp_path, _series())
+    data = DataConfig(path=str(path), target=("walk",), window=8)
+    model_config, train_config = tiny(epochs=1)
+    run_training(model_config, train_config, data, tmp_path / "run", console=QUIET)
+    doc = json.loads((tmp_path / "run" / "config.json").read_text())
+    doc["data"]["transform"] = None  # as a run from before differencing recorded it
+    (tmp_path / "run" / "config.json").write_text(json.dumps(doc))
+    again = dataclasses.replace(train_config, epochs=2)
+    with pytest.raises(InputError, match="reads the data differently from the run's"):
+        run_training(model_config, again, data, tmp_path / "run", resume=True, console=QUIET)
