@@ -33,7 +33,6 @@ def _variants(text: str | None) -> list[str]:
 @click.option("--quantize", "variants", default=None, help="Then add variants, e.g. int8 or int8,fp16.")
 def export_command(run_dir, out_dir, exporter, opset, lengths, atol, rtol, ort_format, variants) -> None:
     """Export the best checkpoint of an `edgernn train` RUN_DIR to a verified bundle."""
-    from rich.console import Console
 
     from .from_run import export_run
 
@@ -47,10 +46,17 @@ def export_command(run_dir, out_dir, exporter, opset, lengths, atol, rtol, ort_f
         rtol=rtol,
         ort_format=ort_format,
     )
-    console = Console()
+    console = _console()
     _print_checks(console, report)
     if variants:
         _run_quantize(console, out_dir, _variants(variants), {})
+
+
+def _console():
+    """A rich console; 120 columns when not on a terminal, so the tables keep their headers."""
+    from rich.console import Console
+
+    return Console(width=None if Console().is_terminal else 120)
 
 
 def _print_checks(console, report) -> None:
@@ -120,7 +126,6 @@ def quantize_command(
     json_path,
 ) -> None:
     """Add int8/fp16 variants to BUNDLE, each gated, scored and timed against fp32."""
-    from rich.console import Console
 
     options = {
         "calibration": calibration,
@@ -130,7 +135,7 @@ def quantize_command(
         "max_metric_drop": max_metric_drop,
         "force": force,
     }
-    _run_quantize(Console(), bundle, _variants(variants), options, eval_path, calib_path, json_path, strict)
+    _run_quantize(_console(), bundle, _variants(variants), options, eval_path, calib_path, json_path, strict)
 
 
 def _run_quantize(
