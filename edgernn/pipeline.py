@@ -20,6 +20,7 @@ from edgernn.profile.stats import cpu_model
 from edgernn.runtime.fileio import atomic_write_text
 from edgernn.runtime.vocab import CPU, CUDA, EVAL_FILE, FP16, FP32, INT8
 
+from .advice import recommendation
 from .report import write_report
 
 STAGES = ("train", "export + verification", "quantize", "evaluate", "profile", "report")
@@ -34,6 +35,8 @@ class PipelineConfig:
     profile_iters: int = 100  # timed calls per profile cell (after warm-up)
     torch_baseline: bool = True  # time PyTorch eager beside onnxruntime on the same inputs
     max_metric_drop: float = 0.01  # quantize refuses variants more than 1 % (relative) worse
+    overwrite: bool = False  # replace a previous pipeline output in `out` (never other folders)
+    resume: bool = False  # continue a previous pipeline output: its training, then every later stage
 
 
 def _stage(console: Console, k: int) -> None:
@@ -48,13 +51,14 @@ def run_pipeline(
 
     from edgernn.export.evaluate import EvalData
     from edgernn.export.from_run import export_run
-    from edgernn.export.quantization import QuantizeConfig, quantize
-    from edgernn.train import run_training
+
+    from . import outdir
 
     out = Path(config.out)
+    outdir.prepare(out, overwrite=config.overwrite, resume=config.resume)
     run_dir, bundle = out / "run", out / "bundle"
     _stage(console, 0)
-    trained = run_training(model_config, train_config, data_config, run_dir, console=console)
+    trained = _train(data_config, model_config, train_config, run_dir, config.resume, console)
     data = EvalData.load(run_dir / EVAL_FILE)  # the test split, read once for every later stage
     _stage(console, 1)
     exported = export_run(run_dir, bundle, eval_data=data)
@@ -63,14 +67,7 @@ def run_pipeline(
     )
     _stage(console, 2)
     gpu = CUDA in ort.get_available_providers()
-    variants = [INT8, *([FP16] if gpu else [])]
-    quant_config = QuantizeConfig(max_metric_drop=config.max_metric_drop)
-    quantized = quantize(bundle, variants, config=quant_config, eval_data=data)
-    for r in quantized.results:
-        console.print(
-            f"{r.variant}: {'kept' if r.accepted else 'refused'}; {r.note or 'all checks passed'}",
-            highlight=False,
-        )
+    quantized = _quantize(bundle, [INT8, *([FP16] if gpu else [])], data, config, console)
     _stage(console, 3)
     metrics = {FP32: quantized.fp32.metric}
     metrics.update({r.variant: r.metric for r in quantized.results if r.accepted})
@@ -80,22 +77,46 @@ def run_pipeline(
     providers = ("cpu", *(("cuda",) if gpu else ()))
     timing = _profile(bundle, list(metrics), providers, int(data.x.shape[1]), config, console)
     _stage(console, 5)
-    summary = _summary(trained.summary, quantized, metrics, timing, bundle, out)
-    report = write_report(
-        out,
-        run_dir,
-        trained.summary,
-        [_quality_row(trained.summary)],
-        _variant_rows(summary),
-        VARIANT_HEADERS,
-        [c.to_dict() for c in exported.checks],
-        cpu_model(),
-        summary["timing"],
-    )
+    summary = _summary(trained, quantized, metrics, timing, bundle, out)
+    summary["model"] = describe_run(run_dir)
+    report = write_report(out, run_dir, summary, [c.to_dict() for c in exported.checks], cpu_model())
     summary["report"] = str(report)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     print_summary(console, summary)
     return summary
+
+
+def _train(data_config, model_config, train_config, run_dir: Path, resume: bool, console: Console) -> Any:
+    """Train, continue an unfinished training (``resume``), or reuse a finished one; its summary."""
+    import shutil
+
+    from edgernn.train import run_training
+    from edgernn.train.checkpoint import RESUME_FILE
+    from edgernn.train.run import read_run_info
+
+    if resume and run_dir.is_dir():
+        info = read_run_info(run_dir)
+        if info.summary is not None:
+            console.print(f"training finished earlier ({run_dir}); continuing with the later stages")
+            return info.summary
+        if (run_dir / RESUME_FILE).is_file():
+            return run_training(
+                model_config, train_config, data_config, run_dir, resume=True, console=console
+            ).summary
+    shutil.rmtree(run_dir, ignore_errors=True)  # a training that never finished an epoch starts again
+    return run_training(model_config, train_config, data_config, run_dir, console=console).summary
+
+
+def _quantize(bundle: Path, variants: list[str], data: Any, config: PipelineConfig, console: Console) -> Any:
+    from edgernn.export.quantization import QuantizeConfig, quantize
+
+    quant_config = QuantizeConfig(max_metric_drop=config.max_metric_drop)
+    quantized = quantize(bundle, variants, config=quant_config, eval_data=data)
+    for r in quantized.results:
+        kept = "kept" if r.accepted else "refused"
+        notes = "; ".join(n for n in (r.note, r.stream_note) if n) or "all checks passed"
+        console.print(f"{r.variant}: {kept}; {notes}", highlight=False)
+    return quantized
 
 
 def _profile(
@@ -146,6 +167,7 @@ def _timing_row(cell: Any, mode: str) -> dict[str, Any]:
         "name": f"{cell.cell.variant} {mode} ({cell.cell.provider})",
         "variant": cell.cell.variant,
         "mode": mode,
+        "seq": cell.cell.seq,
         "provider": cell.provider_ran,
         "error": cell.error,
         "p50_ms": cell.latency.p50_ms if cell.latency else None,
@@ -171,20 +193,58 @@ def _quality_row(summary: Any) -> list[Any]:
 
 
 def _summary(train_summary, quantized, metrics, timing, bundle: Path, out: Path) -> dict[str, Any]:
-    sizes = {FP32: quantized.fp32.size_bytes}
-    sizes.update({r.variant: r.size_bytes for r in quantized.results if r.accepted})
-    refused = {r.variant: r.note for r in quantized.results if not r.accepted}
-    return {
+    records = {r.variant: r for r in quantized.results}
+    fp32 = quantized.fp32
+    variants = {}
+    for v, m in metrics.items():
+        r = records.get(v)
+        streamed = fp32.stream_metric if r is None else r.stream_metric
+        variants[v] = {
+            "metric": dataclasses.asdict(m),
+            "size_bytes": fp32.size_bytes if r is None else r.size_bytes,
+            "stream_metric": dataclasses.asdict(streamed) if streamed is not None else None,
+            "stream_ok": True if r is None else r.stream_accepted,
+            "note": "" if r is None else r.note,
+            "stream_note": "" if r is None else r.stream_note,
+        }
+    summary = {
         "quality": dict(
             zip(["split", "metric", "value", "baseline", "ratio"], _quality_row(train_summary), strict=True)
         ),
-        "variants": {
-            v: {"metric": dataclasses.asdict(m), "size_bytes": sizes[v]} for v, m in metrics.items()
-        },
-        "refused": refused,
+        "verdict": train_summary.verdict(),
+        "variants": variants,
+        "refused": {r.variant: r.note for r in quantized.results if not r.accepted},
         "timing": timing,
+        "training": train_summary.to_dict(),
         "bundle": str(bundle),
         "out": str(out),
+    }
+    summary["recommendation"] = recommendation(summary)
+    return summary
+
+
+def describe_run(run_dir: Path) -> dict[str, Any]:
+    """The model and the data, as the report describes them."""
+    from edgernn.train.run import read_run_info
+
+    info = read_run_info(run_dir)
+    m, d, c = info.model, info.data, info.data_config
+    series = dataclasses.asdict(d.series) if d.series is not None else None
+    return {
+        "cell": m.cell,
+        "layers": m.num_layers,
+        "hidden": m.hidden_size,
+        "bidirectional": m.bidirectional,
+        "topology": m.topology,
+        "window": d.window,
+        "horizon": d.horizon,
+        "source": d.source,
+        "inputs": list(d.feature_names),
+        "outputs": list(d.output_names),
+        "split_sizes": list(d.split_sizes),
+        "split_fractions": [1 - c.val_fraction - c.test_fraction, c.val_fraction, c.test_fraction],
+        "series": series,
+        "notes": list(d.notes),
     }
 
 
@@ -200,7 +260,7 @@ VARIANT_HEADERS = [
 ]
 
 
-def _variant_rows(summary: dict[str, Any]) -> list[list[Any]]:
+def variant_rows(summary: dict[str, Any]) -> list[list[Any]]:
     rows = []
     for variant, info in summary["variants"].items():
         cells = {t["mode"]: t for t in summary["timing"] if t["variant"] == variant and t["provider"] == CPU}
@@ -228,12 +288,16 @@ def print_summary(console: Console, summary: dict[str, Any]) -> None:
         f"quality: test {q['metric']} {q['value']} vs naive {q['baseline']} (ratio {q['ratio']})",
         highlight=False,
     )
+    if summary["verdict"]:
+        console.print(f"[bold red]warning:[/] {summary['verdict']}", highlight=False)
     table = Table(*VARIANT_HEADERS, title="Variants (CPU, 1 thread, batch 1)")
-    for row in _variant_rows(summary):
+    for row in variant_rows(summary):
         table.add_row(*map(str, row))
     console.print(table)
     for variant, note in summary["refused"].items():
         console.print(f"{variant} refused: {note}", highlight=False)
+    for line in summary["recommendation"]:
+        console.print(line.replace("**", "").replace("`", ""), highlight=False, soft_wrap=True)
     console.print(f"bundle: {summary['bundle']}\nreport: {summary['report']}", highlight=False)
 
 

@@ -11,6 +11,19 @@ from edgernn.train.cli import train_options
 
 
 def _pipeline_options(func: Any) -> Any:
+    func = click.option(
+        "--require-baseline",
+        is_flag=True,
+        help="Exit 1 when the model does not beat its naive baseline on the test split (for CI).",
+    )(func)
+    func = click.option(
+        "--resume",
+        is_flag=True,
+        help="Continue the pipeline output in --out: its training, then every stage.",
+    )(func)
+    func = click.option(
+        "--overwrite", is_flag=True, help="Replace a previous pipeline output in --out (nothing else)."
+    )(func)
     func = click.option("--no-torch-baseline", is_flag=True, help="Skip timing PyTorch eager.")(func)
     func = click.option("--profile-iters", type=click.IntRange(1), default=100, show_default=True)(func)
     return click.option(
@@ -24,17 +37,45 @@ def _pipeline_options(func: Any) -> Any:
 @click.command("pipeline")
 @train_options
 @_pipeline_options
-def pipeline_command(out: Path, profile_iters: int, no_torch_baseline: bool, **flags: Any) -> None:
+def pipeline_command(
+    out: Path,
+    profile_iters: int,
+    no_torch_baseline: bool,
+    overwrite: bool,
+    resume: bool,
+    require_baseline: bool,
+    **flags: Any,
+) -> None:
     """Train, export with verification, quantize, evaluate, profile and report, in one go.
 
     Takes every `edgernn train` flag (--dataset NAME or --data FILE, --cell, --hidden, ...).
+    report.md opens with the verdict against the naive baseline and the variant to ship.
+
+    \b
+    Examples:
+      edgernn pipeline --data co2_weekly.csv --out runs/co2
+      edgernn pipeline --data macro.csv --target realgdp --out runs/gdp --require-baseline
+      edgernn pipeline --data macro.csv --target realgdp --out runs/gdp --resume
     """
     from edgernn.train.cli import build_configs
 
-    data_config, model_config, train_config = build_configs(
-        {k: v for k, v in flags.items() if v is not None}, None
-    )
-    _run(data_config, model_config, train_config, out, profile_iters, not no_torch_baseline)
+    given = {k: v for k, v in flags.items() if v is not None}
+    stored = _stored(out) if resume else None
+    data_config, model_config, train_config = build_configs(given, stored)
+    options = dict(overwrite=overwrite, resume=resume, require_baseline=require_baseline)
+    _run(data_config, model_config, train_config, out, profile_iters, not no_torch_baseline, **options)
+
+
+def _stored(out: Path) -> dict[str, dict[str, Any]] | None:
+    """The configs of the run a --resume continues (flags given again still win), if it got that far."""
+    from edgernn.train.config import to_dict
+    from edgernn.train.run import CONFIG_FILE, read_run_info
+
+    run = out / "run"
+    if not (run / CONFIG_FILE).is_file():
+        return None
+    info = read_run_info(run)
+    return {"data": to_dict(info.data_config), "model": to_dict(info.model), "train": to_dict(info.train)}
 
 
 @click.command("demo")
@@ -42,17 +83,37 @@ def pipeline_command(out: Path, profile_iters: int, no_torch_baseline: bool, **f
     "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/demo"), show_default=True
 )
 def demo_command(out: Path) -> None:
-    """The whole pipeline on the bundled yearly sunspot numbers (about a minute on 2 cores)."""
+    """The whole pipeline on the bundled yearly sunspot numbers (about a minute on 2 cores).
+
+    Run again, it replaces its own previous output in --out (never a folder it did not write).
+    """
+    from .outdir import is_pipeline_output
     from .pipeline import demo_configs
 
-    _run(*demo_configs(), out, 100, True)
+    _run(*demo_configs(), out, 100, True, overwrite=is_pipeline_output(out))
 
 
-def _run(data_config, model_config, train_config, out: Path, iters: int, torch_baseline: bool) -> None:
+def _run(
+    data_config,
+    model_config,
+    train_config,
+    out: Path,
+    iters: int,
+    torch_baseline: bool,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    require_baseline: bool = False,
+) -> None:
     from rich.console import Console
 
     from .pipeline import PipelineConfig, run_pipeline
 
     console = Console(width=None if Console().is_terminal else 120)
-    config = PipelineConfig(out=out, profile_iters=iters, torch_baseline=torch_baseline)
-    run_pipeline(data_config, model_config, train_config, config, console)
+    config = PipelineConfig(
+        out=out, profile_iters=iters, torch_baseline=torch_baseline, overwrite=overwrite, resume=resume
+    )
+    summary = run_pipeline(data_config, model_config, train_config, config, console)
+    if require_baseline and summary["verdict"]:
+        click.echo(f"error: {summary['verdict']} (--require-baseline)", err=True)
+        raise click.exceptions.Exit(1)

@@ -36,7 +36,9 @@ def forecast(bundle: Path, history: np.ndarray, years: int) -> list[float]:
 
 def main(out: Path) -> dict:
     run, bundle = out / "run", out / "bundle"
-    data = DataConfig(dataset="sunspots", columns=("sunspots",), target=("sunspots",), window=24)
+    data = DataConfig(
+        dataset="sunspots", columns=("sunspots",), target=("sunspots",), window=24, difference="none"
+    )
     run_training(
         ModelConfig(cell="gru", hidden_size=32), TrainConfig(batch_size=16, epochs=80, patience=20), data, run
     )

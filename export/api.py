@@ -13,7 +13,7 @@ import torch
 
 import edgernn
 from edgernn.runtime.manifest import InputSpec, Manifest, OutputSpec
-from edgernn.runtime.records import Metric
+from edgernn.runtime.records import Metric, SeriesRecord
 from edgernn.runtime.vocab import TOPOLOGIES
 
 from .bundle_writer import BundlePlan, check_out_dir, write_bundle
@@ -37,6 +37,7 @@ class ExportMeta:
     data_files: dict[str, Path] = field(default_factory=dict)  # bundle name -> source file
     source_files: dict[str, Path] = field(default_factory=dict)  # the PyTorch checkpoint, for baselines
     torch_metric: Metric | None = None  # the PyTorch model's test metric, for quantize to compare
+    series: SeriesRecord | None = None  # forecasts: time index and the graph's differencing
 
 
 @dataclass(frozen=True)

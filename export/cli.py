@@ -34,7 +34,6 @@ def _variants(text: str | None) -> list[str]:
 @click.option("--quantize", "variants", default=None, help="Then add variants, e.g. int8 or int8,fp16.")
 def export_command(run_dir, out_dir, exporter, opset, lengths, atol, rtol, ort_format, variants) -> None:
     """Export the best checkpoint of an `edgernn train` RUN_DIR to a verified bundle."""
-    from rich.console import Console
 
     from .from_run import export_run
 
@@ -48,10 +47,17 @@ def export_command(run_dir, out_dir, exporter, opset, lengths, atol, rtol, ort_f
         rtol=rtol,
         ort_format=ort_format,
     )
-    console = Console()
+    console = _console()
     _print_checks(console, report)
     if variants:
         _run_quantize(console, out_dir, _variants(variants), {})
+
+
+def _console():
+    """A rich console; 120 columns when not on a terminal, so the tables keep their headers."""
+    from rich.console import Console
+
+    return Console(width=None if Console().is_terminal else 120)
 
 
 def _print_checks(console, report) -> None:
@@ -100,6 +106,11 @@ def _print_checks(console, report) -> None:
     "--max-metric-drop", type=click.FloatRange(min=0), default=0.01, show_default=True, help="Relative."
 )
 @click.option("--force", is_flag=True, help="Keep variants that break the metric budget.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 1 when any variant is refused (default: 0 when the rest were written).",
+)
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the report here.")
 def quantize_command(
     bundle,
@@ -112,10 +123,10 @@ def quantize_command(
     fp16_target,
     max_metric_drop,
     force,
+    strict,
     json_path,
 ) -> None:
     """Add int8/fp16 variants to BUNDLE, each gated, scored and timed against fp32."""
-    from rich.console import Console
 
     options = {
         "calibration": calibration,
@@ -125,11 +136,11 @@ def quantize_command(
         "max_metric_drop": max_metric_drop,
         "force": force,
     }
-    _run_quantize(Console(), bundle, _variants(variants), options, eval_path, calib_path, json_path)
+    _run_quantize(_console(), bundle, _variants(variants), options, eval_path, calib_path, json_path, strict)
 
 
 def _run_quantize(
-    console, bundle, variants, options, eval_path=None, calib_path=None, json_path=None
+    console, bundle, variants, options, eval_path=None, calib_path=None, json_path=None, strict=False
 ) -> None:
     from rich.table import Table
 
@@ -146,25 +157,57 @@ def _run_quantize(
     config = QuantizeConfig(**options)
     report = quantize(bundle, variants, config=config, eval_path=eval_path, calib_path=calib_path)
     fp32, metric = report.fp32, report.fp32.metric.name
-    columns = ("variant", "size", "ratio", metric, f"Δ {metric}", "p50 ms", "speed-up", "kept")
+    columns = (
+        "variant",
+        "size",
+        "ratio",
+        metric,
+        f"Δ {metric}",
+        "stream Δ",
+        "p50 ms",
+        "speed-up",
+        "kept",
+    )
     table = Table(*columns, title="Variants (CPU, 1 thread, batch 1)")
     mb = f"{fp32.size_bytes / 1e6:.3f} MB"
-    table.add_row(FP32, mb, "1.00", f"{fp32.metric.value:.4g}", "-", f"{fp32.p50_ms:.3f}", "1.00", "yes")
+    table.add_row(FP32, mb, "1.00", f"{fp32.metric.value:.4g}", "-", "-", f"{fp32.p50_ms:.3f}", "1.00", "yes")
     for r in report.results:
         table.add_row(
             r.variant,
             f"{r.size_bytes / 1e6:.3f} MB",
             f"{r.size_ratio:.2f}",
-            f"{r.metric.value:.4g}",
-            f"{r.metric_delta:+.2%}",
-            f"{r.p50_ms:.3f}",
-            f"{r.speedup:.2f}",
-            "yes" if r.accepted else "[red]no[/]",
+            _number(r.metric.value, "{:.4g}"),
+            _number(r.metric_delta, "{:+.2%}"),
+            _streamed(r, fp32),
+            _number(r.p50_ms, "{:.3f}"),
+            _number(r.speedup, "{:.2f}"),
+            _kept(r),
         )
     console.print(table)
     for r in report.results:
-        if r.note:
-            console.print(f"{r.variant}: {r.note}", highlight=False)
+        for note in (r.note, r.stream_note):
+            if note:
+                console.print(f"{r.variant}: {note}", highlight=False, soft_wrap=True)
     atomic_write_text(json_path or Path(bundle) / QUANTIZE_REPORT, json.dumps(report.to_dict(), indent=2))
-    if report.refused:
-        raise InputError(f"refused variants: {', '.join(report.refused)} (see notes; --force keeps them)")
+    written = [r.variant for r in report.results if r.accepted]
+    console.print(f"written: {', '.join(written) or 'none'}; refused: {', '.join(report.refused) or 'none'}")
+    if report.refused and strict:
+        raise InputError(
+            f"refused variants: {', '.join(report.refused)} (--strict; see notes; --force keeps them)"
+        )
+
+
+def _number(value: float, spec: str) -> str:
+    return "-" if value != value else spec.format(value)  # NaN: not measured
+
+
+def _streamed(record, fp32) -> str:
+    if record.stream_metric is None or fp32.stream_reference is None:
+        return "-"
+    return f"{record.stream_metric.relative_drop(fp32.stream_reference):+.2%}"
+
+
+def _kept(record) -> str:
+    if not record.accepted:
+        return "[red]no[/]"
+    return "yes" if record.stream_accepted else "yes, [red]not for streaming[/]"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,11 +63,55 @@ def score(session: Session, data: EvalData, batch: int = 256) -> tuple[Metric, n
     outs = []
     for start in range(0, len(data.x), batch):
         lengths = data.lengths[start : start + batch] if data.lengths is not None else None
+        state = _counter(manifest, data, slice(start, start + batch))
         result = session.run(
-            data.x[start : start + batch], lengths=lengths if manifest.input.lengths else None
+            data.x[start : start + batch], lengths=lengths if manifest.input.lengths else None, state=state
         )
         outs.append(result.output)
     pred = np.concatenate(outs)
+    return metric_of(manifest, data, pred), pred
+
+
+def score_stream(session: Session, data: EvalData, limit: int = 64) -> tuple[Metric, Metric] | None:
+    """The metric of the first ``limit`` sequences streamed step by step (batch 1, state carried, as a
+    device streams), and of the same sequences run whole; None for models that do not stream."""
+    manifest = session.manifest
+    if not manifest.streamable or manifest.topology == "one_to_many" or manifest.input.lengths:
+        return None
+    part = dataclasses.replace(
+        data,
+        **{
+            k: getattr(data, k)[:limit] for k in ("x", "y", "lengths", "mask") if getattr(data, k) is not None
+        },
+    )
+    whole, pred = score(session, part)
+    streamed = np.zeros_like(pred)
+    for i in range(len(part.x)):
+        steps = int(part.lengths[i]) if part.lengths is not None else part.x.shape[1]
+        stream = session.stream(1)
+        counter = _counter(manifest, part, slice(i, i + 1))
+        if counter:
+            stream.state = {**stream.state, **counter}
+        outs = [stream.step(part.x[i : i + 1, t]).output[0] for t in range(steps)]
+        if manifest.topology == "many_to_one":
+            streamed[i] = outs[-1]
+        else:
+            streamed[i, :steps] = np.stack(outs)
+    return metric_of(manifest, part, streamed), whole
+
+
+def _counter(manifest: Manifest, data: EvalData, rows: slice) -> dict[str, np.ndarray] | None:
+    """A forecaster with calendar features counts rows: each eval sequence starts at its own row
+    (``cond`` holds it), which the graph's counter state must be set to."""
+    counter = manifest.series.counter if manifest.series is not None else None
+    if counter is None or data.cond is None:
+        return None
+    start = data.cond[rows].reshape(-1).astype(np.float32)
+    return {counter: start.reshape(1, -1, 1)}
+
+
+def metric_of(manifest: Manifest, data: EvalData, pred: np.ndarray) -> Metric:
+    """The task metric of raw model outputs ``pred`` against ``data``'s targets (see :func:`score`)."""
     if data.y is None:
         raise InputError(f"{data.source}: expected targets 'y' to score the model, found none")
     mask = _mask(manifest, data, pred.shape)
@@ -77,11 +122,11 @@ def score(session: Session, data: EvalData, batch: int = 256) -> tuple[Metric, n
             logits = pred - pred.max(axis=-1, keepdims=True)
             logp = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
             picked = np.take_along_axis(logp, labels[..., None], axis=-1)[..., 0]
-            return Metric("nll", float(-picked[mask].mean()), False), pred
-        return Metric("accuracy", float((pred.argmax(axis=-1) == labels)[mask].mean()), True), pred
+            return Metric("nll", float(-picked[mask].mean()), False)
+        return Metric("accuracy", float((pred.argmax(axis=-1) == labels)[mask].mean()), True)
     y = data.y.reshape(pred.shape)
     err = (pred - y)[mask]
-    return Metric("rmse", float(np.sqrt(np.mean(err**2))), False), pred
+    return Metric("rmse", float(np.sqrt(np.mean(err**2))), False)
 
 
 def p50_latency_ms(session: Session, x: np.ndarray, *, warmup: int = 5, iters: int = 50) -> float:

@@ -52,6 +52,7 @@ def export_run(
         # The checkpoint travels too (safetensors + JSON), so `edgernn profile --torch` can time PyTorch.
         source_files={f"{SOURCE_DIR}/{name}": Path(run_dir) / name for name in (CONFIG_FILE, WEIGHTS_FILE)},
         torch_metric=info.summary.test if info.summary is not None else None,
+        series=specs.series,
     )
     return export(
         model,

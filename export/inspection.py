@@ -84,6 +84,8 @@ def render(report: dict[str, Any], console: Any) -> None:
             f"layers={manifest['layers']} hidden={manifest['hidden_size']} "
             f"bidirectional={manifest['bidirectional']}"
         )
+        for line in columns_lines(manifest):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     files = Table("file", "size", "sha256", "manifest check", title="Files")
     for f in report["files"]:
         size = f"{f['size_bytes'] / 1024:.1f} KiB" if f["size_bytes"] is not None else "-"
@@ -126,6 +128,27 @@ def render(report: dict[str, Any], console: Any) -> None:
                 or "none"
             )
         )
+
+
+def columns_lines(manifest: dict[str, Any]) -> list[str]:
+    """What goes in and comes out, by name: input columns in order, outputs with units, the series."""
+    spec, out, series = manifest["input"], manifest["output"], manifest.get("series")
+    lines = []
+    if spec.get("columns"):
+        lines.append(f"input columns (in order): {', '.join(spec['columns'])}")
+    else:
+        width = spec["features"] if spec["kind"] == "features" else "token ids"
+        lines.append(f"input columns: not named ({width} per step, in the training data's order)")
+    names = out.get("names") or out.get("labels")
+    units = f" ({out['units']})" if out.get("units") else ""
+    lines.append(f"outputs: {', '.join(names[:12]) if names else out['kind']}{units}")
+    if series:
+        time = f"time column {series['time_column']!r} ({series['step']}, {series['first']} .. {series['last']}); "
+        lines.append(
+            (time if series.get("time_column") else "")
+            + f"difference: {series['difference']} ({series['reason']}); warm-up {series['warmup']} rows"
+        )
+    return lines
 
 
 @click.command("inspect")

@@ -44,7 +44,7 @@ def trace_module(
     y, state = (out[0], out[1]) if n_state else ((out[0] if isinstance(out, tuple) else out), ())
     state = [state] if isinstance(state, torch.Tensor) else list(state)
     _check_output(y, x, config.topology)
-    state_in, state_out = state_names(n_state)
+    state_in, state_out = state_names(n_state, getattr(module, "state_names", None))
     shapes = tuple((s.shape[0], s.shape[2]) for s in state)
     batch, time = x.shape[0], x.shape[1]
     args = (x, *(torch.zeros(r, batch, h) for r, h in shapes))
@@ -116,6 +116,7 @@ def _manifest(config, meta, layers, x, y, state_in, state_out, shapes) -> Manife
             StateSpec(i, o, (r, "batch", h)) for i, o, (r, h) in zip(state_in, state_out, shapes, strict=True)
         ),
         condition=meta.condition,
+        series=meta.series,
         topology=config.topology,
         cell=first.cell if first else None,
         layers=first.layers if first else None,

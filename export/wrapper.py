@@ -95,8 +95,11 @@ class ExportWrapper(nn.Module):
         return (y, state) if self.state_tensors == 1 else (y, *state)
 
 
-def state_names(state_tensors: int) -> tuple[list[str], list[str]]:
-    """Graph names of the state inputs and outputs: ``h0 -> hn`` and ``c0 -> cn`` for an LSTM."""
+def state_names(state_tensors: int, names: tuple[str, ...] | None = None) -> tuple[list[str], list[str]]:
+    """Graph names of the state inputs and outputs: ``h0 -> hn`` and ``c0 -> cn`` for an LSTM, or
+    ``{name}0 -> {name}n`` for the module's own ``state_names``."""
+    if names is not None and len(names) == state_tensors:
+        return [f"{n}0" for n in names], [f"{n}n" for n in names]
     if state_tensors == 1:
         return ["h0"], ["hn"]
     if state_tensors == 2:

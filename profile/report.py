@@ -143,7 +143,7 @@ def to_markdown(report: ProfileReport) -> str:
         "",
         "| " + " | ".join(keys) + " |",
         "|" + "---|" * len(keys),
-        *("| " + " | ".join(fmt(r[k]) for k in keys) + " |" for r in table),
+        *("| " + " | ".join(fmt(r[k]).replace("|", "\\|") for k in keys) + " |" for r in table),
     ]
     for c in report.cells:
         if c.ops is None:

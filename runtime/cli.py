@@ -18,6 +18,7 @@ import click
 import numpy as np
 
 from .bundle import check_outside
+from .csvinput import read_csv_rows
 from .errors import InputError
 from .fileio import atomic_write_bytes, atomic_write_text
 from .interrupt import interruptible
@@ -27,16 +28,17 @@ from .vocab import AUTO, PROVIDER_NAMES, VARIANTS
 FORMATS = (".csv", ".npy", ".json")
 
 
-def read_input(path: Path) -> np.ndarray:
-    """CSV (one row per time step, optional header), ``.npy`` or JSON (a nested list, or ``{"x": ...}``)."""
+def read_input(path: Path, manifest: Any = None) -> tuple[np.ndarray, list[str]]:
+    """CSV (one row per time step, optional header; columns by name for bundles that name them),
+    ``.npy`` or JSON (a nested list, or ``{"x": ...}``); returns the values and notes for the user."""
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
-            return _read_npy(path)
+            return _read_npy(path), []
         if suffix == ".json":
-            return _read_json(path)
+            return _read_json(path), []
         if suffix == ".csv":
-            return _read_csv(path)
+            return read_csv_rows(path, manifest)
     except InputError:
         raise
     except (ValueError, UnicodeDecodeError, RecursionError) as err:
@@ -87,36 +89,6 @@ def _read_npy(path: Path) -> np.ndarray:
     return np.load(path, allow_pickle=False)
 
 
-def _read_csv(path: Path) -> np.ndarray:
-    """Rows of numbers (one per time step) after an optional header; a UTF-8 BOM and CRLF are fine."""
-    lines = [
-        (n, ln) for n, ln in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1) if ln.strip()
-    ]
-    header = lines[0][1].split(",") if lines and not _is_number(lines[0][1].split(",")[0]) else None
-    body = lines[1:] if header else lines
-    if not body:
-        raise InputError(f"{path}: expected at least one row of values, found none")
-    width = len(header) if header else len(body[0][1].split(","))
-    numpy_says = ""
-    try:
-        values = np.loadtxt([ln for _, ln in body], delimiter=",", ndmin=2)
-        if values.shape[1] == width:
-            return values
-    except ValueError as err:
-        numpy_says = f" ({str(err)[:200]})"  # the loop below finds the bad line and cell to name them
-    like = "the header" if header else f"line {body[0][0]}"
-    for line, text in body:
-        cells = text.split(",")
-        if len(cells) != width:
-            raise InputError(f"{path}: line {line} has {len(cells)} fields, expected {width} like {like}")
-        for i, cell in enumerate(cells):
-            if not _is_number(cell):
-                name = repr(header[i].strip()) if header else str(i + 1)
-                shown = repr(cell[:20]) + (f"… ({len(cell)} characters)" if len(cell) > 20 else "")
-                raise InputError(f"{path}: line {line}, column {name}: {shown} is not a number")
-    raise InputError(f"{path}: expected rows of numbers separated by commas{numpy_says}")
-
-
 def _number(name: str, text: str) -> int | float:
     try:
         return int(text)
@@ -126,14 +98,6 @@ def _number(name: str, text: str) -> int | float:
         return float(text)
     except ValueError:
         raise InputError(f"--const {name}={text}: expected a number, got {text!r}") from None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _as_batch(array: np.ndarray, session: Any) -> np.ndarray:
@@ -152,6 +116,7 @@ class Table:
         self.classes = spec.kind == "classes"
         self.labels = spec.labels
         self.batch, self.stepped, self.name = batch, stepped, spec.name
+        self.names = spec.names
         self.rows: list[list[Any]] = []
         self.header: list[str] | None = None
 
@@ -185,6 +150,8 @@ class Table:
         if self.classes:
             names = self.labels or tuple(str(i) for i in range(width))
             return cols + ["label"] + [f"p_{n}" for n in names]
+        if self.names is not None and len(self.names) == width:
+            return cols + list(self.names)
         return cols + ([self.name] if width == 1 else [f"{self.name}_{i}" for i in range(width)])
 
 
@@ -247,6 +214,12 @@ def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
 )
 @click.option("--stream", is_flag=True, help="Feed rows one at a time; print each output as it comes.")
 @click.option(
+    "--start-row",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Bundles with calendar features: the row of their training CSV this input starts at [default: 0].",
+)
+@click.option(
     "--threads",
     type=click.IntRange(min=1, max=max_threads()),
     default=None,
@@ -264,6 +237,7 @@ def run_command(
     provider: str,
     variant: str,
     stream: bool,
+    start_row: int | None,
     threads: int | None,
     fallback: str,
     state_map: tuple[str, ...],
@@ -288,13 +262,19 @@ def run_command(
             fallback=fallback,
             state_map=_pairs(state_map, "--state-map") or None,
             constants=pinned or None,
+            streaming=stream,
         )
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
-    x = _as_batch(read_input(input_path), session)
+    values, notes = read_input(input_path, session.manifest)
+    x = _as_batch(values, session)
+    notes.insert(0, session.describe()["choice"])
+    state = _counter(session, x.shape[0], start_row, notes)
     echo = out_path is None
     with np.errstate(all="ignore"):  # an overflow in de-normalising is data, not a second stderr line
-        table, results = interruptible(lambda: _compute(session, x, stream, echo), session.interrupt)
+        table, results = interruptible(
+            lambda: _compute(session, x, stream, echo, notes, state), session.interrupt
+        )
     if out_path is not None:
         write_output(out_path, table, results, session)
 
@@ -310,27 +290,65 @@ def _check_out(out_path: Path | None, target: Path) -> None:
     check_outside("--out", out_path, target)
 
 
-def _compute(session: Any, x: np.ndarray, stream: bool, echo: bool) -> tuple[Table, list[Any]]:
+def _compute(
+    session: Any, x: np.ndarray, stream: bool, echo: bool, notes: list[str], state: dict | None
+) -> tuple[Table, list[Any]]:
     frames = session.signature.x.time_axis is None  # third-party frame models: each row is one call
     table = Table(session, batch=x.shape[0] if not frames else 1, stepped=stream or frames)
     if stream or frames:
-        results = _stream(session, x, frames, table, echo=stream and echo)
+        results = _stream(session, x, frames, table, echo=stream and echo, notes=notes, state=state)
         if echo and not stream:
             _print(table.header, table.rows)
     else:
-        results = [session.run(x)]
+        results = [session.run(x, state=state)]
+        _say(notes)
         table.add(results[0])
         if echo:
             _print(table.header, table.rows)
     return table, results
 
 
-def _stream(session: Any, x: np.ndarray, frames: bool, table: Table, *, echo: bool) -> list[Any]:
+def _say(notes: list[str]) -> None:
+    """Print the notes once the first call has worked (failures end in their one error line)."""
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    notes.clear()
+
+
+def _counter(session: Any, batch: int, start_row: int | None, notes: list[str]) -> dict | None:
+    """The row counter of a bundle with calendar features (``--start-row``), with a note saying
+    where it counts from."""
+    series = session.manifest.series
+    if series is None or series.counter is None:
+        if start_row is not None:
+            raise InputError("--start-row: this bundle has no calendar features, so it counts no rows")
+        return None
+    row = start_row or 0
+    notes.append(
+        f"calendar features: the first input row is row {row} of the training CSV "
+        f"({series.step} rows from {series.first}; --start-row sets it)"
+    )
+    return {series.counter: np.full((1, batch, 1), row, np.float32)}
+
+
+def _stream(
+    session: Any,
+    x: np.ndarray,
+    frames: bool,
+    table: Table,
+    *,
+    echo: bool,
+    notes: list[str],
+    state: dict | None = None,
+) -> list[Any]:
     rows = x if frames else np.moveaxis(x, session.signature.x.time_axis, 0)
     s = session.stream(1 if frames else x.shape[0])
+    if state:
+        s.state = {**s.state, **state}
     results = []
     for t, row in enumerate(rows):
         result = s.step(row[None] if frames else row)
+        _say(notes)
         results.append(result)
         new = table.add(result, step=t)
         if echo:

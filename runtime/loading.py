@@ -1,5 +1,5 @@
-"""What a Session settles before it opens a model: the provider plan, auto's GPU route, and which
-variants may never reach a CPU session."""
+"""How a Session opens a model: the provider plan, the onnxruntime session made from checked bytes,
+the variant a bundle runs (and the ones that may never reach a CPU session), and auto's GPU route."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from typing import Any
 from . import providers as prov
 from ._ort import ort
 from .bundle import Bundle
-from .errors import EdgernnError, ProviderError
+from .errors import BundleError, EdgernnError, ProviderError
+from .manifest import Manifest
+from .modelfile import ModelBytes
 from .providers import RuntimeConfig
-from .vocab import AUTO, FP16
+from .vocab import AUTO, FP16, ROLE_INIT
 
 
 @dataclass(frozen=True)
@@ -83,3 +85,75 @@ def refuse_cuda_fp16(bundle: Bundle, variant: str) -> None:
             f"{bundle.root}: the fp16 variant is built for CUDA, and this session would run on "
             f"{prov.CPU}, which has no fp16 recurrent kernels; use provider='cuda', or the fp32/int8 variant"
         )
+
+
+def stream_refusal(manifest: Manifest, variant: str) -> str:
+    """Why ``variant`` may not stream ('' when it may): quantize's record of its streamed metric."""
+    record = (manifest.quantization or {}).get(variant)
+    if record is None or record.stream_accepted:
+        return ""
+    return record.stream_note or "refused for streaming"
+
+
+def create_session(
+    model: ModelBytes,
+    chain: list[str],
+    config: RuntimeConfig,
+    variant: str,
+    *,
+    profile_prefix: str = "",
+    cuda_graph: bool = False,
+) -> Any:
+    """An InferenceSession on ``chain`` from the bytes that were checked; :class:`BundleError` if
+    onnxruntime cannot load them. onnxruntime is told the format edgernn decided on, and gets every
+    external file from memory, so it never opens a path itself."""
+    so = prov.session_options(ort, config)
+    so.add_session_config_entry("session.load_model_format", model.format)
+    if model.external:
+        names, blobs = [loc for loc, _ in model.external], [blob for _, blob in model.external]
+        so.add_external_initializers_from_files_in_memory(names, blobs, [len(b) for b in blobs])
+    if profile_prefix:
+        so.enable_profiling = True
+        so.profile_file_prefix = profile_prefix
+    try:
+        return ort.InferenceSession(
+            model.data, sess_options=so, providers=prov.provider_options(chain, config, cuda_graph=cuda_graph)
+        )
+    except Exception as err:  # onnxruntime raises its own pybind exception types
+        hint = " (the fp16 variant needs a GPU provider)" if variant == FP16 and chain[0] == prov.CPU else ""
+        detail = " ".join(str(err).split())  # one line: some onnxruntime messages span several
+        raise BundleError(f"{model.path}: onnxruntime could not load the model{hint}: {detail}") from None
+
+
+def open_bundle(bundle: Bundle, variant: str, plan: Plan, streaming: bool) -> tuple[Any, str, ModelBytes]:
+    """Create the session for the chosen variant. When a GPU chain fails to start or lands on CPU, an
+    ``auto`` variant is picked again for CPU (fp16 has no CPU kernels; int8 is faster there);
+    ``streaming`` leaves out variants quantize refused for streaming."""
+    chain, config = plan.chain, plan.config
+    have = [v for v in bundle.variants() if not (streaming and stream_refusal(bundle.manifest, v))]
+    chosen = prov.pick_variant(variant, have, chain[0])
+    if chain[0] == prov.CPU:
+        refuse_cuda_fp16(bundle, chosen)
+    model = bundle.model(bundle.model_file(chosen))
+    try:
+        sess = create_session(model, chain, config, chosen)
+    except BundleError:
+        if chain[0] == prov.CPU:
+            raise
+        sess = None
+    if chain[0] == prov.CPU or (sess is not None and sess.get_providers()[0] != prov.CPU):
+        return sess, chosen, model
+    on_cpu = prov.pick_variant(variant, have, prov.CPU)
+    refuse_cuda_fp16(bundle, on_cpu)
+    if sess is None or on_cpu != chosen:
+        model = bundle.model(bundle.model_file(on_cpu))
+        sess = create_session(model, [prov.CPU], config, on_cpu)
+    return sess, on_cpu, model
+
+
+def init_session(bundle: Bundle, chain: list[str], config: RuntimeConfig) -> Any:
+    """one_to_many bundles: the file with role ``init`` (condition -> initial state)."""
+    init = [rel for rel, e in bundle.manifest.files.items() if e.role == ROLE_INIT]
+    if not init:
+        return None
+    return create_session(bundle.model(init[0]), list(chain), config, "init")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union
 
 from .errors import BundleError, EdgernnError
-from .records import Validation, VariantRecord
+from .records import SeriesRecord, Validation, VariantRecord
 from .vocab import CELLS, INPUT_KINDS, OUTPUT_KINDS, ROLE_MODEL, TOPOLOGIES, VARIANTS
 
 SCHEMA_VERSION = 1
@@ -39,6 +39,7 @@ class InputSpec:
     std: tuple[float, ...] | None = None
     lengths: str | None = None  # name of the optional int64 lengths input ([batch])
     start_token: int | None = None  # one_to_many token decoders: the first input token
+    columns: tuple[str, ...] | None = None  # the feature columns by name, in input order (CSV series)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class OutputSpec:
     units: str | None = None
     mean: tuple[float, ...] | None = None  # de-normalisation: y * std + mean
     std: tuple[float, ...] | None = None
+    names: tuple[str, ...] | None = None  # one per regression value, e.g. "load[t+1]"
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class Manifest:
     files: dict[str, FileEntry] = field(default_factory=dict)  # relative path -> entry
     validation: Validation | None = None  # filled by export's verification gate
     quantization: dict[str, VariantRecord] | None = None  # filled by quantize, per variant
+    series: SeriesRecord | None = None  # forecasts from a CSV: time index and what the graph differences
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -105,6 +108,11 @@ class Manifest:
         if self.schema_version != SCHEMA_VERSION:
             raise BundleError(
                 f"manifest field 'schema_version': expected {SCHEMA_VERSION}, got {self.schema_version}"
+            )
+        columns = self.input.columns
+        if columns is not None and self.input.features is not None and len(columns) != self.input.features:
+            raise BundleError(
+                f"manifest field 'input.columns': expected {self.input.features} names, got {len(columns)}"
             )
         for path, entry in self.files.items():
             if entry.variant is not None:

@@ -130,6 +130,22 @@ def pick_variant(variant: str, have: Sequence[str], provider: str) -> str:
     return sorted(have)[0]
 
 
+def variant_reason(
+    requested: str, chosen: str, have: Sequence[str], provider: str, skipped: Sequence[str] = ()
+) -> str:
+    """Why ``chosen`` runs, in a few words (what ``Session.describe()`` and ``edgernn run`` say);
+    ``skipped``: variants left out because they are refused for streaming."""
+    if requested != AUTO:
+        return "asked for"
+    if skipped:
+        return f"auto: {', '.join(skipped)} refused for streaming by quantize's check"
+    if chosen == INT8:
+        return "auto: int8 is picked on the CPU when the bundle has it; --variant fp32 runs the exact model"
+    if provider == CPU and chosen == FP32:
+        return "auto: the bundle has no int8 variant"
+    return f"auto: the bundle's {chosen} variant ({', '.join(have)} available)"
+
+
 def provider_options(chain: Sequence[str], config: RuntimeConfig, *, cuda_graph: bool = False) -> list[Any]:
     """The ``providers`` argument for ``InferenceSession``: names, with a device id for GPU providers,
     TF32 as configured on CUDA, and ``cuda_graph`` for the session that captures stream steps."""

@@ -76,7 +76,34 @@ class VariantRecord:
     checks: tuple[Check, ...] = ()
     candidates: tuple[dict[str, Any], ...] = ()  # int8: every weight setting measured
     sha256: str = ""  # of the file, once it is in the bundle
+    stream_metric: Metric | None = None  # the metric streamed step by step (batch 1), as a device streams
+    stream_accepted: bool = True  # False: refused for streaming (see stream_note); whole sequences only
+    stream_note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class SeriesRecord:
+    """A forecasting model's series: its time index, and what its graph differences.
+
+    A differencing graph takes the rows as they are (levels), computes the changes it was trained on
+    inside the graph, and adds the predicted change back to the level it is a change from, so outputs
+    are levels. The previous row (and for a seasonal difference the last ``period`` target values)
+    travel as extra state pairs; with zero state the first row counts as its own predecessor, so
+    outputs are exact from row ``warmup`` on. Calendar features are computed in the graph from a row
+    counter (state ``counter``): set it to the rows between ``first`` and the first row fed."""
+
+    time_column: str | None = None  # the CSV's time index (never an input)
+    first: str | None = None  # ISO time of the first and last row of the training CSV
+    last: str | None = None
+    step: str | None = None  # "weekly", "quarterly", ...
+    period: int = 1  # season in steps (1: none)
+    difference: str = "none"  # what the model predicts of its targets: none (levels), first, season
+    reason: str = ""  # why that difference was chosen
+    changes: tuple[str, ...] = ()  # input columns the model sees as their change since the previous row
+    warmup: int = 0  # rows a cold-started stream needs before its differences are real (0, 1 or period)
+    calendar: tuple[str, ...] = ()  # calendar features the graph computes, e.g. "sin1_year"
+    counter: str | None = None  # with calendar features: the state input counting rows since `first`

@@ -15,19 +15,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import providers as prov
-from ._ort import ort
 from .bundle import Bundle, manifest_from_graph
 from .cuda_graphs import CudaGraphs
 from .engine import Engine
-from .errors import BundleError, InputError
-from .loading import GpuRoute, Plan, refuse_cuda_fp16
+from .errors import BundleError, InputError, UnsupportedError
+from .loading import GpuRoute, Plan, create_session, init_session, open_bundle, stream_refusal
 from .manifest import Manifest
 from .modelfile import ModelBytes, read_model
 from .providers import RuntimeConfig
 from .result import Result
 from .signature import Signature, build_signature
 from .validate import check_lengths
-from .vocab import AUTO, BARE_VARIANT, FP16, FP32, ROLE_INIT
+from .vocab import AUTO, BARE_VARIANT, FP32
 
 if TYPE_CHECKING:
     from .stream import Stream
@@ -56,6 +55,7 @@ class Session:
         self._variant = variant
         self._config = config
         self._requested = requested
+        self._why = ""  # why this variant runs (set by from_bundle / from_onnx)
         self._gpu: GpuRoute | None = None  # provider="auto" with the CUDA EP installed
         self._providers: tuple[str, ...] = tuple(engine.ort.get_providers())
         x, manifest = engine.sig.x, engine.manifest
@@ -75,6 +75,7 @@ class Session:
         options: RuntimeConfig | None = None,
         state_map: Mapping[str, str] | None = None,
         constants: Mapping[str, Any] | None = None,
+        streaming: bool = False,
     ) -> Session:
         """Load a bundle folder (:meth:`from_bundle`) or a bare ``.onnx`` (:meth:`from_onnx`).
 
@@ -85,7 +86,8 @@ class Session:
         ``fallback``: what happens when the requested provider is not the one that runs: ``warn``
         (default), ``error`` (raise :class:`ProviderError`) or ``silent``.
         ``state_map`` names the state pairs of a bare ``.onnx``; ``constants`` pins extra graph
-        inputs, e.g. ``{"sr": 16000}``.
+        inputs, e.g. ``{"sr": 16000}``. ``streaming``: the caller will stream, so ``auto`` skips
+        variants refused for streaming.
         """
         path = Path(path)
         common = {"provider": provider, "threads": threads, "fallback": fallback, "options": options}
@@ -94,7 +96,7 @@ class Session:
                 raise InputError(
                     "state_map: applies to bare .onnx files; a bundle's manifest lists its state"
                 )
-            return cls.from_bundle(path, variant=variant, constants=constants, **common)
+            return cls.from_bundle(path, variant=variant, constants=constants, streaming=streaming, **common)
         if path.is_file():
             return cls.from_onnx(path, state_map=state_map, constants=constants, **common)
         raise BundleError(f"{path}: expected a bundle folder or an .onnx file, found nothing there")
@@ -110,21 +112,25 @@ class Session:
         fallback: str = "warn",
         options: RuntimeConfig | None = None,
         constants: Mapping[str, Any] | None = None,
+        streaming: bool = False,
     ) -> Session:
         """Load a bundle folder (or an already parsed :class:`Bundle`): every file it uses checked
         against the manifest, the variant picked for the provider that runs. Arguments as in
         :meth:`load`."""
         plan = Plan.make(provider, threads, fallback, options)
         bundle = path if isinstance(path, Bundle) else Bundle.load(path)
-        sess, chosen, model = _open_bundle(bundle, variant, plan)
-        init = _init_session(bundle, sess.get_providers(), plan.config)
+        sess, chosen, model = open_bundle(bundle, variant, plan, streaming)
+        init = init_session(bundle, sess.get_providers(), plan.config)
         rel = bundle.model_file(chosen)
         on_gpu = functools.partial(
             cls.from_bundle, bundle, variant=FP32 if variant == AUTO else variant, constants=constants
         )
-        return cls._finish(
+        session = cls._finish(
             sess, bundle.manifest, plan, constants, model, lambda: bundle.model(rel), chosen, init, on_gpu
         )
+        skipped = [v for v in bundle.variants() if streaming and stream_refusal(bundle.manifest, v)]
+        session._why = prov.variant_reason(variant, chosen, bundle.variants(), session.provider, skipped)
+        return session
 
     @classmethod
     def from_onnx(
@@ -144,11 +150,11 @@ class Session:
         plan = Plan.make(provider, threads, fallback, options)
         model = read_model(path)
         try:
-            sess = _create(model, plan.chain, plan.config, BARE_VARIANT)
+            sess = create_session(model, plan.chain, plan.config, BARE_VARIANT)
         except BundleError:
             if plan.chain[0] == prov.CPU:
                 raise
-            sess = _create(model, [prov.CPU], plan.config, BARE_VARIANT)  # the GPU failed
+            sess = create_session(model, [prov.CPU], plan.config, BARE_VARIANT)  # the GPU failed
         pinned = set(constants or ())
         manifest = manifest_from_graph(
             path.name,
@@ -159,7 +165,9 @@ class Session:
         )
         reload = lambda: read_model(path, sha256=model.sha256)  # noqa: E731
         on_gpu = functools.partial(cls.from_onnx, path, state_map=state_map, constants=constants)
-        return cls._finish(sess, manifest, plan, constants, model, reload, BARE_VARIANT, None, on_gpu)
+        session = cls._finish(sess, manifest, plan, constants, model, reload, BARE_VARIANT, None, on_gpu)
+        session._why = "a bare .onnx file has one model"
+        return session
 
     @classmethod
     def _finish(cls, sess, manifest, plan: Plan, constants, model, reload, variant, init, on_gpu) -> Session:
@@ -170,7 +178,9 @@ class Session:
         device = prov.device_of(sess.get_providers()[0], plan.config)
         graphs = None
         if device[0] == "cuda" and plan.config.cuda_graphs:
-            graphs = CudaGraphs(lambda: _create(reload(), plan.chain, plan.config, variant, cuda_graph=True))
+            graphs = CudaGraphs(
+                lambda: create_session(reload(), plan.chain, plan.config, variant, cuda_graph=True)
+            )
         session = cls(
             Engine(sess, manifest, signature, device, graphs, origin=model.path),
             model=model,
@@ -246,6 +256,8 @@ class Session:
             "providers": list(self._providers),
             "config": dataclasses.asdict(self._config),
             "auto_gpu": None if self._gpu is None else self._gpu.describe(),
+            "variant_reason": self._why,
+            "choice": f"running the {self._variant} variant on {self.provider} ({self._why})",
         }
 
     def run(
@@ -313,11 +325,20 @@ class Session:
         model = self._reload()
         if model.sha256 != self._model_sha256:
             raise BundleError(f"{model.path}: changed since it was loaded; load it again to profile it")
-        return _create(model, list(self._providers), self._config, self._variant, profile_prefix=prefix)
+        return create_session(
+            model, list(self._providers), self._config, self._variant, profile_prefix=prefix
+        )
 
     def stream(self, batch: int = 1) -> Stream:
-        """A new :class:`Stream` with its own zero state, for ``batch`` parallel sequences."""
+        """A new :class:`Stream` with its own zero state, for ``batch`` parallel sequences.
+
+        A variant that quantize refused for streaming (its streamed metric broke the budget) raises
+        :class:`UnsupportedError` with the reason."""
         from .stream import Stream
+
+        why = stream_refusal(self.manifest, self._variant)
+        if why:
+            raise UnsupportedError(f"{self.manifest.name}: the {self._variant} variant is {why}")
 
         return Stream(self._engine, batch)
 
@@ -334,65 +355,3 @@ class Session:
         from .generate import generate
 
         return generate(self._engine, self._init, cond, steps, temperature=temperature, seed=seed)
-
-
-def _create(
-    model: ModelBytes,
-    chain: list[str],
-    config: RuntimeConfig,
-    variant: str,
-    *,
-    profile_prefix: str = "",
-    cuda_graph: bool = False,
-) -> Any:
-    """An InferenceSession on ``chain`` from the bytes that were checked; :class:`BundleError` if
-    onnxruntime cannot load them. onnxruntime is told the format edgernn decided on, and gets every
-    external file from memory, so it never opens a path itself."""
-    so = prov.session_options(ort, config)
-    so.add_session_config_entry("session.load_model_format", model.format)
-    if model.external:
-        names, blobs = [loc for loc, _ in model.external], [blob for _, blob in model.external]
-        so.add_external_initializers_from_files_in_memory(names, blobs, [len(b) for b in blobs])
-    if profile_prefix:
-        so.enable_profiling = True
-        so.profile_file_prefix = profile_prefix
-    try:
-        return ort.InferenceSession(
-            model.data, sess_options=so, providers=prov.provider_options(chain, config, cuda_graph=cuda_graph)
-        )
-    except Exception as err:  # onnxruntime raises its own pybind exception types
-        hint = " (the fp16 variant needs a GPU provider)" if variant == FP16 and chain[0] == prov.CPU else ""
-        detail = " ".join(str(err).split())  # one line: some onnxruntime messages span several
-        raise BundleError(f"{model.path}: onnxruntime could not load the model{hint}: {detail}") from None
-
-
-def _open_bundle(bundle: Bundle, variant: str, plan: Plan) -> tuple[Any, str, ModelBytes]:
-    """Create the session for the chosen variant. When a GPU chain fails to start or lands on CPU, an
-    ``auto`` variant is picked again for CPU (fp16 has no CPU kernels; int8 is faster there)."""
-    chain, config = plan.chain, plan.config
-    chosen = prov.pick_variant(variant, bundle.variants(), chain[0])
-    if chain[0] == prov.CPU:
-        refuse_cuda_fp16(bundle, chosen)
-    model = bundle.model(bundle.model_file(chosen))
-    try:
-        sess = _create(model, chain, config, chosen)
-    except BundleError:
-        if chain[0] == prov.CPU:
-            raise
-        sess = None
-    if chain[0] == prov.CPU or (sess is not None and sess.get_providers()[0] != prov.CPU):
-        return sess, chosen, model
-    on_cpu = prov.pick_variant(variant, bundle.variants(), prov.CPU)
-    refuse_cuda_fp16(bundle, on_cpu)
-    if sess is None or on_cpu != chosen:
-        model = bundle.model(bundle.model_file(on_cpu))
-        sess = _create(model, [prov.CPU], config, on_cpu)
-    return sess, on_cpu, model
-
-
-def _init_session(bundle: Bundle, chain: list[str], config: RuntimeConfig) -> Any:
-    """one_to_many bundles: the file with role ``init`` (condition -> initial state)."""
-    init = [rel for rel, e in bundle.manifest.files.items() if e.role == ROLE_INIT]
-    if not init:
-        return None
-    return _create(bundle.model(init[0]), list(chain), config, "init")

@@ -212,7 +212,8 @@ def build_signature(
 
 def _check_outputs(manifest: Manifest, outputs: list[Any]) -> None:
     """An edgernn model's graph outputs are exactly its main output and its state outputs, the main
-    output's fixed last dim is ``output.size``, and each state's fixed last dim is ``hidden_size``."""
+    output's fixed last dim is ``output.size``, and each recurrent state's fixed last dim is
+    ``hidden_size``."""
     want = [manifest.output.name, *(s.output for s in manifest.state)]
     have = [a.name for a in outputs]
     if sorted(want) != sorted(have):
@@ -224,7 +225,10 @@ def _check_outputs(manifest: Manifest, outputs: list[Any]) -> None:
         raise BundleError(
             f"{manifest.name}: manifest output.size is {size}, the graph's output {main.name!r} has {last}"
         )
-    for state in manifest.state:
+    recurrent = manifest.state
+    if manifest.series is not None:  # a forecaster's graph carries its previous rows as more state
+        recurrent = manifest.state[: 2 if manifest.cell == "lstm" else 1]
+    for state in recurrent:
         hidden = state.shape[-1] if state.shape else None
         if isinstance(hidden, int) and manifest.hidden_size is not None and hidden != manifest.hidden_size:
             raise BundleError(

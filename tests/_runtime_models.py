@@ -244,6 +244,7 @@ def rnn_manifest(
     input_kw=None,
     output_kw=None,
     condition=None,
+    series=None,
 ) -> Manifest:
     """The manifest export would write for :func:`rnn_model` with the same arguments."""
     dirs = 2 if bidirectional else 1
@@ -259,6 +260,7 @@ def rnn_manifest(
         output=OutputSpec(size=out, **({"kind": "regression"} | (output_kw or {}))),
         state=tuple(state),
         condition=condition,
+        series=series,
         topology=topology,
         cell=cell,
         layers=layers,
@@ -268,10 +270,17 @@ def rnn_manifest(
 
 
 def make_bundle(
-    root: Path, *, extra: dict | None = None, input_kw=None, output_kw=None, condition=None, **kw
+    root: Path,
+    *,
+    extra: dict | None = None,
+    input_kw=None,
+    output_kw=None,
+    condition=None,
+    series=None,
+    **kw,
 ) -> Path:
     """Write the bundle for ``rnn_model(**kw)`` (plus ``extra`` files) and return its folder."""
-    manifest = rnn_manifest(input_kw=input_kw, output_kw=output_kw, condition=condition, **kw)
+    manifest = rnn_manifest(input_kw=input_kw, output_kw=output_kw, condition=condition, series=series, **kw)
     return write_bundle(root, {"model.onnx": rnn_model(**kw), **(extra or {})}, manifest)
 
 

@@ -20,6 +20,7 @@ from .config import (
     CELLS,
     DATASETS,
     DEVICES,
+    DIFFERENCES,
     INPUT_KINDS,
     OPTIMIZERS,
     SCHEDULES,
@@ -50,6 +51,27 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
         str,
         "CSV forecast target columns, comma-separated (default: last input).",
     ),
+    "--time-column": (
+        "data",
+        "time_column",
+        str,
+        "CSV time index, left out of the features (default: the first column of dates).",
+    ),
+    "--difference": (
+        "data",
+        "difference",
+        click.Choice(DIFFERENCES),
+        "CSV forecasts: learn changes and add them back in the graph "
+        "(auto: by a unit-root test; 1: first; season; none).",
+    ),
+    "--calendar/--no-calendar": (
+        "data",
+        "calendar",
+        bool,
+        "CSV forecasts: add sin/cos of the seasons the time column implies (the graph counts rows; "
+        "set its counter when the input does not start at the CSV's first row).",
+    ),
+    "--units": ("data", "units", str, "CSV targets' units, recorded in the bundle (e.g. ppm)."),
     "--window": (
         "data",
         "window",
@@ -108,6 +130,12 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
         "explode_factor",
         float,
         "Jump over the running norm counted as exploding.",
+    ),
+    "--explode-norm": (
+        "train",
+        "explode_norm",
+        float,
+        "Gradient norm counted as exploding whatever came before.",
     ),
 }
 
@@ -252,6 +280,9 @@ def _run(
     if result.rank == 0:
         for line in summary_lines(result.summary):
             click.echo(line)
+        verdict = result.summary.verdict()
+        if verdict:
+            click.echo(f"warning: {verdict}", err=True)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:

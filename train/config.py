@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from edgernn.runtime.errors import BundleError, InputError
 from edgernn.runtime.manifest import parse_dataclass
+from edgernn.runtime.records import SeriesRecord
 from edgernn.runtime.vocab import CELLS, INPUT_KINDS, TOPOLOGIES
 from edgernn.runtime.vocab import TRAINED_OUTPUT_KINDS as OUTPUT_KINDS
 
@@ -24,6 +25,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "plateau", "none")
 DEVICES = ("auto", "cpu", "cuda")
 DATASETS = ("sunspots", "digits", "text")
+DIFFERENCES = ("auto", "none", "1", "season")
 
 
 def _choice(field: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -133,6 +135,7 @@ class TrainConfig:
     vanish_threshold: float = 1e-6  # recurrent-layer gradient norm below which a step counts as vanishing
     vanish_steps: int = 100  # consecutive vanishing steps before warning
     explode_factor: float = 100.0  # warn when the gradient norm jumps this many times over its running mean
+    explode_norm: float = 1e3  # warn when the gradient norm is above this at all (inputs are normalised)
 
     def __post_init__(self) -> None:
         _at_least("epochs", self.epochs, 1)
@@ -149,6 +152,8 @@ class TrainConfig:
         _at_least("threads", self.threads, 0)
         _at_least("vanish_steps", self.vanish_steps, 1)
         _at_least("explode_factor", self.explode_factor, 1.0)
+        if not self.explode_norm > 0:
+            raise InputError(f"explode_norm: expected > 0, got {self.explode_norm}")
 
 
 @dataclass(frozen=True)
@@ -168,6 +173,10 @@ class DataConfig:
     val_fraction: float = 0.15  # share of samples (time for series and text) held out for early stopping
     test_fraction: float = 0.15  # share held back for the final test metric and eval.npz
     split_seed: int = 0  # shuffles non-temporal data before splitting; series and text are never shuffled
+    time_column: str | None = None  # CSV time index; None: the first column not asked for that holds dates
+    difference: str = "auto"  # CSV forecasts: auto (unit-root test) | none | 1 (first) | season
+    calendar: bool = False  # CSV forecasts: sin/cos of the time index's seasons (opt-in: see README)
+    units: str | None = None  # CSV forecasts: units of the targets, recorded in the manifest
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.dataset is None):
@@ -179,6 +188,7 @@ class DataConfig:
         if self.topology is not None:
             _choice("topology", self.topology, TOPOLOGIES)
         _choice("input_kind", self.input_kind, ("auto", *INPUT_KINDS))
+        _choice("difference", self.difference, DIFFERENCES)
         for name in ("window", "horizon", "stride"):
             _at_least(name, getattr(self, name), 1)
         for name in ("val_fraction", "test_fraction"):
@@ -220,6 +230,32 @@ class DataInfo:
     metric: str = "rmse"  # "accuracy" (higher is better), "rmse" (raw units) or "nll" (nats per token)
     baseline: str = "mean"  # "persistence", "majority", "unigram" or "mean"
     split_sizes: tuple[int, ...] = (0, 0, 0)  # samples in train, val, test
+    series: SeriesRecord | None = None  # CSV series: time index and differencing, for the manifest
+    transform: Transform | None = None  # differencing forecasters: the constants of their graph
+    notes: tuple[str, ...] = ()  # what reading the data decided, one line each (printed before training)
+
+
+@dataclass(frozen=True)
+class Transform:
+    """What a differencing forecaster computes in its graph (see :mod:`edgernn.train.forecaster`).
+
+    Inputs arrive normalised by ``DataInfo.input_mean/std`` (levels). The model sees, per column,
+    the level or the change since the previous row (the target: since ``period`` rows back for a
+    seasonal difference), standardised by ``feature_mean/std`` (raw units); it predicts the target's
+    change over ``horizon`` steps, which the graph adds back to the level it is a change from.
+    """
+
+    difference: str  # "none", "first" or "season": what the model predicts of its targets
+    period: int  # rows back of a seasonal difference (1 otherwise)
+    changed: tuple[bool, ...]  # per input column: the model sees its first change
+    targets: tuple[int, ...]  # the input column of each target
+    feature_mean: tuple[float, ...]  # per input column, raw units
+    feature_std: tuple[float, ...]
+    change_mean: tuple[float, ...]  # per target: mean predicted change (raw units)
+    # calendar features: sin (or cos) of 2 pi (rate * row + offset), row counted from the CSV's first
+    calendar_rate: tuple[float, ...] = ()  # cycles per row (harmonic / steps per cycle)
+    calendar_offset: tuple[float, ...] = ()  # phase of row 0 (harmonic x the cycle's phase)
+    calendar_sine: tuple[bool, ...] = ()  # True: sin, False: cos
 
 
 T = TypeVar("T")

@@ -36,7 +36,9 @@ BUNDLED = {
         file="sunspots.csv",
         description="yearly mean sunspot numbers 1700-2008 (309 rows), next-year forecast at every step",
         units="sunspot number",
-        data={"columns": ("sunspots",), "target": ("sunspots",), "window": 24},
+        # levels: the ~11-year cycle is stationary; ADF on the 216 training years is borderline
+        # (t = -2.84 against -2.88 at 5 %), and the tuned GRU was measured on levels
+        data={"columns": ("sunspots",), "target": ("sunspots",), "window": 24, "difference": "none"},
         model={"cell": "gru", "hidden_size": 32},
         train={"batch_size": 16, "lr": 3e-3, "epochs": 80, "patience": 20},
     ),

@@ -31,6 +31,13 @@ class ExplodingGradientWarning(UserWarning):
     """The gradient norm jumped far above its running mean."""
 
 
+class DivergenceWarning(ExplodingGradientWarning):
+    """The validation metric got many times worse than its best: training is diverging."""
+
+
+DIVERGE_FACTOR = 10.0  # a validation error this many times its best means the run is diverging
+
+
 class NonFiniteError(TrainError):
     """A loss or gradient became NaN or infinite; training cannot continue from this step."""
 
@@ -53,11 +60,20 @@ class GradientHealth:
     """Watches gradients after each backward pass; see the module docstring for the groups."""
 
     def __init__(
-        self, model: nn.Module, vanish_threshold: float, vanish_steps: int, explode_factor: float
+        self,
+        model: nn.Module,
+        vanish_threshold: float,
+        vanish_steps: int,
+        explode_factor: float,
+        explode_norm: float = 1e3,
+        remedy: str = "lower --lr and keep --clip-grad-norm on",
     ) -> None:
         self.vanish_threshold = vanish_threshold
         self.vanish_steps = vanish_steps
         self.explode_factor = explode_factor
+        self.explode_norm = explode_norm
+        self.remedy = remedy
+        self._exploded_in: int | None = None  # the epoch that already warned (one warning per epoch)
         self.groups: dict[str, list[nn.Parameter]] = defaultdict(list)
         self.recurrent: set[str] = set()
         for name, param in model.named_parameters():
@@ -116,19 +132,34 @@ class GradientHealth:
             )
 
     def _check_exploding(self, total: float, epoch: int, step: int) -> None:
+        """Warn (once per epoch) on a jump over the running norm, or on a norm that is simply huge: a
+        running norm that is already huge hides every further jump."""
         reference = self.running_norm
         self.steps_seen += 1
-        if (
+        jump = (
             reference is not None
             and self.steps_seen > _WARMUP_STEPS
             and total > self.explode_factor * reference
-        ):
+        )
+        if (jump or total > self.explode_norm) and self._exploded_in != epoch:
+            self._exploded_in = epoch
+            why = f"is {total / reference:.0f}x its running mean {reference:.3g}" if jump else ""
+            why = why or f"is above {self.explode_norm:g}"
             self._warn(
                 ExplodingGradientWarning,
-                f"exploding gradients: norm {total:.3g} is {total / reference:.0f}x its running mean "
-                f"{reference:.3g} at epoch {epoch}, step {step}; keep --clip-grad-norm on or lower --lr",
+                f"exploding gradients: norm {total:.3g} {why} at epoch {epoch}, step {step}; {self.remedy}",
             )
         self.running_norm = total if reference is None else _EMA_DECAY * reference + (1 - _EMA_DECAY) * total
+
+    def check_validation(self, epoch: int, metric: float, best: float | None, higher_is_better: bool) -> None:
+        """Warn when the validation error has grown to many times its best (an error metric only)."""
+        if higher_is_better or best is None or not best > 0 or not metric > DIVERGE_FACTOR * best:
+            return
+        self._warn(
+            DivergenceWarning,
+            f"diverging: the validation metric {metric:.4g} at epoch {epoch} is {metric / best:.0f}x its best "
+            f"({best:.4g}); {self.remedy}",
+        )
 
     def _warn(self, category: type[Warning], message: str) -> None:
         self.events.append(message)

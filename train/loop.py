@@ -105,7 +105,12 @@ class Trainer:
         self.optimizer = build_optimizer(model, config)
         self.scheduler = build_scheduler(self.optimizer, config, objective.higher_is_better)
         self.health = GradientHealth(
-            model, config.vanish_threshold, config.vanish_steps, config.explode_factor
+            model,
+            config.vanish_threshold,
+            config.vanish_steps,
+            config.explode_factor,
+            config.explode_norm,
+            f"lower --lr (now {config.lr:g}) and keep --clip-grad-norm on (now {config.clip_grad_norm:g})",
         )
         self.progress = Progress()
 
@@ -139,6 +144,8 @@ class Trainer:
             lr = self.optimizer.param_groups[0]["lr"]
             train_loss = self._train_epoch(train, epoch)
             scores = self.evaluate(val_split, val)
+            higher = self.objective.higher_is_better
+            self.health.check_validation(epoch, scores["metric"], progress.best_metric, higher)
             improved = self.objective.better(scores["metric"], progress.best_metric)
             progress.epoch = epoch
             if improved:

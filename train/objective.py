@@ -65,6 +65,9 @@ class Objective:
         self.info = info
         self.per_step = info.topology != "many_to_one"
         self.higher_is_better = info.metric == "accuracy"
+        calendar = info.transform is not None and bool(info.transform.calendar_rate)
+        # the condition sets the initial state: one_to_many decoders, and forecasters' row counters
+        self.cond_state = info.topology == "one_to_many" or calendar
 
     def better(self, value: float, best: float | None) -> bool:
         """Whether ``value`` improves on ``best`` (None: nothing yet)."""
@@ -89,7 +92,7 @@ class Objective:
         ``keep_empty``: a chunk whose every step is masked out gives a zero that still depends on the
         model's output (a distributed process must join the gradient all-reduce all the same).
         """
-        if self.info.topology == "one_to_many" and state is None:
+        if state is None and self.cond_state:
             state = model.init_state(chunk.cond)
         if not self.per_step and not last:
             with torch.no_grad():
@@ -153,7 +156,7 @@ class Objective:
         batch = batch if batch is not None else to_batch(split, self.info, next(model.parameters()).device)
         total, count, preds = 0.0, 0, []
         for part in in_order(batch, _EVAL_BATCH):
-            state = model.init_state(part.cond) if self.info.topology == "one_to_many" else None
+            state = model.init_state(part.cond) if self.cond_state else None
             out, _ = model(part.x, state, lengths=part.lengths)
             weight = len(part) if part.mask is None else int(part.mask.sum())
             loss = self._masked_loss(out, part.y, part.mask)

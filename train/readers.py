@@ -10,11 +10,15 @@ from __future__ import annotations
 import csv
 import math
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edgernn.runtime.errors import InputError
+
+from . import timeindex
+from .timeindex import TimeIndex
 
 ARRAY_KEYS = ("x", "y", "lengths", "cond", "labels")
 
@@ -26,13 +30,68 @@ def _existing(path: str | Path) -> Path:
     return path
 
 
-def read_csv(path: str | Path, columns: tuple[str, ...]) -> tuple[tuple[str, ...], np.ndarray]:
-    """Read the named ``columns`` (all when empty) as float64 ``[rows, columns]``.
+@dataclass(frozen=True)
+class Table:
+    """The numeric columns of a CSV and its time index, when it has one."""
 
-    Every row must have as many fields as the header; the chosen cells must be finite numbers.
-    Errors name the file, the line (1 = header) and the column.
+    names: tuple[str, ...]
+    values: np.ndarray  # float64 [rows, columns]
+    time: TimeIndex | None = None
+    times: np.ndarray | None = None  # datetime64[s] [rows], the time column parsed
+
+
+def read_csv(path: str | Path, columns: tuple[str, ...]) -> tuple[tuple[str, ...], np.ndarray]:
+    """Read the named ``columns`` (all but a time column when empty) as float64 ``[rows, columns]``."""
+    table = read_table(path, columns)
+    return table.names, table.values
+
+
+def read_table(path: str | Path, columns: tuple[str, ...] = (), time_column: str | None = None) -> Table:
+    """Read the named ``columns`` (every column but the time index when empty) and the time index.
+
+    The time index is ``time_column``, or else the first column not asked for whose cells are all
+    dates (see :mod:`~edgernn.train.timeindex`). Every row must have as many fields as the header;
+    the chosen cells must be finite numbers. Errors name the file, the line (1 = header) and the column.
     """
     path = _existing(path)
+    header, body = _csv_rows(path)
+    for name in (*columns, *([time_column] if time_column else [])):
+        if name not in header:
+            raise InputError(f"{path}: unknown column {name!r} (columns: {', '.join(header)})")
+    for line, row in body:
+        if len(row) != len(header):
+            raise InputError(
+                f"{path}: line {line} has {len(row)} fields, expected {len(header)} like the header"
+            )
+    time, times = _time_index(path, header, body, columns, time_column)
+    names = tuple(columns) if columns else tuple(h for h in header if time is None or h != time.column)
+    if not names:
+        raise InputError(f"{path}: no columns to read besides the time column {time.column!r}")
+    values = np.empty((len(body), len(names)), dtype=np.float64)
+    bad: dict[str, tuple[int, str]] = {}
+    for c, name in enumerate(names):
+        i = header.index(name)
+        for r, (line, row) in enumerate(body):
+            try:
+                values[r, c] = _number(path, line, name, row[i])
+            except InputError as err:
+                if columns:
+                    raise
+                bad[name] = (line, str(err))
+                break
+    if bad:
+        name = min(bad, key=lambda n: (bad[n][0], names.index(n)))  # the first bad cell, by line and column
+        first = bad[name][1]
+        numeric = [n for n in names if n not in bad]
+        hint = f" (numeric columns: {', '.join(numeric)})" if numeric else ""
+        rest = [repr(n) for n in bad if n != name]
+        others = f"; also not numbers: {', '.join(rest)}" if rest else ""
+        raise InputError(f"{first}{others}; leave columns that are not numbers out with --columns{hint}")
+    return Table(names, values, time, times)
+
+
+def _csv_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The stripped header and the non-empty rows with their line numbers."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
@@ -42,24 +101,40 @@ def read_csv(path: str | Path, columns: tuple[str, ...]) -> tuple[tuple[str, ...
         raise InputError(f"{path}: not a valid CSV file ({err})") from None
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise InputError(f"{path}: empty file, expected a header row")
-    header = [cell.strip() for cell in rows[0]]
-    names = tuple(columns) if columns else tuple(header)
-    for name in names:
-        if name not in header:
-            raise InputError(f"{path}: unknown column {name!r} (columns: {', '.join(header)})")
-    index = [header.index(name) for name in names]
     body = [(line, row) for line, row in enumerate(rows[1:], start=2) if row]
     if not body:
         raise InputError(f"{path}: no data rows after the header")
-    values = np.empty((len(body), len(names)), dtype=np.float64)
-    for r, (line, row) in enumerate(body):
-        if len(row) != len(header):
+    return [cell.strip() for cell in rows[0]], body
+
+
+def _time_index(
+    path: Path, header: list[str], body: list, columns: tuple[str, ...], name: str | None
+) -> tuple[TimeIndex | None, np.ndarray | None]:
+    """The named time column (which must parse), or the first unrequested column of dates."""
+    candidates = [name] if name else [h for h in header if h not in columns]
+    for candidate in candidates:
+        i = header.index(candidate)
+        cells = [row[i] for _, row in body]
+        times = timeindex.parse_column(candidate, cells)
+        if times is None:
+            if name:
+                line, cell = next(
+                    (ln, row[i]) for ln, row in body if timeindex.parse_column(candidate, [row[i]]) is None
+                )
+                raise InputError(
+                    f"{path}: line {line}, column {candidate!r}: {cell.strip()[:40]!r} is not a time "
+                    f"(--time-column expects {timeindex.FORMATS})"
+                )
+            continue
+        bad = timeindex.first_disorder(times)
+        if bad is not None:
+            line = body[bad][0]
             raise InputError(
-                f"{path}: line {line} has {len(row)} fields, expected {len(header)} like the header"
+                f"{path}: line {line}, time column {candidate!r}: {body[bad][1][i].strip()!r} does not come "
+                f"after {body[bad - 1][1][i].strip()!r}; sort the rows by time"
             )
-        for c, i in enumerate(index):
-            values[r, c] = _number(path, line, names[c], row[i])
-    return names, values
+        return timeindex.index_of(candidate, times), times
+    return None, None
 
 
 def _number(path: Path, line: int, column: str, cell: str) -> float:

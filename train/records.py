@@ -38,6 +38,24 @@ class TrainingSummary:
             return None
         return self.test_metric / self.baseline_metric
 
+    @property
+    def beats_baseline(self) -> bool:
+        """Whether the test metric is strictly better than the naive baseline's."""
+        if self.metric == "accuracy":
+            return self.test_metric > self.baseline_metric
+        return self.test_metric < self.baseline_metric
+
+    def verdict(self) -> str | None:
+        """One line when the model does not beat its naive baseline on the test split, else None."""
+        if self.beats_baseline:
+            return None
+        ratio = self.baseline_ratio
+        how = f", ratio {ratio:.2f}" if ratio is not None and self.metric != "accuracy" else ""
+        return (
+            f"not better than {self.baseline} on the test split ({self.metric} {self.test_metric:.4g} vs "
+            f"{self.baseline_metric:.4g}{how}): do not ship this model"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, as ``summary.json`` stores it."""
         return dataclasses.asdict(self)

@@ -16,6 +16,7 @@ from .checkpoint import RESUME_FILE, WEIGHTS_FILE, save_resume, save_weights
 from .loop import Trainer
 from .records import TrainingSummary
 
+LEGEND = "(* = the best validation metric so far; that epoch's weights are the checkpoint)"
 METRICS_FILE = "metrics.jsonl"
 PLOT_FILE = "loss.png"
 
@@ -57,6 +58,7 @@ class ProgressHook:
     def __init__(self, console: Console, epochs: int, metric: str, start_epoch: int = 0) -> None:
         self.console = console
         self.metric = metric
+        self.epochs = epochs
         self.bar = Progress(
             TextColumn("[bold]train"),
             BarColumn(),
@@ -68,6 +70,7 @@ class ProgressHook:
             disable=not console.is_terminal,
         )
         self.task = self.bar.add_task("", total=epochs, completed=start_epoch)
+        self.legend_shown = False
 
     def __enter__(self) -> ProgressHook:
         self.bar.start()
@@ -80,10 +83,13 @@ class ProgressHook:
         """Advance the bar (or print a line) with the epoch, train loss and val metric."""
         loss = record["train_loss"]
         text = (
-            f"epoch {record['epoch']} loss {'-' if loss is None else f'{loss:.4f}'} "
+            f"epoch {record['epoch']}/{self.epochs} loss {'-' if loss is None else f'{loss:.4f}'} "
             f"val_{self.metric} {record['val_metric']:.4f}{' *' if improved else ''}"
         )
         if self.bar.disable:
+            if record["epoch"] == 0 or not self.legend_shown:
+                self.console.print(LEGEND, highlight=False)
+                self.legend_shown = True
             self.console.print(text, highlight=False)
         self.bar.update(self.task, completed=record["epoch"], description=text)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from edgernn.runtime.limits import strict_json
 from edgernn.runtime.manifest import InputSpec, OutputSpec
+from edgernn.runtime.records import SeriesRecord
 
 from .config import DataConfig, DataInfo, ModelConfig, TrainConfig, from_dict, to_dict
 from .errors import RunError
@@ -43,6 +44,7 @@ class ManifestSpecs:
     input: InputSpec
     output: OutputSpec
     condition: InputSpec | None = None
+    series: SeriesRecord | None = None
 
 
 def config_dict(
@@ -102,7 +104,7 @@ def load_run(run_dir: str | Path) -> tuple[Any, RunInfo]:
     are refused, never opened.
     """
     from .checkpoint import WEIGHTS_FILE, load_weights
-    from .model import SequenceModel
+    from .forecaster import build_model
 
     info = read_run_info(run_dir)
     weights = info.run_dir / WEIGHTS_FILE
@@ -110,7 +112,7 @@ def load_run(run_dir: str | Path) -> tuple[Any, RunInfo]:
         pickles = sorted(p.name for p in info.run_dir.iterdir() if p.suffix in _PICKLE_SUFFIXES)
         hint = f"; found {', '.join(pickles)}, but edgernn refuses pickle checkpoints" if pickles else ""
         raise RunError(f"{info.run_dir}: no {WEIGHTS_FILE}{hint}")
-    model = SequenceModel(info.model)
+    model = build_model(info.model, info.data)
     state = load_weights(weights)
     expected, found = set(model.state_dict()), set(state)
     if expected != found:
@@ -143,7 +145,11 @@ def manifest_specs(info: RunInfo) -> ManifestSpecs:
             start_token=m.start_token,
         )
     else:
-        main = InputSpec(name="x", features=m.input_size, mean=d.input_mean, std=d.input_std)
+        columns = d.feature_names if d.series is not None and m.topology != "one_to_many" else None
+        features = len(d.feature_names) if d.transform is not None else m.input_size
+        main = InputSpec(
+            name="x", features=features, mean=d.input_mean, std=d.input_std, columns=columns or None
+        )
     if d.output_kind == "regression":
         output = OutputSpec(
             name="y",
@@ -152,6 +158,7 @@ def manifest_specs(info: RunInfo) -> ManifestSpecs:
             units=d.units,
             mean=d.output_mean,
             std=d.output_std,
+            names=d.output_names or None,
         )
     elif d.output_kind == "classes":
         output = OutputSpec(name="y", kind="classes", size=m.output_size, labels=d.labels)
@@ -160,4 +167,4 @@ def manifest_specs(info: RunInfo) -> ManifestSpecs:
     condition = None
     if m.topology == "one_to_many":
         condition = InputSpec(name="cond", features=m.cond_size, mean=d.cond_mean, std=d.cond_std)
-    return ManifestSpecs(input=main, output=output, condition=condition)
+    return ManifestSpecs(input=main, output=output, condition=condition, series=d.series)

@@ -19,17 +19,20 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.runtime.errors import InputError
+from edgernn.runtime.records import SeriesRecord
 
+from . import differencing, timeindex
 from .config import DataConfig, DataInfo
-from .readers import read_csv
+from .readers import read_table
 from .splits import Dataset, Split, fit_stats, require_samples, time_bounds
+from .timeindex import TimeIndex
 
 
 def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:
     """Forecasting data from the CSV at ``path``."""
     if config.task not in (None, "forecast"):
         raise InputError(f"{path}: CSV files hold time series for --task forecast, got --task {config.task}")
-    inputs, targets, values = _columns(config, path)
+    inputs, targets, values, time, times = _columns(config, path)
     rows, window, horizon = len(values), config.window, config.horizon
     val_start, test_start = time_bounds(rows, config)
     if window + horizon > val_start:
@@ -41,17 +44,30 @@ def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:
     extra = [c for c in targets if c not in inputs]
     t_idx = [inputs.index(c) if c in inputs else len(inputs) + extra.index(c) for c in targets]
     x_all, t_all = values[:, : len(inputs)], values[:, t_idx]
-    in_mean, in_std = fit_stats(x_all[:val_start])
+    period = time.period if time is not None else 1
+    plan = differencing.plan(config, inputs, targets, values, val_start, period, topology)
+    if config.calendar:
+        cycles = timeindex.cycles(time, times, val_start) if time is not None else []
+        plan = differencing.with_calendar(plan, cycles, topology)
+    in_stats = fit_stats(x_all[:val_start])
     out_mean, out_std = fit_stats(t_all[:val_start])
+    transform = None
+    if plan.active:
+        transform, out_mean, out_std = differencing.transform(
+            plan, values, t_idx, val_start, horizon, in_stats
+        )
     bounds = {"train": (0, val_start), "val": (val_start, test_start), "test": (test_start, rows)}
-    cutter = _Cutter(x_all, t_all, window, horizon, np.array(out_mean, dtype=np.float32))
+    start = np.array(out_mean, dtype=np.float32)
+    cutter = _Cutter(x_all, t_all, window, horizon, start, plan.warmup, bool(plan.cycles))
     make = getattr(cutter, topology)
     splits = {}
     for name, (lo, hi) in bounds.items():
         splits[name] = make(lo, hi, config.stride if name == "train" else 1, train=name == "train")
         require_samples(name, len(splits[name]), f"{hi - lo} rows, --window {window}, --horizon {horizon}")
     info = _info(path, sha, topology, inputs, targets, window, horizon, splits)
+    in_mean, in_std = in_stats
     info.update(input_mean=in_mean, input_std=in_std, output_mean=out_mean, output_std=out_std)
+    info.update(_series_info(inputs, time, plan, transform, rows), units=config.units)
     if topology == "many_to_one":
         info.update(output_mean=out_mean * horizon, output_std=out_std * horizon)
     elif topology == "one_to_many":
@@ -59,6 +75,37 @@ def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:
             input_mean=out_mean, input_std=out_std, cond_mean=in_mean * window, cond_std=in_std * window
         )
     return Dataset(info=DataInfo(**info), **splits)
+
+
+COUNTER = "step0"  # the forecaster's row-counter state input (see forecaster.py)
+
+
+def _series_info(inputs, time: TimeIndex | None, plan: differencing.Plan, transform, rows: int) -> dict:
+    """The series record, the graph's transform and the lines that say what was decided."""
+    record = SeriesRecord(
+        time_column=time.column if time else None,
+        first=time.first if time else None,
+        last=time.last if time else None,
+        step=time.step if time else None,
+        period=time.period if time else 1,
+        difference=plan.difference,
+        reason=plan.reason,
+        changes=tuple(name for name, changed in zip(inputs, plan.changed, strict=True) if changed),
+        warmup=plan.warmup,
+        calendar=tuple(differencing.calendar_features(plan.cycles)[3]),
+        counter=COUNTER if plan.cycles else None,
+    )
+    notes = [time.describe(rows)] if time else []
+    notes.append(f"forecast: {plan.reason}")
+    if record.changes:
+        notes.append(f"inputs seen as changes: {', '.join(record.changes)}")
+    if record.calendar:
+        cycles = ", ".join(f"a {name} is {steps:.4g} rows" for name, steps, _ in plan.cycles)
+        notes.append(
+            f"calendar features {', '.join(record.calendar)} ({cycles}) from a row counter in the graph "
+            f"(state {COUNTER!r}: rows since {time.first}; set it when the input starts later)"
+        )
+    return {"series": record, "transform": transform, "notes": tuple(notes)}
 
 
 def _info(path, sha, topology, inputs, targets, window, horizon, splits) -> dict:
@@ -89,20 +136,28 @@ def _info(path, sha, topology, inputs, targets, window, horizon, splits) -> dict
     return info
 
 
-def _columns(config: DataConfig, path: Path) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray]:
-    """Input names, target names, and values ``[rows, inputs + targets that are not inputs]``."""
+def _columns(
+    config: DataConfig, path: Path
+) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray, TimeIndex | None, np.ndarray | None]:
+    """Input names, target names, values ``[rows, inputs + targets that are not inputs]`` and the
+    time index."""
     if config.columns:
         extra = tuple(t for t in config.target or () if t not in config.columns)
-        names, values = read_csv(path, tuple(config.columns) + extra)
+        table = read_table(path, tuple(config.columns) + extra, config.time_column)
         inputs = tuple(config.columns)
     else:
-        names, values = read_csv(path, ())
-        inputs = names
+        table = read_table(path, (), config.time_column)
+        inputs = table.names
         for t in config.target or ():
-            if t not in names:
-                raise InputError(f"{path}: unknown column {t!r} (columns: {', '.join(names)})")
+            if t not in inputs:
+                known = (
+                    ", ".join(inputs)
+                    if table.time is None
+                    else f"{', '.join(inputs)}; time: {table.time.column}"
+                )
+                raise InputError(f"{path}: unknown target column {t!r} (columns: {known})")
     targets = tuple(config.target) if config.target else (inputs[-1],)
-    return inputs, targets, values.astype(np.float32) if values.dtype != np.float32 else values
+    return inputs, targets, table.values.astype(np.float32), table.time, table.times
 
 
 @dataclass(frozen=True)
@@ -114,6 +169,8 @@ class _Cutter:
     window: int
     horizon: int
     start: np.ndarray  # the decoder's first input: the training mean of the targets
+    warmup: int = 0  # many_to_many: rows before each sequence that only prime a differencing graph
+    counter: bool = False  # many_to_many: each sample's first row goes in `cond` (calendar row counter)
 
     def _ends(self, lo: int, hi: int, stride: int) -> np.ndarray:
         """Last input rows ``e`` whose targets ``e+1 .. e+horizon`` all lie in ``[lo, hi)``."""
@@ -130,17 +187,38 @@ class _Cutter:
         return Split(x=self.inputs[past], y=y, baseline=np.tile(self.targets[ends], (1, self.horizon)))
 
     def many_to_many(self, lo: int, hi: int, stride: int, train: bool) -> Split:
-        """Training windows, or (val/test) one sequence with ``window`` steps of context before ``lo``."""
-        window, horizon = self.window, self.horizon
+        """Training windows, or (val/test) one sequence with ``window`` steps of context before ``lo``.
+
+        A differencing model gets ``warmup`` more rows in front of each, unscored: its first
+        differences are then real ones, as they are for a stream that has run for a while."""
+        window, horizon, warmup = self.window, self.horizon, self.warmup
         if train:
-            steps = np.arange(0, hi - horizon - window + 1, stride)[:, None] + np.arange(window)
-            return Split(x=self.inputs[steps], y=self.targets[steps + horizon], baseline=self.targets[steps])
-        first = max(0, lo - horizon - window)
+            length = window + warmup
+            steps = np.arange(0, hi - horizon - length + 1, stride)[:, None] + np.arange(length)
+            mask = None
+            if warmup:
+                mask = np.broadcast_to(np.arange(length) >= warmup, steps.shape).copy()
+            return Split(
+                x=self.inputs[steps],
+                y=self.targets[steps + horizon],
+                mask=mask,
+                baseline=self.targets[steps],
+                cond=self._rows(steps),
+            )
+        first = max(0, lo - horizon - window - warmup)
         steps = np.arange(first, hi - horizon)[None, :] if hi > lo else np.zeros((0, 1), dtype=np.int64)
         mask = steps + horizon >= lo
         return Split(
-            x=self.inputs[steps], y=self.targets[steps + horizon], mask=mask, baseline=self.targets[steps]
+            x=self.inputs[steps],
+            y=self.targets[steps + horizon],
+            mask=mask,
+            baseline=self.targets[steps],
+            cond=self._rows(steps),
         )
+
+    def _rows(self, steps: np.ndarray) -> np.ndarray | None:
+        """The row counter each sample starts from (calendar features), or None."""
+        return steps[:, :1].astype(np.float32) if self.counter else None
 
     def one_to_many(self, lo: int, hi: int, stride: int, train: bool) -> Split:
         """The flattened input window conditions ``horizon`` decoded steps (teacher-forced ``x``)."""

@@ -31,13 +31,13 @@ from edgernn.runtime.vocab import EVAL_FILE
 
 from .batches import to_batch
 from .checkpoint import RESUME_FILE, WEIGHTS_FILE, load_weights, read_resume, restore
-from .config import DataConfig, ModelConfig, TrainConfig
+from .config import DataConfig, DataInfo, ModelConfig, TrainConfig
 from .data import load_dataset
 from .distributed import Cluster, StoppedTogether, join
 from .errors import TrainError
+from .forecaster import build_model
 from .health import ExplodingGradientWarning, NonFiniteError, VanishingGradientWarning
 from .loop import Hook, Trainer
-from .model import SequenceModel
 from .objective import Objective
 from .records import TrainingSummary
 from .report import ProgressHook, RunWriter, plot_losses, read_metrics
@@ -71,8 +71,9 @@ def derive_model_config(config: ModelConfig, dataset: Dataset) -> ModelConfig:
         top = max(int(s.x.max()) for s in (dataset.train, dataset.val, dataset.test)) + 1
         derived["vocab_size"] = len(info.vocab) if info.vocab else max(top, (info.start_token or 0) + 1)
         derived["project_size"] = None
-    else:
-        derived["input_size"] = len(info.feature_names)
+    else:  # a forecaster's core also reads the calendar features its graph computes
+        calendar = len(info.transform.calendar_rate) if info.transform is not None else 0
+        derived["input_size"] = len(info.feature_names) + calendar
     sizes = {
         "classes": len(info.labels or ()),
         "tokens": len(info.vocab or ()),
@@ -105,7 +106,7 @@ def pick_device(name: str) -> torch.device:
 
 
 def _check_resumable(
-    out: Path, model: ModelConfig, train: TrainConfig, data_config: DataConfig, sha: str
+    out: Path, model: ModelConfig, train: TrainConfig, data_config: DataConfig, dataset_info: DataInfo
 ) -> None:
     info = read_run_info(out)
     if not (out / RESUME_FILE).is_file():
@@ -122,9 +123,14 @@ def _check_resumable(
                 raise InputError(
                     f"cannot --resume {out}: {section}.{f.name} is {before!r} in the run, {now!r} now"
                 )
-    if info.data.sha256 != sha:
+    if info.data.sha256 != dataset_info.sha256:
         raise InputError(
             f"cannot --resume {out}: the data file {info.data.source} changed since the run started"
+        )
+    if (info.data.series, info.data.transform) != (dataset_info.series, dataset_info.transform):
+        raise InputError(
+            f"cannot --resume {out}: this edgernn reads the data differently from the run's (time column or "
+            "differencing); start a new run"
         )
 
 
@@ -164,7 +170,7 @@ def check_run(
     check_combination(model_config, train_config, dataset)
     Cluster(world_size=world_size).local_batch(train_config.batch_size)
     if resume:
-        _check_resumable(out, model_config, train_config, data_config, dataset.info.sha256)
+        _check_resumable(out, model_config, train_config, data_config, dataset.info)
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         hint = "pass --resume to continue it" if (out / CONFIG_FILE).exists() else "choose another --out"
         raise InputError(f"{out} already exists and is not empty; {hint}")
@@ -193,10 +199,13 @@ def run_training(
             dataset, model_config = check_run(
                 model_config, train_config, data_config, out, resume, cluster.world_size
             )
+        if cluster.is_main:
+            for note in dataset.info.notes:
+                console.print(f"data: {note}", highlight=False, soft_wrap=True)
         if train_config.threads:
             torch.set_num_threads(train_config.threads)
         torch.manual_seed(train_config.seed)
-        model = SequenceModel(model_config)
+        model = build_model(model_config, dataset.info)
         objective = Objective(dataset.info)
         writer = RunWriter(out)
         trainer = Trainer(

@@ -1,4 +1,4 @@
-"""The three examples end to end, with the targets the README states (slow: ~40 s together)."""
+"""The examples end to end, with the targets the README states (slow: ~70 s together)."""
 
 from __future__ import annotations
 
@@ -37,3 +37,20 @@ def test_digit_generation(tmp_path):
     result = _run("digit_generation", tmp_path)
     assert result["accuracy"] >= 0.9 > result["average_digit_accuracy"]
     assert result["same_on_device"]
+
+
+@pytest.mark.slow
+def test_csv_forecasts_beat_persistence(tmp_path):
+    result = _run("csv_forecasts", tmp_path)
+    assert {k: r["difference"] for k, r in result.items()} == {
+        "co2": "first",
+        "realgdp": "first",
+        "sst": "none",
+    }
+    assert {k: r["step"] for k, r in result.items()} == {
+        "co2": "weekly",
+        "realgdp": "quarterly",
+        "sst": "monthly",
+    }
+    for name, r in result.items():
+        assert r["ratio"] <= 0.85, (name, r)

@@ -27,7 +27,15 @@ def _check_outputs(out):
         assert t["provider"] == "CPUExecutionProvider" and 0 < t["p50_ms"] <= t["p99_ms"]
         assert t["speedup_vs_torch"] == pytest.approx(t["torch_p50_ms"] / t["p50_ms"], rel=1e-6)
     report = (out / "report.md").read_text()
+    assert report.startswith("# edgernn run report\n\n**Verdict: ")
+    head = report.split("## Model and data")[0]  # the verdict and the recommendation come first
+    assert "**Ship " in head or "**Do not ship any variant**" in head
     for section in (
+        "## Model and data",
+        "- model: GRU, 1 layer x 32 hidden units, many_to_many, window 24, horizon 1",
+        "- splits (70% / 15% / 15%): ",
+        "## Quantization notes",
+        "stayed float: /module/rnn/GRU (GRU)",
         "## Quality",
         "## Variants",
         "## Export verification",
@@ -63,3 +71,69 @@ def test_demo(tmp_path):
     assert result.exit_code == 0, result.output
     summary = _check_outputs(tmp_path / "demo")
     assert float(summary["quality"]["ratio"]) <= 0.7  # the sunspots quality bar
+
+
+def _tiny_pipeline(out, *extra):
+    args = ["pipeline", "--dataset", "sunspots", "--epochs", "1", "--hidden", "4", "--profile-iters", "3"]
+    return CliRunner().invoke(cli, [*args, "--no-torch-baseline", "--out", str(out), *extra])
+
+
+def test_a_pipeline_output_is_replaced_or_continued_only_when_asked(tmp_path):
+    out = tmp_path / "p"
+    assert _tiny_pipeline(out).exit_code == 0
+    again = _tiny_pipeline(out)
+    assert again.exit_code == 1
+    assert (
+        f"error: {out} already holds a pipeline output; pass --overwrite to replace it or --resume"
+        in again.output
+    )
+    first = (out / "run" / "summary.json").read_text()
+    resumed = _tiny_pipeline(out, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert (
+        "training finished earlier" in resumed.output and (out / "run" / "summary.json").read_text() == first
+    )
+    (out / "notes.txt").write_text("mine")  # a file the pipeline did not write survives --overwrite
+    replaced = _tiny_pipeline(out, "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    assert (out / "notes.txt").read_text() == "mine" and (out / "report.md").is_file()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "data.csv").write_text("a\n1\n")
+    refused = _tiny_pipeline(other, "--overwrite")
+    assert (
+        refused.exit_code == 1 and "is not an edgernn pipeline output; choose another --out" in refused.output
+    )
+    assert sorted(p.name for p in other.iterdir()) == ["data.csv"]
+
+
+def test_demo_twice_in_one_folder_replaces_its_own_output(tmp_path, monkeypatch):
+    import edgernn.pipeline as pipeline
+
+    def tiny():
+        from edgernn.train.cli import build_configs
+
+        return build_configs({"dataset": "sunspots", "epochs": 1, "hidden": 4}, None)
+
+    monkeypatch.setattr(pipeline, "demo_configs", tiny)
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        result = CliRunner().invoke(cli, ["demo"])
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "runs" / "demo" / "report.md").is_file()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "x").write_text("keep")
+    assert CliRunner().invoke(cli, ["demo", "--out", "elsewhere"]).exit_code == 1
+
+
+def test_require_baseline_exits_1_when_the_model_loses(tmp_path, monkeypatch):
+    import edgernn.pipeline as pipeline
+
+    verdict = (
+        "not better than persistence on the test split (rmse 1.25 vs 0.5, ratio 2.50): do not ship this model"
+    )
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda *a, **k: {"verdict": verdict})
+    base = ["pipeline", "--dataset", "sunspots", "--out", str(tmp_path / "p")]
+    assert CliRunner().invoke(cli, base).exit_code == 0
+    strict = CliRunner().invoke(cli, [*base, "--require-baseline"])
+    assert strict.exit_code == 1 and strict.stderr.strip() == f"error: {verdict} (--require-baseline)"

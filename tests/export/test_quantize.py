@@ -162,3 +162,82 @@ def test_cli_table_json_and_refusal(tmp_path):
     bad = runner.invoke(cli, ["quantize", str(bundle), "--variant", "", "--eval", str(data)])
     assert bad.exit_code == 1 and "expected at least one of int8" in bad.output
     assert runner.invoke(cli, ["quantize", str(bundle), "--max-metric-drop", "-1"]).exit_code == 2
+
+
+def test_refusals_exit_0_with_their_reasons_unless_strict(tmp_path, monkeypatch):
+    import edgernn.export.quantization as q
+
+    monkeypatch.setattr(q, "available_providers", lambda: ["CPUExecutionProvider"])  # fp16 cannot be verified
+    bundle, data = _classifier_bundle(tmp_path, "lstm", hidden=8)
+    args = ["quantize", str(bundle), "--variant", "int8,fp16", "--eval", str(data), "--weight-type", "s8"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "fp16: cannot be verified on this machine: it is built for CUDA" in result.output
+    assert "written: int8; refused: fp16" in result.output
+    assert Bundle.load(bundle).variants() == ["fp32", "int8"]
+    strict = CliRunner().invoke(cli, [*args, "--strict"])
+    assert strict.exit_code == 1 and "error: refused variants: fp16 (--strict" in strict.output
+
+
+def test_int8_settings_depend_on_the_bundle_alone(tmp_path):
+    bundle, data = _classifier_bundle(tmp_path, "lstm", hidden=16)
+    config = QuantizeConfig(latency_iters=3)
+    alone = quantize(bundle, ["int8"], eval_path=data, config=config).results[0]
+    with_others = quantize(bundle, ["int8", "int8-static"], eval_path=data, config=config).results[0]
+    assert alone.settings["weight_type"] == with_others.settings["weight_type"]
+    assert alone.settings["reduce_range"] == with_others.settings["reduce_range"]
+    best = min(alone.candidates, key=lambda c: c["max_abs_diff"])  # the most accurate setting wins
+    assert (best["weight_type"], best["reduce_range"]) == (
+        alone.settings["weight_type"],
+        alone.settings["reduce_range"],
+    )
+
+
+def test_each_variant_is_scored_streamed_and_whole(tmp_path):
+    module = Seq("lstm", layers=1, hidden=16).eval()
+    export(module, torch.randn(2, 6, 4), tmp_path / "b")
+    x = np.random.default_rng(2).standard_normal((3, 20, 4)).astype(np.float32)
+    y = Session.load(tmp_path / "b", provider="cpu").run(x).output + 0.3  # an error fp32 also makes
+    np.savez(tmp_path / "eval.npz", x=x, y=y)
+    report = quantize(
+        tmp_path / "b", ["int8"], eval_path=tmp_path / "eval.npz", config=QuantizeConfig(latency_iters=3)
+    )
+    (r,) = report.results
+    # fp32 streamed step by step scores exactly what it scores whole
+    assert report.fp32.stream_metric.value == pytest.approx(report.fp32.stream_reference.value, rel=1e-5)
+    # int8's streamed metric, by hand: one batch-1 stream per sequence
+    session = Session.load(tmp_path / "b", provider="cpu", variant="int8")
+    pred = []
+    for seq in x:
+        stream = session.stream()
+        pred.append([stream.step(seq[t : t + 1]).output[0] for t in range(len(seq))])
+    rmse = float(np.sqrt(np.mean((np.array(pred) - y) ** 2)))
+    assert r.stream_metric.value == pytest.approx(rmse, rel=1e-5)
+    assert r.stream_accepted and r.stream_note.startswith("streamed rmse")
+    assert Bundle.load(tmp_path / "b").manifest.quantization["int8"].stream_metric == r.stream_metric
+
+
+def test_a_stream_over_budget_is_refused_for_streaming_only(tmp_path, monkeypatch):
+    import edgernn.export.quantization as q
+
+    def fake(session, data):  # the variant streams 50 % worse than fp32 on the same sequences
+        worse = 1.0 if session.variant == "fp32" else 1.5
+        return Metric("rmse", worse, False), Metric("rmse", 1.0, False)
+
+    monkeypatch.setattr(q, "score_stream", fake)
+    module = Seq("lstm", layers=1, hidden=16).eval()
+    export(module, torch.randn(2, 6, 4), tmp_path / "b")
+    x = np.random.default_rng(2).standard_normal((3, 20, 4)).astype(np.float32)
+    np.savez(tmp_path / "eval.npz", x=x, y=Session.load(tmp_path / "b", provider="cpu").run(x).output + 0.3)
+    (r,) = quantize(
+        tmp_path / "b", ["int8"], eval_path=tmp_path / "eval.npz", config=QuantizeConfig(latency_iters=3)
+    ).results
+    assert r.accepted and not r.stream_accepted
+    assert r.stream_note == (
+        "refused for streaming: streamed step by step its rmse is 1.5, +50.00% against fp32's 1 (budget 1%); "
+        "stream the fp32 variant"
+    )
+    session = Session.load(tmp_path / "b", provider="cpu", variant="int8")
+    session.run(x)
+    with pytest.raises(Exception, match="the int8 variant is refused for streaming: streamed step by step"):
+        session.stream()

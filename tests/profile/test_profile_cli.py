@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 
 import onnx
 import onnxruntime as ort
@@ -94,6 +95,8 @@ def test_bundle_sweep_reports_every_cell(files, tmp_path):
     assert len(rows) == 8 and float(rows[3]["p99_ms"]) == pytest.approx(cells[3]["latency"]["p99_ms"])
     markdown = out["md"].read_text()
     assert cpu_model() in markdown and markdown.count("| fp32 |") == 4
+    table = [ln for ln in markdown.splitlines() if ln.startswith("| ")]
+    assert len({len(re.split(r"(?<!\\)\|", ln)) for ln in table}) == 1  # max|Δ| cannot break the table
     assert "latency, ms per sequence" in result.output and "throughput" in result.output
     # one recommendation per call pattern: the fastest measured cell at each (batch, T)
     lines = [ln for ln in result.output.splitlines() if ln.startswith("recommendation: ")]
@@ -243,3 +246,13 @@ def test_isolated_worker_imports_no_torch_onnx_or_matplotlib(files):
     assert proc.returncode == 0, proc.stderr
     result, leaked = proc.stdout.strip().splitlines()
     assert json.loads(result)["latency"]["n"] == 3 and leaked == "[]"
+
+
+def test_markdown_cells_with_pipes_keep_the_table_whole(files, tmp_path, monkeypatch):
+    import edgernn.profile.report as report
+
+    monkeypatch.setattr(report, "accuracy_text", lambda accuracy: "max|Δ| 2.4e-07 vs torch")
+    profile(files["bundle"], "--seq", "4", "--variant", "fp32", *FAST, "--markdown", tmp_path / "r.md")
+    table = [ln for ln in (tmp_path / "r.md").read_text().splitlines() if ln.startswith("| ")]
+    assert len({len(re.split(r"(?<!\\)\|", ln)) for ln in table}) == 1
+    assert "| max\\|Δ\\| 2.4e-07 vs torch |" in table[-1]

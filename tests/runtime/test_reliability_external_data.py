@@ -18,7 +18,7 @@ from badinput.inputs import external_data_model
 from onnx import TensorProto, helper, numpy_helper
 
 from edgernn.runtime import BundleError, Session
-from edgernn.runtime import session as session_module
+from edgernn.runtime import loading as session_module
 from edgernn.runtime.modelfile import MESSAGE_FIELDS, check_model_file
 
 LOCATIONS = {

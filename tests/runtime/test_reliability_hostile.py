@@ -89,7 +89,7 @@ def test_labels_with_commas_quotes_and_newlines_stay_one_csv_field(tmp_path, suf
 def test_an_unexpected_exception_is_one_line_and_a_traceback_under_debug(tmp_path, monkeypatch):
     from edgernn.runtime import cli as run_cli
 
-    def broken(path):
+    def broken(*args):
         raise RuntimeError("something\nedgernn did not foresee")
 
     monkeypatch.setattr(run_cli, "read_input", broken)

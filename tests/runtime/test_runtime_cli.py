@@ -57,7 +57,7 @@ def test_help():
 def test_many_to_many_to_stdout(data, name):
     result = invoke(data["m2m"], data["root"] / name, "--provider", "cpu")
     assert result.exit_code == 0, result.output
-    table = rows(result.output)
+    table = rows(result.stdout)
     assert table[0] == ["step", "y_0", "y_1"]
     np.testing.assert_allclose(np.array(table[1:], float)[:, 1:], data["ref_m2m"], rtol=1e-6, atol=1e-7)
     assert [int(r[0]) for r in table[1:]] == list(range(6))
@@ -68,7 +68,7 @@ def test_outputs_to_files(data, tmp_path, suffix):
     out = tmp_path / f"y{suffix}"
     result = invoke(data["m2m"], data["root"] / "x.npy", "--out", out)
     assert result.exit_code == 0, result.output
-    assert result.output == ""
+    assert result.stdout == ""
     if suffix == ".npy":
         np.testing.assert_allclose(np.load(out)[0], data["ref_m2m"], atol=1e-6)
     elif suffix == ".json":
@@ -84,7 +84,7 @@ def test_outputs_to_files(data, tmp_path, suffix):
 def test_classes_print_label_and_probabilities(data, tmp_path):
     result = invoke(data["cls"], data["root"] / "x.csv")
     assert result.exit_code == 0, result.output
-    header, row = rows(result.output)
+    header, row = rows(result.stdout)
     assert header == ["label", "p_calm", "p_busy"]
     logits = data["ref_cls"]
     probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
@@ -100,7 +100,7 @@ def test_classes_print_label_and_probabilities(data, tmp_path):
 def test_stream_prints_every_step(data):
     result = invoke(data["cls"], data["root"] / "x.npy", "--stream")
     assert result.exit_code == 0, result.output
-    table = rows(result.output)
+    table = rows(result.stdout)
     assert table[0] == ["step", "label", "p_calm", "p_busy"]
     assert len(table) == 7
     x = data["x"]
@@ -125,7 +125,7 @@ def test_bare_onnx_with_constants(tmp_path):
     np.save(tmp_path / "frames.npy", frames)
     result = invoke(tmp_path / "vad.onnx", tmp_path / "frames.npy", "--const", "sr=16000")
     assert result.exit_code == 0, result.output
-    table = rows(result.output)
+    table = rows(result.stdout)
     assert table[0] == ["step", "output"]
     expected = vad_reference(frames[:, None], weights["w"], 16000, 6)[0][:, 0, 0]
     np.testing.assert_allclose(np.array(table[1:], float)[:, 1], expected, rtol=1e-6)

@@ -115,7 +115,7 @@ def test_auto_sends_only_big_batches_to_cuda():
 
 
 def test_auto_without_a_working_cuda_stays_on_the_cpu_and_says_why(tmp_path, monkeypatch):
-    from edgernn.runtime import session as session_module
+    from edgernn.runtime import loading as session_module
 
     monkeypatch.setattr(session_module.ort, "get_available_providers", lambda: [CUDA, CPU])
     root = make_bundle(tmp_path / "b", cell="gru")

@@ -91,7 +91,7 @@ def test_requested_cuda_on_a_cpu_build_follows_the_policy(tmp_path):
 def test_session_reports_what_actually_runs(tmp_path, monkeypatch):
     """onnxruntime is told CUDA is installed, so the session asks for it; the CPU build ignores it and
     get_providers() says CPU: the check after creation must catch that."""
-    from edgernn.runtime import session as session_module
+    from edgernn.runtime import loading as session_module
 
     monkeypatch.setattr(session_module.ort, "get_available_providers", lambda: [CUDA, CPU])
     root = make_bundle(tmp_path / "b")
@@ -108,7 +108,7 @@ def test_session_reports_what_actually_runs(tmp_path, monkeypatch):
 
 
 def test_auto_fp16_on_a_session_that_lands_on_cpu_reloads_a_cpu_variant(tmp_path, monkeypatch):
-    from edgernn.runtime import session as session_module
+    from edgernn.runtime import loading as session_module
 
     monkeypatch.setattr(session_module.ort, "get_available_providers", lambda: [CUDA, CPU])
     root = make_bundle(tmp_path / "b", extra={"model.fp16.onnx": rnn_model(seed=4)})
@@ -164,9 +164,10 @@ def test_device_of_providers():
 
 def test_a_gpu_provider_that_fails_to_start_falls_back_by_policy(tmp_path, monkeypatch):
     """onnxruntime-gpu installed, but no usable GPU: creating the CUDA session fails."""
-    from edgernn.runtime import session as session_module
+    from edgernn.runtime import loading
+    from edgernn.runtime import loading as session_module
 
-    real = session_module._create
+    real = loading.create_session
 
     def no_gpu(model, chain, config, variant, **kw):
         if chain[0] != CPU:
@@ -174,7 +175,7 @@ def test_a_gpu_provider_that_fails_to_start_falls_back_by_policy(tmp_path, monke
         return real(model, chain, config, variant, **kw)
 
     monkeypatch.setattr(session_module.ort, "get_available_providers", lambda: [CUDA, CPU])
-    monkeypatch.setattr(session_module, "_create", no_gpu)
+    monkeypatch.setattr(loading, "create_session", no_gpu)
     root = make_bundle(
         tmp_path / "b", extra={"model.fp16.onnx": rnn_model(seed=4), "model.int8.onnx": rnn_model(seed=5)}
     )

@@ -57,7 +57,7 @@ def test_bundled_run_prints_a_summary_and_resume_extends_it(tmp_path):
     assert lines[2] == f"checkpoint {out / 'model.safetensors'}"
     summary = json.loads((out / "summary.json").read_text())
     assert f"{summary['test_metric']:.4g}" in lines[1] and f"{summary['baseline_metric']:.4g}" in lines[1]
-    assert "epoch 2 loss " in result.stderr
+    assert "epoch 2/2 loss " in result.stderr and "(* = the best validation metric so far" in result.stderr
     again = invoke("--out", out, "--resume", "--epochs", "3")
     assert again.exit_code == 0, again.output
     epochs = [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()]

@@ -98,7 +98,7 @@ def test_only_rank_zero_reports_and_writes(runs):
     root, proc = runs
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 3 and lines[0].startswith("best val rmse ") and lines[2].startswith("checkpoint ")
-    assert proc.stderr.count("epoch 2 loss ") == 1 and "error" not in proc.stderr.lower()
+    assert proc.stderr.count("epoch 2/2 loss ") == 1 and "error" not in proc.stderr.lower()
     names = sorted(p.name for p in (root / "ddp").iterdir())
     assert names == sorted(p.name for p in (root / "single").iterdir())
     assert not [p for p in root.iterdir() if p.name.startswith(".")]  # no staged or temp leftovers

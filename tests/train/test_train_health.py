@@ -92,3 +92,48 @@ def test_health_state_round_trips():
     assert (
         b.state_dict() == a.state_dict() == {"running_norm": a.running_norm, "steps_seen": 4, "low_streak": 4}
     )
+
+
+def test_exploding_warns_on_an_absolute_blow_up_once_per_epoch_with_the_remedy():
+    # a norm that is huge from the first step on: no jump over the (already huge) running norm
+    model = model_with_grads(500.0)
+    remedy = "lower --lr (now 50) and keep --clip-grad-norm on (now 0)"
+    health = GradientHealth(
+        model, vanish_threshold=0.0, vanish_steps=5, explode_factor=100.0, explode_norm=1e3, remedy=remedy
+    )
+    with pytest.warns(
+        ExplodingGradientWarning, match=r"is above 1000 at epoch 1, step 0; lower --lr \(now 50\)"
+    ):
+        for step in range(20):
+            health.after_backward(1, step)
+    assert len(health.epoch_summary()["warnings"]) == 1  # once per epoch, not once per step
+    with pytest.warns(ExplodingGradientWarning):
+        health.after_backward(2, 20)
+    assert health.epoch_summary()["warnings"][0].endswith(remedy)
+
+
+def test_a_validation_error_many_times_its_best_is_divergence():
+    from edgernn.train.health import DivergenceWarning
+
+    health = GradientHealth(model_with_grads(1.0), 0.0, 5, 100.0, remedy="lower --lr")
+    health.check_validation(1, 500.0, 56.0, higher_is_better=False)  # 8.9x: not yet
+    assert health.epoch_summary()["warnings"] == []
+    with pytest.warns(
+        DivergenceWarning, match=r"validation metric 7966 at epoch 2 is 142x its best \(56.1\); lower --lr"
+    ):
+        health.check_validation(2, 7966.0, 56.1, higher_is_better=False)
+    health.check_validation(3, 0.05, 0.9, higher_is_better=True)  # accuracy: never
+
+
+def test_the_verdict_names_the_baseline_when_the_model_does_not_beat_it():
+    from edgernn.train.records import TrainingSummary
+
+    common = dict(best_val_metric=1, best_epoch=1, test_loss=1, epochs_run=1, stopped=None, checkpoint="c")
+    worse = TrainingSummary("rmse", test_metric=1.25, baseline="persistence", baseline_metric=0.5,
+                            processes=1, seconds=1, **common)  # fmt: skip
+    assert worse.verdict() == (
+        "not better than persistence on the test split (rmse 1.25 vs 0.5, ratio 2.50): do not ship this model"
+    )
+    better = TrainingSummary("accuracy", test_metric=0.9, baseline="majority", baseline_metric=0.1,
+                             processes=1, seconds=1, **common)  # fmt: skip
+    assert better.verdict() is None and better.beats_baseline

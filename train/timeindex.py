@@ -1,0 +1,145 @@
+"""The time index of a CSV series: which column holds dates, the step between rows, and the season.
+
+A column whose every cell is an ISO date or date-time (``1958-03-29``, ``2010-01-01T13:00``,
+``2010-01-01 13:00:00``), a month (``1959-03``) or a quarter (``1959-Q1``) is a time column; so is a
+column named ``year`` holding integer years. It is the index of the rows, never a feature. The step
+is the median spacing; the season period (the steps in the shortest calendar cycle that a row step
+fits at least twice: a day of hours, a week of days, a year of weeks, months or quarters) is what
+seasonal differencing looks back. numpy only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+_DATE = re.compile(
+    r"^\s*(\d{4})-(\d{2})(?:-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?)?\s*$"
+)
+_QUARTER = re.compile(r"^\s*(\d{4})[- ]?[Qq]([1-4])\s*$")
+_YEAR = re.compile(r"^\s*\d{3,4}\s*$")
+YEAR_NAMES = ("year", "yr")
+DAY_S = 86400.0
+# (name of the step, lower and upper bound of the median spacing in seconds, season period in steps)
+_STEPS = (
+    ("hourly", 3000.0, 5000.0, 24),
+    ("daily", 0.8 * DAY_S, 1.2 * DAY_S, 7),
+    ("weekly", 6 * DAY_S, 8 * DAY_S, 52),
+    ("monthly", 27 * DAY_S, 32 * DAY_S, 12),
+    ("quarterly", 88 * DAY_S, 93 * DAY_S, 4),
+    ("yearly", 360 * DAY_S, 370 * DAY_S, 1),
+)
+FORMATS = "ISO dates or date-times, YYYY-MM, YYYY-Qn, or integer years in a column named 'year'"
+
+
+def parse_time(cell: str) -> np.datetime64 | None:
+    """One cell as ``datetime64[s]``, or None when it is not a date, date-time, month or quarter."""
+    match = _DATE.match(cell)
+    if match:
+        y, mo, d, hh, mi, ss = match.groups()
+        try:
+            return np.datetime64(f"{y}-{mo}-{d or '01'}T{hh or '00'}:{mi or '00'}:{ss or '00'}", "s")
+        except ValueError:
+            return None
+    match = _QUARTER.match(cell)
+    if match:
+        return np.datetime64(f"{match[1]}-{3 * int(match[2]) - 2:02d}-01T00:00:00", "s")
+    return None
+
+
+def parse_column(name: str, cells: list[str]) -> np.ndarray | None:
+    """The column as ``datetime64[s]`` when every cell is a time (or an integer year in a column named
+    like ``year``); None otherwise."""
+    if name.strip().lower() in YEAR_NAMES and cells and all(_YEAR.match(c) for c in cells):
+        return np.array([np.datetime64(f"{int(c):04d}-01-01", "s") for c in cells])
+    parsed = []
+    for cell in cells:
+        value = parse_time(cell)
+        if value is None:
+            return None
+        parsed.append(value)
+    return np.array(parsed, dtype="datetime64[s]") if parsed else None
+
+
+@dataclass(frozen=True)
+class TimeIndex:
+    """A series' time column, its median step and season period."""
+
+    column: str
+    first: str  # ISO text of the first and last row
+    last: str
+    step: str  # "weekly", "quarterly", ... or "3.5-day"
+    step_seconds: float
+    period: int  # season in steps (1: no season)
+    gaps: int  # spacings longer than 1.5x the median step
+
+    def describe(self, rows: int) -> str:
+        """One line: what the column holds and that it is not a feature."""
+        season = f"; season {self.period} steps" if self.period > 1 else ""
+        gaps = f"; {self.gaps} gaps longer than 1.5x the step" if self.gaps else ""
+        return (
+            f"time column {self.column!r}: {rows} {self.step} rows, {self.first} .. {self.last}"
+            f"{season}{gaps} (the row index, left out of the features)"
+        )
+
+
+def index_of(column: str, times: np.ndarray) -> TimeIndex:
+    """Step, season and gaps of the parsed ``times`` (increasing; checked by the caller)."""
+    seconds = np.diff(times.astype(np.int64)).astype(np.float64)
+    step = float(np.median(seconds)) if len(seconds) else 0.0
+    name, period = f"{step / DAY_S:.3g}-day", 1
+    for label, low, high, p in _STEPS:
+        if low <= step < high:
+            name, period = label, p
+    gaps = int((seconds > 1.5 * step).sum()) if step else 0
+    return TimeIndex(column, _iso(times[0]), _iso(times[-1]), name, step, period, gaps)
+
+
+_CYCLES = (("day", DAY_S), ("week", 7 * DAY_S), ("year", 365.2425 * DAY_S))
+_STEPS_PER_YEAR = {"monthly": 12.0, "quarterly": 4.0}  # uneven month lengths: count them, not seconds
+
+
+def cycles(index: TimeIndex, times: np.ndarray, train_rows: int) -> list[tuple[str, float, float]]:
+    """The calendar cycles a series' calendar features follow: ``(name, steps per cycle, phase of
+    row 0)`` for each cycle (day, week, year) that holds at least 2 steps and that the training rows
+    cover at least twice. The phase then advances ``1 / steps`` per row (exact for hours in a day,
+    days in a week, months and quarters in a year; weeks in a year drift by under a day)."""
+    if index.step_seconds <= 0 or train_rows < 2:
+        return []
+    span = float(times[train_rows - 1].astype(np.int64) - times[0].astype(np.int64))
+    found = []
+    for name, seconds in _CYCLES:
+        steps = seconds / index.step_seconds
+        if name == "year":
+            steps = _STEPS_PER_YEAR.get(index.step, steps)
+        if steps >= 2 - 1e-9 and span >= 2 * seconds * (1 - 0.02):
+            found.append((name, float(steps), _phase(times[0], name)))
+    return found
+
+
+def _phase(time: np.datetime64, cycle: str) -> float:
+    """Where ``time`` lies in the cycle, in [0, 1): the day from midnight, the week from Monday, the
+    year from January 1st."""
+    seconds = time.astype("datetime64[s]")
+    if cycle == "day":
+        return float((seconds - seconds.astype("datetime64[D]")).astype(np.int64)) / DAY_S
+    if cycle == "week":
+        days = float(seconds.astype(np.int64)) / DAY_S + 3.0  # 1970-01-01 was a Thursday
+        return (days % 7.0) / 7.0
+    year = seconds.astype("datetime64[Y]")
+    start = year.astype("datetime64[s]").astype(np.int64)
+    end = (year + 1).astype("datetime64[s]").astype(np.int64)
+    return float(seconds.astype(np.int64) - start) / float(end - start)
+
+
+def first_disorder(times: np.ndarray) -> int | None:
+    """Index of the first row whose time is not after the previous row's, or None."""
+    bad = np.flatnonzero(np.diff(times.astype(np.int64)) <= 0)
+    return int(bad[0]) + 1 if bad.size else None
+
+
+def _iso(value: np.datetime64) -> str:
+    text = str(value.astype("datetime64[s]"))
+    return text.removesuffix("T00:00:00")
