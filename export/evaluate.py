@@ -10,7 +10,7 @@ import numpy as np
 
 from edgernn.runtime import Session
 from edgernn.runtime.errors import InputError
-from edgernn.runtime.manifest import Manifest
+from edgernn.runtime.metrics import task_metric
 from edgernn.runtime.records import Metric
 
 
@@ -43,18 +43,6 @@ class EvalData:
         return cls(arrays["x"], get("y"), get("lengths"), get("calib_x"), get("mask"), get("cond"), str(path))
 
 
-def _mask(manifest: Manifest, data: EvalData, shape: tuple[int, ...]) -> np.ndarray:
-    """Targets that count: every sample (many_to_one), else steps valid by lengths and mask."""
-    if manifest.topology == "many_to_one":
-        return np.ones(shape[:1], bool)
-    valid = np.ones(shape[:2], bool)
-    if data.lengths is not None:
-        valid &= np.arange(shape[1])[None, :] < data.lengths[:, None]
-    if data.mask is not None:
-        valid &= data.mask.astype(bool)
-    return valid
-
-
 def score(session: Session, data: EvalData, batch: int = 256) -> tuple[Metric, np.ndarray]:
     """The task metric of ``session`` on ``data``: accuracy (classes), RMSE in real units (regression),
     nll in nats per token (tokens); the same names and units as training's summary. Returns the metric and the raw model outputs."""
@@ -69,19 +57,7 @@ def score(session: Session, data: EvalData, batch: int = 256) -> tuple[Metric, n
     pred = np.concatenate(outs)
     if data.y is None:
         raise InputError(f"{data.source}: expected targets 'y' to score the model, found none")
-    mask = _mask(manifest, data, pred.shape)
-    kind = manifest.output.kind
-    if kind in ("classes", "tokens"):
-        labels = data.y.astype(np.int64)
-        if kind == "tokens":
-            logits = pred - pred.max(axis=-1, keepdims=True)
-            logp = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
-            picked = np.take_along_axis(logp, labels[..., None], axis=-1)[..., 0]
-            return Metric("nll", float(-picked[mask].mean()), False), pred
-        return Metric("accuracy", float((pred.argmax(axis=-1) == labels)[mask].mean()), True), pred
-    y = data.y.reshape(pred.shape)
-    err = (pred - y)[mask]
-    return Metric("rmse", float(np.sqrt(np.mean(err**2))), False), pred
+    return task_metric(manifest, pred, data.y, data.lengths, data.mask), pred
 
 
 def p50_latency_ms(session: Session, x: np.ndarray, *, warmup: int = 5, iters: int = 50) -> float:

@@ -33,6 +33,7 @@ MESSAGE_FIELDS = {
     "SparseTensorProto": {1: "TensorProto", 2: "TensorProto"},
 }
 TENSOR_NAME, TENSOR_EXTERNAL_DATA, ENTRY_KEY, ENTRY_VALUE = 8, 13, 1, 2
+NODE_OP_TYPE = 4
 _ORT_FORMAT_ID = b"ORTM"  # flatbuffer identifier of .ort files (bytes 4..8); they hold no external data
 
 
@@ -66,6 +67,31 @@ def check_model_file(path: str | os.PathLike) -> dict[str, str]:
     for name, raw in refs.items():
         _check_location(path, folder, name, raw)
     return {name: raw.decode("utf-8") for name, raw in refs.items()}
+
+
+def op_types(path: str | os.PathLike) -> set[str]:
+    """The op types of every node in an ONNX file, subgraphs and functions included (empty for an
+    ``.ort`` file, whose flatbuffer this does not read). Call it on a file :func:`check_model_file`
+    accepted."""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        if data[4:8] == _ORT_FORMAT_ID:
+            return set()
+        view = memoryview(data)
+        try:
+            found, stack = set(), [("ModelProto", 0, len(view))]
+            while stack:
+                kind, start, end = stack.pop()
+                children = MESSAGE_FIELDS.get(kind, {})
+                for field, wire, lo, hi in _fields(view, start, end):
+                    if kind == "NodeProto" and field == NODE_OP_TYPE and wire == 2:
+                        found.add(bytes(view[lo:hi]).decode("utf-8", "replace"))
+                    elif field in children and children[field] != "TensorProto" and wire == 2:
+                        stack.append((children[field], lo, hi))
+            return found
+        except _Corrupt as err:
+            raise BundleError(f"{path}: could not parse it (corrupt at byte {err.offset})") from None
+        finally:
+            view.release()
 
 
 def _check_location(path: Path, folder: Path, name: str, raw: bytes) -> None:

@@ -30,6 +30,7 @@ from .validate import check_lengths
 from .vocab import AUTO, BARE_VARIANT, FP16, FP32, ROLE_INIT
 
 if TYPE_CHECKING:
+    from .batcher import StreamBatcher
     from .stream import Stream
 
 
@@ -54,6 +55,8 @@ class Session:
         self._config = config
         self._requested = requested
         self._gpu: _GpuRoute | None = None  # provider="auto" with the CUDA EP installed
+        self._bundle: Bundle | None = None  # the bundle this session came from (eval data, other variants)
+        self._batch_checks: dict[tuple, Any] = {}  # StreamBatcher's int8 checks, by (max_batch, budget)
         self._providers: tuple[str, ...] = tuple(engine.ort.get_providers())
         x, manifest = engine.sig.x, engine.manifest
         plain = manifest.input.kind == "features" and len(x.dims) == 3 and x.time_axis == 1
@@ -117,7 +120,9 @@ class Session:
         on_gpu = functools.partial(
             cls.from_bundle, bundle, variant=FP32 if variant == AUTO else variant, constants=constants
         )
-        return cls._finish(sess, bundle.manifest, plan, constants, model_path, chosen, init, on_gpu)
+        session = cls._finish(sess, bundle.manifest, plan, constants, model_path, chosen, init, on_gpu)
+        session._bundle = bundle
+        return session
 
     @classmethod
     def from_onnx(
@@ -291,6 +296,13 @@ class Session:
         from .stream import Stream
 
         return Stream(self._engine, batch)
+
+    def batcher(self, max_batch: int = 64, **options: Any) -> StreamBatcher:
+        """A :class:`StreamBatcher` stepping up to ``max_batch`` streams of this session in one call per
+        tick; ``options`` as for :class:`StreamBatcher` (``max_wait_ms``, ``max_metric_drop``)."""
+        from .batcher import StreamBatcher
+
+        return StreamBatcher(self, max_batch, **options)
 
     def generate(
         self, cond: Any, steps: int, *, temperature: float | None = None, seed: int | None = None
