@@ -149,8 +149,11 @@ class StreamBatcher:
             del self._slot_of[handle]
             for i, h in enumerate(self._order[slot:], slot):
                 self._slot_of[h] = i
+            tick = None
             if self._pending and len(self._pending) >= len(self._order):  # the rest were waiting on it
-                self._run_pending(None)
+                tick = self._run_pending()
+        if tick is not None:
+            tick.hand_out(None)
 
     def close(self) -> None:
         """Close every open handle."""
@@ -172,10 +175,13 @@ class StreamBatcher:
     def step(self, steps: Mapping[StreamHandle, Any]) -> dict[StreamHandle, Result]:
         """One tick: step each handle of ``steps`` (handle -> ``[1, features]`` raw values) in one call;
         returns each handle's :class:`Result`. Steps waiting from ``h.step`` in other threads join it."""
-        if not isinstance(steps, Mapping):
+        if type(steps) is not dict and not isinstance(steps, Mapping):
             raise InputError(f"steps: expected a dict of handle -> step input, got {type(steps).__name__}")
         handles, xs = list(steps), list(steps.values())
+        own = len(handles)
         with self._lock:
+            if handles == self._order and not self._pending:  # every open stream, in slot order
+                return dict(zip(handles, self._tick(handles, xs, None), strict=True))
             try:
                 slots = list(map(self._slot_of.__getitem__, handles))
             except (KeyError, TypeError):
@@ -187,29 +193,33 @@ class StreamBatcher:
                 xs += [self._pending[h] for h in waiting]
                 slots += [self._slot_of[h] for h in waiting]
                 self._pending.clear()
-            results = self._tick(handles, xs, slots)
-            own = len(steps)
-            self._deliver(handles[own:], results[own:])
+            try:
+                results = self._tick(handles, xs, slots)
+            except Exception as err:
+                _Tick(handles[own:], [err] * (len(handles) - own)).hand_out(None)
+                raise
+        if len(handles) > own:
+            _Tick(handles[own:], results[own:]).hand_out(None)
         return dict(zip(handles[:own], results[:own], strict=True))
 
     # -- the tick ---------------------------------------------------------------------------------
-    def _tick(self, handles: list[StreamHandle], xs: list[Any], slots: list[int]) -> list[Result]:
-        """Run one batched step of ``handles`` (under the lock); returns their results in order."""
+    def _tick(self, handles: list[StreamHandle], xs: list[Any], slots: list[int] | None) -> list[Result]:
+        """Run one batched step of ``handles`` (under the lock; ``slots`` None: they are every open
+        handle in slot order); returns their results in order."""
         m = len(handles)
         if not m:
             return []
-        index = np.fromiter(slots, np.intp, m)
         view = self._slots.x_rows(m)
         self._fill(view, handles, xs)
-        if m == len(self._order):  # every open stream steps: state stays in place
-            order = None if np.array_equal(index, self._arange[:m]) else index
-            if order is not None:
-                rows = (slice(None),) * self._slots.row_axis + (index,)
-                view[rows] = view.copy()
+        order = None
+        if slots is None:
+            outputs = self._slots.run_all()
+        elif m == len(self._order):  # every open stream steps: state stays in place
+            order = np.fromiter(slots, np.intp, m)
+            view[(slice(None),) * self._slots.row_axis + (order,)] = view.copy()  # into slot order
             outputs = self._slots.run_all()
         else:
-            order = None
-            outputs = self._slots.run_rows(index)
+            outputs = self._slots.run_rows(np.fromiter(slots, np.intp, m))
         for h in handles:
             h.steps += 1
         return self._results(outputs, order)
@@ -280,57 +290,49 @@ class StreamBatcher:
             raise InputError(f"{handle!r}: input {self._sig.x.name!r}: NaN or Inf in the step")
         with self._lock:
             self._slot(handle, "step")
-            if handle in self._pending:
+            pending = self._pending
+            if handle in pending:
                 raise UnsupportedError(
                     f"{handle!r} already has a step waiting for its tick; a handle steps once per tick, "
                     "so give each thread its own handle"
                 )
-            self._pending[handle] = x
-            if len(self._pending) >= len(self._order):
-                return self._run_pending(handle)
-            if len(self._pending) == 1 and self.max_wait_ms is not None:
-                self._deadline = time.monotonic() + self.max_wait_ms / 1000
-            deadline = self._deadline
+            pending[handle] = x
+            if len(pending) >= len(self._order):
+                tick = self._run_pending()
+            else:
+                tick = None
+                if len(pending) == 1 and self.max_wait_ms is not None:
+                    self._deadline = time.monotonic() + self.max_wait_ms / 1000
+                deadline = self._deadline
+        if tick is not None:
+            return tick.hand_out(handle)
         return self._wait(handle, deadline)
 
     def _wait(self, handle: StreamHandle, deadline: float) -> Result:
         done = handle._done
         if self.max_wait_ms is None:
             done.acquire()
-        else:
-            while not done.acquire(timeout=max(deadline - time.monotonic(), 0)):
-                with self._lock:
-                    if handle in self._pending:  # nobody ran our tick in time: run it with who is here
-                        return self._run_pending(handle)
-                # our tick ran and our result is being handed over: take it
-        result, handle._result = handle._result, None
-        if isinstance(result, BaseException):
-            raise result
-        return result
+            return _take(handle)
+        if done.acquire(timeout=max(deadline - time.monotonic(), 0)):
+            return _take(handle)
+        with self._lock:  # nobody ran our tick in time: run it with the steps that are here
+            tick = self._run_pending() if handle in self._pending else None
+        if tick is not None:
+            return tick.hand_out(handle)
+        done.acquire()  # our tick ran meanwhile and is handing its results out
+        return _take(handle)
 
-    def _run_pending(self, own: StreamHandle | None) -> Result | None:
-        """Run the waiting steps as one tick (under the lock), wake their threads, return ``own``'s."""
+    def _run_pending(self) -> _Tick:
+        """Run the waiting steps as one tick (under the lock); its results are handed out after."""
         handles = list(self._pending)
         xs = list(self._pending.values())
         self._pending.clear()
+        slots = None if handles == self._order else [self._slot_of[h] for h in handles]
         try:
-            results = self._tick(handles, xs, [self._slot_of[h] for h in handles])
-        except Exception as err:
-            self._deliver([h for h in handles if h is not own], [err] * len(handles))
-            raise
-        mine = None
-        for h, r in zip(handles, results, strict=True):
-            if h is own:
-                mine = r
-            else:
-                self._deliver([h], [r])
-        return mine
-
-    @staticmethod
-    def _deliver(handles: list[StreamHandle], results: list[Any]) -> None:
-        for h, r in zip(handles, results, strict=False):
-            h._result = r
-            h._done.release()
+            results = self._tick(handles, xs, slots)
+        except Exception as err:  # every waiting thread learns why its step did not run
+            return _Tick(handles, [err] * len(handles))
+        return _Tick(handles, results)
 
     # -- per-handle state -------------------------------------------------------------------------
     def _slot(self, handle: StreamHandle, what: str | None) -> int | None:
@@ -370,6 +372,35 @@ class StreamBatcher:
                     f"{h!r} already has a step waiting for its tick (h.step in another thread); a tick "
                     "steps each handle once"
                 )
+
+
+class _Tick:
+    """The results of a tick, handed to the threads waiting for them once the batcher's lock is free."""
+
+    __slots__ = ("handles", "results")
+
+    def __init__(self, handles: list[StreamHandle], results: list[Any]) -> None:
+        self.handles, self.results = handles, results
+
+    def hand_out(self, own: StreamHandle | None) -> Result | None:
+        """Wake every waiting handle but ``own`` with its result; return (or raise) ``own``'s."""
+        mine = None
+        for h, r in zip(self.handles, self.results, strict=True):
+            if h is own:
+                mine = r
+            else:
+                h._result = r
+                h._done.release()
+        if isinstance(mine, BaseException):
+            raise mine
+        return mine
+
+
+def _take(handle: StreamHandle) -> Result:
+    result, handle._result = handle._result, None
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def _rows(array: np.ndarray, axis: int) -> list[np.ndarray]:

@@ -144,6 +144,7 @@ class Slots:
         self._ones = np.ones(capacity, np.int64)  # lengths: one step per stream, read from host memory
         self._extra = {n: _host_value(v) for n, v in sig.constants.items()}
         self._bindings: dict[tuple[int, int, int], Any] = {}
+        self._views: dict[int, tuple[np.ndarray, list[np.ndarray]]] = {}  # per tick size: x and outputs
         self.k = 0  # the set holding the current state
         self.n = 0  # slots in the current layout
 
@@ -192,10 +193,24 @@ class Slots:
     # -- ticks ------------------------------------------------------------------------------------
     def x_rows(self, m: int) -> np.ndarray:
         """The step input of a tick of ``m`` streams, without its time axis, to be written in place."""
-        shape = self._sig.x.shape(m, 1)
-        view = self._x.view(shape)
-        t = self._sig.x.time_axis
-        return view if t is None else view.reshape(shape[:t] + shape[t + 1 :])
+        return self._tick_views(m)[0]
+
+    def _tick_views(self, m: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Host views of a tick of ``m`` streams: the step input and each output, time axes dropped."""
+        views = self._views.get(m)
+        if views is None:
+            if len(self._views) >= MAX_BINDINGS:
+                self._views.clear()
+            shape = self._sig.x.shape(m, 1)
+            t = self._sig.x.time_axis
+            x = self._x.view(shape)
+            x = x if t is None else x.reshape(shape[:t] + shape[t + 1 :])
+            outs = []
+            for o, buffer in zip(self.outputs, self._out, strict=True):
+                view = buffer.view(o.shape(m))
+                outs.append(view if o.time_axis is None else view.squeeze(o.time_axis))
+            views = self._views[m] = (x, outs)
+        return views
 
     def run_all(self) -> list[np.ndarray]:
         """Step every slot (rows of :meth:`x_rows` in slot order): state in place, sets swapped."""
@@ -223,14 +238,9 @@ class Slots:
         """Run one bound tick; returns each output as ``m`` rows (time axis dropped), in fresh arrays."""
         self._x.push()
         self._engine.run_binding(binding, synchronize=self.device_io)
-        outputs = []
-        for o, buffer in zip(self.outputs, self._out, strict=True):
+        for buffer in self._out:
             buffer.pull()
-            view = buffer.view(o.shape(m))
-            if o.time_axis is not None:
-                view = view.squeeze(o.time_axis)
-            outputs.append(np.array(view))
-        return outputs
+        return [np.array(view) for view in self._tick_views(m)[1]]
 
     def _binding(self, m: int, k_in: int, k_out: int) -> Any:
         key = (m, k_in, k_out)

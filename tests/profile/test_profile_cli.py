@@ -48,6 +48,7 @@ def test_help_names_every_sweep_and_the_budget():
         "--batch",
         "--seq",
         "--mode",
+        "--streams",
         "--duration",
         "--input",
     ):
@@ -122,6 +123,55 @@ def test_third_party_lstm_with_a_pinned_constant_streams_and_shows_its_lstm(file
         assert (lstm["op_type"], lstm["provider"]) == ("LSTM", "CPUExecutionProvider")
         assert ops["node_total_us"] <= ops["run_total_us"]
     assert "recurrent nodes" in result.output and "lstm" in result.output
+
+
+def test_streams_time_one_batcher_tick_against_independent_streams(files, tmp_path):
+    args = [
+        "--mode",
+        "stream",
+        "--streams",
+        "1,3",
+        "--seq",
+        "5",
+        "--variant",
+        "fp32",
+        "--json",
+        tmp_path / "r.json",
+    ]
+    result = profile(files["bundle"], *args, *FAST, "--csv", tmp_path / "r.csv")
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [(c["cell"]["streams"], c["cell"]["batch"]) for c in report["cells"]] == [(1, 1), (3, 1)]
+    for c in report["cells"]:
+        n, lat = c["cell"]["streams"], c["latency"]
+        assert c["input_shape"] == [n, 3]  # one tick: every stream's step
+        assert c["steps_per_s"] == pytest.approx(n / (lat["mean_ms"] / 1e3))
+        alone = c["baselines"][0]
+        assert alone["name"] == "independent" and alone["interleaved"]
+        assert alone["max_abs_diff"] <= 1e-5  # fp32: batched equals independent streams
+        assert alone["speedup"] == pytest.approx(alone["latency"]["p50_ms"] / lat["p50_ms"])
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "r.csv").read_text())))
+    assert float(rows[1]["independent_steps_per_s"]) == pytest.approx(
+        3 / (report["cells"][1]["baselines"][0]["latency"]["mean_ms"] / 1e3)
+    )
+    assert "batched streams (one StreamBatcher tick) vs independent streams" in result.output
+    assert "recommendation: stream 3 streams T=5: cpu fp32 (1 thread) batched, " in result.output
+    assert "x the steps/s of independent streams" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--streams", "4"], "streams: expected --mode stream and no --batch"),
+        (
+            ["--mode", "stream", "--streams", "4", "--batch", "2"],
+            "streams: expected --mode stream and no --batch",
+        ),
+        (["--mode", "stream", "--streams", "0"], "expected ints >= 1"),
+    ],
+)
+def test_streams_needs_stream_mode_and_one_sequence_per_stream(files, args, message):
+    result = profile(files["bundle"], *args, ok=False)
+    assert result.exit_code != 0 and message in result.output + result.stderr
 
 
 def test_a_free_dim_is_shown_and_a_refused_shape_is_one_clear_error(files):
