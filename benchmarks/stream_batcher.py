@@ -133,6 +133,45 @@ def threaded(session, n: int, rounds: int, rng) -> list[float]:
     return ratios
 
 
+def handoff_floor_us(n: int, steps: int = 200) -> float:
+    """Per step, what ``n`` Python threads cost when each must run once per tick and then wait for the
+    others: a lock per thread and nothing else (no model). The GIL lets one thread run at a time, so a
+    tick of ``n`` threaded producers costs about ``n`` of these on top of the batched call."""
+    locks = [threading.Lock() for _ in range(n)]
+    for lock in locks:
+        lock.acquire()
+    waiting: list[int] = []
+    guard = threading.Lock()
+
+    def step(i: int) -> None:
+        with guard:
+            waiting.append(i)
+            ready = len(waiting) == n
+            wake = [j for j in waiting if j != i] if ready else []
+            if ready:
+                waiting.clear()
+        for j in wake:
+            locks[j].release()
+        if not ready:
+            locks[i].acquire()
+
+    start = threading.Barrier(n + 1)
+
+    def work(i: int) -> None:
+        start.wait()
+        for _ in range(steps):
+            step(i)
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    for w in workers:
+        w.start()
+    t0 = time.perf_counter()
+    start.wait()
+    for w in workers:
+        w.join()
+    return (time.perf_counter() - t0) / (n * steps) * 1e6
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="few rounds, no target check (for CI)")
@@ -153,10 +192,12 @@ def main(argv: list[str] | None = None) -> int:
                 results[variant]["threaded"] = threaded(session, 64, rounds, rng)
         finally:
             gc.enable()
+    results["floor_us"] = handoff_floor_us(64, 20 if args.smoke else 200)
     return report(results, args.smoke)
 
 
 def report(results: dict, smoke: bool) -> int:
+    floor = results.pop("floor_us")
     for variant, res in results.items():
         for n in STREAMS:
             r = res[n]
@@ -165,6 +206,12 @@ def report(results: dict, smoke: bool) -> int:
                 f"{r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms; max|batched - independent| {r['diff']:.1e}"
             )
         print(f"{variant}  64 threads calling h.step / one producer: {spread(res['threaded'])}")
+    tick_ms = results["int8"][64]["p50_ms"]
+    print(
+        f"64 bare Python threads passing a lock-per-thread barrier (no model): {floor:.1f} us per "
+        f"thread-step, so 64 threaded producers add ~{64 * floor / 1e3:.2f} ms to the int8 tick "
+        f"({tick_ms:.2f} ms): ~{tick_ms / (tick_ms + 64 * floor / 1e3):.2f}x of one producer expected"
+    )
     dev = results["int8"][64]["deviation"]
     print(f"int8 deviation: {dev.summary() if dev is not None else 'none (exact)'}")
     head = results["int8"]
