@@ -39,7 +39,12 @@ def _names(ctx: click.Context, param: click.Parameter, text: str | None) -> tupl
     "--variant", "variants", callback=_names, help="e.g. fp32,int8,fp16 [default: all the bundle has]."
 )
 @click.option(
-    "--provider", "providers", callback=_names, default="cpu", show_default=True, help="cpu,cuda,tensorrt"
+    "--provider",
+    "providers",
+    callback=_names,
+    default="cpu",
+    show_default=True,
+    help="cpu,cuda,tensorrt,openvino",
 )
 @click.option("--threads", callback=_ints, default="1", show_default=True, help="Intra-op threads, e.g. 1,2.")
 @click.option("--batch", "batch_sizes", callback=_ints, help="Batch sizes, e.g. 1,8,32 [default: 1].")

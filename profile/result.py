@@ -19,7 +19,7 @@ class Cell:
     """One point of the sweep."""
 
     variant: str
-    provider: str  # as asked: cpu, cuda, tensorrt
+    provider: str  # as asked: cpu, cuda, tensorrt, openvino
     threads: int
     batch: int
     seq: int | None  # steps per sequence (stream: per stream); None: a frame model in sequence mode

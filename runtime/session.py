@@ -78,7 +78,8 @@ class Session:
     ) -> Session:
         """Load a bundle folder (:meth:`from_bundle`) or a bare ``.onnx`` (:meth:`from_onnx`).
 
-        ``provider``: ``auto`` (CUDA when usable, else CPU), ``cpu``, ``cuda``, ``tensorrt`` or a list.
+        ``provider``: ``auto`` (CPU; batches of 4+ to CUDA when installed), ``cpu``, ``cuda``, ``tensorrt``,
+        ``openvino`` (onnxruntime-openvino's EP; ``RuntimeConfig(openvino_bf16=True)`` for bf16) or a list.
         ``variant``: ``auto`` (int8 on CPU, fp16 on GPU, when present; else fp32) or a variant name.
         ``threads``: intra-op threads (inter-op stays 1); ``options`` sets every thread knob.
         ``fallback``: what happens when the requested provider is not the one that runs: ``warn``

@@ -208,7 +208,7 @@ def test_a_budget_with_no_measured_cell_fails(files, tmp_path):
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--provider", "gpu"], 1, "provider: expected one of cpu, cuda, tensorrt, got 'gpu'"),
+        (["--provider", "gpu"], 1, "provider: expected one of cpu, cuda, tensorrt, openvino, got 'gpu'"),
         (["--input", "x"], 1, "--input: expected NAME=SHAPE (e.g. x=1x100x40"),
         (["--input", "x=1x10x5"], 1, "axis 2 is fixed at 3 by the model ([batch, time, 3] float32), got 5"),
         (["--input", "sr=16000"], 1, "constants: 'sr' is not a pinnable input of test-lstm; pinnable: none"),
@@ -232,6 +232,16 @@ def test_an_unavailable_provider_names_the_fallback(files):
     assert result.exit_code == 1
     assert "--provider cuda: expected CUDAExecutionProvider in this onnxruntime build" in result.stderr
     assert "would fall back to CPUExecutionProvider" in result.stderr
+
+
+@pytest.mark.skipif("OpenVINOExecutionProvider" in ort.get_available_providers(), reason="OpenVINO is here")
+def test_openvino_without_its_build_names_the_extra(files):
+    result = profile(files["bundle"], "--provider", "openvino", ok=False)
+    assert result.exit_code == 1
+    assert (
+        "--provider openvino: expected OpenVINOExecutionProvider in this onnxruntime build" in result.stderr
+    )
+    assert "install onnxruntime-openvino: pip install 'edgernn[openvino]'" in result.stderr
 
 
 def test_frame_models_refuse_seq_in_sequence_mode_and_bundles_refuse_file_variants(files):
