@@ -123,12 +123,27 @@ def onnxruntime_peer(path: Path, cell: str, x: np.ndarray, stream: bool) -> Peer
     return Peer("onnxruntime fp32", call, output)
 
 
-def edgernn_peers(bundle: Path, x: np.ndarray, stream: bool) -> list[Peer]:
-    from edgernn.runtime import Session
+def edgernn_sessions(bundle: Path) -> dict:
+    """edgernn's variants on the CPU EP, and on the OpenVINO EP (fp32, bf16) where this onnxruntime is
+    onnxruntime-openvino."""
+    import onnxruntime as ort
 
+    from edgernn.runtime import RuntimeConfig, Session
+
+    def load(provider, variant, **config):
+        options = RuntimeConfig(intra_op_threads=1, **config)
+        return Session.load(bundle, provider=provider, variant=variant, options=options, fallback="error")
+
+    sessions = {f"edgernn {v}": load("cpu", v) for v in ("fp32", "int8")}
+    if "OpenVINOExecutionProvider" in ort.get_available_providers():
+        sessions["edgernn openvino fp32"] = load("openvino", "fp32")
+        sessions["edgernn openvino bf16"] = load("openvino", "fp32", openvino_bf16=True)
+    return sessions
+
+
+def edgernn_peers(bundle: Path, x: np.ndarray, stream: bool) -> list[Peer]:
     peers = []
-    for variant in ("fp32", "int8"):
-        session = Session.load(bundle, provider="cpu", variant=variant, threads=1, fallback="error")
+    for name, session in edgernn_sessions(bundle).items():
         if stream:
             s, step = session.stream(x.shape[0]), x[:, 0]
 
@@ -145,7 +160,7 @@ def edgernn_peers(bundle: Path, x: np.ndarray, stream: bool) -> list[Peer]:
                 return session.run(x).output
 
             output = call
-        peers.append(Peer(f"edgernn {variant}", call, output))
+        peers.append(Peer(name, call, output))
     return peers
 
 
@@ -158,13 +173,14 @@ def interleave(peers: list[Peer], rounds: int) -> dict[str, list[float]]:
             p.call()
         block[p.name] = max(1, round(BLOCK_S / ((time.perf_counter() - t0) / 3)))
     times: dict[str, list[float]] = {p.name: [] for p in peers}
-    for r in range(rounds):
+    for r in range(-1, rounds):  # round -1 warms every peer up in turn and is not kept
         for p in peers if r % 2 == 0 else peers[::-1]:
             n = block[p.name]
             t0 = time.perf_counter()
             for _ in range(n):
                 p.call()
-            times[p.name].append((time.perf_counter() - t0) / n)
+            if r >= 0:
+                times[p.name].append((time.perf_counter() - t0) / n)
     return times
 
 
@@ -196,6 +212,10 @@ def best_edgernn(times: dict[str, list[float]]) -> str:
     return min((n for n in times if n.startswith("edgernn")), key=lambda n: statistics.median(times[n]))
 
 
+def variant_of(name: str) -> str:
+    return name.removeprefix("edgernn ")
+
+
 def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.2f}x ({min(values):.2f}-{max(values):.2f})"
 
@@ -216,7 +236,7 @@ def show(cell: str, results: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="two short rounds, no target check (for CI)")
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=31)
     args = parser.parse_args(argv)
     try:
         import openvino  # noqa: F401
@@ -247,7 +267,7 @@ def verdict(results: dict, have_ov: bool, smoke: bool) -> int:
     for cell in ("lstm", "gru"):
         times = results[cell]["b32 T100"]["times"]
         name = best_edgernn(times)
-        b32[cell] = (name.split()[1], statistics.median(paired(times, "pytorch eager", name)))
+        b32[cell] = (variant_of(name), statistics.median(paired(times, "pytorch eager", name)))
     ok = (
         have_ov
         and gru_x >= GRU_VS_OPENVINO
@@ -257,7 +277,7 @@ def verdict(results: dict, have_ov: bool, smoke: bool) -> int:
     word = "smoke" if smoke else ("ok" if ok else "MISS")
     gru_text = f"{gru_x:.2f}x" if have_ov else "n/a (no openvino)"
     print(
-        f"peers (1 thread): GRU b1 T100 edgernn {gru_best.split()[1]} {gru_text} OpenVINO fp32 "
+        f"peers (1 thread): GRU b1 T100 edgernn {variant_of(gru_best)} {gru_text} OpenVINO fp32 "
         f"(>= {GRU_VS_OPENVINO}); LSTM int8 b1 T100 {int8_ms:.3f} ms = {int8_ms / FLOOR_MS:.2f}x the "
         f"{FLOOR_MS} ms floor (<= {MAX_VS_FLOOR:g}); b32 T100 vs PyTorch eager: LSTM {b32['lstm'][0]} "
         f"{b32['lstm'][1]:.2f}x, GRU {b32['gru'][0]} {b32['gru'][1]:.2f}x (>= {VS_TORCH_B32:g}) -> {word}"
