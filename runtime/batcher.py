@@ -7,7 +7,7 @@ output row; its state stays in a slot of preallocated, IO-bound buffers (:mod:`.
 (and any variant without dynamic quantization) every handle's outputs equal an independent
 ``Stream`` fed the same inputs; dynamic int8 is checked first (:mod:`.coupling`).
 
-Threads: ``h.step(x)`` blocks until its tick has run. A tick runs once every open handle has a step
+Threads: ``h.step(x)`` (:mod:`.handle`) blocks until its tick has run. A tick runs once every open handle has a step
 waiting, or, with ``max_wait_ms``, once the first waiting step is that old (then with the steps
 that are there); the thread whose step completes the tick runs it and wakes the others.
 """
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import InputError, UnsupportedError
+from .handle import StreamHandle, Tick, take
 from .result import Result
 from .slots import Slots
 from .validate import as_input, check_tokens
@@ -30,49 +31,6 @@ from .validate import as_input, check_tokens
 if TYPE_CHECKING:
     from .coupling import Deviation
     from .session import Session
-
-
-class StreamHandle:
-    """One stream of a :class:`StreamBatcher`: its own state, stepped in the batcher's ticks."""
-
-    __slots__ = ("_batcher", "_done", "_result", "number", "steps", "__weakref__")
-
-    def __init__(self, batcher: StreamBatcher, number: int) -> None:
-        self._batcher = batcher
-        self._done = threading.Lock()  # held while nobody waits; released by the tick that ran our step
-        self._done.acquire()
-        self._result: Any = None
-        self.number = number  # in the order handles were opened, for messages
-        self.steps = 0  # time steps consumed since opening or the last reset
-
-    def step(self, x_t: Any) -> Result:
-        """Feed one step (``[1, features]`` raw values, as ``Stream.step`` of batch 1) and wait for the
-        tick that runs it; safe to call from many threads, each with its own handle."""
-        return self._batcher._submit(self, x_t)
-
-    def reset(self) -> None:
-        """Clear all of this stream's state and its step count."""
-        self._batcher._reset(self)
-
-    def close(self) -> None:
-        """Leave the batcher; its slot goes to the streams that remain. Closing twice is a no-op."""
-        self._batcher._close(self)
-
-    @property
-    def closed(self) -> bool:
-        return self._batcher._slot(self, None) is None
-
-    @property
-    def state(self) -> dict[str, np.ndarray]:
-        """A copy of this stream's state, shaped like a ``Stream`` of batch 1's."""
-        return self._batcher._read_state(self)
-
-    @state.setter
-    def state(self, value: Mapping[str, Any]) -> None:
-        self._batcher._write_state(self, value)
-
-    def __repr__(self) -> str:
-        return f"<stream handle #{self.number}{' (closed)' if self.closed else ''}>"
 
 
 class StreamBatcher:
@@ -195,11 +153,14 @@ class StreamBatcher:
                 self._pending.clear()
             try:
                 results = self._tick(handles, xs, slots)
+            except InputError:  # one of our steps is bad; the waiting ones wait for the next tick
+                self._pending.update(zip(handles[own:], xs[own:], strict=True))
+                raise
             except Exception as err:
-                _Tick(handles[own:], [err] * (len(handles) - own)).hand_out(None)
+                Tick(handles[own:], [err] * (len(handles) - own)).hand_out(None)
                 raise
         if len(handles) > own:
-            _Tick(handles[own:], results[own:]).hand_out(None)
+            Tick(handles[own:], results[own:]).hand_out(None)
         return dict(zip(handles[:own], results[:own], strict=True))
 
     # -- the tick ---------------------------------------------------------------------------------
@@ -288,6 +249,11 @@ class StreamBatcher:
         )
         if dtype.kind == "f" and not np.isfinite(x).all():
             raise InputError(f"{handle!r}: input {self._sig.x.name!r}: NaN or Inf in the step")
+        if self._engine.tokens:  # checked here, so that a bad step fails its own thread only
+            try:
+                check_tokens(self._sig.x.name, x, self._engine.manifest.input.vocab_size, dims)
+            except InputError as err:
+                raise InputError(f"{handle!r}: {err}") from None
         with self._lock:
             self._slot(handle, "step")
             pending = self._pending
@@ -312,17 +278,17 @@ class StreamBatcher:
         done = handle._done
         if self.max_wait_ms is None:
             done.acquire()
-            return _take(handle)
+            return take(handle)
         if done.acquire(timeout=max(deadline - time.monotonic(), 0)):
-            return _take(handle)
+            return take(handle)
         with self._lock:  # nobody ran our tick in time: run it with the steps that are here
             tick = self._run_pending() if handle in self._pending else None
         if tick is not None:
             return tick.hand_out(handle)
         done.acquire()  # our tick ran meanwhile and is handing its results out
-        return _take(handle)
+        return take(handle)
 
-    def _run_pending(self) -> _Tick:
+    def _run_pending(self) -> Tick:
         """Run the waiting steps as one tick (under the lock); its results are handed out after."""
         handles = list(self._pending)
         xs = list(self._pending.values())
@@ -331,8 +297,8 @@ class StreamBatcher:
         try:
             results = self._tick(handles, xs, slots)
         except Exception as err:  # every waiting thread learns why its step did not run
-            return _Tick(handles, [err] * len(handles))
-        return _Tick(handles, results)
+            return Tick(handles, [err] * len(handles))
+        return Tick(handles, results)
 
     # -- per-handle state -------------------------------------------------------------------------
     def _slot(self, handle: StreamHandle, what: str | None) -> int | None:
@@ -372,35 +338,6 @@ class StreamBatcher:
                     f"{h!r} already has a step waiting for its tick (h.step in another thread); a tick "
                     "steps each handle once"
                 )
-
-
-class _Tick:
-    """The results of a tick, handed to the threads waiting for them once the batcher's lock is free."""
-
-    __slots__ = ("handles", "results")
-
-    def __init__(self, handles: list[StreamHandle], results: list[Any]) -> None:
-        self.handles, self.results = handles, results
-
-    def hand_out(self, own: StreamHandle | None) -> Result | None:
-        """Wake every waiting handle but ``own`` with its result; return (or raise) ``own``'s."""
-        mine = None
-        for h, r in zip(self.handles, self.results, strict=True):
-            if h is own:
-                mine = r
-            else:
-                h._result = r
-                h._done.release()
-        if isinstance(mine, BaseException):
-            raise mine
-        return mine
-
-
-def _take(handle: StreamHandle) -> Result:
-    result, handle._result = handle._result, None
-    if isinstance(result, BaseException):
-        raise result
-    return result
 
 
 def _rows(array: np.ndarray, axis: int) -> list[np.ndarray]:

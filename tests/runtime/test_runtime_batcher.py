@@ -257,6 +257,25 @@ def test_two_ticks_naming_one_handle(tmp_path):
     assert not waiter.is_alive() and a.steps == b.steps == 1
 
 
+def test_a_bad_step_from_one_producer_leaves_waiting_threads_waiting(tmp_path):
+    session = Session.load(make_bundle(tmp_path / "b"), provider="cpu", threads=1)
+    batcher = session.batcher(max_batch=3)
+    a, b, c = batcher.open(), batcher.open(), batcher.open()
+    x = np.ones((1, 3), np.float32)
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(b.step(x)))
+    waiter.start()
+    while not batcher._pending:
+        threading.Event().wait(0.001)
+    with pytest.raises(InputError, match=r"NaN or Inf in the step of <stream handle #1>"):
+        batcher.step({a: np.full((1, 3), np.nan, np.float32)})
+    assert waiter.is_alive() and b in batcher._pending  # b's step still waits for a tick
+    out = batcher.step({a: x, c: x})  # b's step joins this tick
+    waiter.join(timeout=10)
+    assert got and a.steps == b.steps == c.steps == 1
+    np.testing.assert_allclose(got[0].output, out[a].output, atol=ATOL)
+
+
 def test_closing_the_last_missing_handle_runs_the_waiting_tick(tmp_path):
     session = Session.load(make_bundle(tmp_path / "b"), provider="cpu", threads=1)
     batcher = session.batcher(max_batch=2)
