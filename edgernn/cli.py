@@ -23,13 +23,26 @@ COMMANDS = {
 }
 
 
+INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
+
+
+def one_line(text: str) -> str:
+    """``text`` as one line: newlines and other control characters (from a path, a label, a
+    library's message) are escaped, so every error stays a single line on stderr."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 class CommandError(click.ClickException):
-    """An expected failure: one line on stderr, exit code 1, no traceback."""
+    """An expected failure: one line on stderr, exit code 1 (130 for Ctrl-C), no traceback."""
 
     exit_code = 1
 
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
     def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.message}", err=True)
+        click.echo(f"error: {one_line(self.message)}", err=True)
 
 
 class LazyGroup(click.Group):
@@ -47,12 +60,28 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         from edgernn.runtime.errors import EdgernnError
 
+        def debug() -> bool:  # ctx.obj is set by the group's callback, inside super().invoke
+            return bool(ctx.obj and ctx.obj.get("debug"))
+
         try:
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise  # click's own: usage errors (exit 2), commands' chosen exit codes
         except (EdgernnError, OSError) as err:
-            if ctx.obj and ctx.obj.get("debug"):
+            if debug():
                 raise
             raise CommandError(str(err)) from None
+        except KeyboardInterrupt:
+            if debug():
+                raise
+            raise CommandError("interrupted (Ctrl-C); nothing more was written", INTERRUPTED) from None
+        except Exception as err:  # the last-resort net: never a traceback without --debug
+            if debug():
+                raise
+            detail = " ".join(str(err).split())[:300]
+            raise CommandError(
+                f"unexpected {type(err).__name__}: {detail} (a bug in edgernn; run with --debug for the traceback)"
+            ) from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

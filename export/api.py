@@ -16,7 +16,7 @@ from edgernn.runtime.manifest import InputSpec, Manifest, OutputSpec
 from edgernn.runtime.records import Metric
 from edgernn.runtime.vocab import TOPOLOGIES
 
-from .bundle_writer import BundlePlan, write_bundle
+from .bundle_writer import BundlePlan, check_out_dir, write_bundle
 from .config import AUTO_ORDER, EXPORTERS, ExportConfig
 from .errors import ExportError
 from .graph import summarize
@@ -108,6 +108,7 @@ def export(
         raise ExportError(f"topology: expected one of {', '.join(TOPOLOGIES)}, got {config.topology!r}")
     if config.exporter not in EXPORTERS:
         raise ExportError(f"exporter: expected one of {', '.join(EXPORTERS)}, got {config.exporter!r}")
+    check_out_dir(Path(out_dir))  # before any work: export never removes what it did not write
     layers = find_recurrent(module, allow_unrolled=config.allow_unrolled)
     x = example_inputs[0] if isinstance(example_inputs, tuple | list) else example_inputs
     if not isinstance(x, torch.Tensor) or x.dim() not in (2, 3):

@@ -13,6 +13,8 @@ from typing import Any
 import onnx
 import torch
 
+from edgernn.runtime.bundle import Bundle
+from edgernn.runtime.errors import BundleError
 from edgernn.runtime.fileio import atomic_write_text, sha256_file, staged_dir
 from edgernn.runtime.manifest import FileEntry
 from edgernn.runtime.records import Check, Validation
@@ -20,6 +22,8 @@ from edgernn.runtime.vocab import (
     FP32,
     INIT_FILE,
     MANIFEST_NAME,
+    QUANTIZE_REPORT,
+    QUANTIZE_TMP_PREFIX,
     ROLE_DATA,
     ROLE_INIT,
     ROLE_MODEL,
@@ -28,6 +32,7 @@ from edgernn.runtime.vocab import (
 )
 
 from .config import ExportConfig
+from .errors import ExportError
 from .graph import summarize
 from .trace import Traced
 
@@ -54,6 +59,7 @@ def write_bundle(plan: BundlePlan) -> Any:
 
     native = {op: n for op, n in summarize(plan.model).op_counts.items() if op in ("LSTM", "GRU", "RNN")}
     checks = list(plan.checks)
+    check_out_dir(plan.out_dir)
     with staged_dir(plan.out_dir) as tmp:
         roles = _write_files(plan, tmp, checks)
         files = {
@@ -74,6 +80,41 @@ def write_bundle(plan: BundlePlan) -> Any:
         final = dataclasses.replace(plan.traced.manifest, files=files, validation=validation)
         atomic_write_text(tmp / MANIFEST_NAME, json.dumps(final.to_dict(), indent=2))
     return ExportReport(Path(plan.out_dir), plan.exporter, plan.checks, plan.attempts, native, final)
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse an ``--out`` that export could only fill by removing what it did not write: a file, a
+    link, or a non-empty folder that is not an edgernn bundle, or a bundle holding other files. A
+    new or empty folder, or a bundle of nothing but its own files, is fine (replaced atomically)."""
+    out = Path(out)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise ExportError(f"--out {out}: is a file or a link; expected a new folder or an edgernn bundle")
+    if not out.exists() or not any(out.iterdir()):
+        return
+    try:
+        listed = set(Bundle.load(out).manifest.files)
+    except BundleError:
+        raise ExportError(
+            f"--out {out}: is not empty and is not an edgernn bundle (no readable {MANIFEST_NAME}); "
+            "nothing was written, choose a new or empty folder"
+        ) from None
+    ours = listed | {MANIFEST_NAME, QUANTIZE_REPORT}
+    parents = {str(Path(rel).parent) for rel in listed}
+    foreign = []
+    for path in sorted(out.rglob("*")):
+        rel = path.relative_to(out).as_posix()
+        if rel.split("/")[0].startswith(QUANTIZE_TMP_PREFIX):
+            continue  # quantize's leftovers after a kill
+        if path.is_dir() and not path.is_symlink():
+            if rel not in parents:
+                foreign.append(rel + "/")
+        elif rel not in ours:
+            foreign.append(rel)
+    if foreign:
+        raise ExportError(
+            f"--out {out}: is an edgernn bundle that also holds files it does not list "
+            f"({', '.join(foreign[:5])}); nothing was written, move them or choose another folder"
+        )
 
 
 def _write_files(plan: BundlePlan, tmp: Path, checks: list[Check]) -> dict[str, tuple[str | None, str]]:

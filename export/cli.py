@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
+from edgernn.runtime.bundle import check_outside
 from edgernn.runtime.errors import InputError
-from edgernn.runtime.vocab import FP32, INT8, QUANTIZED_VARIANTS
+from edgernn.runtime.vocab import FP32, INT8, QUANTIZE_REPORT, QUANTIZED_VARIANTS
 
 
 def _variants(text: str | None) -> list[str]:
@@ -140,6 +141,8 @@ def _run_quantize(
         raise InputError(f"--variant: expected at least one of {', '.join(QUANTIZED_VARIANTS)}, got none")
     if json_path is not None and not Path(json_path).parent.is_dir():
         raise InputError(f"--json {json_path}: expected a file in an existing folder, found no such folder")
+    if json_path is not None:
+        check_outside("--json", Path(json_path), Path(bundle))
     config = QuantizeConfig(**options)
     report = quantize(bundle, variants, config=config, eval_path=eval_path, calib_path=calib_path)
     fp32, metric = report.fp32, report.fp32.metric.name
@@ -162,8 +165,6 @@ def _run_quantize(
     for r in report.results:
         if r.note:
             console.print(f"{r.variant}: {r.note}", highlight=False)
-    atomic_write_text(
-        json_path or Path(bundle) / "quantize_report.json", json.dumps(report.to_dict(), indent=2)
-    )
+    atomic_write_text(json_path or Path(bundle) / QUANTIZE_REPORT, json.dumps(report.to_dict(), indent=2))
     if report.refused:
         raise InputError(f"refused variants: {', '.join(report.refused)} (see notes; --force keeps them)")

@@ -11,6 +11,8 @@ from edgernn.runtime.manifest import InputSpec
 from edgernn.runtime.vocab import EVAL_FILE, SOURCE_DIR
 
 from .api import ExportMeta, ExportReport, export
+from .bundle_writer import check_out_dir
+from .errors import ExportError
 from .evaluate import EvalData
 
 
@@ -31,6 +33,7 @@ def export_run(
     from edgernn.train.errors import RunError
     from edgernn.train.run import CONFIG_FILE, load_run, manifest_specs
 
+    _check_apart(Path(run_dir), Path(out_dir))
     model, info = load_run(run_dir)
     specs = manifest_specs(info)
     eval_path = Path(run_dir) / EVAL_FILE
@@ -61,6 +64,20 @@ def export_run(
         real_lengths=data.lengths if lengths else None,
         **options,
     )
+
+
+def _check_apart(run_dir: Path, out_dir: Path) -> None:
+    """The bundle never goes into the run (or the run into the bundle): replacing one would remove
+    the other's files."""
+    run, out = run_dir.resolve(), out_dir.resolve()
+    if out == run or out.is_relative_to(run):
+        raise ExportError(
+            f"--out {out_dir}: is the run directory {run_dir} or inside it; expected a folder elsewhere "
+            "(replacing it would remove the run's checkpoints)"
+        )
+    if run.is_relative_to(out):
+        raise ExportError(f"--out {out_dir}: holds the run directory {run_dir}; expected a folder elsewhere")
+    check_out_dir(out_dir)
 
 
 def _model_space(x: np.ndarray, spec: InputSpec) -> np.ndarray:

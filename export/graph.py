@@ -14,7 +14,7 @@ import onnx
 from onnx import AttributeProto, TensorProto
 
 from edgernn.runtime.errors import BundleError
-from edgernn.runtime.modelfile import check_model_file
+from edgernn.runtime.modelfile import ORT_FORMAT, read_model
 
 RECURRENT_OPS = ("LSTM", "GRU", "RNN", "DynamicQuantizeLSTM")
 LOOP_OPS = ("Loop", "Scan")
@@ -86,16 +86,19 @@ class GraphSummary:
 
 
 def load_model(path: str | Path) -> onnx.ModelProto:
-    """Parse an ONNX file without following external data, then run ``onnx.checker`` on it.
+    """Parse an ONNX file from bytes read once, without following external data, then run
+    ``onnx.checker`` on it.
 
     :class:`BundleError` if it is not ONNX, fails the checker, or keeps external data outside its
-    folder (refused before onnx opens anything)."""
+    folder (refused before anything opens that data)."""
     path = Path(path)
     if not path.is_file():
         raise BundleError(f"{path}: expected an ONNX file, found no such file")
-    check_model_file(path)
+    model_bytes = read_model(path)
+    if model_bytes.format == ORT_FORMAT:
+        raise BundleError(f"{path}: an ORT-format model; inspect reads ONNX (protobuf) models")
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = onnx.load_from_string(model_bytes.data)
     except Exception as err:  # protobuf raises DecodeError and others; all mean "not ONNX"
         raise BundleError(
             f"{path}: expected an ONNX model, could not parse it ({type(err).__name__})"
@@ -103,10 +106,30 @@ def load_model(path: str | Path) -> onnx.ModelProto:
     if not model.HasField("graph") or not model.graph.node:
         raise BundleError(f"{path}: expected an ONNX model with a graph, found an empty one")
     try:
-        onnx.checker.check_model(str(path))
-    except onnx.checker.ValidationError as err:
+        onnx.checker.check_model(_inlined(model, dict(model_bytes.external)))
+    except (onnx.checker.ValidationError, ValueError) as err:  # ValueError: a garbled offset/length
         raise BundleError(f"{path}: fails the ONNX checker: {' '.join(str(err).split())}") from None
     return model
+
+
+def _inlined(model: onnx.ModelProto, external: dict[str, bytes]) -> onnx.ModelProto:
+    """A copy of ``model`` whose external initializers carry the bytes that were read, so the
+    checker never looks for files (it would resolve them against the working directory)."""
+    if not external:
+        return model
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    for tensor in copy.graph.initializer:
+        if tensor.data_location != TensorProto.EXTERNAL:
+            continue
+        info = {e.key: e.value for e in tensor.external_data}
+        blob = external.get(info.get("location", ""), b"")
+        offset = int(info.get("offset", 0))
+        length = int(info.get("length", len(blob) - offset))
+        del tensor.external_data[:]
+        tensor.data_location = TensorProto.DEFAULT
+        tensor.raw_data = blob[offset : offset + length]
+    return copy
 
 
 def _dtype(elem_type: int) -> str:

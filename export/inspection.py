@@ -47,7 +47,7 @@ def inspect_path(path: str | Path) -> dict[str, Any]:
         elif entry is None:
             check = "not in manifest"
         else:
-            check = "ok" if entry.sha256 == digest else "sha256 mismatch"
+            check = status.get(rel, "ok") if entry.sha256 == digest else "sha256 mismatch"
         files.append({"path": rel, "size_bytes": file_path.stat().st_size, "sha256": digest, "check": check})
         try:
             models[rel] = summarize(load_model(file_path)).to_dict()

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +29,7 @@ from edgernn.runtime.vocab import (
     INT8,
     INT8_STATIC,
     MANIFEST_NAME,
+    QUANTIZE_TMP_PREFIX,
     QUANTIZED_VARIANTS,
     ROLE_DATA,
     ROLE_MODEL,
@@ -32,6 +37,7 @@ from edgernn.runtime.vocab import (
 )
 
 from . import quantize_ops as ops
+from .errors import ExportError
 from .evaluate import EvalData, p50_latency_ms, score
 from .variant_gate import gate, loads_in_isolation
 
@@ -122,11 +128,18 @@ def quantize(
     for v in config.variants:
         if v not in QUANTIZED_VARIANTS:
             raise InputError(f"variant: expected one of {', '.join(QUANTIZED_VARIANTS)}, got {v!r}")
-    loaded = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
-    root = loaded.root
-    fp32_path = loaded.model_path(FP32)
+    root = (bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)).root
+    with bundle_lock(root):  # writers of one bundle take turns; the manifest is read under the lock
+        loaded = Bundle.load(root)
+        _remove_stale_temps(root)
+        with tempfile.TemporaryDirectory(prefix=QUANTIZE_TMP_PREFIX, dir=root) as tmp:
+            return _quantize(loaded, Path(tmp), config, eval_path, calib_path, eval_data)
+
+
+def _quantize(loaded: Bundle, tmp: Path, config, eval_path, calib_path, eval_data) -> QuantizeReport:
+    fp32_path = _private_copy(loaded, tmp / "fp32")  # onnxruntime's tools write beside their input
     if ops.is_quantized(fp32_path):
-        raise BundleError(f"{fp32_path}: already quantized; quantize the fp32 export, not a variant")
+        raise BundleError(f"{loaded.root}: its fp32 model is already quantized; quantize the fp32 export")
     data = eval_data if eval_data is not None else _eval_data(loaded, eval_path)
     calib = EvalData.load(calib_path) if calib_path else data
     _check_shape(loaded, data.x, "eval")
@@ -134,11 +147,44 @@ def quantize(
         _check_shape(loaded, calib.x, "calib")
     reference = _reference(loaded, data, config)
     builder = _Builder(loaded, fp32_path, data, calib, reference, config)
-    with tempfile.TemporaryDirectory(prefix=".quantize-", dir=root) as tmp:
-        made = {variant: builder.build(variant, Path(tmp)) for variant in config.variants}
-        results = [result for result, _ in made.values()]
-        _commit(root, loaded, results, {v: path for v, (_, path) in made.items()})
-    return QuantizeReport(root, reference, tuple(results))
+    made = {variant: builder.build(variant, tmp) for variant in config.variants}
+    results = [result for result, _ in made.values()]
+    _commit(loaded.root, loaded, results, {v: path for v, (_, path) in made.items()})
+    return QuantizeReport(loaded.root, reference, tuple(results))
+
+
+@contextmanager
+def bundle_lock(root: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on the bundle folder itself (``flock`` on its fd): concurrent
+    writers wait their turn, readers are never blocked, and a killed writer's lock goes with it."""
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as err:
+        raise BundleError(f"{root}: expected a bundle folder, could not open it ({err.strerror})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _remove_stale_temps(root: Path) -> None:
+    """Private folders left by a quantize that was killed (the lock proves none is running)."""
+    for path in root.glob(QUANTIZE_TMP_PREFIX + "*"):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _private_copy(bundle: Bundle, folder: Path) -> Path:
+    """The fp32 model (and its external data) as checked bytes, in a private folder."""
+    model = bundle.model(bundle.model_file(FP32))
+    folder.mkdir()
+    path = folder / VARIANT_FILES[FP32]
+    path.write_bytes(model.data)
+    for location, blob in model.external:
+        (folder / location).parent.mkdir(parents=True, exist_ok=True)
+        (folder / location).write_bytes(blob)
+    return path
 
 
 def _reference(bundle: Bundle, data: EvalData, config: QuantizeConfig) -> Reference:
@@ -195,7 +241,20 @@ class _Builder:
     config: QuantizeConfig
 
     def build(self, variant: str, tmp: Path) -> tuple[VariantRecord, Path]:
-        """The variant's record and the temp file holding it."""
+        """The variant's record and the temp file holding it; the quantizer's own failures (a full
+        disk, a graph it cannot handle) become one :class:`ExportError`."""
+        try:
+            return self._build(variant, tmp)
+        except (BundleError, InputError):
+            raise
+        except Exception as err:  # onnxruntime's quantization tools raise anything
+            detail = " ".join(str(err).split())[:300]
+            raise ExportError(
+                f"{self.bundle.root}: {variant}: onnxruntime's quantizer failed ({type(err).__name__}: {detail}); "
+                "nothing was written"
+            ) from None
+
+    def _build(self, variant: str, tmp: Path) -> tuple[VariantRecord, Path]:
         if variant == INT8:
             return self._int8(tmp)
         path = tmp / VARIANT_FILES[variant]
@@ -340,20 +399,35 @@ def _note(variant, float_recurrent, failed, within, drop, config) -> str:
 
 def _commit(root: Path, bundle: Bundle, results: list[VariantRecord], made: dict[str, Path]) -> None:
     """Move the accepted variants into the bundle so that a crash at any point leaves every file the
-    manifest lists matching its sha256: variants being replaced leave the manifest first."""
+    manifest lists matching its sha256: variants being replaced leave the manifest first. If a step
+    fails (a full disk), files placed here that the manifest on disk does not list are removed."""
     manifest = bundle.manifest
     accepted = [r for r in results if r.accepted]
     replaced = {r.file for r in accepted if r.file in manifest.files}
     files = {rel: e for rel, e in manifest.files.items() if rel not in replaced}
     quant = {v: q for v, q in (manifest.quantization or {}).items() if VARIANT_FILES.get(v) not in replaced}
-    if replaced:
+    try:
+        if replaced:
+            _write_manifest(root, dataclasses.replace(manifest, files=files, quantization=quant))
+        for r in accepted:
+            os.replace(made[r.variant], root / r.file)
+            path = root / r.file
+            files[r.file] = FileEntry(sha256_file(path), path.stat().st_size, r.variant, ROLE_MODEL)
+            quant[r.variant] = dataclasses.replace(r, sha256=files[r.file].sha256)
         _write_manifest(root, dataclasses.replace(manifest, files=files, quantization=quant))
-    for r in accepted:
-        os.replace(made[r.variant], root / r.file)
-        path = root / r.file
-        files[r.file] = FileEntry(sha256_file(path), path.stat().st_size, r.variant, ROLE_MODEL)
-        quant[r.variant] = dataclasses.replace(r, sha256=files[r.file].sha256)
-    _write_manifest(root, dataclasses.replace(manifest, files=files, quantization=quant))
+    except BaseException:
+        _remove_unlisted(root, [r.file for r in accepted])
+        raise
+
+
+def _remove_unlisted(root: Path, placed: list[str]) -> None:
+    try:
+        listed = Bundle.load(root).manifest.files
+    except BundleError:
+        listed = {}
+    for rel in placed:
+        if rel not in listed:
+            (root / rel).unlink(missing_ok=True)
 
 
 def _write_manifest(root: Path, manifest: Manifest) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgernn.runtime.errors import InputError
+from edgernn.runtime.limits import check_tensor_bytes
 from edgernn.runtime.signature import TensorSig
 from edgernn.runtime.validate import describe
 
@@ -122,6 +123,7 @@ def _sweep(x: TensorSig, pin, axis: int | None, asked, flag: str, what: str) -> 
 def random_inputs(session: Any, shape: tuple[int, ...], rng: np.random.Generator, count: int) -> list:
     """``count`` arrays in raw units: normal around the manifest's mean/std, or token ids below vocab."""
     x = session.signature.x
+    check_tensor_bytes(f"--batch/--seq: {count} random inputs of shape {list(shape)}", (count, *shape), 8)
     out = []
     for _ in range(count):
         if x.dtype.kind in "iu":

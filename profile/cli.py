@@ -97,6 +97,7 @@ def profile_command(target: Path, torch_: bool, **options: Any) -> None:
     from edgernn.profile.result import over_budget
 
     config = ProfileConfig(torch=torch_, **options)
+    _check_outputs(config, target)
     baselines = []
     if config.torch:
         from .torch_baseline import bundle_baselines
@@ -131,6 +132,15 @@ def profile_command(target: Path, torch_: bool, **options: Any) -> None:
         raise click.exceptions.Exit(1)
 
 
+def _check_outputs(config: Any, target: Path) -> None:
+    from edgernn.runtime.bundle import check_outside
+
+    flags = (("--json", config.json_path), ("--csv", config.csv_path), ("--markdown", config.markdown_path))
+    for flag, path in (*flags, ("--plot", config.plot_dir)):
+        if path is not None:
+            check_outside(flag, Path(path), target)
+
+
 def _run(profile: Any, target: Path, config: Any, baselines: list, err: Any) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -141,4 +151,9 @@ def _run(profile: Any, target: Path, config: Any, baselines: list, err: Any) -> 
         def step(done: int, total: int, cell: Any) -> None:
             bar.update(task, completed=done, total=total, description=cell.label)
 
-        return profile(target, config, baselines=baselines, progress=step)
+        from edgernn.profile.plan import Loader
+        from edgernn.runtime.interrupt import interruptible
+
+        loader = Loader(target, config)  # held here, so Ctrl-C can stop the sessions it loaded
+        work = lambda: profile(target, config, baselines=baselines, progress=step, loader=loader)  # noqa: E731
+        return interruptible(work, loader.interrupt)

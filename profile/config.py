@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgernn.runtime.errors import InputError, ProviderError
+from edgernn.runtime.limits import max_threads
 from edgernn.runtime.vocab import BARE_VARIANT, PROVIDER_NAMES, VARIANTS
 
 MODES = ("sequence", "stream")
@@ -74,6 +75,10 @@ class ProfileConfig:
             if name in ("threads", "batch_sizes", "seq_lens", "streams"):
                 for n in value or ():
                     _positive(name, n)
+                    if name == "threads" and n > max_threads():
+                        raise InputError(
+                            f"threads: expected at most {max_threads()} (4 per core, at least 64), got {n}"
+                        )
         _positive("warmup", self.warmup, low=0)
         _positive("ops_top", self.ops_top)
         if self.iters is not None:

@@ -15,9 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from edgernn.runtime import providers as prov
-from edgernn.runtime._ort import ort
-
 from .stats import OpBreakdown, parse_trace
 
 
@@ -35,15 +32,8 @@ def trace_ops(
     sig = session.signature
     names = list(sig.outputs) + [out for _, out in sig.states]
     state_names = [inp.name for inp, _ in sig.states]
-    options = prov.session_options(ort, session.config)
     with tempfile.TemporaryDirectory(prefix="edgernn-ops-") as tmp:
-        options.enable_profiling = True
-        options.profile_file_prefix = str(Path(tmp) / "ops")
-        sess = ort.InferenceSession(
-            str(session.model_path),
-            sess_options=options,
-            providers=prov.provider_options(list(session.providers), session.config),
-        )
+        sess = session.profiling_session(str(Path(tmp) / "ops"))  # the same checked bytes
         state: dict[str, np.ndarray] = {}
         for i in range(warmup + runs):
             if steps is None:

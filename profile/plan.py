@@ -17,7 +17,7 @@ import numpy as np
 
 from edgernn.runtime._ort import ort
 from edgernn.runtime.bundle import Bundle
-from edgernn.runtime.errors import EdgernnError, InputError, ProviderError
+from edgernn.runtime.errors import InputError, ModelRunError, ProviderError
 from edgernn.runtime.manifest import Manifest
 from edgernn.runtime.providers import RuntimeConfig
 from edgernn.runtime.session import Session
@@ -49,10 +49,19 @@ class Loader:
         self._constants = config.constants() or None
         self._state_map = config.state_pairs()
         self._loaded: dict[tuple[str, str, int], tuple[Session, float]] = {}
+        self._interrupted = False
+
+    def interrupt(self) -> None:
+        """Stop every session loaded so far (Ctrl-C); loading another is refused."""
+        self._interrupted = True
+        for session, _ in list(self._loaded.values()):
+            session.interrupt()
 
     def get(self, variant: str, provider: str, threads: int) -> tuple[Session, float]:
         """``(session, load_ms)`` for one cell's settings."""
         key = (variant, provider, threads)
+        if self._interrupted:
+            raise KeyboardInterrupt
         if key not in self._loaded:
             t0 = time.perf_counter_ns()
             options = RuntimeConfig(intra_op_threads=threads, log_severity=4)
@@ -151,11 +160,10 @@ def probe_call(session: Session, config: ProfileConfig, shape: tuple[int, ...], 
         else:
             step = x if sig.time_axis is None else np.ascontiguousarray(np.take(x, 0, axis=sig.time_axis))
             session.stream(1 if sig.batch_axis is None else shape[sig.batch_axis]).step(step)
-    except EdgernnError:
-        raise
-    except Exception as err:  # onnxruntime's own exception types
+    except ModelRunError as err:  # onnxruntime refused the shape
         hint = "; ".join(notes) or f"pin dims with --input {sig.name}=..."
+        detail = str(err).split("running the model", 1)[-1]
         raise InputError(
-            f"input {sig.name!r}: expected the model to accept shape {list(shape)}, onnxruntime refused it: "
-            f"{str(err).splitlines()[0][:300]} ({hint})"
+            f"input {sig.name!r}: expected the model to accept shape {list(shape)}, onnxruntime refused it"
+            f"{detail[:300]} ({hint})"
         ) from None

@@ -20,6 +20,7 @@ from .errors import (
     EdgernnError,
     InputError,
     MissingDependencyError,
+    ModelRunError,
     ProviderError,
     UnsupportedError,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "InputSpec",
     "Manifest",
     "MissingDependencyError",
+    "ModelRunError",
     "OutputSpec",
     "ProviderError",
     "ProviderFallbackWarning",

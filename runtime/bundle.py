@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-import json
+import hashlib
+import os
+import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .errors import BundleError
+from .errors import BundleError, InputError
 from .fileio import sha256_file
+from .limits import strict_json
 from .manifest import InputSpec, Manifest, OutputSpec, StateSpec
-from .vocab import FP32, MANIFEST_NAME, METADATA_KEY
+from .modelfile import ModelBytes, mismatch, model_refs, read_model, read_regular
+from .vocab import FP32, MANIFEST_NAME, METADATA_KEY, ROLE_INIT, ROLE_MODEL
+
+MODEL_ROLES = (ROLE_MODEL, ROLE_INIT)
 
 _ORT_DTYPES = {
     "tensor(float)": "float32",
@@ -43,9 +49,10 @@ class Bundle:
         if not manifest_path.is_file():
             raise BundleError(f"{root}: expected {MANIFEST_NAME} in the bundle folder, found none")
         try:
-            data = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-            raise BundleError(f"{manifest_path}: expected JSON, could not parse it ({err})") from None
+            data = strict_json(read_regular(manifest_path, "manifest").decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as err:
+            detail = " ".join(str(err).split())[:200]
+            raise BundleError(f"{manifest_path}: expected JSON, could not parse it ({detail})") from None
         try:
             manifest = Manifest.from_dict(data)
         except BundleError as err:
@@ -58,40 +65,109 @@ class Bundle:
         """Model variants the manifest lists, fp32 first."""
         return sorted(self.manifest.model_files(), key=lambda v: (v != FP32, v))
 
-    def file(self, rel: str) -> Path:
-        """Path of a listed file after checking that it exists and matches its sha256."""
+    def _entry(self, rel: str) -> tuple[Path, str]:
+        """Path and expected sha256 of a listed file that exists and stays inside the bundle."""
         entry = self.manifest.files.get(rel)
         if entry is None:
             raise BundleError(f"{self.root}: file {rel!r} is not listed in {MANIFEST_NAME}")
         path = self.root / rel
         if not path.is_file():
             raise BundleError(f"{self.root}: {MANIFEST_NAME} lists {rel!r}, but the file is missing")
-        actual = sha256_file(path)
-        if actual != entry.sha256:
+        self._inside(rel, path)
+        return path, entry.sha256
+
+    def _inside(self, rel: str, path: Path) -> None:
+        root = Path(os.path.realpath(self.root))
+        target = Path(os.path.realpath(path))
+        if not target.is_relative_to(root):
             raise BundleError(
-                f"{path}: sha256 mismatch (manifest {entry.sha256[:12]}…, file {actual[:12]}…); "
-                "the file was changed after export"
+                f"{self.root}: {rel!r} resolves (through a link) to {target}, outside the bundle; "
+                "expected a file inside the bundle folder"
             )
+
+    def file(self, rel: str) -> Path:
+        """Path of a listed file after checking that it exists and matches its sha256."""
+        path, want = self._entry(rel)
+        actual = sha256_file(path)
+        if actual != want:
+            raise mismatch(path, want, actual)
         return path
 
-    def model_path(self, variant: str = FP32) -> Path:
-        """Checked path of the model file for ``variant``."""
+    def read(self, rel: str) -> bytes:
+        """The bytes of a listed file, read once and checked against its sha256."""
+        path, want = self._entry(rel)
+        data = read_regular(path, "bundle file")
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != want:
+            raise mismatch(path, want, actual)
+        return data
+
+    def model(self, rel: str) -> ModelBytes:
+        """A listed model file read once, checked against its sha256, with its external data: each
+        external file must be listed too, and is checked and read the same way."""
+        path, want = self._entry(rel)
+        return read_model(path, sha256=want, resolve=lambda p, name, loc: self._external(rel, name, loc))
+
+    def _external(self, model_rel: str, name: str, location: str) -> tuple[Path, str]:
+        rel = posixpath.normpath(posixpath.join(posixpath.dirname(model_rel), location))
+        if rel not in self.manifest.files:
+            raise BundleError(
+                f"{self.root / model_rel}: tensor {name!r} keeps its data in {location!r}, which "
+                f"{MANIFEST_NAME} does not list; every file a model reads must be listed with its sha256"
+            )
+        return self._entry(rel)
+
+    def model_file(self, variant: str = FP32) -> str:
+        """The bundle-relative file name of ``variant``'s model."""
         files = self.manifest.model_files()
         if variant not in files:
             have = ", ".join(self.variants()) or "none"
             raise BundleError(f"{self.root}: expected a {variant!r} model variant, the bundle has: {have}")
-        return self.file(files[variant])
+        return files[variant]
+
+    def model_path(self, variant: str = FP32) -> Path:
+        """Checked path of the model file for ``variant``."""
+        return self.file(self.model_file(variant))
 
     def verify(self) -> dict[str, str]:
-        """Check every listed file: ``{path: "ok" | "missing" | "sha256 mismatch"}``."""
+        """Check every listed file: ``{path: "ok" | "missing" | "sha256 mismatch" | ...}``; a model
+        whose external data the manifest does not list is reported too."""
         status = {}
         for rel, entry in self.manifest.files.items():
             path = self.root / rel
             if not path.is_file():
                 status[rel] = "missing"
+            elif not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(self.root)):
+                status[rel] = "link outside the bundle"
+            elif sha256_file(path) != entry.sha256:
+                status[rel] = "sha256 mismatch"
             else:
-                status[rel] = "ok" if sha256_file(path) == entry.sha256 else "sha256 mismatch"
+                status[rel] = self._external_status(rel) if entry.role in MODEL_ROLES else "ok"
         return status
+
+    def _external_status(self, rel: str) -> str:
+        try:
+            refs = model_refs(self.root / rel)
+        except BundleError:
+            return "ok"  # not a model edgernn can parse: inspect reports that on its own
+        base = posixpath.dirname(rel)
+        listed = self.manifest.files
+        unlisted = sorted(
+            {loc for loc in refs.values() if posixpath.normpath(posixpath.join(base, loc)) not in listed}
+        )
+        return f"external data not listed: {', '.join(unlisted)}" if unlisted else "ok"
+
+
+def check_outside(flag: str, out: Path, target: Path) -> None:
+    """Refuse an output path inside the bundle folder ``target`` (writing there would change the
+    bundle: ``--out B/manifest.json`` would destroy it). A bare ``.onnx`` target's folder is fine."""
+    if not target.is_dir():
+        return
+    if Path(os.path.realpath(out)).is_relative_to(os.path.realpath(target)):
+        raise InputError(
+            f"{flag} {out}: is inside the bundle {target}; expected a path outside it (writing there would "
+            "change the bundle)"
+        )
 
 
 def _check_relative(rel: str, manifest_path: Path) -> None:
@@ -163,8 +239,8 @@ def manifest_from_graph(
     """Describe a bare model: from its edgernn metadata when present, else from its graph."""
     if METADATA_KEY in metadata:
         try:
-            data = json.loads(metadata[METADATA_KEY])
-        except (json.JSONDecodeError, RecursionError) as err:
+            data = strict_json(metadata[METADATA_KEY])
+        except ValueError as err:
             raise BundleError(f"{name}: metadata {METADATA_KEY!r} is not valid JSON ({err})") from None
         if isinstance(data, dict):
             data["files"] = {}  # a bare file lists no bundle files; from_dict refuses a non-object

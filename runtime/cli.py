@@ -5,8 +5,10 @@ Only numpy, onnxruntime and click load on this path: no torch, onnx, matplotlib 
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -15,8 +17,11 @@ from typing import Any
 import click
 import numpy as np
 
+from .bundle import check_outside
 from .errors import InputError
 from .fileio import atomic_write_bytes, atomic_write_text
+from .interrupt import interruptible
+from .limits import check_tensor_bytes, max_threads, strict_json
 from .vocab import AUTO, PROVIDER_NAMES, VARIANTS
 
 FORMATS = (".csv", ".npy", ".json")
@@ -27,18 +32,13 @@ def read_input(path: Path) -> np.ndarray:
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
-            return np.load(path, allow_pickle=False)
+            return _read_npy(path)
         if suffix == ".json":
-            data = json.loads(path.read_text(encoding="utf-8-sig"))
-            if isinstance(data, dict):
-                if "x" not in data:
-                    raise InputError(
-                        f"{path}: expected a list or an object with key 'x', got keys {sorted(data)[:10]}"
-                    )
-                data = data["x"]
-            return np.asarray(data)
+            return _read_json(path)
         if suffix == ".csv":
             return _read_csv(path)
+    except InputError:
+        raise
     except (ValueError, UnicodeDecodeError, RecursionError) as err:
         detail = " ".join(str(err).split())
         detail = detail if len(detail) <= 200 else detail[:200] + "…"
@@ -46,6 +46,45 @@ def read_input(path: Path) -> np.ndarray:
     raise InputError(
         f"{path}: expected an input file ending in {', '.join(FORMATS)}, got {suffix or 'no suffix'!r}"
     )
+
+
+def _read_json(path: Path) -> np.ndarray:
+    data = strict_json(path.read_text(encoding="utf-8"))
+    if isinstance(data, dict):
+        if "x" not in data:
+            raise InputError(
+                f"{path}: expected a list or an object with key 'x', got keys {sorted(data)[:10]}"
+            )
+        data = data["x"]
+    if not isinstance(data, list):
+        raise InputError(
+            f"{path}: expected a list of rows (or an object with key 'x'), got {type(data).__name__}"
+        )
+    return np.asarray(data)
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    """Check the header (shape, dtype, the bytes it promises) before numpy allocates anything."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = (
+            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read_header(f)
+        data_bytes = os.fstat(f.fileno()).st_size - f.tell()
+    if dtype.hasobject:
+        raise ValueError(
+            f"it holds Python objects (dtype {dtype}); edgernn never unpickles (allow_pickle=False)"
+        )
+    if len(shape) == 0:
+        raise InputError(f"{path}: expected an array of rows (at least 1 dimension), got a 0-d scalar")
+    check_tensor_bytes(str(path), tuple(shape), dtype.itemsize)
+    want = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if want != data_bytes:
+        raise InputError(
+            f"{path}: header promises shape {list(shape)} {dtype} ({want} bytes), the file holds {data_bytes}"
+        )
+    return np.load(path, allow_pickle=False)
 
 
 def _read_csv(path: Path) -> np.ndarray:
@@ -150,7 +189,11 @@ class Table:
 
 
 def csv_line(row: list[Any]) -> str:
-    return ",".join(f"{v:.7g}" if isinstance(v, float) else str(v) for v in row)
+    """One CSV line; a field holding a comma, a quote or a newline (a label) is quoted."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")  # with "\n" here, a field holding one is quoted
+    writer.writerow([f"{v:.7g}" if isinstance(v, float) else v for v in row])
+    return buffer.getvalue()[:-1]
 
 
 def write_output(path: Path, table: Table, results: list[Any], session: Any) -> None:
@@ -161,7 +204,7 @@ def write_output(path: Path, table: Table, results: list[Any], session: Any) -> 
     arrays = [r.probabilities if classes else r.output for r in results]
     stacked = arrays[0] if len(arrays) == 1 else np.stack(arrays, axis=1)
     if suffix == ".csv":
-        text = "\n".join([",".join(table.header or []), *(csv_line(r) for r in table.rows)]) + "\n"
+        text = "\n".join([csv_line(table.header or []), *(csv_line(r) for r in table.rows)]) + "\n"
         atomic_write_text(path, text)
     elif suffix == ".npy":
         buffer = io.BytesIO()
@@ -204,7 +247,10 @@ def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
 )
 @click.option("--stream", is_flag=True, help="Feed rows one at a time; print each output as it comes.")
 @click.option(
-    "--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: ORT's)."
+    "--threads",
+    type=click.IntRange(min=1, max=max_threads()),
+    default=None,
+    help="Intra-op threads (default: ORT's; at most 4 per core, at least 64).",
 )
 @click.option("--fallback", default="warn", show_default=True, type=click.Choice(["warn", "error", "silent"]))
 @click.option("--state-map", multiple=True, metavar="IN=OUT", help="State pair of a bare .onnx (repeatable).")
@@ -230,6 +276,7 @@ def run_command(
     """
     from .session import Session
 
+    _check_out(out_path, bundle)
     pinned = {k: _number(k, v) for k, v in _pairs(constants, "--const").items()}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -244,14 +291,28 @@ def run_command(
         )
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
-    if out_path is not None and out_path.suffix.lower() not in FORMATS:
-        raise InputError(f"--out {out_path}: expected a file ending in {', '.join(FORMATS)}")
-    if out_path is not None and not out_path.parent.is_dir():
-        raise InputError(f"--out {out_path}: expected a file in an existing folder, found no such folder")
     x = _as_batch(read_input(input_path), session)
+    echo = out_path is None
+    with np.errstate(all="ignore"):  # an overflow in de-normalising is data, not a second stderr line
+        table, results = interruptible(lambda: _compute(session, x, stream, echo), session.interrupt)
+    if out_path is not None:
+        write_output(out_path, table, results, session)
+
+
+def _check_out(out_path: Path | None, target: Path) -> None:
+    """``--out``: a known suffix, an existing folder, and never inside the bundle being run."""
+    if out_path is None:
+        return
+    if out_path.suffix.lower() not in FORMATS:
+        raise InputError(f"--out {out_path}: expected a file ending in {', '.join(FORMATS)}")
+    if not out_path.parent.is_dir():
+        raise InputError(f"--out {out_path}: expected a file in an existing folder, found no such folder")
+    check_outside("--out", out_path, target)
+
+
+def _compute(session: Any, x: np.ndarray, stream: bool, echo: bool) -> tuple[Table, list[Any]]:
     frames = session.signature.x.time_axis is None  # third-party frame models: each row is one call
     table = Table(session, batch=x.shape[0] if not frames else 1, stepped=stream or frames)
-    echo = out_path is None
     if stream or frames:
         results = _stream(session, x, frames, table, echo=stream and echo)
         if echo and not stream:
@@ -261,8 +322,7 @@ def run_command(
         table.add(results[0])
         if echo:
             _print(table.header, table.rows)
-    if out_path is not None:
-        write_output(out_path, table, results, session)
+    return table, results
 
 
 def _stream(session: Any, x: np.ndarray, frames: bool, table: Table, *, echo: bool) -> list[Any]:
@@ -275,7 +335,7 @@ def _stream(session: Any, x: np.ndarray, frames: bool, table: Table, *, echo: bo
         new = table.add(result, step=t)
         if echo:
             if t == 0:
-                click.echo(",".join(table.header or []))
+                click.echo(csv_line(table.header or []))
             for r in new:
                 click.echo(csv_line(r))
             sys.stdout.flush()
@@ -283,6 +343,6 @@ def _stream(session: Any, x: np.ndarray, frames: bool, table: Table, *, echo: bo
 
 
 def _print(header: list[str] | None, rows: list[list[Any]]) -> None:
-    click.echo(",".join(header or []))
+    click.echo(csv_line(header or []))
     for row in rows:
         click.echo(csv_line(row))

@@ -21,6 +21,7 @@ Over budget, :func:`check_batching` raises :class:`UnsupportedError` with the nu
 from __future__ import annotations
 
 import dataclasses
+import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -86,7 +87,7 @@ class Deviation:
 
 def is_dynamic(session: Session) -> bool:
     """True when the loaded model quantizes activations per call (see the module docstring)."""
-    ops = op_types(session.model_path)
+    ops = op_types(session._reload().data)
     return bool(ops & DYNAMIC_OPS) or (not ops and session.variant == INT8)  # .ort files: by name
 
 
@@ -175,7 +176,7 @@ def _eval_arrays(session: Session) -> dict[str, np.ndarray]:
     usable = manifest.input.lengths is None and manifest.topology in ("many_to_many", "many_to_one")
     if bundle is None or EVAL_FILE not in manifest.files or not usable:
         return {}
-    with np.load(bundle.file(EVAL_FILE), allow_pickle=False) as data:
+    with np.load(io.BytesIO(bundle.read(EVAL_FILE)), allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
 
 

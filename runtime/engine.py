@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from ._ort import ort
 from .bundle import ort_dtype
 from .cuda_graphs import CudaGraphs
-from .errors import InputError, UnsupportedError
+from .errors import InputError, ModelRunError, UnsupportedError
 from .manifest import Manifest
 from .result import Result
 from .signature import BATCH_NAMES, TIME_NAMES, Signature
@@ -32,8 +33,13 @@ class Engine:
         signature: Signature,
         device: tuple[str, int],
         graphs: CudaGraphs | None = None,
+        *,
+        origin: Any = "model",
     ):
         self.ort = ort_session
+        self.origin = origin  # the model file, for messages
+        self._options = ort.RunOptions()  # one for every call, so interrupt() reaches them all
+        self._options.log_severity_level = 4  # a failure becomes one typed error, not a log line
         self.manifest = manifest
         self.sig = signature
         self.device = device  # where streaming state lives between steps
@@ -46,7 +52,10 @@ class Engine:
 
     def run(self, names: Sequence[str], feeds: Mapping[str, Any]) -> list[np.ndarray]:
         """Run the graph: ``names`` of the outputs wanted, ``feeds`` every input."""
-        return self.ort.run(names, feeds)
+        try:
+            return self.ort.run(names, feeds, self._options)
+        except Exception as err:  # onnxruntime's own exception types
+            raise self._failed(err, feeds) from None
 
     def io_binding(self, session: Any = None) -> Any:
         """A fresh onnxruntime IO binding for this session (or ``session``, the CUDA-graph one)."""
@@ -54,12 +63,36 @@ class Engine:
 
     def run_binding(self, binding: Any, *, synchronize: bool = False) -> None:
         """Run with everything bound in ``binding``; ``synchronize`` (device buffers) makes every
-        bound input visible to the device before the run and every output complete after it."""
-        if synchronize:
-            binding.synchronize_inputs()
-        self.ort.run_with_iobinding(binding)
-        if synchronize:
-            binding.synchronize_outputs()
+        bound input visible to the device before the run and every output complete after it. Run
+        options go along only once interrupted: passing them costs onnxruntime ~20 us per call here,
+        more than a whole step of a small model, so a step already running finishes and the next
+        one stops."""
+        try:
+            if synchronize:
+                binding.synchronize_inputs()
+            if self._options.terminate:
+                self.ort.run_with_iobinding(binding, self._options)
+            else:
+                self.ort.run_with_iobinding(binding)
+            if synchronize:
+                binding.synchronize_outputs()
+        except Exception as err:  # onnxruntime's own exception types
+            raise self._failed(err, None) from None
+
+    def interrupt(self) -> None:
+        """Make every call in progress (whole sequences; a stream's step in progress finishes), and
+        every later one, stop (``RunOptions.terminate``)."""
+        self._options.terminate = True
+
+    def _failed(self, err: Exception, feeds: Mapping[str, Any] | None) -> ModelRunError:
+        if self._options.terminate:
+            return ModelRunError(f"{self.origin}: interrupted; the call was stopped before it finished")
+        asked = ""
+        if feeds is not None:
+            shapes = ", ".join(f"{k} {list(np.shape(v))}" for k, v in feeds.items())
+            asked = f" on {shapes}"
+        detail = " ".join(str(err).split())[:300]
+        return ModelRunError(f"{self.origin}: onnxruntime failed running the model{asked}: {detail}")
 
     def graph_runner(self) -> CudaGraphs | None:
         """The shared CUDA-graph replayer, or None when this engine does not capture graphs."""

@@ -26,5 +26,10 @@ class UnsupportedError(EdgernnError):
     """The model cannot do what was asked (streaming a bidirectional model, generating without an init file)."""
 
 
+class ModelRunError(EdgernnError):
+    """onnxruntime failed while running a loaded model (a node that cannot compute, out of memory,
+    an interrupted call); the message names the model file and the input shapes."""
+
+
 class MissingDependencyError(EdgernnError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""

@@ -8,6 +8,7 @@ checks every field and names the one that is wrong.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from .records import Validation, VariantRecord
 from .vocab import CELLS, INPUT_KINDS, OUTPUT_KINDS, ROLE_MODEL, TOPOLOGIES, VARIANTS
 
 SCHEMA_VERSION = 1
+MAX_SIZE = 1 << 31  # no size or dim of a recurrent model comes near this
+FLOAT32_MAX = 3.4028234663852886e38  # normalisation runs in float32
 
 T = TypeVar("T")
 Dim = int | str  # a fixed size, or a symbolic name such as "batch"
@@ -106,6 +109,8 @@ class Manifest:
         for path, entry in self.files.items():
             if entry.variant is not None:
                 _check_choice(f"files[{path!r}].variant", entry.variant, VARIANTS)
+            _check_size(f"files[{path!r}].size_bytes", entry.size_bytes, low=0, high=1 << 62)
+        _check_sizes(self)
 
     @property
     def streamable(self) -> bool:
@@ -124,6 +129,47 @@ class Manifest:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""
         return dataclasses.asdict(self)
+
+
+def _check_size(name: str, value: int | None, *, low: int = 1, high: int = MAX_SIZE) -> None:
+    if value is not None and not low <= value <= high:
+        raise BundleError(f"manifest field '{name}': expected an int in [{low}, {high}], got {value}")
+
+
+def _check_scale(name: str, values: tuple[float, ...] | None, positive: bool) -> None:
+    for v in values or ():
+        if not (math.isfinite(v) and abs(v) <= FLOAT32_MAX and (v > 0 or not positive)):
+            want = "finite values > 0" if positive else "finite values"
+            raise BundleError(f"manifest field '{name}': expected {want} within float32 range, got {v!r}")
+
+
+def _check_spec(where: str, spec: InputSpec | OutputSpec) -> None:
+    for name in ("features", "vocab_size", "size"):
+        _check_size(f"{where}.{name}", getattr(spec, name, None))
+    _check_scale(f"{where}.mean", spec.mean, positive=False)
+    _check_scale(f"{where}.std", spec.std, positive=True)
+
+
+def _check_sizes(m: Manifest) -> None:
+    """Sizes are positive and bounded, normalisation is usable, labels fit the classes, and state
+    dims are positive: checked when a manifest is read, long before anything is allocated."""
+    for name in ("layers", "hidden_size", "opset"):
+        _check_size(name, getattr(m, name))
+    _check_spec("input", m.input)
+    _check_spec("output", m.output)
+    if m.condition is not None:
+        _check_spec("condition", m.condition)
+    labels, size = m.output.labels, m.output.size
+    if labels is not None and size is not None and len(labels) != size:
+        raise BundleError(
+            f"manifest field 'output.labels': expected {size} labels (output.size), got {len(labels)}"
+        )
+    for i, state in enumerate(m.state):
+        for d in state.shape:
+            if isinstance(d, int):
+                _check_size(f"state[{i}].shape", d)
+            elif not d.isprintable() or not d:
+                raise BundleError(f"manifest field 'state[{i}].shape': expected ints or dim names, got {d!r}")
 
 
 def _check_choice(name: str, value: str | None, choices: tuple[str, ...]) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InputError, ProviderError
+from .limits import max_threads
 from .vocab import AUTO, CPU, CUDA, FP32, GPU_PROVIDERS, INT8, OPENVINO, PROVIDER_ALIASES, TENSORRT
 
 FALLBACK_POLICIES = ("warn", "error", "silent")
@@ -34,6 +35,7 @@ class RuntimeConfig:
     """How onnxruntime runs a session; every default is chosen for one low-latency stream."""
 
     intra_op_threads: int | None = None  # threads inside one op; None: onnxruntime's default (one per core)
+    # Both thread counts are at most max(64, 4 x cores): more only costs start-up time (10000 took a minute).
     inter_op_threads: int = 1  # recurrent graphs are a chain of nodes, so parallel nodes rarely help
     spin_wait: bool | None = (
         None  # True: lowest latency, burns CPU between calls; False: idle; None: ORT default
@@ -53,8 +55,12 @@ class RuntimeConfig:
             )
         for name in ("intra_op_threads", "inter_op_threads"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise InputError(f"{name}: expected a positive int or None, got {value!r}")
+            if value is not None and value > max_threads():
+                raise InputError(
+                    f"{name}: expected at most {max_threads()} (4 per core, at least 64), got {value}"
+                )
 
 
 def resolve_providers(provider: str | Sequence[Any], available: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +19,10 @@ from ._ort import ort
 from .bundle import Bundle, manifest_from_graph
 from .cuda_graphs import CudaGraphs
 from .engine import Engine
-from .errors import BundleError, EdgernnError, InputError, ProviderError
+from .errors import BundleError, InputError
+from .loading import GpuRoute, Plan, refuse_cuda_fp16
 from .manifest import Manifest
-from .modelfile import check_model_file
+from .modelfile import ModelBytes, read_model
 from .providers import RuntimeConfig
 from .result import Result
 from .signature import Signature, build_signature
@@ -42,7 +42,8 @@ class Session:
         self,
         engine: Engine,
         *,
-        model_path: Path,
+        model: ModelBytes,
+        reload: Any,
         variant: str,
         requested: str,
         config: RuntimeConfig,
@@ -50,11 +51,13 @@ class Session:
     ) -> None:
         self._engine = engine
         self._init = init_session
-        self._model_path = model_path
+        self._model_path = model.path
+        self._model_sha256 = model.sha256
+        self._reload = reload  # () -> ModelBytes: the same file again, checked against the same sha256
         self._variant = variant
         self._config = config
         self._requested = requested
-        self._gpu: _GpuRoute | None = None  # provider="auto" with the CUDA EP installed
+        self._gpu: GpuRoute | None = None  # provider="auto" with the CUDA EP installed
         self._bundle: Bundle | None = None  # the bundle this session came from (eval data, other variants)
         self._batch_checks: dict[tuple, Any] = {}  # StreamBatcher's int8 checks, by (max_batch, budget)
         self._providers: tuple[str, ...] = tuple(engine.ort.get_providers())
@@ -78,9 +81,10 @@ class Session:
     ) -> Session:
         """Load a bundle folder (:meth:`from_bundle`) or a bare ``.onnx`` (:meth:`from_onnx`).
 
-        ``provider``: ``auto`` (CPU; batches of 4+ to CUDA when installed), ``cpu``, ``cuda``, ``tensorrt``,
-        ``openvino`` (onnxruntime-openvino's EP; ``RuntimeConfig(openvino_bf16=True)`` for bf16) or a list.
-        ``variant``: ``auto`` (int8 on CPU, fp16 on GPU, when present; else fp32) or a variant name.
+        ``provider``: ``auto`` (the CPU; runs of 4+ sequences go to CUDA when it is installed),
+        ``cpu``, ``cuda``, ``tensorrt``, ``openvino`` (onnxruntime-openvino's EP;
+        ``RuntimeConfig(openvino_bf16=True)`` for bf16) or a list.
+        ``variant``: ``auto`` (int8 on the CPU when present, else fp32) or a variant name.
         ``threads``: intra-op threads (inter-op stays 1); ``options`` sets every thread knob.
         ``fallback``: what happens when the requested provider is not the one that runs: ``warn``
         (default), ``error`` (raise :class:`ProviderError`) or ``silent``.
@@ -114,14 +118,17 @@ class Session:
         """Load a bundle folder (or an already parsed :class:`Bundle`): every file it uses checked
         against the manifest, the variant picked for the provider that runs. Arguments as in
         :meth:`load`."""
-        plan = _Plan.make(provider, threads, fallback, options)
+        plan = Plan.make(provider, threads, fallback, options)
         bundle = path if isinstance(path, Bundle) else Bundle.load(path)
-        sess, chosen, model_path = _open_bundle(bundle, variant, plan)
-        init = _init_session(bundle, plan.options, sess.get_providers(), plan.config)
+        sess, chosen, model = _open_bundle(bundle, variant, plan)
+        init = _init_session(bundle, sess.get_providers(), plan.config)
+        rel = bundle.model_file(chosen)
         on_gpu = functools.partial(
             cls.from_bundle, bundle, variant=FP32 if variant == AUTO else variant, constants=constants
         )
-        session = cls._finish(sess, bundle.manifest, plan, constants, model_path, chosen, init, on_gpu)
+        session = cls._finish(
+            sess, bundle.manifest, plan, constants, model, lambda: bundle.model(rel), chosen, init, on_gpu
+        )
         session._bundle = bundle
         return session
 
@@ -140,13 +147,14 @@ class Session:
         """Load a bare ``.onnx``: described by its edgernn metadata when it has some, else by its
         graph (state pairs from names and shapes, or ``state_map``). Arguments as in :meth:`load`."""
         path = Path(path)
-        plan = _Plan.make(provider, threads, fallback, options)
+        plan = Plan.make(provider, threads, fallback, options)
+        model = read_model(path)
         try:
-            sess = _create(path, plan.options, plan.chain, plan.config, BARE_VARIANT)
+            sess = _create(model, plan.chain, plan.config, BARE_VARIANT)
         except BundleError:
             if plan.chain[0] == prov.CPU:
                 raise
-            sess = _create(path, plan.options, [prov.CPU], plan.config, BARE_VARIANT)  # the GPU failed
+            sess = _create(model, [prov.CPU], plan.config, BARE_VARIANT)  # the GPU failed
         pinned = set(constants or ())
         manifest = manifest_from_graph(
             path.name,
@@ -155,11 +163,12 @@ class Session:
             sess.get_outputs(),
             dict(state_map) if state_map is not None else None,
         )
+        reload = lambda: read_model(path, sha256=model.sha256)  # noqa: E731
         on_gpu = functools.partial(cls.from_onnx, path, state_map=state_map, constants=constants)
-        return cls._finish(sess, manifest, plan, constants, path, BARE_VARIANT, None, on_gpu)
+        return cls._finish(sess, manifest, plan, constants, model, reload, BARE_VARIANT, None, on_gpu)
 
     @classmethod
-    def _finish(cls, sess, manifest, plan: _Plan, constants, model_path, variant, init, on_gpu) -> Session:
+    def _finish(cls, sess, manifest, plan: Plan, constants, model, reload, variant, init, on_gpu) -> Session:
         """Check what runs, resolve the signature, and set up CUDA graphs (GPU) or auto's GPU route."""
         prov.check_fallback(plan.wanted[0], sess.get_providers()[0], plan.policy)
         sess.disable_fallback()  # onnxruntime would otherwise rerun a failed GPU call on CPU, silently
@@ -167,21 +176,19 @@ class Session:
         device = prov.device_of(sess.get_providers()[0], plan.config)
         graphs = None
         if device[0] == "cuda" and plan.config.cuda_graphs:
-            graphs = CudaGraphs(
-                lambda: _create(model_path, plan.options, plan.chain, plan.config, variant, cuda_graph=True)
-            )
+            graphs = CudaGraphs(lambda: _create(reload(), plan.chain, plan.config, variant, cuda_graph=True))
         session = cls(
-            Engine(sess, manifest, signature, device, graphs),
-            model_path=model_path,
+            Engine(sess, manifest, signature, device, graphs, origin=model.path),
+            model=model,
+            reload=reload,
             variant=variant,
             requested=plan.wanted[0],
             config=plan.config,
             init_session=init,
         )
         if plan.auto_gpu:  # big batches go to a CUDA session of the same model, made when first needed
-            session._gpu = _GpuRoute(
-                functools.partial(on_gpu, provider="cuda", fallback="error", options=plan.config)
-            )
+            load = functools.partial(on_gpu, provider="cuda", fallback="error", options=plan.config)
+            session._gpu = GpuRoute(load)
         return session
 
     @property
@@ -198,6 +205,11 @@ class Session:
     def model_path(self) -> Path:
         """The model file that was loaded."""
         return self._model_path
+
+    @property
+    def model_sha256(self) -> str:
+        """sha256 of the model bytes onnxruntime was given (a bundle's manifest lists the same)."""
+        return self._model_sha256
 
     @property
     def variant(self) -> str:
@@ -233,6 +245,7 @@ class Session:
         """What runs: model file, variant, requested and actual providers, thread settings."""
         return {
             "model": str(self._model_path),
+            "sha256": self._model_sha256,
             "variant": self._variant,
             "requested_provider": self._requested,
             "provider": self.provider,
@@ -292,6 +305,22 @@ class Session:
             final = {inp.name: v for (inp, _), v in zip(sig.states, values[len(names) :], strict=True)}
         return engine.result(values[: len(names)], final)
 
+    def interrupt(self) -> None:
+        """Stop every call in progress on this session, from any thread (onnxruntime's
+        ``RunOptions.terminate``); later calls fail too. What Ctrl-C in ``edgernn run`` does."""
+        self._engine.interrupt()
+        if self._gpu is not None:
+            self._gpu.interrupt()
+
+    def profiling_session(self, prefix: str) -> Any:
+        """A second onnxruntime session of this model, with onnxruntime's profiler writing under
+        ``prefix`` (``edgernn profile --ops``). The file is read again and must still have the sha256
+        that was loaded."""
+        model = self._reload()
+        if model.sha256 != self._model_sha256:
+            raise BundleError(f"{model.path}: changed since it was loaded; load it again to profile it")
+        return _create(model, list(self._providers), self._config, self._variant, profile_prefix=prefix)
+
     def stream(self, batch: int = 1) -> Stream:
         """A new :class:`Stream` with its own zero state, for ``batch`` parallel sequences."""
         from .stream import Stream
@@ -320,113 +349,63 @@ class Session:
         return generate(self._engine, self._init, cond, steps, temperature=temperature, seed=seed)
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """Provider and thread settings resolved once, before any file is opened."""
-
-    config: RuntimeConfig
-    wanted: list[str]  # the providers asked for, in order
-    chain: list[str]  # what the session is created with (installed ones, CPU last)
-    policy: str  # fallback policy; ``auto`` falls back silently, by definition
-    options: Any  # ort.SessionOptions
-    auto_gpu: bool  # provider="auto" with the CUDA EP installed: big batches may run there
-
-    @classmethod
-    def make(cls, provider, threads, fallback, options) -> _Plan:
-        config = options or RuntimeConfig()
-        if threads is not None:
-            config = dataclasses.replace(config, intra_op_threads=threads)
-        prov.check_policy(fallback)
-        available = ort.get_available_providers()
-        wanted, chain = prov.resolve_providers(provider, available)
-        auto = isinstance(provider, str) and provider.lower() == AUTO
-        policy = "silent" if auto else fallback
-        return cls(
-            config, wanted, chain, policy, prov.session_options(ort, config), auto and prov.CUDA in available
-        )
-
-
-class _GpuRoute:
-    """provider="auto": a CUDA session of the same model for runs of many sequences, created on the
-    first such run; if CUDA cannot start, every run stays on the CPU and :meth:`describe` says why."""
-
-    def __init__(self, load: Any) -> None:
-        self._load = load
-        self._engine: Engine | None = None
-        self.error = ""
-
-    def engine_for(self, batch: int, cpu: Engine) -> Engine:
-        if prov.auto_device(batch, not self.error) != prov.CUDA:
-            return cpu
-        if self._engine is None:
-            try:
-                self._engine = self._load()._engine
-            except EdgernnError as err:
-                self.error = str(err)
-                return cpu
-        return self._engine
-
-    def describe(self) -> dict[str, Any]:
-        return {"min_batch": prov.AUTO_GPU_MIN_BATCH, "loaded": self._engine is not None, "error": self.error}
-
-
 def _create(
-    path: Path, so: Any, chain: list[str], config: RuntimeConfig, variant: str, *, cuda_graph: bool = False
+    model: ModelBytes,
+    chain: list[str],
+    config: RuntimeConfig,
+    variant: str,
+    *,
+    profile_prefix: str = "",
+    cuda_graph: bool = False,
 ) -> Any:
-    """An InferenceSession on ``chain``; :class:`BundleError` if onnxruntime cannot load the file.
-
-    The file is checked first, so external data outside the model's folder is never read."""
-    check_model_file(path)
+    """An InferenceSession on ``chain`` from the bytes that were checked; :class:`BundleError` if
+    onnxruntime cannot load them. onnxruntime is told the format edgernn decided on, and gets every
+    external file from memory, so it never opens a path itself."""
+    so = prov.session_options(ort, config)
+    so.add_session_config_entry("session.load_model_format", model.format)
+    if model.external:
+        names, blobs = [loc for loc, _ in model.external], [blob for _, blob in model.external]
+        so.add_external_initializers_from_files_in_memory(names, blobs, [len(b) for b in blobs])
+    if profile_prefix:
+        so.enable_profiling = True
+        so.profile_file_prefix = profile_prefix
     try:
         return ort.InferenceSession(
-            str(path), sess_options=so, providers=prov.provider_options(chain, config, cuda_graph=cuda_graph)
+            model.data, sess_options=so, providers=prov.provider_options(chain, config, cuda_graph=cuda_graph)
         )
     except Exception as err:  # onnxruntime raises its own pybind exception types
         hint = " (the fp16 variant needs a GPU provider)" if variant == FP16 and chain[0] == prov.CPU else ""
         detail = " ".join(str(err).split())  # one line: some onnxruntime messages span several
-        raise BundleError(f"{path}: onnxruntime could not load the model{hint}: {detail}") from None
+        raise BundleError(f"{model.path}: onnxruntime could not load the model{hint}: {detail}") from None
 
 
-def _open_bundle(bundle: Bundle, variant: str, plan: _Plan) -> tuple[Any, str, Path]:
+def _open_bundle(bundle: Bundle, variant: str, plan: Plan) -> tuple[Any, str, ModelBytes]:
     """Create the session for the chosen variant. When a GPU chain fails to start or lands on CPU, an
     ``auto`` variant is picked again for CPU (fp16 has no CPU kernels; int8 is faster there)."""
-    so, chain, config = plan.options, plan.chain, plan.config
+    chain, config = plan.chain, plan.config
     chosen = prov.pick_variant(variant, bundle.variants(), chain[0])
     if chain[0] == prov.CPU:
-        _refuse_cuda_fp16(bundle, chosen)
-    path = bundle.model_path(chosen)
+        refuse_cuda_fp16(bundle, chosen)
+    model = bundle.model(bundle.model_file(chosen))
     try:
-        sess = _create(path, so, chain, config, chosen)
+        sess = _create(model, chain, config, chosen)
     except BundleError:
         if chain[0] == prov.CPU:
             raise
         sess = None
     if chain[0] == prov.CPU or (sess is not None and sess.get_providers()[0] != prov.CPU):
-        return sess, chosen, path
+        return sess, chosen, model
     on_cpu = prov.pick_variant(variant, bundle.variants(), prov.CPU)
-    _refuse_cuda_fp16(bundle, on_cpu)
+    refuse_cuda_fp16(bundle, on_cpu)
     if sess is None or on_cpu != chosen:
-        path = bundle.model_path(on_cpu)
-        sess = _create(path, so, [prov.CPU], config, on_cpu)
-    return sess, on_cpu, path
+        model = bundle.model(bundle.model_file(on_cpu))
+        sess = _create(model, [prov.CPU], config, on_cpu)
+    return sess, on_cpu, model
 
 
-def _refuse_cuda_fp16(bundle: Bundle, variant: str) -> None:
-    """An fp16 variant built for CUDA never reaches a CPU session: onnxruntime's CPU EP has no fp16
-    recurrent kernels and has crashed (not raised) creating sessions for them."""
-    if variant != FP16 or FP16 not in bundle.variants():
-        return
-    record = (bundle.manifest.quantization or {}).get(FP16)
-    if record is None or record.settings.get("target") != "cpu":
-        raise ProviderError(
-            f"{bundle.root}: the fp16 variant is built for CUDA, and this session would run on "
-            f"{prov.CPU}, which has no fp16 recurrent kernels; use provider='cuda', or the fp32/int8 variant"
-        )
-
-
-def _init_session(bundle: Bundle, so: Any, chain: list[str], config: RuntimeConfig) -> Any:
+def _init_session(bundle: Bundle, chain: list[str], config: RuntimeConfig) -> Any:
     """one_to_many bundles: the file with role ``init`` (condition -> initial state)."""
     init = [rel for rel, e in bundle.manifest.files.items() if e.role == ROLE_INIT]
     if not init:
         return None
-    return _create(bundle.file(init[0]), so, list(chain), config, "init")
+    return _create(bundle.model(init[0]), list(chain), config, "init")

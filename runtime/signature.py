@@ -125,6 +125,11 @@ def _state_sig(arg: Any, manifest_shape: tuple[int | str, ...], dtype: str) -> T
     if len(manifest_shape) not in (0, len(graph)):
         raise BundleError(f"state {arg.name!r}: manifest shape {list(manifest_shape)} vs graph {list(graph)}")
     merged = tuple(zip(graph, manifest_shape or graph, strict=True))
+    for g, m in merged:
+        if isinstance(g, int) and isinstance(m, int) and g != m:
+            raise BundleError(
+                f"state {arg.name!r}: manifest shape {list(manifest_shape)} vs graph {list(graph)}"
+            )
     dims = tuple(m if isinstance(m, int) else g for g, m in merged)
     names = tuple(m if isinstance(m, str) else g for g, m in merged)
     batch = _find(names, BATCH_NAMES)
@@ -144,7 +149,7 @@ def scale_arrays(
     for name, v in (("mean", m), ("std", s)):
         if v.ndim == 1 and isinstance(size, int) and v.shape[0] not in (1, size):
             raise BundleError(f"manifest field '{what}.{name}': expected {size} values, got {v.shape[0]}")
-    if not np.all(s > 0) or not np.isfinite(m).all():
+    if not (np.all(s > 0) and np.isfinite(s).all() and np.isfinite(m).all()):
         raise BundleError(f"manifest field '{what}.std': expected finite positive values, got {s.tolist()}")
     return m, s
 
@@ -172,6 +177,8 @@ def build_signature(
                 f"{where}: state pair {spec.input!r} -> {spec.output!r} is not graph input/output"
             )
         states.append((_state_sig(graph_in[spec.input], tuple(spec.shape), spec.dtype), spec.output))
+    if manifest.topology is not None:
+        _check_outputs(manifest, outputs)
     used = {manifest.input.name, manifest.input.lengths, *(s.input for s in manifest.state)}
     pinned = _constants(where, graph_in, used, dict(constants or {}))
     x = _x_sig(manifest, graph_in[manifest.input.name])
@@ -201,6 +208,29 @@ def build_signature(
         in_scale=scale_arrays("input", manifest.input.mean, manifest.input.std, features),
         out_scale=scale_arrays("output", out.mean, out.std, out.size),
     )
+
+
+def _check_outputs(manifest: Manifest, outputs: list[Any]) -> None:
+    """An edgernn model's graph outputs are exactly its main output and its state outputs, the main
+    output's fixed last dim is ``output.size``, and each state's fixed last dim is ``hidden_size``."""
+    want = [manifest.output.name, *(s.output for s in manifest.state)]
+    have = [a.name for a in outputs]
+    if sorted(want) != sorted(have):
+        raise BundleError(f"{manifest.name}: the manifest describes outputs {want}, the graph has {have}")
+    main = next(a for a in outputs if a.name == manifest.output.name)
+    last = _dims(main)[-1] if main.shape else None
+    size = manifest.output.size
+    if isinstance(last, int) and size is not None and last != size:
+        raise BundleError(
+            f"{manifest.name}: manifest output.size is {size}, the graph's output {main.name!r} has {last}"
+        )
+    for state in manifest.state:
+        hidden = state.shape[-1] if state.shape else None
+        if isinstance(hidden, int) and manifest.hidden_size is not None and hidden != manifest.hidden_size:
+            raise BundleError(
+                f"{manifest.name}: manifest hidden_size is {manifest.hidden_size}, state {state.input!r} "
+                f"has {hidden}"
+            )
 
 
 def _constants(

@@ -78,6 +78,21 @@ def _cast(name: str, array: np.ndarray, dims: Dims, dtype: np.dtype) -> np.ndarr
         return array
     kind, want = array.dtype.kind, np.dtype(dtype).kind
     if want == "f" and kind in "fiu":
+        top = float(np.finfo(dtype).max)
+        with np.errstate(invalid="ignore"):
+            beyond = (
+                int(np.count_nonzero(np.abs(array) > top))
+                if array.dtype.itemsize > np.dtype(dtype).itemsize or kind != "f"
+                else 0
+            )
+        if beyond:
+            raise _fail(
+                name,
+                dims,
+                dtype,
+                _given(array),
+                f"{beyond} value(s) beyond the {np.dtype(dtype).name} range (±{top:.3g})",
+            )
         return array.astype(dtype)
     if want in "iu" and kind in "iu":
         return array.astype(dtype)

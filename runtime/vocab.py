@@ -15,6 +15,8 @@ SOURCE_DIR = "source"  # the PyTorch checkpoint, for baselines; the runtime neve
 SOURCE_CONFIG = f"{SOURCE_DIR}/config.json"
 SOURCE_WEIGHTS = f"{SOURCE_DIR}/model.safetensors"
 SOURCE_FILES = (SOURCE_CONFIG, SOURCE_WEIGHTS)
+QUANTIZE_REPORT = "quantize_report.json"  # what `edgernn quantize` writes beside the manifest
+QUANTIZE_TMP_PREFIX = ".quantize-"  # quantize's private folder inside the bundle, while it runs
 
 # -- model variants --------------------------------------------------------------------------------
 FP32, INT8, INT8_STATIC, FP16 = "fp32", "int8", "int8-static", "fp16"

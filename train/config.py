@@ -31,6 +31,14 @@ def _choice(field: str, value: Any, choices: tuple[str, ...]) -> None:
         raise InputError(f"{field}: expected one of {', '.join(choices)}, got {value!r}")
 
 
+MAX_WIDTH = 1 << 20  # a width beyond a million units is a corrupt config, not a model to allocate
+
+
+def _at_most(field: str, value: float | int, high: float | int) -> None:
+    if value > high:
+        raise InputError(f"{field}: expected <= {high}, got {value}")
+
+
 def _at_least(field: str, value: float | int, low: float | int) -> None:
     if value < low:
         raise InputError(f"{field}: expected >= {low}, got {value}")
@@ -65,10 +73,11 @@ class ModelConfig:
             raise InputError(f"num_layers: expected 1 to 4, got {self.num_layers}")
         if not 0.0 <= self.dropout < 1.0:
             raise InputError(f"dropout: expected 0 <= dropout < 1, got {self.dropout}")
-        for name in ("input_size", "embed_size", "hidden_size", "output_size"):
-            _at_least(name, getattr(self, name), 1)
-        if self.project_size is not None:
-            _at_least("project_size", self.project_size, 1)
+        for name in ("input_size", "embed_size", "hidden_size", "output_size", "project_size", "vocab_size"):
+            value = getattr(self, name)
+            if value is not None:
+                _at_least(name, value, 1)
+                _at_most(name, value, MAX_WIDTH)
         if self.input_kind == "tokens" and (self.vocab_size is None or self.vocab_size < 1):
             raise InputError(f"vocab_size: token inputs need a vocabulary size >= 1, got {self.vocab_size}")
         if self.topology == "one_to_many":

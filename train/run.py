@@ -6,11 +6,11 @@ the :class:`ModelConfig`, :class:`TrainConfig`, :class:`DataConfig` and :class:`
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgernn.runtime.limits import strict_json
 from edgernn.runtime.manifest import InputSpec, OutputSpec
 
 from .config import DataConfig, DataInfo, ModelConfig, TrainConfig, from_dict, to_dict
@@ -89,9 +89,10 @@ def read_run_info(run_dir: str | Path) -> RunInfo:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
-        raise RunError(f"{path}: not valid JSON ({err})") from None
+        return strict_json(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        detail = " ".join(str(err).split())[:200]
+        raise RunError(f"{path}: not valid JSON ({detail})") from None
 
 
 def load_run(run_dir: str | Path) -> tuple[Any, RunInfo]:

@@ -96,7 +96,7 @@ def _(tmp, base):
     return ["run", base.bundle, write_csv(tmp, "a,b,c\n1,2,3\nnan,5,6\n")]
 
 
-@case("json-deep-run", "x.json", "could not read it as JSON", "recursion")
+@case("json-deep-run", "x.json", "could not read it as JSON", "nesting deeper than 64 levels")
 def _(tmp, base):
     return ["run", base.bundle, write_csv(tmp, "[" * 100_000, "x.json")]
 
@@ -134,7 +134,7 @@ def _(tmp, base):
 
 
 # ---- flags out of range ----------------------------------------------------------------------
-@case("flag-threads-negative-run", "'--threads'", "-1 is not in the range x>=1", exit_code=2)
+@case("flag-threads-negative-run", "'--threads'", "-1 is not in the range 1<=x<=", exit_code=2)
 def _(tmp, base):
     return ["run", base.bundle, write_csv(tmp, "1,2,3\n"), "--threads", "-1"]
 

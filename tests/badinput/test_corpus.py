@@ -75,3 +75,7 @@ def test_bad_input_ends_in_one_clear_message_and_writes_nothing(case: Case, base
     for fragment in case.expect:
         assert fragment in message, f"{fragment!r} not in {message!r}"
     assert snapshot(tmp_path) == before
+
+
+def test_the_readme_states_the_corpus_size(repo_root: Path):
+    assert f"**{len(CASES)} cases**" in (repo_root / "README.md").read_text(encoding="utf-8")

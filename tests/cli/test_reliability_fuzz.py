@@ -244,3 +244,74 @@ def test_corrupt_model_files_are_refused_or_described(folder, cut, flips):
         assert str(err).startswith(f"{path}: ")
         return
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in refs.items())
+
+
+# ---- the CLI: whatever manifest or input file arrives, one line or an answer, never a traceback --
+def cli_outcome(args) -> None:
+    from click.testing import CliRunner
+
+    from edgernn.cli import cli
+
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert isinstance(result.exception, SystemExit | type(None)), repr(result.exception)
+    assert "Traceback" not in result.output
+    if result.exit_code != 0:
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+
+
+@pytest.fixture(scope="module")
+def cli_bundle(folder):
+    bundle = make_bundle(folder / "cli", lengths=True)
+    (folder / "x.csv").write_text("1,2,3\n4,5,6\n")
+    return bundle, json.loads((bundle / "manifest.json").read_text())
+
+
+@bounded(40)
+@given(data=mutated_manifests() | json_values())
+def test_cli_run_on_any_manifest_is_one_line_or_an_answer(folder, cli_bundle, data):
+    bundle, good = cli_bundle
+    if isinstance(data, dict):
+        data["files"] = good["files"]
+    (bundle / "manifest.json").write_text(json.dumps(data))
+    try:
+        cli_outcome(["run", bundle, folder / "x.csv"])
+    finally:
+        (bundle / "manifest.json").write_text(json.dumps(good))
+
+
+def npy_bytes(shape, descr, body) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": descr, "fortran_order": False, "shape": tuple(shape)}
+    )
+    return buffer.getvalue() + bytes(body)
+
+
+INPUT_FILES = st.one_of(
+    st.tuples(
+        st.just(".csv"),
+        st.binary(max_size=64) | st.text(alphabet="0123456789.,-e\n naif", max_size=64).map(str.encode),
+    ),
+    st.tuples(st.just(".json"), st.binary(max_size=32) | json_values().map(lambda v: json.dumps(v).encode())),
+    st.tuples(
+        st.just(".npy"),
+        st.builds(
+            npy_bytes,
+            st.lists(st.integers(0, 10**7), max_size=4),
+            st.sampled_from(["<f4", "<f8", "<i8", "|b1", "<c8", "|O", "<U3"]),
+            st.integers(0, 96),
+        )
+        | st.binary(max_size=64),
+    ),
+)
+
+
+@bounded(60)
+@given(file=INPUT_FILES)
+def test_cli_run_on_any_input_file_is_one_line_or_an_answer(folder, cli_bundle, file):
+    suffix, content = file
+    (folder / f"in{suffix}").write_bytes(content)
+    cli_outcome(["run", cli_bundle[0], folder / f"in{suffix}"])

@@ -97,15 +97,15 @@ class _PlainLSTM(nn.Module):
 
 def test_failed_verification_lists_checks_and_writes_nothing(tmp_path):
     out = tmp_path / "bundle"
-    out.mkdir()
-    (out / "keep.txt").write_text("previous bundle")
+    export(Seq("lstm").eval(), torch.randn(2, 5, 4), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(ExportError) as err:
         export(Seq("gru").eval(), torch.randn(2, 5, 4), out, atol=0.0, rtol=0.0)
     text = str(err.value)
     assert "nothing was written" in text
     assert "torchscript: parity T=1 B=1:" in text and "max abs diff" in text
     assert "stream step-by-step T=13" in text
-    assert [p.name for p in out.iterdir()] == ["keep.txt"]  # the previous bundle is untouched
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the previous bundle is untouched
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".bundle")]  # no temp folder left
 
 

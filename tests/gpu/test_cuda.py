@@ -131,47 +131,23 @@ def test_fp16_is_verified_on_cuda(tmp_path):
     assert r.accepted and r.settings["verified_on"] == CUDA and r.settings["tf32"] is False, r.note
 
 
+def _cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``edgernn ARGS`` in a fresh interpreter, from ``cwd`` (never the repository root)."""
+    code = "import sys; from edgernn.cli import main; sys.argv[0] = 'edgernn'; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd
+    )
+
+
 def test_cli_run_and_profile_on_cuda(tmp_path):
     root = make_bundle(tmp_path / "b")
     np.save(tmp_path / "x.npy", np.zeros((1, 5, 3), np.float32))
-    cli = "import sys; from edgernn.cli import main; sys.argv[0] = 'edgernn'; main()"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            cli,
-            "run",
-            str(root),
-            str(tmp_path / "x.npy"),
-            "--provider",
-            "cuda",
-            "--fallback",
-            "error",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
+    run = _cli(
+        "run", str(root), str(tmp_path / "x.npy"), "--provider", "cuda", "--fallback", "error", cwd=tmp_path
     )
     assert run.returncode == 0, run.stderr
-    prof = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            cli,
-            "profile",
-            str(root),
-            "--provider",
-            "cpu,cuda",
-            "--iters",
-            "5",
-            "--mode",
-            "stream",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
+    prof = _cli(
+        "profile", str(root), "--provider", "cpu,cuda", "--iters", "5", "--mode", "stream", cwd=tmp_path
     )
     assert prof.returncode == 0, prof.stderr
     assert "CUDA" in prof.stdout
@@ -193,9 +169,6 @@ def test_training_on_cuda(tmp_path, nproc):
     ]
     if nproc:
         args += ["--nproc-per-node", str(nproc)]
-    cli = "import sys; from edgernn.cli import main; sys.argv[0] = 'edgernn'; main()"
-    proc = subprocess.run(
-        [sys.executable, "-c", cli, *args], capture_output=True, text=True, timeout=300, cwd=tmp_path
-    )
+    proc = _cli(*args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "run" / "model.safetensors").is_file()

@@ -214,10 +214,10 @@ def test_a_gpu_provider_that_fails_to_start_falls_back_by_policy(tmp_path, monke
 
     real = session_module._create
 
-    def no_gpu(path, so, chain, config, variant):
+    def no_gpu(model, chain, config, variant, **kw):
         if chain[0] != CPU:
-            raise session_module.BundleError(f"{path}: CUDA failed to start")
-        return real(path, so, chain, config, variant)
+            raise session_module.BundleError(f"{model.path}: CUDA failed to start")
+        return real(model, chain, config, variant, **kw)
 
     monkeypatch.setattr(session_module.ort, "get_available_providers", lambda: [CUDA, CPU])
     monkeypatch.setattr(session_module, "_create", no_gpu)
