@@ -229,14 +229,7 @@ class StreamBatcher:
         if order is not None:
             rows = [[r[i] for i in order] for r in rows]
             main_rows = [main_rows[i] for i in order]
-        kw = self._result_kw
-        if len(names) == 1:
-            name = names[0]
-            return [Result(y, {name: r}, None, **kw) for y, r in zip(main_rows, rows[0], strict=True)]
-        return [
-            Result(y, dict(zip(names, each, strict=True)), None, **kw)
-            for y, *each in zip(main_rows, *rows, strict=True)
-        ]
+        return Result.per_row(main_rows, rows, names, **self._result_kw)
 
     # -- many producers ---------------------------------------------------------------------------
     def _submit(self, handle: StreamHandle, x_t: Any) -> Result:

@@ -169,7 +169,9 @@ def op_types(data: bytes) -> set[str]:
                     stack.append((children[field], lo, hi))
         return found
     except _Corrupt as err:
-        raise BundleError(f"expected an ONNX model, could not parse it (corrupt at byte {err.offset})") from None
+        raise BundleError(
+            f"expected an ONNX model, could not parse it (corrupt at byte {err.offset})"
+        ) from None
     finally:
         view.release()
 

@@ -288,3 +288,15 @@ def test_closing_the_last_missing_handle_runs_the_waiting_tick(tmp_path):
     b.close()  # a no longer waits for b
     waiter.join(timeout=10)
     assert len(done) == 1 and a.steps == 1
+
+
+def test_results_per_row_keep_every_output_of_their_row():
+    from edgernn.runtime import Result
+
+    y, aux = np.arange(6.0).reshape(3, 1, 2), np.arange(3.0).reshape(3, 1)
+    rows = Result.per_row(
+        list(y * 10), [list(y), list(aux)], ["y", "aux"], kind="raw", main="y", label_names=None
+    )
+    assert [r.output.tolist() for r in rows] == [[[0, 10]], [[20, 30]], [[40, 50]]]
+    assert rows[2].outputs["aux"].tolist() == [2.0] and rows[1].outputs["y"].tolist() == [[2, 3]]
+    assert rows[0].state is None and "output=[1, 2]" in repr(rows[0])
