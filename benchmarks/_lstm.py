@@ -70,3 +70,43 @@ def build_bundle(root: Path, *, outputs: int = OUTPUTS) -> Path:
     )
     (root / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2))
     return root
+
+
+def build_net(cell: str = "lstm", outputs: int = OUTPUTS):
+    """The same shape of model as edgernn users export (``forward(x, state=None) -> (y, state)``):
+    2 layers x 256 of ``cell`` (lstm or gru), 40 features, a linear head; seeded."""
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = {"lstm": nn.LSTM, "gru": nn.GRU}[cell](FEATURES, HIDDEN, LAYERS, batch_first=True)
+            self.head = nn.Linear(HIDDEN, outputs)
+
+        def forward(self, x, state=None):
+            y, state = self.rnn(x, state)
+            return self.head(y), state
+
+    torch.manual_seed(0)
+    return Net().eval()
+
+
+def export_with_int8(root: Path, cell: str = "lstm"):
+    """Export :func:`build_net` with edgernn into ``root/bundle`` and add the int8 variant through the
+    public quantize API (scored on fp32's own outputs plus noise); returns ``(bundle, net)``."""
+    import numpy as np
+    import torch
+
+    from edgernn.export import export
+    from edgernn.export.quantization import QuantizeConfig, quantize
+    from edgernn.runtime import Session
+
+    net = build_net(cell)
+    bundle = root / "bundle"
+    export(net, torch.randn(1, 8, FEATURES), bundle)
+    x = np.random.default_rng(0).standard_normal((16, 100, FEATURES)).astype(np.float32)
+    noise = 0.1 * np.random.default_rng(2).standard_normal((16, 100, OUTPUTS))
+    np.savez(root / "eval.npz", x=x, y=Session.load(bundle, provider="cpu").run(x).output + noise)
+    quantize(bundle, ["int8"], eval_path=root / "eval.npz", config=QuantizeConfig(latency_iters=10))
+    return bundle, net

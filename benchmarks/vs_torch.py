@@ -16,43 +16,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).parent))
+from _lstm import export_with_int8  # noqa: E402
 
 SEQ_TARGET, STEP_TARGET = 4.5, 8.0
 FP32_ATOL = (
     1e-5  # fp32 must match PyTorch; int8's error is quantize's business (its gate, its manifest entry)
 )
-FEATURES, HIDDEN, LAYERS, OUTPUTS = 40, 256, 2, 8
 
 
 def build(root: Path):
     """Export the model with edgernn, add int8 through the public quantize API; return (bundle, module)."""
-    import torch
-    from torch import nn
-
-    from edgernn.export import export
-    from edgernn.export.quantization import QuantizeConfig, quantize
-    from edgernn.runtime import Session
-
-    class Net(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.rnn = nn.LSTM(FEATURES, HIDDEN, LAYERS, batch_first=True)
-            self.head = nn.Linear(HIDDEN, OUTPUTS)
-
-        def forward(self, x, state=None):
-            y, state = self.rnn(x, state)
-            return self.head(y), state
-
-    torch.manual_seed(0)
-    net = Net().eval()
-    bundle = root / "bundle"
-    export(net, torch.randn(1, 8, FEATURES), bundle)
-    x = np.random.default_rng(0).standard_normal((16, 100, FEATURES)).astype(np.float32)
-    noise = 0.1 * np.random.default_rng(2).standard_normal((16, 100, OUTPUTS))
-    np.savez(root / "eval.npz", x=x, y=Session.load(bundle, provider="cpu").run(x).output + noise)
-    quantize(bundle, ["int8"], eval_path=root / "eval.npz", config=QuantizeConfig(latency_iters=10))
-    return bundle, net
+    return export_with_int8(root, "lstm")
 
 
 def best(report, batch: int, seq: int):

@@ -12,6 +12,7 @@ import numpy as np
 from edgernn.runtime import Session
 from edgernn.runtime.errors import InputError
 from edgernn.runtime.manifest import Manifest
+from edgernn.runtime.metrics import task_metric
 from edgernn.runtime.records import Metric
 
 
@@ -42,18 +43,6 @@ class EvalData:
             raise InputError(f"{path}: expected an array named 'x', found {sorted(arrays) or 'none'}")
         get = arrays.get
         return cls(arrays["x"], get("y"), get("lengths"), get("calib_x"), get("mask"), get("cond"), str(path))
-
-
-def _mask(manifest: Manifest, data: EvalData, shape: tuple[int, ...]) -> np.ndarray:
-    """Targets that count: every sample (many_to_one), else steps valid by lengths and mask."""
-    if manifest.topology == "many_to_one":
-        return np.ones(shape[:1], bool)
-    valid = np.ones(shape[:2], bool)
-    if data.lengths is not None:
-        valid &= np.arange(shape[1])[None, :] < data.lengths[:, None]
-    if data.mask is not None:
-        valid &= data.mask.astype(bool)
-    return valid
 
 
 def score(session: Session, data: EvalData, batch: int = 256) -> tuple[Metric, np.ndarray]:
@@ -114,19 +103,7 @@ def metric_of(manifest: Manifest, data: EvalData, pred: np.ndarray) -> Metric:
     """The task metric of raw model outputs ``pred`` against ``data``'s targets (see :func:`score`)."""
     if data.y is None:
         raise InputError(f"{data.source}: expected targets 'y' to score the model, found none")
-    mask = _mask(manifest, data, pred.shape)
-    kind = manifest.output.kind
-    if kind in ("classes", "tokens"):
-        labels = data.y.astype(np.int64)
-        if kind == "tokens":
-            logits = pred - pred.max(axis=-1, keepdims=True)
-            logp = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
-            picked = np.take_along_axis(logp, labels[..., None], axis=-1)[..., 0]
-            return Metric("nll", float(-picked[mask].mean()), False)
-        return Metric("accuracy", float((pred.argmax(axis=-1) == labels)[mask].mean()), True)
-    y = data.y.reshape(pred.shape)
-    err = (pred - y)[mask]
-    return Metric("rmse", float(np.sqrt(np.mean(err**2))), False)
+    return task_metric(manifest, pred, data.y, data.lengths, data.mask)
 
 
 def p50_latency_ms(session: Session, x: np.ndarray, *, warmup: int = 5, iters: int = 50) -> float:

@@ -172,6 +172,54 @@ class StreamRunner:
         return self._stream.step(seq[i % self._steps]).outputs[self._main]
 
 
+def stream_rows(session: Any, sequences: Sequence[Sequence[np.ndarray]]) -> list[list[list[np.ndarray]]]:
+    """Each batched step of ``sequences`` cut into one-stream steps (row ``i``, kept at length 1)."""
+    x = session.signature.x
+    axis = x.batch_axis or 0
+    axis -= x.time_axis is not None and x.time_axis < axis  # steps have no time axis
+    if axis == 0:
+        return [[list(step[:, None]) for step in seq] for seq in sequences]
+    return [[[np.take(s, [i], axis=axis) for i in range(s.shape[axis])] for s in seq] for seq in sequences]
+
+
+class BatcherRunner:
+    """``streams`` one-sequence streams stepped together: one :class:`StreamBatcher` tick per call,
+    state carried; ``reset`` starts the next sequences. Returns every stream's main output."""
+
+    def __init__(self, session: Any, sequences: Sequence[Sequence[np.ndarray]], streams: int) -> None:
+        self.batcher = session.batcher(max_batch=streams)
+        self._handles = [self.batcher.open() for _ in range(streams)]
+        rows = stream_rows(session, sequences)
+        self._ticks = [[dict(zip(self._handles, r, strict=True)) for r in seq] for seq in rows]
+        self._steps, self._main = len(sequences[0]), session.signature.main
+
+    def reset(self) -> None:
+        for h in self._handles:
+            h.reset()
+
+    def __call__(self, i: int) -> list[np.ndarray]:
+        tick = self._ticks[(i // self._steps) % len(self._ticks)][i % self._steps]
+        return [r.outputs[self._main] for r in self.batcher.step(tick).values()]
+
+
+class IndependentRunner:
+    """The same streams as :class:`BatcherRunner`, each a ``Stream`` of batch 1 stepped on its own."""
+
+    def __init__(self, session: Any, sequences: Sequence[Sequence[np.ndarray]], streams: int) -> None:
+        self._streams = [session.stream(1) for _ in range(streams)]
+        rows = stream_rows(session, sequences)
+        self._rows = [[list(zip(self._streams, r, strict=True)) for r in seq] for seq in rows]
+        self._steps, self._main = len(sequences[0]), session.signature.main
+
+    def reset(self) -> None:
+        for s in self._streams:
+            s.reset()
+
+    def __call__(self, i: int) -> list[np.ndarray]:
+        rows = self._rows[(i // self._steps) % len(self._rows)][i % self._steps]
+        return [s.step(x).outputs[self._main] for s, x in rows]
+
+
 def first_call_ms(runner: Runner) -> float:
     """Time the very first call (input 0) of a fresh runner."""
     runner.reset()

@@ -39,12 +39,22 @@ def _names(ctx: click.Context, param: click.Parameter, text: str | None) -> tupl
     "--variant", "variants", callback=_names, help="e.g. fp32,int8,fp16 [default: all the bundle has]."
 )
 @click.option(
-    "--provider", "providers", callback=_names, default="cpu", show_default=True, help="cpu,cuda,tensorrt"
+    "--provider",
+    "providers",
+    callback=_names,
+    default="cpu",
+    show_default=True,
+    help="cpu,cuda,tensorrt,openvino",
 )
 @click.option("--threads", callback=_ints, default="1", show_default=True, help="Intra-op threads, e.g. 1,2.")
 @click.option("--batch", "batch_sizes", callback=_ints, help="Batch sizes, e.g. 1,8,32 [default: 1].")
 @click.option("--seq", "seq_lens", callback=_ints, help="Steps per sequence, e.g. 1,100,400 [default: 100].")
 @click.option("--mode", type=click.Choice(["sequence", "stream"]), default="sequence", show_default=True)
+@click.option(
+    "--streams",
+    callback=_ints,
+    help="Stream mode: N streams stepped together by a StreamBatcher vs N independent streams, e.g. 1,16,64.",
+)
 @click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True)
 @click.option("--iters", type=click.IntRange(min=1), help="Timed calls per cell [default: 100].")
 @click.option(
@@ -75,8 +85,9 @@ def profile_command(target: Path, torch_: bool, **options: Any) -> None:
 
     Per cell: p50/p90/p95/p99/max/mean/std, sequences/s and steps/s, session creation and first
     inference, model size and the EP that ran; --isolate adds peak RSS, --ops the per-op breakdown,
-    --torch the PyTorch model on the same inputs with the speed-up. --max-p99-ms / --max-p50-ms exit 1
-    naming the cells over budget.
+    --torch the PyTorch model on the same inputs with the speed-up; --mode stream --streams N times
+    one StreamBatcher tick of N streams against N independent stream steps. --max-p99-ms /
+    --max-p50-ms exit 1 naming the cells over budget.
     """
     from rich.console import Console
 

@@ -40,6 +40,7 @@ class ProfileConfig:
     batch_sizes: tuple[int, ...] | None = None  # None: 1, or the batch that --input pins
     seq_lens: tuple[int, ...] | None = None  # None: 100 steps, or the time that --input pins
     mode: str = "sequence"  # sequence: one call per sequence; stream: per-step latency, state carried
+    streams: tuple[int, ...] | None = None  # stream mode: N streams batched (StreamBatcher) vs N independent
     warmup: int = 10  # untimed calls per cell after the first inference: allocations, caches
     iters: int | None = None  # timed calls per cell; None: 100, unless duration_s is set
     duration_s: float | None = None  # time each cell for this long instead of a fixed count
@@ -67,11 +68,11 @@ class ProfileConfig:
         for v in self.variants or ():
             if v not in (*VARIANTS, BARE_VARIANT):
                 raise InputError(f"variant: expected one of {', '.join(VARIANTS)}, got {v!r}")
-        for name in ("providers", "threads", "variants", "batch_sizes", "seq_lens"):
+        for name in ("providers", "threads", "variants", "batch_sizes", "seq_lens", "streams"):
             value = getattr(self, name)
             if value is not None and not value:
                 raise InputError(f"{name}: expected at least one value, got none")
-            if name in ("threads", "batch_sizes", "seq_lens"):
+            if name in ("threads", "batch_sizes", "seq_lens", "streams"):
                 for n in value or ():
                     _positive(name, n)
                     if name == "threads" and n > max_threads():
@@ -90,6 +91,11 @@ class ProfileConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise InputError(f"{name}: expected a positive number, got {value!r}")
+        if self.streams is not None and (self.mode != "stream" or self.batch_sizes is not None):
+            raise InputError(
+                "streams: expected --mode stream and no --batch (each batched stream is one sequence), "
+                f"got mode {self.mode!r}, batch {self.batch_sizes}"
+            )
         if self.torch_compile and not self.torch:
             raise InputError("torch_compile: expected torch=True as well (compile is a PyTorch baseline)")
         parse_pins(self.inputs)

@@ -23,6 +23,8 @@ from edgernn.runtime.session import Session
 
 from .cells import (
     POOL,
+    BatcherRunner,
+    IndependentRunner,
     Runner,
     SessionRunner,
     ShapePlan,
@@ -41,6 +43,7 @@ from .result import BaselineResult, Cell, CellResult, ProfileReport
 from .stats import LatencyStats, machine_info, peak_rss_mib
 
 ORT = "onnxruntime"
+INDEPENDENT = "independent"  # --streams: the same streams stepped one Stream.step at a time
 PARITY_CALLS = 4  # calls compared between onnxruntime and each baseline (untimed)
 OPS_RUNS = 20  # profiled calls per cell for the per-op breakdown
 
@@ -72,9 +75,9 @@ def profile(
     probe, _ = loader.get(probe_variant(loader.bundle, variants), "cpu", 1)
     plan = _plan(probe, config)
     cells = [
-        Cell(v, p, t, b, s, config.mode)
-        for v, p, t, b, s in itertools.product(
-            variants, config.providers, config.threads, plan.batches, plan.seqs
+        Cell(v, p, t, b, s, config.mode, n)
+        for v, p, t, b, s, n in itertools.product(
+            variants, config.providers, config.threads, plan.batches, plan.seqs, config.streams or (None,)
         )
     ]
     results = []
@@ -129,12 +132,12 @@ def _pools(session: Session, cell: Cell, config: ProfileConfig) -> tuple[list, l
     sig = session.signature
     x = sig.x
     plan = plan_shapes(x, config)
-    rng = np.random.default_rng([config.seed, cell.batch, cell.seq or 0])
+    rng = np.random.default_rng([config.seed, cell.rows, cell.seq or 0])
     if cell.mode == "stream" and x.time_axis is None:  # a frame model: T frames per stream
-        frames = random_inputs(session, (cell.seq, *plan.shape(cell.batch, None)), rng, POOL)
+        frames = random_inputs(session, (cell.seq, *plan.shape(cell.rows, None)), rng, POOL)
         raw = split_steps(frames, 0)
         return raw, [[sig.to_model(f) for f in seq] for seq in raw]
-    seqs = random_inputs(session, plan.shape(cell.batch, cell.seq), rng, POOL)
+    seqs = random_inputs(session, plan.shape(cell.rows, cell.seq), rng, POOL)
     model = [sig.to_model(a) for a in seqs]
     if cell.mode == "stream":
         return split_steps(seqs, x.time_axis), split_steps(model, x.time_axis)
@@ -142,6 +145,8 @@ def _pools(session: Session, cell: Cell, config: ProfileConfig) -> tuple[list, l
 
 
 def _ort_runner(session: Session, cell: Cell, raw: list) -> Runner:
+    if cell.streams:
+        return BatcherRunner(session, raw, cell.streams)
     if cell.mode == "stream":
         return StreamRunner(session, raw, cell.batch)
     return SessionRunner(session, raw)
@@ -156,10 +161,16 @@ def measure_cell(
     except EdgernnError as err:
         return CellResult(cell, error=str(err))
     raw, model = _pools(session, cell, config)
-    ort_runner = _ort_runner(session, cell, raw)
+    try:
+        ort_runner = _ort_runner(session, cell, raw)
+    except EdgernnError as err:  # a StreamBatcher refusing a variant says why
+        return CellResult(cell, error=str(err))
     first_ms = first_call_ms(ort_runner)
     runners: dict[str, Runner] = {ORT: ort_runner}
     extra, failed = _baseline_runners(baselines, cell, model)
+    if cell.streams:  # the same streams stepped one by one: what batching is measured against
+        alone = IndependentRunner(session, raw, cell.streams)
+        extra = {INDEPENDENT: (alone, first_call_ms(alone)), **extra}
     runners.update({name: r for name, (r, _) in extra.items()})
     steps = cell.seq if cell.mode == "stream" else None
     samples = time_interleaved(
@@ -210,8 +221,8 @@ def _result(cell, session, latency, session_ms, first_ms, raw, ops, baselines) -
     return CellResult(
         cell=cell,
         latency=latency,
-        sequences_per_s=cell.batch * per_call_steps / seq / mean_s,
-        steps_per_s=cell.batch * per_call_steps / mean_s,
+        sequences_per_s=cell.rows * per_call_steps / seq / mean_s,
+        steps_per_s=cell.rows * per_call_steps / mean_s,
         session_ms=session_ms,
         first_ms=first_ms,
         model_bytes=session.model_path.stat().st_size,

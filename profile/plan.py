@@ -21,7 +21,15 @@ from edgernn.runtime.errors import InputError, ModelRunError, ProviderError
 from edgernn.runtime.manifest import Manifest
 from edgernn.runtime.providers import RuntimeConfig
 from edgernn.runtime.session import Session
-from edgernn.runtime.vocab import BARE_VARIANT, CPU, FP16, FP32, GPU_PROVIDERS, PROVIDER_ALIASES
+from edgernn.runtime.vocab import (
+    BARE_VARIANT,
+    CPU,
+    FP16,
+    FP32,
+    GPU_PROVIDERS,
+    PROVIDER_ALIASES,
+    PROVIDER_PACKAGES,
+)
 
 from .cells import random_inputs
 from .config import ProfileConfig
@@ -77,10 +85,11 @@ def check_providers(names: Sequence[str]) -> None:
     for name in names:
         full = PROVIDER_ALIASES[name]
         if full not in available:
+            package, extra = PROVIDER_PACKAGES[full]
             raise ProviderError(
                 f"--provider {name}: expected {full} in this onnxruntime build, got only "
                 f"{', '.join(available)}; a session would fall back to {CPU} and time the CPU instead "
-                f"(install onnxruntime-gpu, or profile --provider cpu)"
+                f"(install {package}: pip install 'edgernn[{extra}]', or profile --provider cpu)"
             )
 
 

@@ -46,6 +46,7 @@ def row(report: ProfileReport, c: CellResult) -> dict[str, Any]:
         "provider_ran": c.provider_ran,
         "threads": cell.threads,
         "batch": cell.batch,
+        "streams": cell.streams,
         "seq": cell.seq,
         "mode": cell.mode,
         **{k: getattr(lat, k) if lat else None for k in LATENCY_KEYS},
@@ -65,6 +66,10 @@ def row(report: ProfileReport, c: CellResult) -> dict[str, Any]:
         out[f"{name}_speedup"] = b.speedup if b else None
         out[f"{name}_max_abs_diff"] = b.max_abs_diff if b else None
         out[f"{name}_error"] = b.error if b else None
+        if cell.streams:  # each call advances every stream one step, on both sides
+            lat = b.latency if b else None
+            out[f"{name}_p99_ms"] = lat.p99_ms if lat else None
+            out[f"{name}_steps_per_s"] = cell.rows / (lat.mean_ms / 1e3) if lat else None
     out["error"] = c.error
     return out
 
@@ -75,18 +80,28 @@ def recommendations(report: ProfileReport) -> list[str]:
     passed its metric budget, so the fastest one is the one to ship for that pattern."""
     best: dict[tuple, CellResult] = {}
     for c in report.measured:
-        key = (c.cell.mode, c.cell.batch, c.cell.seq)
+        key = (c.cell.mode, c.cell.streams or 0, c.cell.batch, c.cell.seq or 0)
         if key not in best or c.latency.p50_ms < best[key].latency.p50_ms:
             best[key] = c
     lines = []
-    for (mode, batch, seq), c in sorted(best.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)):
-        unit = "step" if mode == "stream" else "sequence"
-        length = "" if seq is None else f" T={seq}"
+    for (mode, streams, batch, _), c in sorted(best.items(), key=lambda kv: kv[0]):
+        length = "" if c.cell.seq is None else f" T={c.cell.seq}"
         threads = f"{c.cell.threads} thread{'s' if c.cell.threads > 1 else ''}"
-        lines.append(
-            f"{mode} batch {batch}{length}: {c.cell.provider} {c.cell.variant} ({threads}), "
-            f"{_duration(c.latency.p50_ms)} per {unit}"
-        )
+        what = f"{c.cell.provider} {c.cell.variant} ({threads})"
+        if streams:
+            alone = c.baseline("independent")
+            gain = (
+                f", {alone.speedup:.1f}x the steps/s of independent streams"
+                if alone and alone.speedup
+                else ""
+            )
+            lines.append(
+                f"{mode} {streams} streams{length}: {what} batched, {_duration(c.latency.p50_ms)} per tick "
+                f"(p99 {_duration(c.latency.p99_ms)}){gain}"
+            )
+            continue
+        unit = "step" if mode == "stream" else "sequence"
+        lines.append(f"{mode} batch {batch}{length}: {what}, {_duration(c.latency.p50_ms)} per {unit}")
     return lines
 
 

@@ -19,17 +19,25 @@ class Cell:
     """One point of the sweep."""
 
     variant: str
-    provider: str  # as asked: cpu, cuda, tensorrt
+    provider: str  # as asked: cpu, cuda, tensorrt, openvino
     threads: int
     batch: int
     seq: int | None  # steps per sequence (stream: per stream); None: a frame model in sequence mode
     mode: str
+    streams: int | None = None  # stream mode: this many one-sequence streams stepped by a StreamBatcher
+
+    @property
+    def rows(self) -> int:
+        """Sequences advanced by one timed call: the streams of a batcher, else the batch."""
+        return self.streams or self.batch
 
     @property
     def label(self) -> str:
-        """``int8/cpu/1t/b1/T100/sequence``: how messages and the budget gate name a cell."""
+        """``int8/cpu/1t/b1/T100/sequence`` (``s64`` for 64 batched streams): how messages and the
+        budget gate name a cell."""
         seq = "-" if self.seq is None else self.seq
-        return f"{self.variant}/{self.provider}/{self.threads}t/b{self.batch}/T{seq}/{self.mode}"
+        rows = f"s{self.streams}" if self.streams else f"b{self.batch}"
+        return f"{self.variant}/{self.provider}/{self.threads}t/{rows}/T{seq}/{self.mode}"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,16 @@ LATENCY = (
     ("std_ms", "std"),
     ("iters", "n"),
 )
+STREAMS = (
+    ("steps_per_s", "batched steps/s"),
+    ("independent_steps_per_s", "independent steps/s"),
+    ("independent_speedup", "speed-up"),
+    ("p50_ms", "tick p50"),
+    ("p99_ms", "tick p99"),
+    ("independent_p50_ms", "round p50"),
+    ("independent_p99_ms", "round p99"),
+    ("independent_max_abs_diff", "max|Δ|"),
+)
 COST = (
     ("sequences_per_s", "seq/s"),
     ("steps_per_s", "steps/s"),
@@ -60,7 +70,12 @@ def print_report(console: Any, report: Any) -> None:
     measured = [r for r, c in zip(rows, report.cells, strict=True) if c.error is None]
     if measured:
         _table(console, "throughput, start-up and footprint", measured, COST)
-    names = baseline_names(report)
+    streamed = [r for r in measured if r["streams"]]
+    if streamed:
+        for r in streamed:
+            r["independent_speedup"] = _speedup(r["independent_speedup"])
+        _table(console, "batched streams (one StreamBatcher tick) vs independent streams", streamed, STREAMS)
+    names = [n for n in baseline_names(report) if n != "independent"]
     if names and measured:
         extra = [("p50_ms", "edgernn p50")]
         for name in names:
@@ -91,11 +106,16 @@ def _table(console: Any, title: str, rows: list[dict], columns: tuple) -> None:
     from rich.table import Table
 
     keys = [(k, h) for k, h in columns if any(r.get(k) not in (None, "") for r in rows)]
-    table = Table(*(h for _, h in IDENTITY + tuple(keys)), title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    identity = (
+        IDENTITY
+        if not any(r["streams"] for r in rows)
+        else (*IDENTITY[:4], ("streams", "streams"), IDENTITY[4])
+    )
+    table = Table(*(h for _, h in identity + tuple(keys)), title=title, box=box.SIMPLE_HEAD, pad_edge=False)
     for r in rows:
-        values = [fmt(r[k]) for k, _ in IDENTITY] + [fmt(r[k]) for k, _ in keys]
+        values = [fmt(r[k]) for k, _ in identity] + [fmt(r[k]) for k, _ in keys]
         if r["error"] is not None:
-            values = values[: len(IDENTITY)] + ["failed"] + [""] * (len(keys) - 1)
+            values = values[: len(identity)] + ["failed"] + [""] * (len(keys) - 1)
         table.add_row(*(escape(v) for v in values))
     console.print(table)
 

@@ -8,9 +8,12 @@ Depends on numpy and onnxruntime only; it imports nothing else of edgernn. Shape
     stream = session.stream(batch=1)             # owns its state; many per session
     y_t = stream.step(x_t).output                # x_t: [batch, features]
     stream.state, stream.reset()                 # checkpoint / clear
+    batcher = session.batcher(max_batch=64)      # many streams, one onnxruntime call per tick
+    h = batcher.open(); batcher.step({h: x_t})   # or h.step(x_t) from many threads
 """
 
 from . import _ort  # noqa: F401  (fails early, naming the extra to install)
+from .batcher import StreamBatcher, StreamHandle
 from .bundle import Bundle, detect_state_pairs, manifest_from_graph
 from .errors import (
     BundleError,
@@ -45,6 +48,8 @@ __all__ = [
     "Session",
     "StateSpec",
     "Stream",
+    "StreamBatcher",
+    "StreamHandle",
     "UnsupportedError",
     "detect_state_pairs",
     "manifest_from_graph",

@@ -45,6 +45,7 @@ MESSAGE_FIELDS = {
 }
 MODEL_GRAPH, GRAPH_INITIALIZER = 7, 5
 TENSOR_NAME, TENSOR_EXTERNAL_DATA, ENTRY_KEY, ENTRY_VALUE = 8, 13, 1, 2
+NODE_OP_TYPE = 4
 ONNX_FORMAT, ORT_FORMAT = "ONNX", "ORT"  # values of onnxruntime's session.load_model_format
 NESTED = (
     "in a subgraph or node attribute, which onnxruntime would read from disk itself; edgernn hands "
@@ -147,6 +148,32 @@ def model_refs(path: str | os.PathLike) -> dict[str, str]:
     if model_format(data) == ORT_FORMAT:
         return {}
     return {name: location for name, location, _ in _refs(path, data)}
+
+
+def op_types(data: bytes) -> set[str]:
+    """The op types of every node of an ONNX model's bytes (as :func:`read_model` gives them),
+    subgraphs and functions included; empty for an ORT-format model, whose flatbuffer this does not
+    read. :class:`BundleError` when the protobuf is corrupt."""
+    if model_format(data) == ORT_FORMAT:
+        return set()
+    view = memoryview(data)
+    try:
+        found, stack = set(), [("ModelProto", 0, len(view))]
+        while stack:
+            kind, start, end = stack.pop()
+            children = MESSAGE_FIELDS.get(kind, {})
+            for field, wire, lo, hi in _fields(view, start, end):
+                if kind == "NodeProto" and field == NODE_OP_TYPE and wire == 2:
+                    found.add(bytes(view[lo:hi]).decode("utf-8", "replace"))
+                elif field in children and children[field] != "TensorProto" and wire == 2:
+                    stack.append((children[field], lo, hi))
+        return found
+    except _Corrupt as err:
+        raise BundleError(
+            f"expected an ONNX model, could not parse it (corrupt at byte {err.offset})"
+        ) from None
+    finally:
+        view.release()
 
 
 def mismatch(path: Path, want: str, got: str) -> BundleError:

@@ -7,6 +7,7 @@ providers onnxruntime lacks and those that a created session reports it did not 
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Any
 
 from .errors import InputError, ProviderError
 from .limits import max_threads
-from .vocab import AUTO, CPU, CUDA, FP32, GPU_PROVIDERS, INT8, PROVIDER_ALIASES, TENSORRT
+from .vocab import AUTO, CPU, CUDA, FP32, GPU_PROVIDERS, INT8, OPENVINO, PROVIDER_ALIASES, TENSORRT
 
 FALLBACK_POLICIES = ("warn", "error", "silent")
 # provider="auto" sends Session.run calls of this many sequences or more to CUDA, when installed.
@@ -44,6 +45,7 @@ class RuntimeConfig:
     log_severity: int = 3  # onnxruntime's own log: 0 verbose ... 3 errors only
     cuda_tf32: bool = False  # fp32 on CUDA stays fp32 (onnxruntime's default TF32 moves LSTM state ~1e-4)
     cuda_graphs: bool = True  # GPU streams replay a captured CUDA graph per step (~3x faster steps)
+    openvino_bf16: bool = False  # OpenVINO EP in bf16 (avx512_bf16/AMX CPUs; ~1e-3 off fp32); off stays exact
 
     def __post_init__(self) -> None:
         if self.graph_optimization not in OPTIMIZATION_LEVELS:
@@ -67,7 +69,7 @@ def resolve_providers(provider: str | Sequence[Any], available: Sequence[str]) -
 
     ``auto`` is the CPU: streams and small batches run faster there than on a GPU (see
     :func:`auto_device` for the batches that go to CUDA when it is installed). ``tensorrt`` is
-    TensorRT, then CUDA, then CPU. A list names providers (short or full names) in order. CPU always
+    TensorRT, then CUDA, then CPU; ``openvino`` is onnxruntime-openvino's OpenVINO EP, then CPU. A list names providers (short or full names) in order. CPU always
     ends the chain, since onnxruntime assigns it the nodes that other providers cannot run.
     """
     if isinstance(provider, str):
@@ -79,7 +81,9 @@ def resolve_providers(provider: str | Sequence[Any], available: Sequence[str]) -
         elif key in PROVIDER_ALIASES:
             wanted = [PROVIDER_ALIASES[key]]
         else:
-            raise ProviderError(f"provider: expected auto, cpu, cuda, tensorrt or a list, got {provider!r}")
+            raise ProviderError(
+                f"provider: expected auto, cpu, cuda, tensorrt, openvino or a list, got {provider!r}"
+            )
     else:
         wanted = [PROVIDER_ALIASES.get(str(p).lower(), str(p)) for p in provider]
         if not wanted:
@@ -120,7 +124,8 @@ def auto_device(batch: int, cuda_available: bool) -> str:
 def pick_variant(variant: str, have: Sequence[str], provider: str) -> str:
     """``auto``: int8 on the CPU if present (its recurrent kernel is the fastest there), else fp32.
     fp16 is only chosen when asked for: on the GPUs measured it was no faster at these sizes, and fp32
-    is exact."""
+    is exact. The OpenVINO EP gets fp32: it splits ``DynamicQuantizeLSTM`` between itself and the CPU
+    EP, which ran slower than the CPU EP alone."""
     if variant != AUTO:
         return variant
     if provider == CPU and INT8 in have:
@@ -160,9 +165,29 @@ def provider_options(chain: Sequence[str], config: RuntimeConfig, *, cuda_graph:
             out.append((p, options))
         elif p in GPU_PROVIDERS:
             out.append((p, {"device_id": str(config.device_id)}) if config.device_id else p)
+        elif p == OPENVINO:
+            out.append((p, openvino_options(config)))
         else:
             out.append(p)
     return out
+
+
+def openvino_options(config: RuntimeConfig) -> dict[str, str]:
+    """OpenVINO EP options: its CPU device, latency-minded, with edgernn's thread count. The EP accepts
+    only FP32/ACCURACY as ``precision`` on a CPU; bf16 is OpenVINO's own inference-precision hint."""
+    hints = {
+        "PERFORMANCE_HINT": "LATENCY",
+        "INFERENCE_PRECISION_HINT": "bf16" if config.openvino_bf16 else "f32",
+    }
+    options = {
+        "device_type": "CPU",
+        "precision": "FP32",
+        "num_streams": "1",
+        "load_config": json.dumps({"CPU": hints}),
+    }
+    if config.intra_op_threads is not None:
+        options["num_of_threads"] = str(config.intra_op_threads)
+    return options
 
 
 def session_options(ort: Any, config: RuntimeConfig) -> Any:

@@ -45,6 +45,34 @@ class Result:
         self._main = main
         self._label_names = label_names
 
+    @classmethod
+    def per_row(
+        cls,
+        main_rows: list[np.ndarray],
+        rows: list[list[np.ndarray]],
+        names: list[str],
+        *,
+        kind: str,
+        main: str,
+        label_names: tuple[str, ...] | None,
+    ) -> list[Result]:
+        """One Result per row of a batched step (a StreamBatcher tick hands one to each stream):
+        ``main_rows`` are the main output's rows in real units, ``rows[k]`` output ``names[k]``'s rows.
+        Built without ``__init__``'s keyword handling, which would cost a tick of 256 streams ~30 µs."""
+        new, out = object.__new__, []
+        single = names[0] if len(names) == 1 else None
+        for i, y in enumerate(main_rows):
+            r = new(cls)
+            r.output = y
+            r.outputs = (
+                {single: rows[0][i]}
+                if single is not None
+                else {n: v[i] for n, v in zip(names, rows, strict=True)}
+            )
+            r.state, r._kind, r._main, r._label_names = None, kind, main, label_names
+            out.append(r)
+        return out
+
     def _logits(self, what: str) -> np.ndarray:
         if self._kind not in SCORED_KINDS:
             raise UnsupportedError(

@@ -29,6 +29,7 @@ from .validate import check_lengths
 from .vocab import AUTO, BARE_VARIANT, FP32
 
 if TYPE_CHECKING:
+    from .batcher import StreamBatcher
     from .stream import Stream
 
 
@@ -57,6 +58,8 @@ class Session:
         self._requested = requested
         self._why = ""  # why this variant runs (set by from_bundle / from_onnx)
         self._gpu: GpuRoute | None = None  # provider="auto" with the CUDA EP installed
+        self._bundle: Bundle | None = None  # the bundle this session came from (eval data, other variants)
+        self._batch_checks: dict[tuple, Any] = {}  # StreamBatcher's int8 checks, by (max_batch, budget)
         self._providers: tuple[str, ...] = tuple(engine.ort.get_providers())
         x, manifest = engine.sig.x, engine.manifest
         plain = manifest.input.kind == "features" and len(x.dims) == 3 and x.time_axis == 1
@@ -80,7 +83,8 @@ class Session:
         """Load a bundle folder (:meth:`from_bundle`) or a bare ``.onnx`` (:meth:`from_onnx`).
 
         ``provider``: ``auto`` (the CPU; runs of 4+ sequences go to CUDA when it is installed),
-        ``cpu``, ``cuda``, ``tensorrt`` or a list.
+        ``cpu``, ``cuda``, ``tensorrt``, ``openvino`` (onnxruntime-openvino's EP;
+        ``RuntimeConfig(openvino_bf16=True)`` for bf16) or a list.
         ``variant``: ``auto`` (int8 on the CPU when present, else fp32) or a variant name.
         ``threads``: intra-op threads (inter-op stays 1); ``options`` sets every thread knob.
         ``fallback``: what happens when the requested provider is not the one that runs: ``warn``
@@ -130,6 +134,7 @@ class Session:
         )
         skipped = [v for v in bundle.variants() if streaming and stream_refusal(bundle.manifest, v)]
         session._why = prov.variant_reason(variant, chosen, bundle.variants(), session.provider, skipped)
+        session._bundle = bundle
         return session
 
     @classmethod
@@ -341,6 +346,13 @@ class Session:
             raise UnsupportedError(f"{self.manifest.name}: the {self._variant} variant is {why}")
 
         return Stream(self._engine, batch)
+
+    def batcher(self, max_batch: int = 64, **options: Any) -> StreamBatcher:
+        """A :class:`StreamBatcher` stepping up to ``max_batch`` streams of this session in one call per
+        tick; ``options`` as for :class:`StreamBatcher` (``max_wait_ms``, ``max_metric_drop``)."""
+        from .batcher import StreamBatcher
+
+        return StreamBatcher(self, max_batch, **options)
 
     def generate(
         self, cond: Any, steps: int, *, temperature: float | None = None, seed: int | None = None

@@ -46,9 +46,16 @@ ROLES = (ROLE_MODEL, ROLE_INIT, ROLE_ORT, ROLE_OPS_CONFIG, ROLE_DATA, ROLE_SOURC
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 TENSORRT = "TensorrtExecutionProvider"
-PROVIDER_ALIASES = {"cpu": CPU, "cuda": CUDA, "tensorrt": TENSORRT}  # short name -> onnxruntime name
+OPENVINO = "OpenVINOExecutionProvider"  # onnxruntime-openvino: runs on the CPU, through OpenVINO
+PROVIDER_ALIASES = {"cpu": CPU, "cuda": CUDA, "tensorrt": TENSORRT, "openvino": OPENVINO}  # short -> full
 PROVIDER_NAMES = tuple(PROVIDER_ALIASES)
 GPU_PROVIDERS = (CUDA, TENSORRT)
+PROVIDER_PACKAGES = {  # the onnxruntime build (and edgernn extra) that brings each provider
+    CPU: ("onnxruntime", "cpu"),
+    CUDA: ("onnxruntime-gpu", "gpu"),
+    TENSORRT: ("onnxruntime-gpu", "gpu"),
+    OPENVINO: ("onnxruntime-openvino", "openvino"),
+}
 
 # -- what a model is -------------------------------------------------------------------------------
 TOPOLOGIES = ("many_to_one", "many_to_many", "one_to_many")

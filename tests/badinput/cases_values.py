@@ -180,7 +180,7 @@ def _(tmp, base):
 
 @case(
     "api-provider-unknown",
-    "provider: expected auto, cpu, cuda, tensorrt or a list, got 'npu'",
+    "provider: expected auto, cpu, cuda, tensorrt, openvino or a list, got 'npu'",
     error=ProviderError,
 )
 def _(tmp, base):

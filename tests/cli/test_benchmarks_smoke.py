@@ -31,6 +31,8 @@ def test_vs_torch_smoke_prints_its_ratios_last():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["overhead.py", "quant_speed.py", "startup.py"])
+@pytest.mark.parametrize(
+    "name", ["overhead.py", "quant_speed.py", "startup.py", "stream_batcher.py", "peers.py"]
+)
 def test_other_benchmarks_smoke(name):
     assert "smoke" in smoke(name)[-1]

@@ -49,6 +49,7 @@ def test_help_names_every_sweep_and_the_budget():
         "--batch",
         "--seq",
         "--mode",
+        "--streams",
         "--duration",
         "--input",
     ):
@@ -127,6 +128,55 @@ def test_third_party_lstm_with_a_pinned_constant_streams_and_shows_its_lstm(file
     assert "recurrent nodes" in result.output and "lstm" in result.output
 
 
+def test_streams_time_one_batcher_tick_against_independent_streams(files, tmp_path):
+    args = [
+        "--mode",
+        "stream",
+        "--streams",
+        "1,3",
+        "--seq",
+        "5",
+        "--variant",
+        "fp32",
+        "--json",
+        tmp_path / "r.json",
+    ]
+    result = profile(files["bundle"], *args, *FAST, "--csv", tmp_path / "r.csv")
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [(c["cell"]["streams"], c["cell"]["batch"]) for c in report["cells"]] == [(1, 1), (3, 1)]
+    for c in report["cells"]:
+        n, lat = c["cell"]["streams"], c["latency"]
+        assert c["input_shape"] == [n, 3]  # one tick: every stream's step
+        assert c["steps_per_s"] == pytest.approx(n / (lat["mean_ms"] / 1e3))
+        alone = c["baselines"][0]
+        assert alone["name"] == "independent" and alone["interleaved"]
+        assert alone["max_abs_diff"] <= 1e-5  # fp32: batched equals independent streams
+        assert alone["speedup"] == pytest.approx(alone["latency"]["p50_ms"] / lat["p50_ms"])
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "r.csv").read_text())))
+    assert float(rows[1]["independent_steps_per_s"]) == pytest.approx(
+        3 / (report["cells"][1]["baselines"][0]["latency"]["mean_ms"] / 1e3)
+    )
+    assert "batched streams (one StreamBatcher tick) vs independent streams" in result.output
+    assert "recommendation: stream 3 streams T=5: cpu fp32 (1 thread) batched, " in result.output
+    assert "x the steps/s of independent streams" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--streams", "4"], "streams: expected --mode stream and no --batch"),
+        (
+            ["--mode", "stream", "--streams", "4", "--batch", "2"],
+            "streams: expected --mode stream and no --batch",
+        ),
+        (["--mode", "stream", "--streams", "0"], "expected ints >= 1"),
+    ],
+)
+def test_streams_needs_stream_mode_and_one_sequence_per_stream(files, args, message):
+    result = profile(files["bundle"], *args, ok=False)
+    assert result.exit_code != 0 and message in result.output + result.stderr
+
+
 def test_a_free_dim_is_shown_and_a_refused_shape_is_one_clear_error(files):
     result = profile(files["detector"], "--input", "sr=16000", ok=False)
     assert result.exit_code == 1
@@ -161,7 +211,7 @@ def test_a_budget_with_no_measured_cell_fails(files, tmp_path):
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--provider", "gpu"], 1, "provider: expected one of cpu, cuda, tensorrt, got 'gpu'"),
+        (["--provider", "gpu"], 1, "provider: expected one of cpu, cuda, tensorrt, openvino, got 'gpu'"),
         (["--input", "x"], 1, "--input: expected NAME=SHAPE (e.g. x=1x100x40"),
         (["--input", "x=1x10x5"], 1, "axis 2 is fixed at 3 by the model ([batch, time, 3] float32), got 5"),
         (["--input", "sr=16000"], 1, "constants: 'sr' is not a pinnable input of test-lstm; pinnable: none"),
@@ -185,6 +235,16 @@ def test_an_unavailable_provider_names_the_fallback(files):
     assert result.exit_code == 1
     assert "--provider cuda: expected CUDAExecutionProvider in this onnxruntime build" in result.stderr
     assert "would fall back to CPUExecutionProvider" in result.stderr
+
+
+@pytest.mark.skipif("OpenVINOExecutionProvider" in ort.get_available_providers(), reason="OpenVINO is here")
+def test_openvino_without_its_build_names_the_extra(files):
+    result = profile(files["bundle"], "--provider", "openvino", ok=False)
+    assert result.exit_code == 1
+    assert (
+        "--provider openvino: expected OpenVINOExecutionProvider in this onnxruntime build" in result.stderr
+    )
+    assert "install onnxruntime-openvino: pip install 'edgernn[openvino]'" in result.stderr
 
 
 def test_frame_models_refuse_seq_in_sequence_mode_and_bundles_refuse_file_variants(files):

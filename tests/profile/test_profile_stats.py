@@ -155,7 +155,9 @@ def test_config_round_trip_and_errors(tmp_path):
     assert config_from_dict(json.loads(json.dumps(config_to_dict(config)))) == config
     assert config.constants() == {"sr": 16000} and config.shape_pins() == {"x": (1, None, 40)}
     assert config.timed_iters == 100 and ProfileConfig(duration_s=2.0).timed_iters is None
-    with pytest.raises(ProviderError, match=r"provider: expected one of cpu, cuda, tensorrt, got 'gpu'"):
+    with pytest.raises(
+        ProviderError, match=r"provider: expected one of cpu, cuda, tensorrt, openvino, got 'gpu'"
+    ):
         ProfileConfig(providers=("gpu",))
     with pytest.raises(InputError, match=r"expected one of them, got both \(5, 1.0 s\)"):
         ProfileConfig(iters=5, duration_s=1.0)

@@ -6,16 +6,18 @@ CPU-only onnxruntime that is told CUDA exists (it then reports CPU, and the poli
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 from _runtime_models import make_bundle, rnn_model
 
 from edgernn.runtime import InputError, ProviderError, ProviderFallbackWarning, RuntimeConfig, Session
 from edgernn.runtime import providers as prov
 
-CPU, CUDA, TRT = prov.CPU, prov.CUDA, prov.TENSORRT
+CPU, CUDA, TRT, OV = prov.CPU, prov.CUDA, prov.TENSORRT, prov.OPENVINO
 
 
 @pytest.mark.parametrize(
@@ -30,6 +32,8 @@ CPU, CUDA, TRT = prov.CPU, prov.CUDA, prov.TENSORRT
         ("tensorrt", [CUDA, CPU], [TRT, CUDA, CPU], [CUDA, CPU]),
         (["cuda", "cpu"], [CPU], [CUDA, CPU], [CPU]),
         (["OpenVINOExecutionProvider"], [CPU], ["OpenVINOExecutionProvider"], [CPU]),
+        ("openvino", [OV, CPU], [OV], [OV, CPU]),
+        ("OpenVINO", [CPU], [OV], [CPU]),
     ],
 )
 def test_resolve_providers(provider, available, wanted, chain):
@@ -67,6 +71,7 @@ def test_fallback_policy():
         ("auto", ["fp32", "fp16"], CPU, "fp32"),
         ("auto", [], CPU, "fp32"),
         ("fp32", ["fp32", "int8"], CPU, "fp32"),
+        ("auto", ["fp32", "int8"], OV, "fp32"),  # OpenVINO splits DynamicQuantizeLSTM with the CPU EP
     ],
 )
 def test_pick_variant(variant, have, provider, picked):
@@ -160,6 +165,48 @@ def test_device_of_providers():
     assert prov.provider_options([CUDA], tf32, cuda_graph=True) == [
         (CUDA, {"use_tf32": "1", "enable_cuda_graph": "1"})
     ]
+
+
+def test_openvino_options_keep_fp32_unless_bf16_is_asked_for():
+    fp32 = prov.provider_options([OV, CPU], RuntimeConfig(intra_op_threads=1))
+    assert fp32[1] == CPU and fp32[0][0] == OV
+    options = fp32[0][1]
+    assert options["device_type"] == "CPU" and options["precision"] == "FP32"  # the only CPU precisions
+    assert options["num_of_threads"] == "1" and options["num_streams"] == "1"
+    assert json.loads(options["load_config"]) == {
+        "CPU": {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+    }
+    bf16 = prov.openvino_options(RuntimeConfig(openvino_bf16=True))
+    assert json.loads(bf16["load_config"])["CPU"]["INFERENCE_PRECISION_HINT"] == "bf16"
+    assert "num_of_threads" not in bf16  # unset threads: OpenVINO's own default
+    assert prov.device_of(OV, RuntimeConfig()) == ("cpu", 0)  # streams keep host buffers
+
+
+@pytest.mark.skipif(OV in ort.get_available_providers(), reason="the OpenVINO EP is installed here")
+def test_openvino_without_its_build_falls_back_by_policy(tmp_path):
+    root = make_bundle(tmp_path / "b")
+    with pytest.warns(ProviderFallbackWarning, match=f"requested execution provider {OV}"):
+        assert Session.load(root, provider="openvino").provider == CPU
+    with pytest.raises(ProviderError, match="fallback='error'"):
+        Session.load(root, provider="openvino", fallback="error")
+
+
+@pytest.mark.openvino
+@pytest.mark.skipif(OV not in ort.get_available_providers(), reason="needs onnxruntime-openvino")
+def test_openvino_runs_exact_fp32_and_bf16_close(tmp_path):
+    root = make_bundle(tmp_path / "b", cell="gru", layers=2, hidden=16)
+    x = np.random.default_rng(0).standard_normal((2, 9, 3)).astype(np.float32)
+    cpu = Session.load(root, provider="cpu", threads=1)
+    fp32 = Session.load(root, provider="openvino", threads=1, fallback="error")
+    assert fp32.provider == OV
+    np.testing.assert_allclose(fp32.run(x).output, cpu.run(x).output, atol=1e-5)
+    stream = fp32.stream(2)
+    steps = np.stack([stream.step(x[:, t]).output for t in range(9)], 1)
+    np.testing.assert_allclose(steps, cpu.run(x).output, atol=1e-5)
+    bf16 = Session.load(
+        root, provider="openvino", options=RuntimeConfig(intra_op_threads=1, openvino_bf16=True)
+    )
+    np.testing.assert_allclose(bf16.run(x).output, cpu.run(x).output, atol=5e-2)
 
 
 def test_a_gpu_provider_that_fails_to_start_falls_back_by_policy(tmp_path, monkeypatch):
