@@ -26,7 +26,7 @@ from .modelfile import check_model_file
 from .providers import RuntimeConfig
 from .result import Result
 from .signature import Signature, build_signature
-from .validate import check_lengths
+from .validate import check_lengths, check_min_length
 from .vocab import AUTO, BARE_VARIANT, FP16, FP32, ROLE_INIT
 
 if TYPE_CHECKING:
@@ -264,13 +264,15 @@ class Session:
         else:
             xs = engine.prepare_input(x)
         batch = xs.shape[sig.x.batch_axis] if sig.x.batch_axis is not None else 1
+        if sig.min_length > 1:
+            check_min_length(sig.x.name, xs.shape[sig.x.time_axis], sig.min_length)
         feeds = {sig.x.name: xs, **sig.constants}
         if sig.lengths is not None:
             time = xs.shape[sig.x.time_axis]
             feeds[sig.lengths] = (
                 np.full(batch, time, np.int64)
                 if lengths is None
-                else check_lengths(sig.lengths, lengths, batch, time)
+                else check_lengths(sig.lengths, lengths, batch, time, sig.min_length)
             )
         elif lengths is not None:
             raise InputError("lengths: this model has no lengths input, so every sequence runs to its end")

@@ -76,6 +76,7 @@ class Signature:
     step_axes: Mapping[str, int]  # output -> time axis dropped after a one-step call
     in_scale: tuple[np.ndarray, np.ndarray] | None  # (mean, std): model input = (x - mean) / std
     out_scale: tuple[np.ndarray, np.ndarray] | None  # (mean, std): real units = y * std + mean
+    min_length: int = 1  # fewest time steps one call may carry (manifest input.min_length)
 
     def to_model(self, x: np.ndarray) -> np.ndarray:
         """Raw input values (already of the input's dtype) as the graph takes them: normalised."""
@@ -200,6 +201,7 @@ def build_signature(
         step_axes=step_axes,
         in_scale=scale_arrays("input", manifest.input.mean, manifest.input.std, features),
         out_scale=scale_arrays("output", out.mean, out.std, out.size),
+        min_length=manifest.input.min_length,
     )
 
 

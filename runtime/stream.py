@@ -26,7 +26,7 @@ from ._ort import ort
 from .engine import Engine
 from .errors import InputError, UnsupportedError
 from .result import Result
-from .validate import as_input, check_tokens
+from .validate import as_input, check_min_length, check_tokens
 
 
 def _ortvalue(array: np.ndarray, device: tuple[str, int]) -> Any:
@@ -110,6 +110,8 @@ class Stream:
         For a many_to_one model the output is the running prediction after this step.
         """
         sig = self._sig
+        if sig.min_length > 1:
+            check_min_length(sig.x.name, 1, sig.min_length, "; stream.feed(chunk) takes chunks that long")
         fast = type(x_t) is np.ndarray and x_t.shape == self._step_shape and x_t.dtype == sig.x.dtype
         if not (fast and not self._tokens and np.isfinite(x_t).all()):
             x_t = as_input(sig.x.name, x_t, self._step_dims, sig.x.dtype, names=self._step_names)
@@ -126,6 +128,8 @@ class Stream:
         if sig.x.time_axis is None:
             return self.step(chunk)
         x = self._engine.prepare_input(chunk, dims=self._chunk_dims, fixed=None)
+        if sig.min_length > 1:
+            check_min_length(sig.x.name, x.shape[sig.x.time_axis], sig.min_length)
         with self._exclusive("feed"):
             binding, k = self._engine.io_binding(), self._k
             for name, value in self._extra.items():
