@@ -244,6 +244,9 @@ def run_command(
         )
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
+    if session.inferred_state:
+        pairs = ", ".join(f"{p.input} -> {p.output} ({p.rule})" for p in session.inferred_state)
+        click.echo(f"note: {bundle.name}: state pairs inferred from the graph: {pairs}", err=True)
     if out_path is not None and out_path.suffix.lower() not in FORMATS:
         raise InputError(f"--out {out_path}: expected a file ending in {', '.join(FORMATS)}")
     if out_path is not None and not out_path.parent.is_dir():

@@ -21,13 +21,15 @@ from .bundle import Bundle, manifest_from_graph
 from .cuda_graphs import CudaGraphs
 from .engine import Engine
 from .errors import BundleError, EdgernnError, InputError, ProviderError
+from .graphscan import scan_graph
 from .manifest import Manifest
 from .modelfile import check_model_file
 from .providers import RuntimeConfig
 from .result import Result
 from .signature import Signature, build_signature
+from .statepairs import StatePair, infer_state_pairs
 from .validate import check_lengths, check_min_length
-from .vocab import AUTO, BARE_VARIANT, FP16, FP32, ROLE_INIT
+from .vocab import AUTO, BARE_VARIANT, FP16, FP32, METADATA_KEY, ROLE_INIT
 
 if TYPE_CHECKING:
     from .stream import Stream
@@ -54,6 +56,8 @@ class Session:
         self._config = config
         self._requested = requested
         self._gpu: _GpuRoute | None = None  # provider="auto" with the CUDA EP installed
+        self._inferred: tuple[StatePair, ...] = ()  # bare .onnx: state pairs read from the graph
+        self._state_source = "manifest"  # where the state pairs came from, when not inferred
         self._providers: tuple[str, ...] = tuple(engine.ort.get_providers())
         x, manifest = engine.sig.x, engine.manifest
         plain = manifest.input.kind == "features" and len(x.dims) == 3 and x.time_axis == 1
@@ -142,15 +146,26 @@ class Session:
                 raise
             sess = _create(path, plan.options, [prov.CPU], plan.config, BARE_VARIANT)  # the GPU failed
         pinned = set(constants or ())
+        metadata = sess.get_modelmeta().custom_metadata_map
+        inputs = [a for a in sess.get_inputs() if a.name not in pinned]
+        graph = None if METADATA_KEY in metadata else scan_graph(path)
+        inferred: tuple[StatePair, ...] = ()
+        source = "metadata" if METADATA_KEY in metadata and state_map is None else "state_map"
+        if state_map is None and METADATA_KEY not in metadata:
+            inferred = tuple(infer_state_pairs(inputs, sess.get_outputs(), graph))
+            state_map = {p.input: p.output for p in inferred}
         manifest = manifest_from_graph(
             path.name,
-            sess.get_modelmeta().custom_metadata_map,
-            [a for a in sess.get_inputs() if a.name not in pinned],
+            metadata,
+            inputs,
             sess.get_outputs(),
             dict(state_map) if state_map is not None else None,
+            graph,
         )
         on_gpu = functools.partial(cls.from_onnx, path, state_map=state_map, constants=constants)
-        return cls._finish(sess, manifest, plan, constants, path, BARE_VARIANT, None, on_gpu)
+        session = cls._finish(sess, manifest, plan, constants, path, BARE_VARIANT, None, on_gpu)
+        session._inferred, session._state_source = inferred, source
+        return session
 
     @classmethod
     def _finish(cls, sess, manifest, plan: _Plan, constants, model_path, variant, init, on_gpu) -> Session:
@@ -223,9 +238,23 @@ class Session:
         """Where streaming state lives: ``("cuda", id)`` for GPU providers, else ``("cpu", 0)``."""
         return self._engine.device
 
+    @property
+    def inferred_state(self) -> tuple[StatePair, ...]:
+        """A bare ``.onnx`` loaded without ``state_map``: the state pairs read from its graph, each
+        with the rule that found it (empty for bundles, edgernn-exported files and given maps)."""
+        return self._inferred
+
     def describe(self) -> dict[str, Any]:
-        """What runs: model file, variant, requested and actual providers, thread settings."""
+        """What runs: model file, variant, requested and actual providers, thread settings, and the
+        state pairs (with the rule that inferred each, for a bare ``.onnx``)."""
+        rules = {p.input: p.rule for p in self._inferred}
+        state = [
+            {"input": s.input, "output": s.output, "rule": rules.get(s.input, self._state_source)}
+            for s in self.manifest.state
+        ]
         return {
+            "state": state,
+            "time_axis": self._engine.sig.x.time_axis,
             "model": str(self._model_path),
             "variant": self._variant,
             "requested_provider": self._requested,
@@ -270,9 +299,11 @@ class Session:
         if sig.lengths is not None:
             time = xs.shape[sig.x.time_axis]
             feeds[sig.lengths] = (
-                np.full(batch, time, np.int64)
+                np.full(batch, time, sig.lengths_dtype)
                 if lengths is None
-                else check_lengths(sig.lengths, lengths, batch, time, sig.min_length)
+                else check_lengths(sig.lengths, lengths, batch, time, sig.min_length).astype(
+                    sig.lengths_dtype, copy=False
+                )
             )
         elif lengths is not None:
             raise InputError("lengths: this model has no lengths input, so every sequence runs to its end")

@@ -77,6 +77,7 @@ class Signature:
     in_scale: tuple[np.ndarray, np.ndarray] | None  # (mean, std): model input = (x - mean) / std
     out_scale: tuple[np.ndarray, np.ndarray] | None  # (mean, std): real units = y * std + mean
     min_length: int = 1  # fewest time steps one call may carry (manifest input.min_length)
+    lengths_dtype: np.dtype = np.dtype(np.int64)  # ONNX's own sequence_lens is int32
 
     def to_model(self, x: np.ndarray) -> np.ndarray:
         """Raw input values (already of the input's dtype) as the graph takes them: normalised."""
@@ -97,16 +98,11 @@ def _find(dims: tuple[int | str, ...], names: tuple[str, ...]) -> int | None:
     return next((i for i, d in enumerate(dims) if isinstance(d, str) and d.lower() in names), None)
 
 
-def _x_sig(manifest: Manifest, arg: Any) -> TensorSig:
+def _x_sig(manifest: Manifest, arg: Any, outputs: list[Any]) -> TensorSig:
     graph = _dims(arg)
     dtype = np.dtype(ort_dtype(arg.type))
     if manifest.topology is None:
-        batch = _find(graph, BATCH_NAMES)
-        if batch is None and graph and not isinstance(graph[0], int):
-            batch = 0
-        time = _find(graph, TIME_NAMES)
-        dims = tuple("batch" if i == batch else "time" if i == time else d for i, d in enumerate(graph))
-        return TensorSig(arg.name, dims, dtype, batch, time)
+        return _bare_x_sig(arg.name, graph, dtype, outputs)
     spec = manifest.input
     tokens = spec.kind == "tokens"
     if len(graph) != (2 if tokens else 3):
@@ -121,6 +117,20 @@ def _x_sig(manifest: Manifest, arg: Any) -> TensorSig:
     return TensorSig(arg.name, dims, dtype, 0, 1)
 
 
+def _bare_x_sig(name: str, graph: tuple[int | str, ...], dtype: np.dtype, outputs: list[Any]) -> TensorSig:
+    """A third-party input's axes from its dim names. A time axis (``seq``, ``time``, ...) counts only
+    when an output carries the same dim: silero's ``[batch, sequence]`` is the samples of one frame,
+    so that model takes one chunk per call (a frame model, with no time axis)."""
+    batch = _find(graph, BATCH_NAMES)
+    time = _find(graph, TIME_NAMES)
+    if time is not None and not any(graph[time] in _dims(out) for out in outputs):
+        time = None
+    if batch is None and graph and not isinstance(graph[0], int) and time != 0:
+        batch = 0
+    dims = tuple("batch" if i == batch else "time" if i == time else d for i, d in enumerate(graph))
+    return TensorSig(name, dims, dtype, batch, time)
+
+
 def _state_sig(arg: Any, manifest_shape: tuple[int | str, ...], dtype: str) -> TensorSig:
     graph = _dims(arg)
     if len(manifest_shape) not in (0, len(graph)):
@@ -130,7 +140,9 @@ def _state_sig(arg: Any, manifest_shape: tuple[int | str, ...], dtype: str) -> T
     names = tuple(m if isinstance(m, str) else g for g, m in merged)
     batch = _find(names, BATCH_NAMES)
     if batch is None and len(dims) == 3 and not isinstance(dims[1], int):
-        batch = 1
+        batch = 1  # [layers*directions, batch, hidden]
+    elif batch is None and dims and not isinstance(dims[0], int):
+        batch = 0  # Keras converters: [batch, hidden]
     dims = tuple("batch" if i == batch else d for i, d in enumerate(dims))
     return TensorSig(arg.name, dims, np.dtype(ort_dtype(arg.type) or dtype), batch)
 
@@ -175,7 +187,8 @@ def build_signature(
         states.append((_state_sig(graph_in[spec.input], tuple(spec.shape), spec.dtype), spec.output))
     used = {manifest.input.name, manifest.input.lengths, *(s.input for s in manifest.state)}
     pinned = _constants(where, graph_in, used, dict(constants or {}))
-    x = _x_sig(manifest, graph_in[manifest.input.name])
+    state_outputs = {spec.output for spec in manifest.state}
+    x = _x_sig(manifest, graph_in[manifest.input.name], [a for a in outputs if a.name not in state_outputs])
     data_out = tuple(n for n in graph_out if n not in {s.output for s in manifest.state})
     step_axes = {}
     if manifest.topology in STEP_TOPOLOGIES:
@@ -202,6 +215,9 @@ def build_signature(
         in_scale=scale_arrays("input", manifest.input.mean, manifest.input.std, features),
         out_scale=scale_arrays("output", out.mean, out.std, out.size),
         min_length=manifest.input.min_length,
+        lengths_dtype=np.dtype(ort_dtype(graph_in[manifest.input.lengths].type))
+        if manifest.input.lengths
+        else np.dtype(np.int64),
     )
 
 

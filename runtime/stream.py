@@ -67,7 +67,7 @@ class Stream:
         self._step_dims = tuple(d for i, d in enumerate(dims) if i != x.time_axis)
         self._extra = {name: _ortvalue(v, ("cpu", 0)) for name, v in sig.constants.items()}
         if sig.lengths is not None:  # the recurrent kernels read sequence_lens from host memory
-            self._extra[sig.lengths] = _ortvalue(np.ones(batch, np.int64), ("cpu", 0))
+            self._extra[sig.lengths] = _ortvalue(np.ones(batch, sig.lengths_dtype), ("cpu", 0))
         names = x.axis_names
         self._step_names = names if x.time_axis is None else names[: x.time_axis] + names[x.time_axis + 1 :]
         self._step_shape: tuple[int, ...] | None = None
@@ -136,7 +136,8 @@ class Stream:
                 binding.bind_ortvalue_input(name, value)
             binding.bind_cpu_input(sig.x.name, x)
             if sig.lengths is not None:
-                binding.bind_cpu_input(sig.lengths, np.full(self.batch, x.shape[sig.x.time_axis], np.int64))
+                time = x.shape[sig.x.time_axis]
+                binding.bind_cpu_input(sig.lengths, np.full(self.batch, time, sig.lengths_dtype))
             for name in sig.outputs:
                 binding.bind_output(name, "cpu")
             self._bind_state(binding, k)

@@ -125,7 +125,11 @@ def test_bare_onnx_with_constants(tmp_path):
     np.save(tmp_path / "frames.npy", frames)
     result = invoke(tmp_path / "vad.onnx", tmp_path / "frames.npy", "--const", "sr=16000")
     assert result.exit_code == 0, result.output
-    table = rows(result.output)
+    assert (
+        result.stderr
+        == "note: vad.onnx: state pairs inferred from the graph: state -> stateN (name: x -> xN)\n"
+    )
+    table = rows(result.stdout)
     assert table[0] == ["step", "output"]
     expected = vad_reference(frames[:, None], weights["w"], 16000, 6)[0][:, 0, 0]
     np.testing.assert_allclose(np.array(table[1:], float)[:, 1], expected, rtol=1e-6)
