@@ -146,7 +146,9 @@ def resolve_topology(name: str, requested: str | None, y: torch.Tensor, time: in
     if inferred != ("many_to_many" if per_step else "many_to_one"):
         want = f"[batch, time={time}, out]" if per_step else "[batch, out]"
         hint = f"; the output looks {inferred}: leave topology unset to infer it" if inferred else ""
-        raise ExportError(f"topology {requested}: expected y of shape {want}, got {list(y.shape)}{hint}")
+        raise ExportError(
+            f"{name}: topology {requested}: expected y of shape {want}, got {list(y.shape)}{hint}"
+        )
     return requested
 
 

@@ -159,7 +159,22 @@ def test_state_errors_name_the_module(tmp_path):
         export(
             BY_NAME["gru_last3_min_length"].make().eval(), torch.randn(2, 9, 4), tmp_path / "b", min_length=12
         )
+    with pytest.raises(
+        ExportError, match=r"TwoRequired: forward takes 'h' with no default .* pass example_inputs"
+    ):
+        export(TwoRequired().eval(), torch.randn(2, 6, 4), tmp_path / "b")
     assert not (tmp_path / "b").exists()
+
+
+class TwoRequired(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.GRU(4, 5, batch_first=True), torch.nn.GRU(5, 6, batch_first=True)
+
+    def forward(self, x, h):
+        y, ha = self.a(x, h[0])
+        y, hb = self.b(y, h[1])
+        return y, (ha, hb)
 
 
 def test_time_major_without_example_state_is_zeros_of_the_right_shape(tmp_path):
@@ -172,7 +187,7 @@ def test_time_major_without_example_state_is_zeros_of_the_right_shape(tmp_path):
 def test_topology_mismatch_is_one_error(tmp_path):
     with pytest.raises(
         ExportError,
-        match=r"topology many_to_many: expected y of shape \[batch, time=9, out\], got \[2, 2\]; the output "
+        match=r"LastThree: topology many_to_many: expected y of shape \[batch, time=9, out\], got \[2, 2\]; the output "
         r"looks many_to_one: leave topology unset to infer it",
     ):
         export(
