@@ -123,13 +123,3 @@ def test_success_replaces_an_old_bundle_atomically(tmp_path):
     second = json.loads((out / "manifest.json").read_text())
     assert first["cell"] == "gru" and second["cell"] == "lstm"
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.onnx"]
-
-
-@pytest.mark.parametrize(
-    ("cell", "op"), [("lstm", "LSTM"), ("gru", "GRU"), ("rnn", "RNN"), ("rnn_relu", "RNN")]
-)
-def test_dynamo_exporter_keeps_native_ops(tmp_path, cell, op):
-    report = export(Seq(cell, layers=1).eval(), torch.randn(2, 5, 4), tmp_path / "b", exporter="dynamo")
-    assert report.exporter == "dynamo" and report.attempts == {"dynamo": "passed"}
-    assert report.native_nodes == {op: 1}
-    assert report.max_abs_diff < 1e-5
