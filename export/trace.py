@@ -91,7 +91,7 @@ def trace_module(
 def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, y) -> Traced:
     x = args[0]
     shapes = calling.shapes
-    state_in, state_out = state_names(calling.n_state)
+    state_in, state_out = state_names(calling.n_state, lstm=[layer.cell for layer in layers] == ["lstm"])
     per_step = topology != "many_to_one"
     io_dims: dict[str, list[int | str]] = {
         "x": ["batch", "time", x.shape[2]] if x.dim() == 3 else ["batch", "time"],

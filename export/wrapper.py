@@ -87,10 +87,11 @@ class ExportWrapper(nn.Module):
         return (y, *state) if n else y
 
 
-def state_names(state_tensors: int) -> tuple[list[str], list[str]]:
-    """Graph names of the state inputs and outputs: ``h0 -> hn`` and ``c0 -> cn`` for an LSTM."""
+def state_names(state_tensors: int, lstm: bool = True) -> tuple[list[str], list[str]]:
+    """Graph names of the state inputs and outputs: ``h0 -> hn``, and ``c0 -> cn`` when the two
+    tensors are one LSTM's ``(h, c)``; ``state0 -> state0_out``, ... for any other state."""
     if state_tensors == 1:
         return ["h0"], ["hn"]
-    if state_tensors == 2:
+    if state_tensors == 2 and lstm:
         return ["h0", "c0"], ["hn", "cn"]
     return [f"state{i}" for i in range(state_tensors)], [f"state{i}_out" for i in range(state_tensors)]

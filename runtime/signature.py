@@ -119,16 +119,21 @@ def _x_sig(manifest: Manifest, arg: Any, outputs: list[Any]) -> TensorSig:
 
 def _bare_x_sig(name: str, graph: tuple[int | str, ...], dtype: np.dtype, outputs: list[Any]) -> TensorSig:
     """A third-party input's axes from its dim names. A time axis (``seq``, ``time``, ...) counts only
-    when an output carries the same dim: silero's ``[batch, sequence]`` is the samples of one frame,
-    so that model takes one chunk per call (a frame model, with no time axis)."""
+    when an output carries it on (the dim's name, or a free size at the same axis): silero's
+    ``[batch, sequence] -> [batch, 1]`` is the samples of one frame, so that model takes one chunk
+    per call (a frame model, with no time axis)."""
     batch = _find(graph, BATCH_NAMES)
     time = _find(graph, TIME_NAMES)
-    if time is not None and not any(graph[time] in _dims(out) for out in outputs):
+    if time is not None and not any(_carries(_dims(out), graph[time], time) for out in outputs):
         time = None
     if batch is None and graph and not isinstance(graph[0], int) and time != 0:
         batch = 0
     dims = tuple("batch" if i == batch else "time" if i == time else d for i, d in enumerate(graph))
     return TensorSig(name, dims, dtype, batch, time)
+
+
+def _carries(dims: tuple[int | str, ...], name: str, axis: int) -> bool:
+    return name in dims or (axis < len(dims) and not isinstance(dims[axis], int))
 
 
 def _state_sig(arg: Any, manifest_shape: tuple[int | str, ...], dtype: str) -> TensorSig:

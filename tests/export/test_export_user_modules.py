@@ -101,7 +101,12 @@ FAST = [
 
 @pytest.mark.parametrize("name", FAST)
 def test_user_module(tmp_path, name):
-    check_kind(BY_NAME[name], tmp_path / "b")
+    report = check_kind(BY_NAME[name], tmp_path / "b")
+    names = [(s.input, s.output) for s in report.manifest.state]
+    if name == "gru_relu_rnn_stack":  # two hidden states, not an LSTM's (h, c)
+        assert names == [("state0", "state0_out"), ("state1", "state1_out")]
+    if name == "lstm_tuple_state_positional":
+        assert names == [("h0", "hn"), ("c0", "cn")]
 
 
 @pytest.mark.slow

@@ -40,7 +40,9 @@ SPECS = {
     "silero_vad_16k_sequence.onnx": Spec((3, 576), {"h": ("hn", N_OUT), "c": ("cn", N_OUT)}, time_axis=0),
     "silero_vad_v4.onnx": Spec((1, 512), {"h": ("hn", N_OUT), "c": ("cn", N_OUT)}, {"sr": 16000}),
     "silero_decoder_v5.onnx": Spec((1, 128), {"state": ("35", SHAPE)}, scale=1.0),
-    "faster_whisper_silero_vad_v6.onnx": Spec((1, 576), {"h": ("hn", N_OUT), "c": ("cn", N_OUT)}),
+    "faster_whisper_silero_vad_v6.onnx": Spec(
+        (3, 576), {"h": ("hn", N_OUT), "c": ("cn", N_OUT)}, time_axis=0
+    ),
     "akiki-vad.onnx": Spec((1, 576), {"h": ("h_out", X_OUT)}),
     "flashvad-stream.onnx": Spec(
         (2, 1, 43),
@@ -127,7 +129,12 @@ def test_state_pairs_are_inferred_and_streamed(name):
 
 @pytest.mark.parametrize(
     ("name", "axis"),
-    [("silero_vad_16k_sequence.onnx", 0), ("fsmn_vad.onnx", 1), ("g2p_id_decoder.onnx", 1)],
+    [
+        ("silero_vad_16k_sequence.onnx", 0),
+        ("faster_whisper_silero_vad_v6.onnx", 0),
+        ("fsmn_vad.onnx", 1),
+        ("g2p_id_decoder.onnx", 1),
+    ],
 )
 def test_sequence_models_stream_like_one_call(name, axis):
     """Chunks through a stream give what one call over the whole sequence gives."""
@@ -142,15 +149,15 @@ def test_sequence_models_stream_like_one_call(name, axis):
         np.testing.assert_allclose(stream.state[key], value, atol=1e-5)
 
 
-def test_frame_model_steps_one_frame_per_call():
-    """faster-whisper's silero v6 export takes [seq_len, 576] frames, but names no output dim after
-    seq_len; edgernn treats it as a frame model, one frame per call, which is the same computation."""
-    spec = SPECS["faster_whisper_silero_vad_v6.onnx"]
-    session = _load("faster_whisper_silero_vad_v6.onnx")
-    frames = np.concatenate(_chunks(spec, 6))
-    whole = session.run(frames).output  # one call: the model runs its own sequence over axis 0
+def test_frames_of_a_sequence_model_step_one_at_a_time():
+    """silero's sequence export takes [sequence_length, 576] frames on axis 0, with no batch axis: a
+    stream steps one frame ([576]) at a time, as one call over all the frames does."""
+    spec = SPECS["silero_vad_16k_sequence.onnx"]
+    session = _load("silero_vad_16k_sequence.onnx")
+    frames = np.concatenate(_chunks(spec, 2))
+    whole = session.run(frames).output
     stream = session.stream(batch=1)
-    steps = np.concatenate([stream.step(f[None]).output for f in frames])
+    steps = np.stack([stream.step(f).output for f in frames])
     np.testing.assert_allclose(steps, whole, atol=1e-6)
 
 
