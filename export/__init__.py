@@ -25,6 +25,7 @@ _LAZY = {
     "inspect_path": ".inspection",
     "summarize": ".graph",
     "load_model": ".graph",
+    "rnn_with_lengths": ".rnn_ops",
 }
 
 __all__ = sorted(_LAZY)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from .graph import summarize
 from .onnx_export import finalize, metadata_props, run_exporter
 from .trace import Traced, trace_module
 from .verify import Check, Verifier
-from .wrapper import ExportWrapper, RecurrentLayer, find_recurrent
+from .wrapper import RecurrentLayer, find_recurrent
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,14 @@ class ExportReport:
 
 def export(
     module: torch.nn.Module,
-    example_inputs: torch.Tensor | tuple[torch.Tensor, ...],
+    example_inputs: torch.Tensor | tuple[Any, ...],
     out_dir: str | Path,
     *,
-    topology: str = "many_to_many",
-    state: bool = True,
+    topology: str | None = None,
+    state: bool | str = "auto",
     lengths: bool = False,
+    time_major: bool | None = None,
+    min_length: int | None = None,
     opset: int = 17,
     exporter: str = "auto",
     atol: float = 1e-5,
@@ -88,16 +91,25 @@ def export(
 ) -> ExportReport:
     """Export ``module`` to a bundle in ``out_dir`` and prove it before writing anything.
 
-    ``module.forward(x, state=None) -> (y, state)`` when ``state`` (state is a tensor, or a tuple
-    such as ``(h, c)``); ``module.forward(x) -> y`` otherwise. With ``lengths`` it must accept
-    ``lengths=`` (a ``[batch]`` int64 tensor) and use packed sequences. ``one_to_many`` modules
-    also need ``init_state(cond) -> state``. ``real_inputs`` (model space, ``[n, time, ...]``) adds
-    a parity check on real data. Raises :class:`ExportError` listing each failed check.
+    ``example_inputs`` is ``x`` or ``(x, state)``. The module takes its state the way it is written:
+    ``forward(x, h)``, ``forward(x, hidden=None)``, ``forward(x, *, state=None)``..., the state a
+    tensor, an ``(h, c)`` tuple or a list, returned as ``(y, state)``. ``state="auto"`` exports the
+    state as graph I/O when forward takes one after ``x`` and returns it; zeros of the right shape
+    stand in when the example gives none. ``time_major``: the module reads ``x`` as ``[time, batch,
+    ...]`` (default: read from the state's batch dim); the graph always takes ``[batch, time, ...]``.
+    ``topology`` defaults to what ``y``'s shape says. ``min_length`` defaults to the fewest steps
+    PyTorch runs the module on; verification starts there and the runtime refuses shorter inputs.
+    With ``lengths`` the module must accept ``lengths=`` (a ``[batch]`` int64 tensor).
+    ``one_to_many`` modules also need ``init_state(cond) -> state``. ``real_inputs`` (model space,
+    ``[n, time, ...]``) adds a parity check on real data. Raises :class:`ExportError` listing each
+    failed check.
     """
     config = ExportConfig(
         topology=topology,
         state=state,
         lengths=lengths,
+        time_major=time_major,
+        min_length=min_length,
         opset=opset,
         exporter=exporter,
         atol=atol,
@@ -105,33 +117,31 @@ def export(
         allow_unrolled=allow_unrolled,
         ort_format=ort_format,
     )
-    if config.topology not in TOPOLOGIES:
-        raise ExportError(f"topology: expected one of {', '.join(TOPOLOGIES)}, got {config.topology!r}")
-    if config.exporter not in EXPORTERS:
-        raise ExportError(f"exporter: expected one of {', '.join(EXPORTERS)}, got {config.exporter!r}")
+    _check_choices(config)
     check_out_dir(Path(out_dir))  # before any work: export never removes what it did not write
     layers = find_recurrent(module, allow_unrolled=config.allow_unrolled)
-    x = example_inputs[0] if isinstance(example_inputs, tuple | list) else example_inputs
-    if not isinstance(x, torch.Tensor) or x.dim() not in (2, 3):
-        raise ExportError(
-            f"example input: expected a [batch, time(, features)] tensor, got {type(x).__name__}"
-        )
     was_training = module.training
     module.eval()
     try:
-        traced = trace_module(module, x, config, meta or ExportMeta(), layers)
-        return _export(
-            module, traced, Path(out_dir), config, meta or ExportMeta(), layers, real_inputs, real_lengths
-        )
+        traced = trace_module(module, example_inputs, config, meta or ExportMeta(), layers)
+        config = dataclasses.replace(config, topology=traced.topology, min_length=traced.min_length)
+        return _export(traced, Path(out_dir), config, meta or ExportMeta(), layers, real_inputs, real_lengths)
     finally:
         module.train(was_training)
 
 
-def _export(
-    module, traced: Traced, out_dir: Path, config, meta, layers, real_x, real_lengths
-) -> ExportReport:
+def _check_choices(config: ExportConfig) -> None:
+    if config.topology is not None and config.topology not in TOPOLOGIES:
+        raise ExportError(f"topology: expected one of {', '.join(TOPOLOGIES)}, got {config.topology!r}")
+    if config.exporter not in EXPORTERS:
+        raise ExportError(f"exporter: expected one of {', '.join(EXPORTERS)}, got {config.exporter!r}")
+    if config.state not in (True, False, "auto"):
+        raise ExportError(f"state: expected True, False or 'auto', got {config.state!r}")
+
+
+def _export(traced: Traced, out_dir: Path, config, meta, layers, real_x, real_lengths) -> ExportReport:
     """Try each exporter in turn; the first graph that passes every check becomes the bundle."""
-    wrapper = ExportWrapper(module, state_tensors=len(traced.state_in), lengths=config.lengths).eval()
+    wrapper = traced.wrapper
     metadata = metadata_props(traced.manifest.to_dict(), edgernn.__version__)
     order = AUTO_ORDER if config.exporter == "auto" else (config.exporter,)
     attempts: dict[str, str] = {}
@@ -144,7 +154,7 @@ def _export(
                 attempts[name] = str(err)
                 continue
             except Exception as err:  # exporter internals raise anything; report it and try the next path
-                attempts[name] = f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
+                attempts[name] = _reason(err)
                 continue
             checks = [*_graph_checks(model, layers, config)]
             checks += Verifier(wrapper, path, traced.io, config).checks(real_x, real_lengths)
@@ -154,11 +164,14 @@ def _export(
                 continue
             attempts[name] = "passed"
             plan = BundlePlan(
-                out_dir, path, model, module, config, meta, traced, tuple(checks), attempts, name
+                out_dir, path, model, wrapper.module, config, meta, traced, tuple(checks), attempts, name
             )
             return write_bundle(plan)
     tried = " | ".join(f"{k}: {' '.join(v.split())}" for k, v in attempts.items())  # one line for the CLI
-    raise ExportError(f"no exporter produced a model that passes verification; nothing was written. {tried}")
+    name = type(wrapper.module).__name__
+    raise ExportError(
+        f"{name}: no exporter produced a model that passes verification; nothing was written. {tried}"
+    )
 
 
 def _run_one(
@@ -176,6 +189,18 @@ def _run_one(
     )
     names = set(traced.input_names) | set(traced.output_names)
     return finalize(path, io_dims={k: v for k, v in traced.io_dims.items() if k in names}, metadata=metadata)
+
+
+def _reason(err: BaseException) -> str:
+    """One line for an exporter failure: our own ExportError when one caused it (torch.onnx wraps
+    what the model raised during capture), else the first line of what the exporter said."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ExportError):
+            return str(cause)
+        cause = cause.__cause__ or cause.__context__
+    text = str(err).splitlines()[0][:300] if str(err) else ""
+    return f"{type(err).__name__}: {text}"
 
 
 def _describe(check: Check) -> str:

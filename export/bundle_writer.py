@@ -135,6 +135,7 @@ def _write_files(plan: BundlePlan, tmp: Path, checks: list[Check]) -> dict[str, 
             list(traced.state_in),
             plan.config,
             plan.model.metadata_props,
+            plan.exporter,
         )
         roles[INIT_FILE] = (None, ROLE_INIT)
     for rel, source in plan.meta.data_files.items():

@@ -52,6 +52,7 @@ class RecurrentNode:
     layout: int
     graph: str
     has_sequence_lens: bool
+    activations: tuple[str, ...] = ()  # as the node names them; () means the op's defaults
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,9 @@ def summarize(model: onnx.ModelProto) -> GraphSummary:
                         layout=_attr(node, "layout", 0),
                         graph=path,
                         has_sequence_lens=len(node.input) > 4 and bool(node.input[4]),
+                        activations=tuple(
+                            a.decode() if isinstance(a, bytes) else a for a in _attr(node, "activations", [])
+                        ),
                     )
                 )
     quantized = {op: n for op, n in sorted(ops.items()) if op in QUANTIZED_OPS}

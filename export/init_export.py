@@ -22,13 +22,14 @@ class InitWrapper(torch.nn.Module):
 
     def forward(self, cond: torch.Tensor):
         state = self.module.init_state(cond)
-        return state if isinstance(state, tuple) else (state,)
+        return tuple(state) if isinstance(state, tuple | list) else (state,)
 
 
 def export_init(
-    module, path: Path, meta, shapes, state_in, config: ExportConfig, metadata_props
+    module, path: Path, meta, shapes, state_in, config: ExportConfig, metadata_props, exporter: str
 ) -> list[Check]:
-    """Export and verify the init graph; returns its checks (raises :class:`ExportError` on failure)."""
+    """Export and verify the init graph with ``exporter`` (the one whose main graph passed); returns
+    its checks (raises :class:`ExportError` on failure)."""
     if not hasattr(module, "init_state"):
         raise ExportError(
             f"topology one_to_many: expected {type(module).__name__}.init_state(cond) -> state, found none"
@@ -40,7 +41,7 @@ def export_init(
     wrapper = InitWrapper(module).eval()
     features = meta.condition.features
     run_exporter(
-        "torchscript" if config.exporter == "auto" else config.exporter,
+        exporter,
         wrapper,
         (torch.zeros(2, features),),
         path,

@@ -105,7 +105,8 @@ def render(report: dict[str, Any], console: Any) -> None:
         for n in m["recurrent"]:
             rec.add_row(
                 n["name"],
-                n["op_type"],
+                n["op_type"]
+                + (f" ({', '.join(dict.fromkeys(n['activations']))})" if n["activations"] else ""),
                 n["direction"],
                 str(n["hidden_size"]),
                 str(n["layout"]),

@@ -72,6 +72,12 @@ def _quiet_fds():
 
 
 def _export_dynamo(wrapper, args, path, input_names, output_names, dynamic, opset) -> None:
+    """The dynamo exporter with native recurrent nodes: every nn.LSTM/GRU/RNN is swapped for a custom
+    op shim while it runs, and translated by ``rnn_onnx`` (public APIs only: torch.library custom ops
+    and ``custom_translation_table``)."""
+    from .rnn_onnx import fold_weight_preparation, translation_table
+    from .rnn_ops import swap_rnn_modules
+
     dims: dict[str, torch.export.Dim] = {}
 
     def spec(name: str):
@@ -81,17 +87,20 @@ def _export_dynamo(wrapper, args, path, input_names, output_names, dynamic, opse
         return {axis: dims.setdefault(label, torch.export.Dim.AUTO) for axis, label in axes.items()}
 
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    program = torch.onnx.export(
-        wrapper,
-        args,
-        dynamo=True,
-        opset_version=opset,
-        input_names=input_names,
-        output_names=output_names,
-        dynamic_shapes=_shapes_for_varargs([spec(n) for n in input_names]),
-        optimize=True,
-        verbose=False,
-    )
+    with swap_rnn_modules(wrapper):
+        program = torch.onnx.export(
+            wrapper,
+            args,
+            dynamo=True,
+            opset_version=opset,
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_shapes=_shapes_for_varargs([spec(n) for n in input_names]),
+            custom_translation_table=translation_table(),
+            optimize=True,
+            verbose=False,
+        )
+    fold_weight_preparation(program.model)
     program.save(str(path))
 
 
@@ -127,6 +136,10 @@ def finalize(path: Path, *, io_dims: dict[str, Dims], metadata: dict[str, str]) 
                 )
             else:
                 dim.dim_value = target
+    weights = {t.name for t in model.graph.initializer}
+    kept = [v for v in model.graph.value_info if v.name not in weights]  # dynamo lists initializers too
+    del model.graph.value_info[:]
+    model.graph.value_info.extend(kept)
     del model.metadata_props[:]
     for key, value in metadata.items():
         model.metadata_props.add(key=key, value=value)

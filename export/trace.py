@@ -13,17 +13,22 @@ import torch
 import edgernn
 from edgernn.runtime.manifest import InputSpec, Manifest, OutputSpec, StateSpec
 
+from .calling import Calling, read_calling
 from .config import ExportConfig
 from .errors import ExportError
 from .verify import GraphIO
-from .wrapper import RecurrentLayer, count_state_tensors, state_names
+from .wrapper import ExportWrapper, RecurrentLayer, state_names
 
 
 @dataclass(frozen=True)
 class Traced:
     """The graph to export: example arguments, I/O names and dims, and the manifest it implies."""
 
-    args: tuple[torch.Tensor, ...]  # x, zero states[, lengths]
+    wrapper: ExportWrapper  # the module behind the graph's fixed signature
+    calling: Calling
+    topology: str  # as given, or read from the output's rank and time dim
+    min_length: int  # the fewest steps the module runs on
+    args: tuple[torch.Tensor, ...]  # x (batch-first), zero states[, lengths]
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
     state_in: tuple[str, ...]
@@ -34,23 +39,61 @@ class Traced:
     manifest: Manifest
 
 
+def split_example(module: torch.nn.Module, example_inputs: Any) -> tuple[torch.Tensor, Any]:
+    """``x`` and the example state (or None) from ``x``, ``(x,)`` or ``(x, state)``."""
+    items = tuple(example_inputs) if isinstance(example_inputs, tuple | list) else (example_inputs,)
+    if not 1 <= len(items) <= 2:
+        raise ExportError(
+            f"{type(module).__name__}: example_inputs: expected x or (x, state), got {len(items)} items"
+        )
+    x = items[0]
+    if not isinstance(x, torch.Tensor) or x.dim() not in (2, 3):
+        raise ExportError(
+            f"{type(module).__name__}: example input: expected a [batch, time(, features)] tensor, "
+            f"got {type(x).__name__}"
+        )
+    return x, (items[1] if len(items) == 2 else None)
+
+
 def trace_module(
-    module: torch.nn.Module, x: torch.Tensor, config: ExportConfig, meta: Any, layers: list[RecurrentLayer]
+    module: torch.nn.Module,
+    example_inputs: Any,
+    config: ExportConfig,
+    meta: Any,
+    layers: list[RecurrentLayer],
 ) -> Traced:
-    """Run ``module`` on ``x`` once and describe the graph an export must produce."""
-    n_state = count_state_tensors(module, x) if config.state else 0
-    with torch.no_grad():
-        out = module(x)
-    y, state = (out[0], out[1]) if n_state else ((out[0] if isinstance(out, tuple) else out), ())
-    state = [state] if isinstance(state, torch.Tensor) else list(state)
-    _check_output(y, x, config.topology)
-    state_in, state_out = state_names(n_state, getattr(module, "state_names", None))
-    shapes = tuple((s.shape[0], s.shape[2]) for s in state)
+    """Call ``module`` on the example and describe the graph an export must produce."""
+    x, example_state = split_example(module, example_inputs)
+    calling, state = read_calling(
+        module,
+        x,
+        example_state,
+        state=config.state,
+        lengths=config.lengths,
+        time_major=config.time_major,
+        layers=layers,
+    )
+    wrapper = ExportWrapper(module, calling).eval()
+    x = x.transpose(0, 1).contiguous() if calling.time_major else x
     batch, time = x.shape[0], x.shape[1]
-    args = (x, *(torch.zeros(r, batch, h) for r, h in shapes))
+    args = (x, *(torch.zeros_like(s) for s in state))
     if config.lengths:
         args += (torch.full((batch,), time, dtype=torch.int64),)
-    per_step = config.topology != "many_to_one"
+    with torch.no_grad():
+        out = wrapper(*args)
+    y = out[0] if calling.n_state else out
+    topology = resolve_topology(type(module).__name__, config.topology, y, time)
+    per_step = topology != "many_to_one"
+    min_length = find_min_length(type(module).__name__, wrapper, args, per_step, config.min_length)
+    return _traced(config, meta, layers, wrapper, calling, topology, min_length, args, y)
+
+
+def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, y) -> Traced:
+    x = args[0]
+    shapes = calling.shapes
+    lstm = [layer.cell for layer in layers] == ["lstm"]
+    state_in, state_out = state_names(calling.n_state, lstm, getattr(wrapper.module, "state_names", None))
+    per_step = topology != "many_to_one"
     io_dims: dict[str, list[int | str]] = {
         "x": ["batch", "time", x.shape[2]] if x.dim() == 3 else ["batch", "time"],
         "y": ["batch", "time", y.shape[-1]] if per_step else ["batch", y.shape[-1]],
@@ -61,14 +104,20 @@ def trace_module(
     io = GraphIO(
         state_shapes=shapes,
         features=x.shape[2] if x.dim() == 3 else None,
-        vocab_size=_vocab(module, meta),
+        vocab_size=_vocab(wrapper.module, meta),
         lengths=config.lengths,
         per_step=per_step,
-        streamable=bool(n_state) and not any(layer.bidirectional for layer in layers),
-        example_time=time,
+        streamable=bool(shapes) and not any(layer.bidirectional for layer in layers),
+        example_time=x.shape[1],
         input_names=input_names,
+        min_length=min_length,
     )
+    resolved = dataclasses.replace(config, topology=topology, min_length=min_length)
     return Traced(
+        wrapper=wrapper,
+        calling=calling,
+        topology=topology,
+        min_length=min_length,
         args=args,
         input_names=input_names,
         output_names=("y", *state_out),
@@ -77,17 +126,61 @@ def trace_module(
         io_dims=io_dims,
         dynamic={n: {i: d for i, d in enumerate(dims) if isinstance(d, str)} for n, dims in io_dims.items()},
         io=io,
-        manifest=_manifest(config, meta, layers, x, y, state_in, state_out, shapes),
+        manifest=_manifest(resolved, meta, layers, x, y, state_in, state_out, shapes),
     )
 
 
-def _check_output(y: torch.Tensor, x: torch.Tensor, topology: str) -> None:
-    if topology == "many_to_one" and y.dim() != 2:
-        raise ExportError(f"topology many_to_one: expected y of shape [batch, out], got {list(y.shape)}")
-    if topology != "many_to_one" and (y.dim() != 3 or y.shape[1] != x.shape[1]):
+def resolve_topology(name: str, requested: str | None, y: torch.Tensor, time: int) -> str:
+    """The topology as given, or read from ``y``: ``[batch, out]`` is many_to_one, ``[batch, time, out]``
+    many_to_many. A given topology that the output contradicts is an error."""
+    inferred = (
+        "many_to_one" if y.dim() == 2 else "many_to_many" if y.dim() == 3 and y.shape[1] == time else None
+    )
+    if requested is None:
+        if inferred is None:
+            raise ExportError(
+                f"{name}: expected y of shape [batch, out] (many_to_one) or [batch, time={time}, out] "
+                f"(many_to_many), got {list(y.shape)}"
+            )
+        return inferred
+    per_step = requested != "many_to_one"
+    if inferred != ("many_to_many" if per_step else "many_to_one"):
+        want = f"[batch, time={time}, out]" if per_step else "[batch, out]"
+        hint = f"; the output looks {inferred}: leave topology unset to infer it" if inferred else ""
         raise ExportError(
-            f"topology {topology}: expected y of shape [batch, time={x.shape[1]}, out], got {list(y.shape)}"
+            f"{name}: topology {requested}: expected y of shape {want}, got {list(y.shape)}{hint}"
         )
+    return requested
+
+
+def find_min_length(name: str, wrapper, args: tuple, per_step: bool, given: int | None) -> int:
+    """The fewest time steps the module runs on: ``given``, or the shortest length at which PyTorch
+    runs one sequence and returns an output of the right shape (probed from 1 up to the example's)."""
+    time = args[0].shape[1]
+    if given is not None:
+        if not 1 <= given <= time:
+            raise ExportError(f"{name}: min_length: expected 1..{time} (the example's length), got {given}")
+        return given
+    for length in range(1, time):
+        probe = _cut(args, length)
+        try:
+            with torch.no_grad():
+                out = wrapper(*probe)
+        except Exception:  # what PyTorch refuses is exactly what we look for
+            continue
+        y = out[0] if isinstance(out, tuple) else out
+        if y.dim() == (3 if per_step else 2) and (not per_step or y.shape[1] == length):
+            return length
+    return time
+
+
+def _cut(args: tuple, length: int) -> tuple:
+    """One sequence of ``length`` steps from the example arguments (x, states[, lengths])."""
+    x, *rest = args
+    cut = [x[:1, :length]]
+    for t in rest:
+        cut.append(t[:1].clone().fill_(length) if t.dim() == 1 else t[:, :1])
+    return tuple(cut)
 
 
 def _vocab(module: torch.nn.Module, meta: Any) -> int | None:
@@ -106,7 +199,9 @@ def _manifest(config, meta, layers, x, y, state_in, state_out, shapes) -> Manife
         dtype="int64" if tokens else "float32",
         kind="tokens" if tokens else "features",
     )
-    input_spec = dataclasses.replace(input_spec, name="x", lengths="lengths" if config.lengths else None)
+    input_spec = dataclasses.replace(
+        input_spec, name="x", lengths="lengths" if config.lengths else None, min_length=config.min_length
+    )
     output_spec = dataclasses.replace(meta.output or OutputSpec(kind="raw"), name="y", size=int(y.shape[-1]))
     return Manifest(
         name=meta.name,

@@ -28,6 +28,7 @@ class GraphIO:
     streamable: bool
     example_time: int
     input_names: tuple[str, ...]
+    min_length: int = 1  # the fewest steps the module runs on: checks never go below it
 
 
 def compare_outputs(
@@ -94,8 +95,13 @@ class Verifier:
     # -- the gate ---------------------------------------------------------------------------------
     def checks(self, real_x: np.ndarray | None = None, real_lengths: np.ndarray | None = None) -> list[Check]:
         """Every check of the gate; a run that raises inside onnxruntime is a failed check."""
-        t0 = self.io.example_time
-        lengths = sorted({t if t > 0 else (t0 if t == 0 else 2 * t0 + 3) for t in self.config.verify_lengths})
+        t0, shortest = self.io.example_time, self.io.min_length
+        lengths = sorted(
+            {
+                max(t, shortest) if t > 0 else (t0 if t == 0 else 2 * t0 + 3)
+                for t in self.config.verify_lengths
+            }
+        )
         results = []
         for time in lengths:
             for batch in self.config.verify_batches:
@@ -108,18 +114,18 @@ class Verifier:
         if real_x is not None:
             results.append(self._guard("parity real inputs", self._real, real_x, real_lengths))
         if self.io.streamable:
-            long = 2 * t0 + 3
-            results.append(self._guard(f"stream step-by-step T={long}", self._stream, long, 1))
-            results.append(
-                self._guard(
-                    f"stream chunks of {self.config.stream_chunk} T={long}",
-                    self._stream,
-                    long,
-                    self.config.stream_chunk,
-                )
-            )
+            results += self._stream_checks(2 * t0 + 3)
         if self.io.lengths:
             results.append(self._guard("ragged batch vs packed PyTorch", self._ragged, 2 * t0 + 3))
+        return results
+
+    def _stream_checks(self, long: int) -> list[Check]:
+        """Step by step (when one step is a valid input), and in chunks no shorter than min_length."""
+        chunk = max(self.config.stream_chunk, self.io.min_length)
+        results = []
+        if self.io.min_length == 1:
+            results.append(self._guard(f"stream step-by-step T={long}", self._stream, long, 1))
+        results.append(self._guard(f"stream chunks of {chunk} T={long}", self._stream, long, chunk))
         return results
 
     def _guard(self, name, fn, *args) -> Check:
@@ -142,16 +148,20 @@ class Verifier:
         batch = 2
         x, state = self._x(batch, time), self._state(batch, True)
         full = self.run_torch(self._feed(x, state, None))
+        starts = list(range(0, time, chunk))
+        if time - starts[-1] < self.io.min_length and len(starts) > 1:
+            starts.pop()  # the short tail joins the chunk before it
         pieces = []
-        for start in range(0, time, chunk):
-            out = self.run_ort(self._feed(x[:, start : start + chunk], state, None))
+        for start, stop in zip(starts, [*starts[1:], time], strict=True):
+            out = self.run_ort(self._feed(x[:, start:stop], state, None))
             pieces.append(out[0])
             state = out[1:]
         y = np.concatenate(pieces, axis=1) if self.io.per_step else pieces[-1]
         return self.compare(name, [y, *state], full, "ORT streamed vs PyTorch full sequence")
 
     def _ragged(self, name: str, time: int) -> Check:
-        lengths = np.array([time, 1, (time + 1) // 2], dtype=np.int64)
+        shortest = self.io.min_length
+        lengths = np.array([time, shortest, max(shortest, (time + 1) // 2)], dtype=np.int64)
         x, state = self._x(3, time), self._state(3, True)
         batched = self.run_ort(self._feed(x, state, lengths))
         packed = self.compare(name, batched, self.run_torch(self._feed(x, state, lengths)))

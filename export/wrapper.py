@@ -18,7 +18,7 @@ class RecurrentLayer:
     """One nn.LSTM/GRU/RNN found in a module; ``nodes`` is how many ONNX nodes it should become."""
 
     path: str
-    cell: str
+    cell: str  # lstm | gru | rnn (tanh or relu: nn.RNN's two nonlinearities, both native in ONNX)
     layers: int
     hidden_size: int
     bidirectional: bool
@@ -52,10 +52,6 @@ def find_recurrent(module: nn.Module, *, allow_unrolled: bool = False) -> list[R
                 f"module {name!r} is an LSTM with proj_size={sub.proj_size}: ONNX's LSTM has no projection, "
                 "so it would be decomposed into elementwise ops. Use proj_size=0"
             )
-        if cell == "rnn" and sub.nonlinearity != "tanh" and not allow_unrolled:
-            raise ExportError(
-                f"module {name!r} is an RNN with nonlinearity={sub.nonlinearity!r}: export supports tanh"
-            )
         if module.training and sub.dropout > 0 and sub.num_layers > 1:
             raise ExportError(
                 f"module {name!r} has dropout={sub.dropout} and the model is in training mode: training-mode "
@@ -72,55 +68,35 @@ def find_recurrent(module: nn.Module, *, allow_unrolled: bool = False) -> list[R
 
 
 class ExportWrapper(nn.Module):
-    """Flatten the state of ``forward(x, state) -> (y, state)`` into named tensors.
+    """The graph's fixed signature around the module as it is written.
 
-    Graph signature: ``x, h0[, c0][, lengths] -> y, hn[, cn]``. With ``state=False`` the wrapped
-    module is called as ``module(x)`` (or ``module(x, lengths=...)``) and only ``y`` is returned.
+    Graph: ``x [batch, time, ...], h0[, c0][, lengths] -> y, hn[, cn]``; ``calling`` says where the
+    module takes its state (positional or keyword, tensor, tuple or list) and whether it reads ``x``
+    time-major. A stateless module gives ``y`` only.
     """
 
-    def __init__(self, module: nn.Module, *, state_tensors: int, lengths: bool) -> None:
+    def __init__(self, module: nn.Module, calling) -> None:
         super().__init__()
         self.module = module
-        self.state_tensors = state_tensors
-        self.lengths = lengths
+        self.calling = calling
 
     def forward(self, x: torch.Tensor, *rest: torch.Tensor):
-        state_in = rest[: self.state_tensors]
-        kwargs = {"lengths": rest[self.state_tensors]} if self.lengths else {}
-        if self.state_tensors == 0:
-            out = self.module(x, **kwargs)
-            return out[0] if isinstance(out, tuple) else out
-        state = state_in[0] if self.state_tensors == 1 else tuple(state_in)
-        y, state = self.module(x, state, **kwargs)
-        return (y, state) if self.state_tensors == 1 else (y, *state)
+        n = self.calling.n_state
+        lengths = rest[n] if self.calling.lengths else None
+        y, state = self.calling.call(self.module, x, tuple(rest[:n]), lengths)
+        return (y, *state) if n else y
 
 
-def state_names(state_tensors: int, names: tuple[str, ...] | None = None) -> tuple[list[str], list[str]]:
-    """Graph names of the state inputs and outputs: ``h0 -> hn`` and ``c0 -> cn`` for an LSTM, or
-    ``{name}0 -> {name}n`` for the module's own ``state_names``."""
+def state_names(
+    state_tensors: int, lstm: bool = True, names: tuple[str, ...] | None = None
+) -> tuple[list[str], list[str]]:
+    """Graph names of the state inputs and outputs: ``{name}0 -> {name}n`` for a module's own
+    ``state_names``; else ``h0 -> hn``, and ``c0 -> cn`` when the two tensors are one LSTM's
+    ``(h, c)``; ``state0 -> state0_out``, ... for any other state."""
     if names is not None and len(names) == state_tensors:
         return [f"{n}0" for n in names], [f"{n}n" for n in names]
     if state_tensors == 1:
         return ["h0"], ["hn"]
-    if state_tensors == 2:
+    if state_tensors == 2 and lstm:
         return ["h0", "c0"], ["hn", "cn"]
     return [f"state{i}" for i in range(state_tensors)], [f"state{i}_out" for i in range(state_tensors)]
-
-
-def count_state_tensors(module: nn.Module, x: torch.Tensor) -> int:
-    """Run the module once on ``x`` to see how it returns its state (tensor, or tuple for LSTM)."""
-    with torch.no_grad():
-        out = module(x)
-    if not (isinstance(out, tuple) and len(out) == 2):
-        raise ExportError(
-            f"with state=True, expected {type(module).__name__}.forward(x, state=None) to return (y, state), "
-            f"got {type(out).__name__}. Pass state=False for a module whose forward returns y only"
-        )
-    state = out[1]
-    if isinstance(state, torch.Tensor):
-        return 1
-    if isinstance(state, tuple | list) and state and all(isinstance(s, torch.Tensor) for s in state):
-        return len(state)
-    raise ExportError(
-        f"expected the returned state to be a tensor or a tuple of tensors, got {type(state).__name__}"
-    )

@@ -6,16 +6,17 @@ import dataclasses
 import hashlib
 import os
 import posixpath
-import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import BundleError, InputError
 from .fileio import sha256_file
+from .graphscan import GraphScan
 from .limits import strict_json
 from .manifest import InputSpec, Manifest, OutputSpec, StateSpec
 from .modelfile import ModelBytes, mismatch, model_refs, read_model, read_regular
+from .statepairs import infer_state_pairs
 from .vocab import FP32, MANIFEST_NAME, METADATA_KEY, ROLE_INIT, ROLE_MODEL
 
 MODEL_ROLES = (ROLE_MODEL, ROLE_INIT)
@@ -181,44 +182,23 @@ def ort_dtype(type_str: str) -> str:
     return _ORT_DTYPES.get(type_str, type_str)
 
 
+# A third-party graph's lengths input (ONNX's recurrent ops call it sequence_lens), by name.
+LENGTHS_NAMES = ("sequence_lens", "sequence_lengths", "seq_lens", "seq_lengths", "lengths", "length")
+
+
 def _dims(shape: list[Any]) -> tuple[int | str, ...]:
     return tuple(d if isinstance(d, int) else str(d or "?") for d in shape)
 
 
-_STATE_RULES = (
-    lambda i: [i + "N", i + "n", i + "_out", i + "_new", i + "_next"],
-    lambda i: (
-        [re.sub(r"0$", "n", i), re.sub(r"0$", "N", i), re.sub(r"_?0$", "_out", i)] if i.endswith("0") else []
-    ),
-    lambda i: [i.replace("_in", "_out", 1), i.replace("in_", "out_", 1)] if "in" in i else [],
-    lambda i: ["Y_" + i[len("initial_") :]] if i.startswith("initial_") else [],
-)
+def detect_state_pairs(
+    inputs: list[Any], outputs: list[Any], graph: GraphScan | None = None
+) -> dict[str, str]:
+    """Pair state inputs with the outputs that feed them back (``{input: output}``); the rules, and
+    which one found each pair, are in :func:`~edgernn.runtime.statepairs.infer_state_pairs`.
 
-
-def detect_state_pairs(inputs: list[Any], outputs: list[Any]) -> dict[str, str]:
-    """Pair state inputs with the outputs that feed them back, by name and matching shape.
-
-    ``inputs``/``outputs`` are onnxruntime NodeArgs (``name``, ``shape``, ``type``). Recognised
-    patterns: ``h0 -> hn``, ``state -> stateN``, ``initial_h -> Y_h``, ``h_in -> h_out``, ...
-    """
-    by_name = {o.name: o for o in outputs}
-    pairs: dict[str, str] = {}
-    for arg in inputs:
-        for rule in _STATE_RULES:
-            match = next((c for c in rule(arg.name) if c != arg.name and c in by_name), None)
-            if match and _same_kind(arg, by_name[match]) and match not in pairs.values():
-                pairs[arg.name] = match
-                break
-    return pairs
-
-
-def _same_kind(a: Any, b: Any) -> bool:
-    if a.type != b.type or len(a.shape) != len(b.shape):
-        return False
-    return all(
-        not (isinstance(x, int) and isinstance(y, int)) or x == y
-        for x, y in zip(a.shape, b.shape, strict=True)
-    )
+    ``inputs``/``outputs`` are onnxruntime NodeArgs (``name``, ``shape``, ``type``); ``graph`` the
+    scanned main graph, when it could be read (it enables the trace rule)."""
+    return {p.input: p.output for p in infer_state_pairs(inputs, outputs, graph)}
 
 
 def _checked(name: str, state_map: dict[str, str], inputs: list[Any], outputs: list[Any]) -> dict[str, str]:
@@ -235,8 +215,10 @@ def manifest_from_graph(
     inputs: list[Any],
     outputs: list[Any],
     state_map: dict[str, str] | None = None,
+    graph: GraphScan | None = None,
 ) -> Manifest:
-    """Describe a bare model: from its edgernn metadata when present, else from its graph."""
+    """Describe a bare model: from its edgernn metadata when present, else from its graph (``graph``:
+    its scanned nodes; a reverse or bidirectional recurrence makes it not streamable)."""
     if METADATA_KEY in metadata:
         try:
             data = strict_json(metadata[METADATA_KEY])
@@ -259,8 +241,14 @@ def manifest_from_graph(
     pairs = (
         _checked(name, state_map, inputs, outputs)
         if state_map is not None
-        else detect_state_pairs(inputs, outputs)
+        else detect_state_pairs(inputs, outputs, graph)
     )
+    return _from_graph(name, inputs, outputs, pairs, graph)
+
+
+def _from_graph(name: str, inputs: list[Any], outputs: list[Any], pairs: dict[str, str], graph) -> Manifest:
+    """A manifest for a graph that carries none: first data input and output, state pairs, and an
+    integer ``[batch]`` input named like ``sequence_lens`` as the lengths input."""
     in_args = {a.name: a for a in inputs}
     data_in = [a for a in inputs if a.name not in pairs]
     data_out = [a for a in outputs if a.name not in pairs.values()]
@@ -268,6 +256,16 @@ def manifest_from_graph(
         raise BundleError(f"{name}: expected at least one non-state input and output, found none")
     x, y = data_in[0], data_out[0]
     x_shape = _dims(x.shape)
+    lengths = next(
+        (
+            a.name
+            for a in data_in[1:]
+            if a.name.lower() in LENGTHS_NAMES
+            and ort_dtype(a.type) in ("int32", "int64")
+            and len(a.shape) == 1
+        ),
+        None,
+    )
     return Manifest(
         name=name,
         input=InputSpec(
@@ -275,9 +273,11 @@ def manifest_from_graph(
             features=x_shape[-1] if len(x_shape) == 3 and isinstance(x_shape[-1], int) else None,
             dtype=ort_dtype(x.type),
             kind="tokens" if ort_dtype(x.type) in ("int64", "int32") else "features",
+            lengths=lengths,
         ),
         output=OutputSpec(name=y.name, kind="raw"),
         state=tuple(
             StateSpec(i, o, _dims(in_args[i].shape), ort_dtype(in_args[i].type)) for i, o in pairs.items()
         ),
+        bidirectional=graph is not None and bool(graph.directions - {"forward"}),
     )

@@ -266,6 +266,9 @@ def run_command(
         )
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
+    if session.inferred_state:
+        pairs = ", ".join(f"{p.input} -> {p.output} ({p.rule})" for p in session.inferred_state)
+        click.echo(f"note: {bundle.name}: state pairs inferred from the graph: {pairs}", err=True)
     values, notes = read_input(input_path, session.manifest)
     x = _as_batch(values, session)
     notes.insert(0, session.describe()["choice"])

@@ -176,10 +176,13 @@ class Engine:
 
     def require_streamable(self) -> None:
         """Raise :class:`UnsupportedError` unless the model can be stepped with carried state."""
-        if self.manifest.bidirectional:
+        # A bare frame model (no time axis) may run a bidirectional recurrence inside each frame
+        # (gtcrn, over frequency bins); that does not stop it streaming frame by frame.
+        over_time = self.manifest.topology is not None or self.sig.x.time_axis is not None
+        if self.manifest.bidirectional and over_time:
             raise UnsupportedError(
-                f"{self.manifest.name}: bidirectional models read the whole sequence backwards too, so "
-                "they cannot be streamed; use session.run on whole sequences"
+                f"{self.manifest.name}: a bidirectional (or reverse) recurrence reads the whole sequence "
+                "backwards, so it cannot be streamed; use session.run on whole sequences"
             )
         if not self.sig.states:
             raise UnsupportedError(

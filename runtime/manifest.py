@@ -40,6 +40,7 @@ class InputSpec:
     lengths: str | None = None  # name of the optional int64 lengths input ([batch])
     start_token: int | None = None  # one_to_many token decoders: the first input token
     columns: tuple[str, ...] | None = None  # the feature columns by name, in input order (CSV series)
+    min_length: int = 1  # fewest time steps per call the model runs on (a head that reads the last k)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,10 @@ class Manifest:
         _check_choice("cell", self.cell, CELLS)
         _check_choice("input.kind", self.input.kind, INPUT_KINDS)
         _check_choice("output.kind", self.output.kind, OUTPUT_KINDS)
+        if self.input.min_length < 1:
+            raise BundleError(
+                f"manifest field 'input.min_length': expected >= 1, got {self.input.min_length}"
+            )
         if self.schema_version != SCHEMA_VERSION:
             raise BundleError(
                 f"manifest field 'schema_version': expected {SCHEMA_VERSION}, got {self.schema_version}"

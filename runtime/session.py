@@ -19,14 +19,16 @@ from .bundle import Bundle, manifest_from_graph
 from .cuda_graphs import CudaGraphs
 from .engine import Engine
 from .errors import BundleError, InputError, UnsupportedError
+from .graphscan import scan_graph
 from .loading import GpuRoute, Plan, create_session, init_session, open_bundle, stream_refusal
 from .manifest import Manifest
 from .modelfile import ModelBytes, read_model
 from .providers import RuntimeConfig
 from .result import Result
 from .signature import Signature, build_signature
-from .validate import check_lengths
-from .vocab import AUTO, BARE_VARIANT, FP32
+from .statepairs import StatePair, infer_state_pairs
+from .validate import check_lengths, check_min_length
+from .vocab import AUTO, BARE_VARIANT, FP32, METADATA_KEY
 
 if TYPE_CHECKING:
     from .batcher import StreamBatcher
@@ -60,6 +62,8 @@ class Session:
         self._gpu: GpuRoute | None = None  # provider="auto" with the CUDA EP installed
         self._bundle: Bundle | None = None  # the bundle this session came from (eval data, other variants)
         self._batch_checks: dict[tuple, Any] = {}  # StreamBatcher's int8 checks, by (max_batch, budget)
+        self._inferred: tuple[StatePair, ...] = ()  # bare .onnx: state pairs read from the graph
+        self._state_source = "manifest"  # where the state pairs came from, when not inferred
         self._providers: tuple[str, ...] = tuple(engine.ort.get_providers())
         x, manifest = engine.sig.x, engine.manifest
         plain = manifest.input.kind == "features" and len(x.dims) == 3 and x.time_axis == 1
@@ -161,17 +165,27 @@ class Session:
                 raise
             sess = create_session(model, [prov.CPU], plan.config, BARE_VARIANT)  # the GPU failed
         pinned = set(constants or ())
+        metadata = sess.get_modelmeta().custom_metadata_map
+        inputs = [a for a in sess.get_inputs() if a.name not in pinned]
+        graph = None if METADATA_KEY in metadata else scan_graph(model.data)
+        inferred: tuple[StatePair, ...] = ()
+        source = "metadata" if METADATA_KEY in metadata and state_map is None else "state_map"
+        if state_map is None and METADATA_KEY not in metadata:
+            inferred = tuple(infer_state_pairs(inputs, sess.get_outputs(), graph))
+            state_map = {p.input: p.output for p in inferred}
         manifest = manifest_from_graph(
             path.name,
-            sess.get_modelmeta().custom_metadata_map,
-            [a for a in sess.get_inputs() if a.name not in pinned],
+            metadata,
+            inputs,
             sess.get_outputs(),
             dict(state_map) if state_map is not None else None,
+            graph,
         )
         reload = lambda: read_model(path, sha256=model.sha256)  # noqa: E731
         on_gpu = functools.partial(cls.from_onnx, path, state_map=state_map, constants=constants)
         session = cls._finish(sess, manifest, plan, constants, model, reload, BARE_VARIANT, None, on_gpu)
         session._why = "a bare .onnx file has one model"
+        session._inferred, session._state_source = inferred, source
         return session
 
     @classmethod
@@ -250,9 +264,23 @@ class Session:
         """Where streaming state lives: ``("cuda", id)`` for GPU providers, else ``("cpu", 0)``."""
         return self._engine.device
 
+    @property
+    def inferred_state(self) -> tuple[StatePair, ...]:
+        """A bare ``.onnx`` loaded without ``state_map``: the state pairs read from its graph, each
+        with the rule that found it (empty for bundles, edgernn-exported files and given maps)."""
+        return self._inferred
+
     def describe(self) -> dict[str, Any]:
-        """What runs: model file, variant, requested and actual providers, thread settings."""
+        """What runs: model file, variant, requested and actual providers, thread settings, and the
+        state pairs (with the rule that inferred each, for a bare ``.onnx``)."""
+        rules = {p.input: p.rule for p in self._inferred}
+        state = [
+            {"input": s.input, "output": s.output, "rule": rules.get(s.input, self._state_source)}
+            for s in self.manifest.state
+        ]
         return {
+            "state": state,
+            "time_axis": self._engine.sig.x.time_axis,
             "model": str(self._model_path),
             "sha256": self._model_sha256,
             "variant": self._variant,
@@ -294,13 +322,17 @@ class Session:
         else:
             xs = engine.prepare_input(x)
         batch = xs.shape[sig.x.batch_axis] if sig.x.batch_axis is not None else 1
+        if sig.min_length > 1:
+            check_min_length(sig.x.name, xs.shape[sig.x.time_axis], sig.min_length)
         feeds = {sig.x.name: xs, **sig.constants}
         if sig.lengths is not None:
             time = xs.shape[sig.x.time_axis]
             feeds[sig.lengths] = (
-                np.full(batch, time, np.int64)
+                np.full(batch, time, sig.lengths_dtype)
                 if lengths is None
-                else check_lengths(sig.lengths, lengths, batch, time)
+                else check_lengths(sig.lengths, lengths, batch, time, sig.min_length).astype(
+                    sig.lengths_dtype, copy=False
+                )
             )
         elif lengths is not None:
             raise InputError("lengths: this model has no lengths input, so every sequence runs to its end")

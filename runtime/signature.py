@@ -76,6 +76,8 @@ class Signature:
     step_axes: Mapping[str, int]  # output -> time axis dropped after a one-step call
     in_scale: tuple[np.ndarray, np.ndarray] | None  # (mean, std): model input = (x - mean) / std
     out_scale: tuple[np.ndarray, np.ndarray] | None  # (mean, std): real units = y * std + mean
+    min_length: int = 1  # fewest time steps one call may carry (manifest input.min_length)
+    lengths_dtype: np.dtype = np.dtype(np.int64)  # ONNX's own sequence_lens is int32
 
     def to_model(self, x: np.ndarray) -> np.ndarray:
         """Raw input values (already of the input's dtype) as the graph takes them: normalised."""
@@ -96,16 +98,11 @@ def _find(dims: tuple[int | str, ...], names: tuple[str, ...]) -> int | None:
     return next((i for i, d in enumerate(dims) if isinstance(d, str) and d.lower() in names), None)
 
 
-def _x_sig(manifest: Manifest, arg: Any) -> TensorSig:
+def _x_sig(manifest: Manifest, arg: Any, outputs: list[Any]) -> TensorSig:
     graph = _dims(arg)
     dtype = np.dtype(ort_dtype(arg.type))
     if manifest.topology is None:
-        batch = _find(graph, BATCH_NAMES)
-        if batch is None and graph and not isinstance(graph[0], int):
-            batch = 0
-        time = _find(graph, TIME_NAMES)
-        dims = tuple("batch" if i == batch else "time" if i == time else d for i, d in enumerate(graph))
-        return TensorSig(arg.name, dims, dtype, batch, time)
+        return _bare_x_sig(arg.name, graph, dtype, outputs)
     spec = manifest.input
     tokens = spec.kind == "tokens"
     if len(graph) != (2 if tokens else 3):
@@ -118,6 +115,25 @@ def _x_sig(manifest: Manifest, arg: Any) -> TensorSig:
         ("batch", "time") if tokens else ("batch", "time", features if features is not None else "features")
     )
     return TensorSig(arg.name, dims, dtype, 0, 1)
+
+
+def _bare_x_sig(name: str, graph: tuple[int | str, ...], dtype: np.dtype, outputs: list[Any]) -> TensorSig:
+    """A third-party input's axes from its dim names. A time axis (``seq``, ``time``, ...) counts only
+    when an output carries it on (the dim's name, or a free size at the same axis): silero's
+    ``[batch, sequence] -> [batch, 1]`` is the samples of one frame, so that model takes one chunk
+    per call (a frame model, with no time axis)."""
+    batch = _find(graph, BATCH_NAMES)
+    time = _find(graph, TIME_NAMES)
+    if time is not None and not any(_carries(_dims(out), graph[time], time) for out in outputs):
+        time = None
+    if batch is None and graph and not isinstance(graph[0], int) and time != 0:
+        batch = 0
+    dims = tuple("batch" if i == batch else "time" if i == time else d for i, d in enumerate(graph))
+    return TensorSig(name, dims, dtype, batch, time)
+
+
+def _carries(dims: tuple[int | str, ...], name: str, axis: int) -> bool:
+    return name in dims or (axis < len(dims) and not isinstance(dims[axis], int))
 
 
 def _state_sig(arg: Any, manifest_shape: tuple[int | str, ...], dtype: str) -> TensorSig:
@@ -134,7 +150,9 @@ def _state_sig(arg: Any, manifest_shape: tuple[int | str, ...], dtype: str) -> T
     names = tuple(m if isinstance(m, str) else g for g, m in merged)
     batch = _find(names, BATCH_NAMES)
     if batch is None and len(dims) == 3 and not isinstance(dims[1], int):
-        batch = 1
+        batch = 1  # [layers*directions, batch, hidden]
+    elif batch is None and dims and not isinstance(dims[0], int):
+        batch = 0  # Keras converters: [batch, hidden]
     dims = tuple("batch" if i == batch else d for i, d in enumerate(dims))
     return TensorSig(arg.name, dims, np.dtype(ort_dtype(arg.type) or dtype), batch)
 
@@ -181,7 +199,8 @@ def build_signature(
         _check_outputs(manifest, outputs)
     used = {manifest.input.name, manifest.input.lengths, *(s.input for s in manifest.state)}
     pinned = _constants(where, graph_in, used, dict(constants or {}))
-    x = _x_sig(manifest, graph_in[manifest.input.name])
+    state_outputs = {spec.output for spec in manifest.state}
+    x = _x_sig(manifest, graph_in[manifest.input.name], [a for a in outputs if a.name not in state_outputs])
     data_out = tuple(n for n in graph_out if n not in {s.output for s in manifest.state})
     step_axes = {}
     if manifest.topology in STEP_TOPOLOGIES:
@@ -207,12 +226,16 @@ def build_signature(
         step_axes=step_axes,
         in_scale=scale_arrays("input", manifest.input.mean, manifest.input.std, features),
         out_scale=scale_arrays("output", out.mean, out.std, out.size),
+        min_length=manifest.input.min_length,
+        lengths_dtype=np.dtype(ort_dtype(graph_in[manifest.input.lengths].type))
+        if manifest.input.lengths
+        else np.dtype(np.int64),
     )
 
 
 def _check_outputs(manifest: Manifest, outputs: list[Any]) -> None:
     """An edgernn model's graph outputs are exactly its main output and its state outputs, the main
-    output's fixed last dim is ``output.size``, and each recurrent state's fixed last dim is
+    output's fixed last dim is ``output.size``, and the first state's fixed last dim is
     ``hidden_size``."""
     want = [manifest.output.name, *(s.output for s in manifest.state)]
     have = [a.name for a in outputs]
@@ -225,10 +248,9 @@ def _check_outputs(manifest: Manifest, outputs: list[Any]) -> None:
         raise BundleError(
             f"{manifest.name}: manifest output.size is {size}, the graph's output {main.name!r} has {last}"
         )
-    recurrent = manifest.state
-    if manifest.series is not None:  # a forecaster's graph carries its previous rows as more state
-        recurrent = manifest.state[: 2 if manifest.cell == "lstm" else 1]
-    for state in recurrent:
+    # hidden_size is the first recurrent layer's: later modules of a stack (GRU -> ReLU RNN) and a
+    # forecaster's previous rows are state of other widths
+    for state in manifest.state[:1]:
         hidden = state.shape[-1] if state.shape else None
         if isinstance(hidden, int) and manifest.hidden_size is not None and hidden != manifest.hidden_size:
             raise BundleError(

@@ -26,7 +26,7 @@ from ._ort import ort
 from .engine import Engine
 from .errors import InputError, UnsupportedError
 from .result import Result
-from .validate import as_input, check_tokens
+from .validate import as_input, check_min_length, check_tokens
 
 
 def _ortvalue(array: np.ndarray, device: tuple[str, int]) -> Any:
@@ -67,7 +67,7 @@ class Stream:
         self._step_dims = tuple(d for i, d in enumerate(dims) if i != x.time_axis)
         self._extra = {name: _ortvalue(v, ("cpu", 0)) for name, v in sig.constants.items()}
         if sig.lengths is not None:  # the recurrent kernels read sequence_lens from host memory
-            self._extra[sig.lengths] = _ortvalue(np.ones(batch, np.int64), ("cpu", 0))
+            self._extra[sig.lengths] = _ortvalue(np.ones(batch, sig.lengths_dtype), ("cpu", 0))
         names = x.axis_names
         self._step_names = names if x.time_axis is None else names[: x.time_axis] + names[x.time_axis + 1 :]
         self._step_shape: tuple[int, ...] | None = None
@@ -110,6 +110,8 @@ class Stream:
         For a many_to_one model the output is the running prediction after this step.
         """
         sig = self._sig
+        if sig.min_length > 1:
+            check_min_length(sig.x.name, 1, sig.min_length, "; stream.feed(chunk) takes chunks that long")
         fast = type(x_t) is np.ndarray and x_t.shape == self._step_shape and x_t.dtype == sig.x.dtype
         if not (fast and not self._tokens and np.isfinite(x_t).all()):
             x_t = as_input(sig.x.name, x_t, self._step_dims, sig.x.dtype, names=self._step_names)
@@ -126,13 +128,16 @@ class Stream:
         if sig.x.time_axis is None:
             return self.step(chunk)
         x = self._engine.prepare_input(chunk, dims=self._chunk_dims, fixed=None)
+        if sig.min_length > 1:
+            check_min_length(sig.x.name, x.shape[sig.x.time_axis], sig.min_length)
         with self._exclusive("feed"):
             binding, k = self._engine.io_binding(), self._k
             for name, value in self._extra.items():
                 binding.bind_ortvalue_input(name, value)
             binding.bind_cpu_input(sig.x.name, x)
             if sig.lengths is not None:
-                binding.bind_cpu_input(sig.lengths, np.full(self.batch, x.shape[sig.x.time_axis], np.int64))
+                time = x.shape[sig.x.time_axis]
+                binding.bind_cpu_input(sig.lengths, np.full(self.batch, time, sig.lengths_dtype))
             for name in sig.outputs:
                 binding.bind_output(name, "cpu")
             self._bind_state(binding, k)

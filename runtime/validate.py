@@ -120,13 +120,27 @@ def check_tokens(name: str, array: np.ndarray, vocab_size: int | None, dims: Dim
         )
 
 
-def check_lengths(name: str, value: Any, batch: int, time: int) -> np.ndarray:
-    """``lengths`` is ``[batch]`` int64 with every entry in ``[1, time]``."""
+def check_lengths(name: str, value: Any, batch: int, time: int, shortest: int = 1) -> np.ndarray:
+    """``lengths`` is ``[batch]`` int64 with every entry in ``[shortest, time]``."""
     dims = [batch]
     lengths = as_input(name, value, dims, np.dtype(np.int64), names=("batch",))
     low, high = int(lengths.min()), int(lengths.max())
-    if low < 1 or high > time:
+    if low < shortest or high > time:
         raise _fail(
-            name, dims, np.int64, _given(lengths), f"lengths in [{low}, {high}], expected [1, {time}]"
+            name,
+            dims,
+            np.int64,
+            _given(lengths),
+            f"lengths in [{low}, {high}], expected [{shortest}, {time}]",
         )
     return lengths
+
+
+def check_min_length(name: str, time: int, min_length: int, how: str = "") -> None:
+    """A model whose ``min_length`` is over 1 (say, a head that reads its last 3 steps) cannot run on
+    fewer steps; say so before onnxruntime fails somewhere inside the graph."""
+    if time < min_length:
+        raise InputError(
+            f"input {name!r}: this model needs at least {min_length} time steps per call (its min_length), "
+            f"got {time}{how}"
+        )

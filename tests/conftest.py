@@ -25,3 +25,17 @@ def repo_root() -> Path:
 def sample_onnx() -> Path:
     """A committed third-party-style 2-layer LSTM (``tests/data/lstm2.onnx``)."""
     return DATA / "lstm2.onnx"
+
+
+@pytest.fixture
+def no_torchscript(monkeypatch):
+    """torch.onnx.export as it will be once PyTorch removes the TorchScript exporter: dynamo=False raises."""
+    torch = pytest.importorskip("torch")
+    real = torch.onnx.export
+
+    def export(*args, dynamo: bool = True, **kwargs):
+        if not dynamo:
+            raise RuntimeError("the TorchScript exporter is gone")
+        return real(*args, dynamo=dynamo, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", export)

@@ -5,13 +5,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+from edgernn.export import rnn_with_lengths
+
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN, "rnn_relu": nn.RNN}
 
 
 class Seq(nn.Module):
     """A recurrent stack + linear head, following ``forward(x, state=None, lengths=None) -> (y, state)``.
 
-    ``batch_first=False`` keeps a time-major nn module inside a batch-first interface.
+    ``batch_first=False`` keeps a time-major nn module inside a batch-first interface. ``packing``:
+    ``torch`` (pack_padded_sequence, which only the TorchScript exporter captures) or ``edgernn``
+    (``rnn_with_lengths``, which both capture).
     """
 
     def __init__(
@@ -25,19 +29,23 @@ class Seq(nn.Module):
         hidden=8,
         out=3,
         seed=0,
+        packing="torch",
     ):
         super().__init__()
         torch.manual_seed(seed)
-        self.batch_first, self.topology = batch_first, topology
+        self.batch_first, self.topology, self.packing = batch_first, topology, packing
+        kind = {"nonlinearity": "relu"} if cell == "rnn_relu" else {}
         self.rnn = CELLS[cell](
-            features, hidden, num_layers=layers, bidirectional=bidirectional, batch_first=batch_first
+            features, hidden, num_layers=layers, bidirectional=bidirectional, batch_first=batch_first, **kind
         )
         self.head = nn.Linear(hidden * (2 if bidirectional else 1), out)
 
     def forward(self, x, state=None, lengths=None):
         if not self.batch_first:
             x = x.transpose(0, 1)
-        if lengths is not None:
+        if lengths is not None and self.packing == "edgernn":
+            y, state = rnn_with_lengths(self.rnn, x, lengths, state)
+        elif lengths is not None:
             packed = nn.utils.rnn.pack_padded_sequence(
                 x, lengths, batch_first=self.batch_first, enforce_sorted=False
             )

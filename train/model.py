@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .config import ModelConfig
+from .packing import rnn_with_lengths
 
 State = Tensor | tuple[Tensor, Tensor]
 
@@ -72,9 +72,7 @@ class SequenceModel(nn.Module):
         if lengths is None:
             out, state = self.rnn(z, state)
         else:
-            packed = pack_padded_sequence(z, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            out, state = self.rnn(packed, state)
-            out, _ = pad_packed_sequence(out, batch_first=True, total_length=z.shape[1])
+            out, state = rnn_with_lengths(self.rnn, z, lengths, state)
         if self.config.topology == "many_to_one":
             out = self._last_step(out, lengths)
         return self.head(self.drop(out)), state

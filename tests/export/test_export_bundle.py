@@ -17,10 +17,14 @@ from edgernn.runtime.bundle import Bundle, manifest_from_graph  # noqa: E402
 from edgernn.runtime.manifest import InputSpec, OutputSpec  # noqa: E402
 
 
-def test_one_to_many_writes_a_checked_init_graph(tmp_path):
+@pytest.mark.parametrize("exporter", ["auto", "dynamo"])
+def test_one_to_many_writes_a_checked_init_graph(tmp_path, exporter):
     module = Decoder().eval()
     meta = ExportMeta(name="decoder", condition=InputSpec(name="cond", features=3))
-    report = export(module, torch.randn(2, 4, 2), tmp_path / "b", topology="one_to_many", meta=meta)
+    report = export(
+        module, torch.randn(2, 4, 2), tmp_path / "b", topology="one_to_many", meta=meta, exporter=exporter
+    )
+    assert report.exporter == ("torchscript" if exporter == "auto" else "dynamo")
     bundle = Bundle.load(tmp_path / "b")
     assert bundle.manifest.files["init.onnx"].role == "init"
     assert bundle.manifest.condition.features == 3

@@ -61,3 +61,18 @@ def test_train_then_export_cli(tmp_path, cell, layers, direction):
         session.run(test["x"], lengths=test["lengths"]).output,
         atol=1e-6,
     )
+
+
+@pytest.mark.parametrize("cell", ["lstm", "rnn"])
+def test_ragged_runs_export_with_dynamo_alone(tmp_path, cell):
+    """edgernn's own models pack with rnn_with_lengths, so a ragged bidirectional run exports with
+    the dynamo exporter alone (what auto does once the TorchScript exporter is gone)."""
+    data = _ragged_npz(tmp_path / "ragged.npz")
+    run, out = tmp_path / "run", tmp_path / "bundle"
+    train = f"train --data {data} --cell {cell} --layers 2 --bidirectional --hidden 8 --epochs 1 --out {run}"
+    assert CliRunner().invoke(cli, train.split()).exit_code == 0
+    result = CliRunner().invoke(cli, ["export", str(run), "--out", str(out), "--exporter", "dynamo"])
+    assert result.exit_code == 0, result.output
+    m = Bundle.load(out).manifest
+    assert m.validation.exporter == "dynamo" and m.validation.native_nodes == {OP[cell]: 2}
+    assert {c.name for c in m.validation.checks} >= {"ragged batch vs packed PyTorch", "parity real inputs"}

@@ -82,8 +82,14 @@ def test_topology_must_match_the_output(tmp_path):
 
 
 def test_state_convention_is_explained(tmp_path):
-    with pytest.raises(ExportError, match=r"to return \(y, state\), got Tensor. Pass state=False"):
-        export(_PlainLSTM().eval(), torch.randn(2, 5, 4), tmp_path / "b")
+    with pytest.raises(
+        ExportError,
+        match=r"_PlainLSTM: state=True, but forward\(x\) takes no state after x; expected "
+        r"forward\(x, state\) -> \(y, state\), or pass state=False",
+    ):
+        export(_PlainLSTM().eval(), torch.randn(2, 5, 4), tmp_path / "b", state=True)
+    report = export(_PlainLSTM().eval(), torch.randn(2, 5, 4), tmp_path / "b")  # auto: stateless
+    assert report.manifest.state == () and report.manifest.topology == "many_to_many"
 
 
 class _PlainLSTM(nn.Module):
@@ -117,18 +123,3 @@ def test_success_replaces_an_old_bundle_atomically(tmp_path):
     second = json.loads((out / "manifest.json").read_text())
     assert first["cell"] == "gru" and second["cell"] == "lstm"
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.onnx"]
-
-
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_dynamo_exporter_keeps_native_ops(tmp_path, cell):
-    report = export(Seq(cell, layers=1).eval(), torch.randn(2, 5, 4), tmp_path / "b", exporter="dynamo")
-    assert report.exporter == "dynamo"
-    assert report.native_nodes == {cell.upper(): 1}
-    assert report.max_abs_diff < 1e-5
-
-
-def test_dynamo_has_no_native_rnn_and_auto_falls_back(tmp_path):
-    with pytest.raises(ExportError, match=r"dynamo: native recurrent ops: 0 native nodes \(expected 1\)"):
-        export(Seq("rnn", layers=1).eval(), torch.randn(2, 5, 4), tmp_path / "b", exporter="dynamo")
-    report = export(Seq("rnn", layers=1).eval(), torch.randn(2, 5, 4), tmp_path / "c", exporter="auto")
-    assert report.exporter == "torchscript" and report.native_nodes == {"RNN": 1}

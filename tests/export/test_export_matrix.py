@@ -13,9 +13,11 @@ torch = pytest.importorskip("torch")
 from export_models import BiGRUMaxPool, ConvLSTM, Seq, Stateless, TextClassifier  # noqa: E402
 
 from edgernn.export import export  # noqa: E402
+from edgernn.export.errors import ExportError  # noqa: E402
 from edgernn.export.graph import load_model, summarize  # noqa: E402
 
-OP = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
+OP = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "rnn_relu": "RNN"}
+CELL = {"lstm": "lstm", "gru": "gru", "rnn": "rnn", "rnn_relu": "rnn"}
 
 
 def _reference_parity(module, bundle, x, lengths=None, state=True):
@@ -45,47 +47,118 @@ def _check(report, bundle, cell, layers, streamable, lengths):
     assert report.native_nodes == {OP[cell]: layers}
     summary = summarize(load_model(bundle / "model.onnx"))
     assert len(summary.recurrent) == layers and summary.loop_scan_count == 0
+    if cell == "rnn_relu":
+        assert all(
+            n.activations == ("Relu",) * (2 if n.direction == "bidirectional" else 1)
+            for n in summary.recurrent
+        )
     dims = {t.name: t.dims for t in summary.inputs}
     assert dims["x"][:2] == ("batch", "time")
     assert all("batch" in t.dims for t in (*summary.inputs, *summary.outputs))
     assert all(c.passed for c in report.checks) and report.max_abs_diff < 1e-5
     names = [c.name for c in report.checks]
     assert any(n.startswith("stream step-by-step") for n in names) == streamable
-    assert ("ragged batch vs packed PyTorch" in names) == lengths
+    assert ("ragged batch vs packed PyTorch" in names) == bool(lengths)
     assert sum(n.startswith("parity T=") for n in names) == 6  # 3 lengths x 2 batch sizes
     manifest = report.manifest
-    assert manifest.cell == cell and manifest.layers == layers and manifest.streamable == streamable
+    assert manifest.cell == CELL[cell] and manifest.layers == layers and manifest.streamable == streamable
     assert manifest.validation.max_abs_diff == report.max_abs_diff
 
 
-def _case(tmp_path, cell, layers, bidirectional, batch_first, state, lengths, topology="many_to_many"):
-    inner = Seq(cell, layers, bidirectional, batch_first, topology).eval()
+def _case(tmp_path, cell, layers, bidirectional, batch_first, state, lengths, topology="many_to_many", **kw):
+    """``lengths``: None, "torch" (pack_padded_sequence) or "edgernn" (rnn_with_lengths)."""
+    inner = Seq(cell, layers, bidirectional, batch_first, topology, packing=lengths or "torch").eval()
     module = inner if state else Stateless(inner)
     bundle = tmp_path / "bundle"
-    report = export(module, torch.randn(2, 5, 4), bundle, topology=topology, state=state, lengths=lengths)
+    report = export(module, torch.randn(2, 5, 4), bundle, lengths=bool(lengths), **kw)
     _check(report, bundle, cell, layers, state and not bidirectional, lengths)
+    assert report.manifest.topology == topology  # read from the output's shape
     x = torch.randn(3, 11, 4)
     lens = torch.tensor([11, 4, 7]) if lengths else None
     _reference_parity(module, bundle, x, lens, state)
     return report
 
 
+CELLS = ["rnn", "rnn_relu", "lstm", "gru"]
 MATRIX = list(
     itertools.product(
-        ["rnn", "lstm", "gru"], [1, 2, 3], [False, True], [True, False], [True, False], [False, True]
+        CELLS, [1, 2, 3], [False, True], [True, False], [True, False], [None, "torch", "edgernn"]
     )
 )
 
 
-@pytest.mark.parametrize(("cell", "layers", "bidirectional", "batch_first", "state", "lengths"), MATRIX)
+def _sample(cases):
+    """Every cell in both directions, with layers, layout, state and lengths rotated through their values."""
+    picked = []
+    for i, (cell, bidirectional) in enumerate(itertools.product(CELLS, [False, True])):
+        want = (cell, [1, 2, 3][i % 3], bidirectional, i % 2 == 0, (i // 2) % 2 == 0)
+        picked += [c for c in cases if c[:5] == want and c[5] == [None, "torch", "edgernn"][i % 3]]
+    return picked
+
+
+FAST = _sample(MATRIX)
+PARAMS = ("cell", "layers", "bidirectional", "batch_first", "state", "lengths")
+AUTO_EXPORTER = {None: "torchscript", "edgernn": "torchscript", "torch": "torchscript"}
+
+
+def _marked(cases, fast):
+    return [c if c in fast else pytest.param(*c, marks=pytest.mark.slow) for c in cases]
+
+
+def test_the_fast_sample_covers_every_axis():
+    for axis in range(len(PARAMS)):
+        assert {c[axis] for c in FAST} == {c[axis] for c in MATRIX}, PARAMS[axis]
+
+
+@pytest.mark.parametrize(PARAMS, _marked(MATRIX, FAST))
 def test_export_matrix(tmp_path, cell, layers, bidirectional, batch_first, state, lengths):
-    """cell x layers x direction x batch_first x state given or not x lengths: 144 cases, ~20 s."""
-    _case(tmp_path, cell, layers, bidirectional, batch_first, state, lengths)
+    """cell x layers x direction x batch_first x state given or not x lengths (none, packed with
+    pack_padded_sequence, with rnn_with_lengths): 288 cases; auto keeps the first exporter that passes."""
+    report = _case(tmp_path, cell, layers, bidirectional, batch_first, state, lengths)
+    assert report.exporter == AUTO_EXPORTER[lengths]
+
+
+DYNAMO_ONLY = [c for c in MATRIX if c[5] != "torch"]
+DYNAMO_FAST = [
+    (*c[:5], "edgernn" if c[5] == "torch" else c[5]) for c in FAST[1::2]
+]  # every cell, bidirectional
+
+
+@pytest.mark.parametrize(PARAMS, _marked(DYNAMO_ONLY, DYNAMO_FAST))
+def test_export_matrix_without_torchscript(
+    tmp_path, no_torchscript, cell, layers, bidirectional, batch_first, state, lengths
+):
+    """The matrix with the TorchScript exporter gone: 192 cases, every one by dynamo alone. (Modules
+    that call pack_padded_sequence themselves need TorchScript: torch.export cannot capture it.)"""
+    report = _case(tmp_path, cell, layers, bidirectional, batch_first, state, lengths)
+    assert report.attempts == {
+        "torchscript": "RuntimeError: the TorchScript exporter is gone",
+        "dynamo": "passed",
+    }
+
+
+TORCHSCRIPT = [c for c in MATRIX if c[5] != "edgernn"]
+
+
+@pytest.mark.parametrize(PARAMS, _marked(TORCHSCRIPT, FAST[1::3]))
+def test_export_matrix_torchscript(tmp_path, cell, layers, bidirectional, batch_first, state, lengths):
+    """The fallback exporter on its own: 192 cases."""
+    report = _case(tmp_path, cell, layers, bidirectional, batch_first, state, lengths, exporter="torchscript")
+    assert report.exporter == "torchscript"
+
+
+def test_pack_padded_sequence_without_torchscript_says_what_to_write(tmp_path, no_torchscript):
+    with pytest.raises(
+        ExportError,
+        match=r"Seq: no exporter .* torchscript: RuntimeError: the TorchScript exporter is gone \| dynamo: a "
+        r"PackedSequence cannot be captured .* edgernn.export.rnn_with_lengths\(rnn, x, lengths, state\)",
+    ):
+        _case(tmp_path, "gru", 1, False, True, True, "torch")
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_many_to_one_with_masked_last_step(tmp_path, cell):
-    report = _case(tmp_path, cell, 2, False, True, True, True, topology="many_to_one")
+    report = _case(tmp_path, cell, 2, False, True, True, "edgernn", topology="many_to_one")
     assert report.manifest.topology == "many_to_one"
 
 

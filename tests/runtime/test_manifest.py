@@ -68,3 +68,11 @@ def test_non_object_is_refused():
 def test_ints_are_accepted_as_floats():
     data = _data(input__mean=[0, 1, 2, 3])
     assert Manifest.from_dict(data).input.mean == (0.0, 1.0, 2.0, 3.0)
+
+
+def test_min_length_defaults_to_one_and_must_be_positive():
+    old = _data(input__min_length=KeyError)  # written before the field existed
+    assert Manifest.from_dict(old).input.min_length == 1
+    assert Manifest.from_dict(_data(input__min_length=3)).input.min_length == 3
+    with pytest.raises(BundleError, match=r"manifest field 'input.min_length': expected >= 1, got 0"):
+        Manifest.from_dict(_data(input__min_length=0))

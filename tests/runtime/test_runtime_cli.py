@@ -125,6 +125,9 @@ def test_bare_onnx_with_constants(tmp_path):
     np.save(tmp_path / "frames.npy", frames)
     result = invoke(tmp_path / "vad.onnx", tmp_path / "frames.npy", "--const", "sr=16000")
     assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert lines[0] == "note: vad.onnx: state pairs inferred from the graph: state -> stateN (name: x -> xN)"
+    assert all(line.startswith("note: ") for line in lines)  # then which variant runs, and why
     table = rows(result.stdout)
     assert table[0] == ["step", "output"]
     expected = vad_reference(frames[:, None], weights["w"], 16000, 6)[0][:, 0, 0]

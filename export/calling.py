@@ -1,0 +1,227 @@
+"""How a user's module takes and gives its state, read from ``forward``'s signature and one call.
+
+People write stateful modules many ways: ``forward(self, x, h)``, ``forward(self, x, hidden=None)``,
+``forward(self, x, *, state=None)``, with the state a tensor, an ``(h, c)`` tuple or a list, and the
+input batch-first or time-major. :func:`read_calling` works out which, once, so the export wrapper
+can call the module the way it is written and give the graph one fixed signature:
+``x [batch, time, ...], h0[, c0][, lengths] -> y, hn[, cn]``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import ExportError
+from .wrapper import RecurrentLayer
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.VAR_POSITIONAL)
+
+
+@dataclass(frozen=True)
+class Calling:
+    """How to call the module: where its state goes, what shape it has, and the input's layout."""
+
+    state_param: str | None = None  # the parameter that takes the state; None: stateless
+    positional: bool = False  # pass the state as the second positional argument (else by keyword)
+    structure: str = "tensor"  # tensor | tuple | list: how the module takes and returns its state
+    shapes: tuple[tuple[int, int], ...] = ()  # (rows, hidden) per state tensor
+    time_major: bool = False  # the module takes x as [time, batch, ...]; the graph stays batch-first
+    lengths: bool = False  # pass lengths= (int64 [batch])
+
+    @property
+    def n_state(self) -> int:
+        return len(self.shapes)
+
+    def call(self, module: nn.Module, x: torch.Tensor, state: tuple[torch.Tensor, ...], lengths=None):
+        """``module`` on batch-first ``x`` and flat ``state``; returns ``(y batch-first, flat state)``."""
+        args: list[Any] = [x.transpose(0, 1) if self.time_major else x]
+        kwargs: dict[str, Any] = {"lengths": lengths} if self.lengths else {}
+        if self.state_param is not None:
+            packed = (
+                state[0]
+                if self.structure == "tensor"
+                else (list if self.structure == "list" else tuple)(state)
+            )
+            if self.positional:
+                args.append(packed)
+            else:
+                kwargs[self.state_param] = packed
+        out = module(*args, **kwargs)
+        y, returned = _split(out, self.state_param is not None)
+        if self.time_major and y.dim() == 3:
+            y = y.transpose(0, 1)
+        return y, returned
+
+
+def _split(out: Any, stateful: bool) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    if not stateful:
+        return (out[0] if isinstance(out, tuple | list) else out), ()
+    return out[0], _flat(out[1])
+
+
+def _flat(state: Any) -> tuple[torch.Tensor, ...]:
+    return (state,) if isinstance(state, torch.Tensor) else tuple(state)
+
+
+def _is_state(value: Any) -> bool:
+    """A tensor ``[rows, batch, hidden]`` or a non-empty tuple/list of them."""
+    items = (value,) if isinstance(value, torch.Tensor) else value
+    return (
+        isinstance(items, tuple | list)
+        and bool(items)
+        and all(isinstance(t, torch.Tensor) and t.dim() == 3 and t.is_floating_point() for t in items)
+    )
+
+
+def _structure(state: Any) -> str:
+    return "tensor" if isinstance(state, torch.Tensor) else "list" if isinstance(state, list) else "tuple"
+
+
+def state_parameter(module: nn.Module) -> inspect.Parameter | None:
+    """The parameter of ``forward`` after ``x`` that takes the state: the first one not named
+    ``lengths`` (``**kwargs`` never counts)."""
+    try:
+        params = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    rest = [p for p in params[1:] if p.kind != inspect.Parameter.VAR_KEYWORD and p.name != "lengths"]
+    if params and params[0].kind == inspect.Parameter.VAR_POSITIONAL:
+        return params[0]  # forward(*args): x and the state both travel in args
+    return rest[0] if rest else None
+
+
+def read_calling(
+    module: nn.Module,
+    x: torch.Tensor,
+    example_state: Any,
+    *,
+    state: bool | str,
+    lengths: bool,
+    time_major: bool | None,
+    layers: list[RecurrentLayer],
+) -> tuple[Calling, tuple[torch.Tensor, ...]]:
+    """Work out how ``module`` takes its state (see :class:`Calling`) and return the calling with the
+    example state (flat; zeros when the example gave none). ``x`` is the example as the module takes it."""
+    name = type(module).__name__
+    param = state_parameter(module)
+    if state is False or (state == "auto" and param is None and example_state is None):
+        return Calling(time_major=bool(time_major), lengths=lengths), ()
+    if param is None:
+        raise ExportError(
+            f"{name}: state=True, but forward{inspect.signature(module.forward)} takes no state after x; "
+            "expected forward(x, state) -> (y, state), or pass state=False"
+        )
+    positional = param.kind in _POSITIONAL
+    if example_state is not None:
+        if not _is_state(example_state):
+            raise ExportError(
+                f"{name}: example state: expected a [layers*directions, batch, hidden] float tensor or a "
+                f"tuple/list of them, got {_describe(example_state)}"
+            )
+        return _stateful(module, x, example_state, param.name, positional, lengths, time_major)
+    if param.default is not inspect.Parameter.empty or param.kind == inspect.Parameter.VAR_POSITIONAL:
+        probed = _probe_default(module, x, lengths, name)
+        if probed is not None:
+            return _stateful(module, x, _zeros_like(probed), param.name, positional, lengths, time_major)
+        if state == "auto":
+            return Calling(time_major=bool(time_major), lengths=lengths), ()
+        raise ExportError(
+            f"{name}: state=True: expected forward(x) to return (y, state) with the state a tensor or a "
+            f"tuple of tensors, got {_describe(_run(module, (x,), lengths, name))}. Pass state=False for a "
+            "module whose forward returns y only"
+        )
+    zeros = _zero_state(name, x, layers, bool(time_major), param.name)
+    return _stateful(module, x, zeros, param.name, positional, lengths, time_major)
+
+
+def _probe_default(module, x, lengths: bool, name: str) -> Any:
+    """Call ``module(x)`` (state defaulted); its returned state, or None when it returns none."""
+    out = _run(module, (x,), lengths, name)
+    if isinstance(out, tuple | list) and len(out) == 2 and _is_state(out[1]):
+        return out[1]
+    return None
+
+
+def _stateful(module, x, state, param: str, positional: bool, lengths: bool, time_major: bool | None):
+    """Check that ``module`` returns ``(y, state)`` shaped like ``state`` and read the layout."""
+    name = type(module).__name__
+    flat = _flat(state)
+    kwargs_state = {} if positional else {param: state}
+    out = _run(module, (x, state) if positional else (x,), lengths, name, **kwargs_state)
+    if not (isinstance(out, tuple | list) and len(out) == 2 and _is_state(out[1])):
+        raise ExportError(
+            f"{name}: expected forward(x, {param}) to return (y, state) with the state a tensor or a tuple "
+            f"of tensors like the {param} it takes, got {_describe(out)}"
+        )
+    returned = _flat(out[1])
+    if [tuple(t.shape) for t in returned] != [tuple(t.shape) for t in flat]:
+        raise ExportError(
+            f"{name}: expected the returned state to have the shapes of the state it takes "
+            f"{[list(t.shape) for t in flat]}, got {[list(t.shape) for t in returned]}"
+        )
+    batch = {t.shape[1] for t in flat}
+    if len(batch) != 1:
+        raise ExportError(f"{name}: expected every state tensor to share its batch dim (axis 1), got {batch}")
+    major = _time_major(x, batch.pop(), name) if time_major is None else time_major
+    shapes = tuple((int(t.shape[0]), int(t.shape[2])) for t in flat)
+    calling = Calling(param, positional, _structure(state), shapes, major, lengths)
+    return calling, flat
+
+
+def _time_major(x: torch.Tensor, batch: int, name: str) -> bool:
+    """The state's batch dim tells the input's layout: ``x`` is ``[batch, time, ...]`` or ``[time, batch, ...]``."""
+    if x.shape[0] == batch:
+        return False
+    if x.shape[1] == batch:
+        return True
+    raise ExportError(
+        f"{name}: the state's batch dim is {batch}, but the example input {list(x.shape)} has no axis 0 or 1 "
+        "of that size; expected x [batch, time, ...] (or [time, batch, ...]) and state [rows, batch, hidden]"
+    )
+
+
+def _zero_state(name: str, x, layers: list[RecurrentLayer], time_major: bool, param: str):
+    """Zeros for a module whose state parameter has no default and whose example gave none."""
+    if len(layers) != 1:
+        raise ExportError(
+            f"{name}: forward takes {param!r} with no default and the example gave no state, and with "
+            f"{len(layers)} recurrent layers its shape is ambiguous; pass example_inputs=(x, state)"
+        )
+    layer = layers[0]
+    batch = x.shape[1] if time_major else x.shape[0]
+    h = torch.zeros(layer.state_rows, batch, layer.hidden_size)
+    return (h, torch.zeros_like(h)) if layer.cell == "lstm" else h
+
+
+def _zeros_like(state: Any) -> Any:
+    if isinstance(state, torch.Tensor):
+        return torch.zeros_like(state)
+    return type(state)(torch.zeros_like(t) for t in state)
+
+
+def _run(module, args, lengths: bool, name: str, **kwargs) -> Any:
+    """One call on the example; an exception becomes an ExportError naming the module."""
+    if lengths:
+        x = args[0]
+        kwargs["lengths"] = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64)
+    try:
+        with torch.no_grad():
+            return module(*args, **kwargs)
+    except Exception as err:  # the user's forward may raise anything; say where and with what
+        raise ExportError(
+            f"{name}: forward failed on the example input {list(args[0].shape)}: "
+            f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
+        ) from None
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor {list(value.shape)}"
+    if isinstance(value, tuple | list):
+        return f"a {type(value).__name__} of {len(value)} ({', '.join(_describe(v) for v in value[:3])})"
+    return type(value).__name__
