@@ -172,3 +172,16 @@ def test_training_on_cuda(tmp_path, nproc):
     proc = _cli(*args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+def test_the_stream_batcher_on_cuda_equals_independent_streams(tmp_path, x):
+    root = make_bundle(tmp_path / "b", cell="lstm", layers=2)
+    cuda = _cuda(root)
+    batcher = cuda.batcher(max_batch=8)
+    handles = [batcher.open() for _ in range(3)]
+    alone = [cuda.stream(1) for _ in range(3)]
+    for t in range(x.shape[1]):
+        live = handles if t < 12 else handles[:2]  # the third leaves half-way
+        out = batcher.step({h: x[i : i + 1, t] for i, h in enumerate(live)})
+        for i, h in enumerate(live):
+            np.testing.assert_allclose(out[h].output, alone[i].step(x[i : i + 1, t]).output, atol=ATOL)
