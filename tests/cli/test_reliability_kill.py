@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from interrupts import popen_interruptible
 
 from edgernn.cli import cli
 from edgernn.runtime import Bundle, BundleError, Session
@@ -155,7 +156,7 @@ def test_train_killed_mid_checkpoint_keeps_the_last_good_one_and_resumes(tmp_pat
 
 def test_ctrl_c_during_training_leaves_a_resumable_run(tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.Popen(
+    proc = popen_interruptible(
         [sys.executable, "-c", CLI, *TRAIN, "--epochs", "1000", "--out", str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -18,6 +18,7 @@ import time
 import numpy as np
 import onnx
 from _runtime_models import rnn_manifest, rnn_model, write_bundle
+from interrupts import popen_interruptible
 from onnx import TensorProto, helper
 
 from edgernn.runtime import Bundle, BundleError, Session
@@ -132,7 +133,7 @@ def test_ctrl_c_ends_a_run_that_would_never_end(tmp_path):
         "--out",
         str(tmp_path / "y.csv"),
     ]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = popen_interruptible(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(1.5)  # loaded and inside the Loop by now
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGINT)
