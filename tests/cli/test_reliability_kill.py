@@ -163,11 +163,14 @@ def test_ctrl_c_during_training_leaves_a_resumable_run(tmp_path):
         text=True,
     )
     metrics, deadline = out / "metrics.jsonl", time.monotonic() + 120
-    while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 2):
-        assert proc.poll() is None and time.monotonic() < deadline, "training ended before epoch 1"
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+    try:
+        while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 2):
+            assert proc.poll() is None and time.monotonic() < deadline, "training ended before epoch 1"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:  # a 1000-epoch run must not outlive a failed test
+        proc.kill()
 
     assert proc.returncode == 130, stderr
     last = stderr.strip().splitlines()[-1]

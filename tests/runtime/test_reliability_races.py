@@ -134,10 +134,13 @@ def test_ctrl_c_ends_a_run_that_would_never_end(tmp_path):
         str(tmp_path / "y.csv"),
     ]
     proc = popen_interruptible(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)  # loaded and inside the Loop by now
-    assert proc.poll() is None, proc.communicate()
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=10)
+    try:
+        time.sleep(1.5)  # loaded and inside the Loop by now
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:  # never leave a Loop that does not end running after a failed test
+        proc.kill()
     assert proc.returncode == 130, err
     assert err.strip().splitlines() == ["error: interrupted (Ctrl-C); nothing more was written"], err
     assert out == "" and not (tmp_path / "y.csv").exists()
