@@ -4,7 +4,7 @@ The runtime's input validation gets random shapes, dtypes and values through ``S
 ``Stream.step``, ``lengths`` and ``state``; the manifest parser gets random JSON, valid manifests
 with random parts replaced, and random bytes as ``manifest.json``; the ONNX file check gets
 truncated and corrupted models. Example counts are bounded so the fast suite stays fast;
-``EDGERNN_FUZZ_SCALE=50 pytest tests/test_reliability_fuzz.py`` runs fifty times as many.
+``EDGERNN_FUZZ_SCALE=50 pytest tests/cli/test_reliability_fuzz.py`` runs fifty times as many.
 """
 
 from __future__ import annotations
