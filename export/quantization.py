@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import fcntl
-import json
-import os
-import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +13,6 @@ from edgernn.runtime import Session
 from edgernn.runtime._ort import ort
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import BundleError, InputError
-from edgernn.runtime.fileio import atomic_write_text, sha256_file
-from edgernn.runtime.manifest import FileEntry, Manifest
 from edgernn.runtime.records import Check, Metric, VariantRecord
 from edgernn.runtime.vocab import (
     CUDA,
@@ -28,15 +20,14 @@ from edgernn.runtime.vocab import (
     FP32,
     INT8,
     INT8_STATIC,
-    MANIFEST_NAME,
     QUANTIZE_TMP_PREFIX,
     QUANTIZED_VARIANTS,
     ROLE_DATA,
-    ROLE_MODEL,
     VARIANT_FILES,
 )
 
 from . import quantize_ops as ops
+from .bundle_update import bundle_lock, commit, private_copy, remove_stale_temps
 from .errors import ExportError
 from .evaluate import EvalData, p50_latency_ms, score, score_stream
 from .variant_gate import gate, loads_in_isolation
@@ -134,13 +125,13 @@ def quantize(
     root = (bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)).root
     with bundle_lock(root):  # writers of one bundle take turns; the manifest is read under the lock
         loaded = Bundle.load(root)
-        _remove_stale_temps(root)
+        remove_stale_temps(root)
         with tempfile.TemporaryDirectory(prefix=QUANTIZE_TMP_PREFIX, dir=root) as tmp:
             return _quantize(loaded, Path(tmp), config, eval_path, calib_path, eval_data)
 
 
 def _quantize(loaded: Bundle, tmp: Path, config, eval_path, calib_path, eval_data) -> QuantizeReport:
-    fp32_path = _private_copy(loaded, tmp / "fp32")  # onnxruntime's tools write beside their input
+    fp32_path = private_copy(loaded, tmp / "fp32")  # onnxruntime's tools write beside their input
     if ops.is_quantized(fp32_path):
         raise BundleError(f"{loaded.root}: its fp32 model is already quantized; quantize the fp32 export")
     data = eval_data if eval_data is not None else _eval_data(loaded, eval_path)
@@ -152,42 +143,8 @@ def _quantize(loaded: Bundle, tmp: Path, config, eval_path, calib_path, eval_dat
     builder = _Builder(loaded, fp32_path, data, calib, reference, config)
     made = {variant: builder.build(variant, tmp) for variant in config.variants}
     results = [result for result, _ in made.values()]
-    _commit(loaded.root, loaded, results, {v: path for v, (_, path) in made.items()})
+    commit(loaded.root, loaded, results, {v: path for v, (_, path) in made.items()})
     return QuantizeReport(loaded.root, reference, tuple(results))
-
-
-@contextmanager
-def bundle_lock(root: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on the bundle folder itself (``flock`` on its fd): concurrent
-    writers wait their turn, readers are never blocked, and a killed writer's lock goes with it."""
-    try:
-        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError as err:
-        raise BundleError(f"{root}: expected a bundle folder, could not open it ({err.strerror})") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
-def _remove_stale_temps(root: Path) -> None:
-    """Private folders left by a quantize that was killed (the lock proves none is running)."""
-    for path in root.glob(QUANTIZE_TMP_PREFIX + "*"):
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _private_copy(bundle: Bundle, folder: Path) -> Path:
-    """The fp32 model (and its external data) as checked bytes, in a private folder."""
-    model = bundle.model(bundle.model_file(FP32))
-    folder.mkdir()
-    path = folder / VARIANT_FILES[FP32]
-    path.write_bytes(model.data)
-    for location, blob in model.external:
-        (folder / location).parent.mkdir(parents=True, exist_ok=True)
-        (folder / location).write_bytes(blob)
-    return path
 
 
 def _reference(bundle: Bundle, data: EvalData, config: QuantizeConfig) -> Reference:
@@ -431,40 +388,3 @@ def _note(variant, float_recurrent, failed, within, drop, config) -> str:
         verdict = " (kept: --force)" if config.force else "; refused"
         parts.append(f"metric {drop:+.2%} over the {config.max_metric_drop:.0%} budget{verdict}")
     return "; ".join(parts)
-
-
-def _commit(root: Path, bundle: Bundle, results: list[VariantRecord], made: dict[str, Path]) -> None:
-    """Move the accepted variants into the bundle so that a crash at any point leaves every file the
-    manifest lists matching its sha256: variants being replaced leave the manifest first. If a step
-    fails (a full disk), files placed here that the manifest on disk does not list are removed."""
-    manifest = bundle.manifest
-    accepted = [r for r in results if r.accepted]
-    replaced = {r.file for r in accepted if r.file in manifest.files}
-    files = {rel: e for rel, e in manifest.files.items() if rel not in replaced}
-    quant = {v: q for v, q in (manifest.quantization or {}).items() if VARIANT_FILES.get(v) not in replaced}
-    try:
-        if replaced:
-            _write_manifest(root, dataclasses.replace(manifest, files=files, quantization=quant))
-        for r in accepted:
-            os.replace(made[r.variant], root / r.file)
-            path = root / r.file
-            files[r.file] = FileEntry(sha256_file(path), path.stat().st_size, r.variant, ROLE_MODEL)
-            quant[r.variant] = dataclasses.replace(r, sha256=files[r.file].sha256)
-        _write_manifest(root, dataclasses.replace(manifest, files=files, quantization=quant))
-    except BaseException:
-        _remove_unlisted(root, [r.file for r in accepted])
-        raise
-
-
-def _remove_unlisted(root: Path, placed: list[str]) -> None:
-    try:
-        listed = Bundle.load(root).manifest.files
-    except BundleError:
-        listed = {}
-    for rel in placed:
-        if rel not in listed:
-            (root / rel).unlink(missing_ok=True)
-
-
-def _write_manifest(root: Path, manifest: Manifest) -> None:
-    atomic_write_text(root / MANIFEST_NAME, json.dumps(manifest.to_dict(), indent=2))
