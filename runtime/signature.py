@@ -165,11 +165,23 @@ def scale_arrays(
     m = np.asarray(mean if mean is not None else 0.0, dtype=np.float32)
     s = np.asarray(std if std is not None else 1.0, dtype=np.float32)
     for name, v in (("mean", m), ("std", s)):
+        if v.ndim > 1 or v.size == 0:
+            raise BundleError(
+                f"manifest field '{what}.{name}': expected a number or a list of {size or 'some'} values, "
+                f"got {v.tolist()}"
+            )
         if v.ndim == 1 and isinstance(size, int) and v.shape[0] not in (1, size):
             raise BundleError(f"manifest field '{what}.{name}': expected {size} values, got {v.shape[0]}")
     if not (np.all(s > 0) and np.isfinite(s).all() and np.isfinite(m).all()):
         raise BundleError(f"manifest field '{what}.std': expected finite positive values, got {s.tolist()}")
     return m, s
+
+
+def _last_dim(outputs: list[Any], name: str) -> int | None:
+    """The fixed last dim of graph output ``name``, when the graph declares one."""
+    arg = next((a for a in outputs if a.name == name), None)
+    last = _dims(arg)[-1] if arg is not None and arg.shape else None
+    return last if isinstance(last, int) else None
 
 
 def build_signature(
@@ -225,7 +237,7 @@ def build_signature(
         main=out.name,
         step_axes=step_axes,
         in_scale=scale_arrays("input", manifest.input.mean, manifest.input.std, features),
-        out_scale=scale_arrays("output", out.mean, out.std, out.size),
+        out_scale=scale_arrays("output", out.mean, out.std, out.size or _last_dim(outputs, out.name)),
         min_length=manifest.input.min_length,
         lengths_dtype=np.dtype(ort_dtype(graph_in[manifest.input.lengths].type))
         if manifest.input.lengths

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import numpy as np
 import onnx
@@ -18,7 +19,7 @@ from _runtime_models import make_bundle, ort_reference
 from click.testing import CliRunner
 
 from edgernn.cli import cli
-from edgernn.runtime import Session
+from edgernn.runtime import BundleError, Session
 from edgernn.runtime.fileio import sha256_file
 
 
@@ -103,3 +104,23 @@ def test_an_unexpected_exception_is_one_line_and_a_traceback_under_debug(tmp_pat
     ]
     debug = CliRunner().invoke(cli, ["--debug", "run", str(bundle), str(tmp_path / "x.csv")])
     assert isinstance(debug.exception, RuntimeError)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("mean", [], "manifest field 'output.mean': expected a number or a list of 2 values, got []"),
+        ("std", [], "manifest field 'output.std': expected a number or a list of 2 values, got []"),
+        ("mean", [0.0, 1.0, 2.0], "manifest field 'output.mean': expected 2 values, got 3"),
+    ],
+)
+def test_output_scaling_that_cannot_fit_the_output_is_refused_at_load(tmp_path, field, value, message):
+    """Found by the manifest fuzz: with ``output.size`` unset, an empty mean reached numpy at run time
+    (a broadcasting ValueError); the graph's own output width decides now."""
+    bundle = make_bundle(tmp_path / "b", cell="gru", out=2)
+    path = bundle / "manifest.json"
+    data = json.loads(path.read_text())
+    data["output"].update({"size": None, field: value})
+    path.write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=re.escape(message)):
+        Session.load(bundle, provider="cpu")
