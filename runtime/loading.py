@@ -4,17 +4,20 @@ the variant a bundle runs (and the ones that may never reach a CPU session), and
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from . import providers as prov
 from ._ort import ort
-from .bundle import Bundle
+from .bundle import Bundle, manifest_from_graph
 from .errors import BundleError, EdgernnError, ProviderError
+from .graphscan import scan_graph
 from .manifest import Manifest
 from .modelfile import ModelBytes
 from .providers import RuntimeConfig
-from .vocab import AUTO, FP16, ROLE_INIT
+from .statepairs import StatePair, infer_state_pairs
+from .vocab import AUTO, FP16, METADATA_KEY, ROLE_INIT
 
 
 @dataclass(frozen=True)
@@ -157,3 +160,22 @@ def init_session(bundle: Bundle, chain: list[str], config: RuntimeConfig) -> Any
     if not init:
         return None
     return create_session(bundle.model(init[0]), list(chain), config, "init")
+
+
+def describe_bare(
+    name: str, sess: Any, model: ModelBytes, state_map: Mapping[str, str] | None, constants: Any
+) -> tuple[Manifest, tuple[StatePair, ...], str]:
+    """A bare ``.onnx``'s manifest: from its edgernn metadata, else from its graph, with state pairs
+    from ``state_map`` or inferred (each with its rule); also says where the pairs came from."""
+    pinned = set(constants or ())
+    metadata = sess.get_modelmeta().custom_metadata_map
+    inputs = [a for a in sess.get_inputs() if a.name not in pinned]
+    graph = None if METADATA_KEY in metadata else scan_graph(model.data)
+    inferred: tuple[StatePair, ...] = ()
+    source = "metadata" if METADATA_KEY in metadata and state_map is None else "state_map"
+    if state_map is None and METADATA_KEY not in metadata:
+        inferred = tuple(infer_state_pairs(inputs, sess.get_outputs(), graph))
+        state_map = {p.input: p.output for p in inferred}
+    pairs = dict(state_map) if state_map is not None else None
+    manifest = manifest_from_graph(name, metadata, inputs, sess.get_outputs(), pairs, graph)
+    return manifest, inferred, source

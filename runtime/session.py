@@ -15,20 +15,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import providers as prov
-from .bundle import Bundle, manifest_from_graph
+from .bundle import Bundle
 from .cuda_graphs import CudaGraphs
 from .engine import Engine
 from .errors import BundleError, InputError, UnsupportedError
-from .graphscan import scan_graph
-from .loading import GpuRoute, Plan, create_session, init_session, open_bundle, stream_refusal
+from .loading import GpuRoute, Plan, create_session, describe_bare, init_session, open_bundle, stream_refusal
 from .manifest import Manifest
 from .modelfile import ModelBytes, read_model
 from .providers import RuntimeConfig
 from .result import Result
 from .signature import Signature, build_signature
-from .statepairs import StatePair, infer_state_pairs
+from .statepairs import StatePair
 from .validate import check_lengths, check_min_length
-from .vocab import AUTO, BARE_VARIANT, FP32, METADATA_KEY
+from .vocab import AUTO, BARE_VARIANT, FP32
 
 if TYPE_CHECKING:
     from .batcher import StreamBatcher
@@ -164,23 +163,8 @@ class Session:
             if plan.chain[0] == prov.CPU:
                 raise
             sess = create_session(model, [prov.CPU], plan.config, BARE_VARIANT)  # the GPU failed
-        pinned = set(constants or ())
-        metadata = sess.get_modelmeta().custom_metadata_map
-        inputs = [a for a in sess.get_inputs() if a.name not in pinned]
-        graph = None if METADATA_KEY in metadata else scan_graph(model.data)
-        inferred: tuple[StatePair, ...] = ()
-        source = "metadata" if METADATA_KEY in metadata and state_map is None else "state_map"
-        if state_map is None and METADATA_KEY not in metadata:
-            inferred = tuple(infer_state_pairs(inputs, sess.get_outputs(), graph))
-            state_map = {p.input: p.output for p in inferred}
-        manifest = manifest_from_graph(
-            path.name,
-            metadata,
-            inputs,
-            sess.get_outputs(),
-            dict(state_map) if state_map is not None else None,
-            graph,
-        )
+        manifest, inferred, source = describe_bare(path.name, sess, model, state_map, constants)
+        state_map = {s.input: s.output for s in manifest.state} if inferred else state_map
         reload = lambda: read_model(path, sha256=model.sha256)  # noqa: E731
         on_gpu = functools.partial(cls.from_onnx, path, state_map=state_map, constants=constants)
         session = cls._finish(sess, manifest, plan, constants, model, reload, BARE_VARIANT, None, on_gpu)
