@@ -290,12 +290,7 @@ def _constants(
                 f"state; pin it with constants={{{name!r}: value}} or name it in state_map"
             )
         dims = _dims(arg)
-        try:
-            value = np.asarray(given[name], dtype=ort_dtype(arg.type))
-        except (TypeError, ValueError) as err:
-            raise InputError(
-                f"constants[{name!r}]: expected {ort_dtype(arg.type)}, got {given[name]!r} ({err})"
-            ) from None
+        value = _exact_constant(name, given[name], np.dtype(ort_dtype(arg.type)))
         if value.ndim != len(dims) and value.size == 1:
             value = value.reshape((1,) * len(dims))
         if value.ndim != len(dims) or any(
@@ -304,3 +299,18 @@ def _constants(
             raise InputError(f"constants[{name!r}]: expected shape {list(dims)}, got {list(value.shape)}")
         pinned[name] = np.ascontiguousarray(value)
     return pinned
+
+
+def _exact_constant(name: str, given: Any, dtype: np.dtype) -> np.ndarray:
+    """``given`` as ``dtype``; an integer input refuses what it cannot hold exactly (16000.5, 2**40 as int32)."""
+    try:
+        raw = np.asarray(given)
+        with np.errstate(invalid="ignore", over="ignore"):
+            value = raw.astype(dtype)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise InputError(f"constants[{name!r}]: expected {dtype}, got {given!r} ({err})") from None
+    if dtype.kind in "iu" and raw.dtype.kind in "biuf" and not np.array_equal(value, raw):
+        raise InputError(
+            f"constants[{name!r}]: expected {dtype} values, got {given!r}, which {dtype} cannot hold"
+        )
+    return value

@@ -94,12 +94,21 @@ def _cast(name: str, array: np.ndarray, dims: Dims, dtype: np.dtype) -> np.ndarr
                 f"{beyond} value(s) beyond the {np.dtype(dtype).name} range (±{top:.3g})",
             )
         return array.astype(dtype)
-    if want in "iu" and kind in "iu":
-        return array.astype(dtype)
-    if want in "iu" and kind == "f":
-        if np.isfinite(array).all() and (array == np.round(array)).all():
-            return array.astype(dtype)
+    if want in "iu" and kind == "f" and not (np.isfinite(array).all() and (array == np.round(array)).all()):
         raise _fail(name, dims, dtype, _given(array), "non-integral values cannot be token ids")
+    if want in "iu" and kind in "iuf":
+        info = np.iinfo(dtype)
+        low, high = (array.min(), array.max()) if array.size else (0, 0)
+        if low < info.min or high > info.max:
+            shown = [f"{v:.6g}" if kind == "f" else str(v) for v in (low, high)]
+            raise _fail(
+                name,
+                dims,
+                dtype,
+                _given(array),
+                f"values in [{shown[0]}, {shown[1]}] beyond the {np.dtype(dtype).name} range",
+            )
+        return array.astype(dtype)
     raise _fail(
         name, dims, dtype, _given(array), f"dtype {array.dtype.name} cannot be cast to {np.dtype(dtype).name}"
     )

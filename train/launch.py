@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,8 +25,12 @@ LOOPBACK = "127.0.0.1"
 _INTERRUPTED = 130  # the exit code of an interrupted `edgernn train`
 
 
-def torchrun_args(nproc_per_node: int, train_args: Sequence[str]) -> list[str]:
-    """The ``torchrun`` command line (without the program name) for one node of ``nproc_per_node``."""
+def torchrun_args(nproc_per_node: int, train_args: Sequence[str], log_dir: str) -> list[str]:
+    """The ``torchrun`` command line (without the program name) for one node of ``nproc_per_node``.
+
+    ``log_dir`` takes the agent's per-rank error files; without it torchrun leaves a
+    ``torchelastic_*`` folder in the temp directory after every run.
+    """
     return [
         "--nnodes=1",
         f"--nproc-per-node={nproc_per_node}",
@@ -34,6 +39,7 @@ def torchrun_args(nproc_per_node: int, train_args: Sequence[str]) -> list[str]:
         f"--rdzv-id={uuid.uuid4()}",
         f"--local-addr={LOOPBACK}",  # workers meet at MASTER_ADDR=127.0.0.1, never the host name
         "--max-restarts=0",  # a failed run stops; --resume continues it
+        f"--log-dir={log_dir}",
         "-m",
         "edgernn.train",
         *train_args,
@@ -109,8 +115,9 @@ def launch(nproc_per_node: int, train_args: Sequence[str], threads: int) -> None
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
-    args = parse_args(torchrun_args(nproc_per_node, train_args))
-    with _worker_env(threads), _quiet_agent():
+    log_dir = tempfile.TemporaryDirectory(prefix="edgernn-torchrun-")
+    args = parse_args(torchrun_args(nproc_per_node, train_args, log_dir.name))
+    with log_dir, _worker_env(threads), _quiet_agent():
         try:
             run(args)
         except SignalException as err:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -72,7 +73,10 @@ def kill_mid_write(tmp_path: Path, args: list, pattern: str, existing: str = "an
     """Start ``edgernn ARGS`` with the hook, SIGKILL it once it sits in the matching write."""
     marker = tmp_path / "marker.json"
     command = [sys.executable, "-c", HOOK, str(marker), pattern, existing, *map(str, args)]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    temp = tmp_path / "system-tmp"  # a SIGKILL leaves export's scratch folder; keep it out of /tmp
+    temp.mkdir(exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(temp)}
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 120
     while not marker.exists():
         if proc.poll() is not None:

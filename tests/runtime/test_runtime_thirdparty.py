@@ -71,6 +71,12 @@ def test_unknown_or_bad_constants(vad):
         Session.load(vad[0], provider="cpu", constants={"sr": 16000, "rate": 1})
     with pytest.raises(InputError, match=r"constants\['sr'\]: expected shape \[\], got \[2\]"):
         Session.load(vad[0], provider="cpu", constants={"sr": [16000, 8000]})
+    for given in (16000.5, 2**63, "16k", float("nan")):  # int64 'sr' holds none of them exactly
+        with pytest.raises(InputError, match=r"constants\['sr'\]: expected int64"):
+            Session.load(vad[0], provider="cpu", constants={"sr": given})
+    frame = np.linspace(-1, 1, SAMPLES, dtype=np.float32)[None]
+    as_float, as_int = (Session.load(vad[0], provider="cpu", constants={"sr": sr}) for sr in (16000.0, 16000))
+    np.testing.assert_array_equal(as_float.stream().step(frame).output, as_int.stream().step(frame).output)
 
 
 def test_explicit_state_map(vad, frames):

@@ -200,3 +200,27 @@ def test_tokens_are_checked(bundles):
     assert session._engine.ort.calls == 0
     integral = session.run(np.array([[1.0, 2.0]])).output  # integral floats are convertible
     np.testing.assert_array_equal(integral, session.run(np.array([[1, 2]])).output)
+
+
+@pytest.mark.parametrize(
+    "given, shown",
+    [
+        (
+            np.array([[2**32 + 3]]),
+            r"got \[1, 1\] int64 \(values in \[4294967299, 4294967299\] beyond the int32",
+        ),
+        (
+            np.array([[2**64 - 1]], np.uint64),
+            r"uint64 \(values in \[18446744073709551615, 18446744073709551615\]",
+        ),
+        (np.array([[1e30, 2.0]]), r"float64 \(values in \[2, 1e\+30\] beyond the int32 range\)"),
+    ],
+)
+def test_integer_inputs_never_wrap_around(given, shown):
+    """A value the model's integer dtype cannot hold is refused: astype would wrap 2**32 + 3 to 3."""
+    from edgernn.runtime.validate import as_input
+
+    with pytest.raises(InputError, match=shown):
+        as_input("tokens", given, [1, None], np.dtype(np.int32), names=("batch", "time"))
+    fits = as_input("tokens", np.array([[7.0, 2**31 - 1]]), [1, None], np.dtype(np.int32))
+    assert fits.dtype == np.int32 and fits.tolist() == [[7, 2**31 - 1]]

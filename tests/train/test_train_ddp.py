@@ -64,10 +64,20 @@ def assert_same_tensors(path_a, path_b) -> None:
         assert torch.allclose(a[key].double(), b[key].double(), rtol=0, atol=ABS), key
 
 
-def torchrun_train(*args) -> subprocess.CompletedProcess:
-    """``python -m edgernn.train ARGS --nproc-per-node 2`` in a fresh process, gloo on loopback."""
+def run_leftovers(temp_dir: Path) -> list[str]:
+    """What one run left in its TMPDIR: torch's machine-wide caches (inductor, ``.ses``) do not count."""
+    return [p.name for p in temp_dir.iterdir() if p.name.startswith(("torchelastic_", "edgernn-", "tmp"))]
+
+
+def torchrun_train(*args, temp_dir: Path) -> subprocess.CompletedProcess:
+    """``python -m edgernn.train ARGS --nproc-per-node 2`` in a fresh process, gloo on loopback.
+
+    ``temp_dir`` (created here) is the processes' TMPDIR, so a test can see what a run leaves there.
+    """
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     env["GLOO_SOCKET_IFNAME"] = "lo"
+    temp_dir.mkdir()
+    env["TMPDIR"] = str(temp_dir)
     command = [sys.executable, "-m", "edgernn.train", *map(str, args), "--nproc-per-node", "2"]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
 
@@ -76,7 +86,7 @@ def torchrun_train(*args) -> subprocess.CompletedProcess:
 def runs(tmp_path_factory):
     """The same 2-epoch run through torchrun with 2 processes, and in this process alone."""
     root = tmp_path_factory.mktemp("ddp")
-    proc = torchrun_train(*FLAGS, "--epochs", "2", "--out", root / "ddp")
+    proc = torchrun_train(*FLAGS, "--epochs", "2", "--out", root / "ddp", temp_dir=root / "tmp")
     assert proc.returncode == 0, proc.stderr
     single = invoke(*FLAGS, "--epochs", "2", "--out", root / "single")
     assert single.exit_code == 0, single.output
@@ -102,6 +112,7 @@ def test_only_rank_zero_reports_and_writes(runs):
     names = sorted(p.name for p in (root / "ddp").iterdir())
     assert names == sorted(p.name for p in (root / "single").iterdir())
     assert not [p for p in root.iterdir() if p.name.startswith(".")]  # no staged or temp leftovers
+    assert run_leftovers(root / "tmp") == []  # not even the launcher's torchelastic_* log folder
 
 
 def test_resume_a_two_process_run_in_one_process(runs, tmp_path):
@@ -143,8 +154,9 @@ def test_a_ddp_checkpoint_exports_like_a_single_process_one(runs, tmp_path):
 
 def test_a_diverging_run_stops_both_processes_with_one_message(tmp_path):
     out = tmp_path / "run"
-    proc = torchrun_train(*FLAGS, "--lr", "1e6", "--optimizer", "sgd", "--clip-grad-norm", "0", "--out", out)
-    assert proc.returncode == 1
+    flags = ["--lr", "1e6", "--optimizer", "sgd", "--clip-grad-norm", "0", "--out", out]
+    proc = torchrun_train(*FLAGS, *flags, temp_dir=tmp_path / "tmp")
+    assert proc.returncode == 1 and run_leftovers(tmp_path / "tmp") == []
     errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
     assert len(errors) == 2, proc.stderr  # rank 0's reason, then the launcher's verdict
     assert errors[0].startswith("error: the loss became ") and "training stopped" in errors[0]
