@@ -75,6 +75,7 @@ def _export_dynamo(wrapper, args, path, input_names, output_names, dynamic, opse
     """The dynamo exporter with native recurrent nodes: every nn.LSTM/GRU/RNN is swapped for a custom
     op shim while it runs, and translated by ``rnn_onnx`` (public APIs only: torch.library custom ops
     and ``custom_translation_table``)."""
+    from .packed_capture import defer_packing
     from .rnn_onnx import fold_weight_preparation, translation_table
     from .rnn_ops import swap_rnn_modules
 
@@ -87,7 +88,7 @@ def _export_dynamo(wrapper, args, path, input_names, output_names, dynamic, opse
         return {axis: dims.setdefault(label, torch.export.Dim.AUTO) for axis, label in axes.items()}
 
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    with swap_rnn_modules(wrapper):
+    with swap_rnn_modules(wrapper), defer_packing(wrapper):
         program = torch.onnx.export(
             wrapper,
             args,

@@ -7,7 +7,8 @@ ops, ``edgernn::lstm``, ``edgernn::gru``, ``edgernn::rnn_tanh`` and ``edgernn::r
 with public APIs: their eager kernels are torch's own (``torch.lstm`` & co., bit-identical to the nn
 modules), their fake kernels give symbolic shapes, and an optional ``lengths`` reproduces
 pack -> rnn -> pad. :func:`swap_rnn_modules` puts a parameter-sharing shim that calls them in place of
-every recurrent module for the duration of an export; ``rnn_onnx`` translates them to native nodes.
+every recurrent module for the duration of an export (and takes the ``DeferredPack`` of
+``packed_capture``); ``rnn_onnx`` translates them to native nodes.
 
 The ops are registered when this module is first imported; import it from this path only.
 """
@@ -24,6 +25,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from edgernn.train.packing import rnn_with_lengths
 
 from .errors import ExportError
+from .packed_capture import DeferredPack
 
 __all__ = ["CUSTOM_OPS", "rnn_with_lengths", "swap_rnn_modules"]
 
@@ -134,10 +136,11 @@ CUSTOM_OPS = {
 }
 
 
-def _call(rnn: nn.Module, params: list[Tensor], input: Tensor, hx, lengths: Tensor | None):
+def _call(rnn: nn.Module, params: list[Tensor], input: Tensor, hx, lengths: Tensor | None, batch_first=None):
     """Call the custom op for ``rnn`` with the nn module's conventions for ``hx`` and the result."""
     mode = mode_of(rnn)
-    cfg = (rnn.bias, rnn.num_layers, rnn.bidirectional, rnn.batch_first, rnn.hidden_size)
+    batch_first = rnn.batch_first if batch_first is None else batch_first
+    cfg = (rnn.bias, rnn.num_layers, rnn.bidirectional, batch_first, rnn.hidden_size)
     if mode == "lstm":
         h0, c0 = hx if hx is not None else (None, None)
         y, h, c = CUSTOM_OPS[mode](input, h0, c0, params, lengths, *cfg)
@@ -178,10 +181,14 @@ class _ExportRNN(nn.Module):
         return _call(self.cfg, self.params(), input, hx, lengths)
 
     def forward(self, input, hx=None):
+        if isinstance(input, DeferredPack):  # pack_padded_sequence during the export: no packing
+            y, state = _call(self.cfg, self.params(), input.padded, hx, input.lengths, batch_first=True)
+            return DeferredPack(y, input.lengths), state
         if isinstance(input, PackedSequence):
             raise ExportError(
-                "a PackedSequence cannot be captured by torch.export (the dynamo exporter); replace "
-                "pack_padded_sequence -> rnn -> pad_packed_sequence with "
+                "a PackedSequence made by other means than pack_padded_sequence (pack_sequence, or "
+                "PackedSequence(...) itself) cannot be captured by torch.export (the dynamo exporter); "
+                "call pack_padded_sequence -> rnn -> pad_packed_sequence, or "
                 "edgernn.export.rnn_with_lengths(rnn, x, lengths, state), which gives the same numbers"
             )
         if input.dim() == 3:

@@ -14,8 +14,8 @@ class Seq(nn.Module):
     """A recurrent stack + linear head, following ``forward(x, state=None, lengths=None) -> (y, state)``.
 
     ``batch_first=False`` keeps a time-major nn module inside a batch-first interface. ``packing``:
-    ``torch`` (pack_padded_sequence, which only the TorchScript exporter captures) or ``edgernn``
-    (``rnn_with_lengths``, which both capture).
+    ``torch`` (pack_padded_sequence -> rnn -> pad_packed_sequence) or ``edgernn`` (``rnn_with_lengths``);
+    both exporters capture either.
     """
 
     def __init__(

@@ -13,7 +13,6 @@ torch = pytest.importorskip("torch")
 from export_models import BiGRUMaxPool, ConvLSTM, Seq, Stateless, TextClassifier  # noqa: E402
 
 from edgernn.export import export  # noqa: E402
-from edgernn.export.errors import ExportError  # noqa: E402
 from edgernn.export.graph import load_model, summarize  # noqa: E402
 
 OP = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "rnn_relu": "RNN"}
@@ -118,18 +117,15 @@ def test_export_matrix(tmp_path, cell, layers, bidirectional, batch_first, state
     assert report.exporter == AUTO_EXPORTER[lengths]
 
 
-DYNAMO_ONLY = [c for c in MATRIX if c[5] != "torch"]
-DYNAMO_FAST = [
-    (*c[:5], "edgernn" if c[5] == "torch" else c[5]) for c in FAST[1::2]
-]  # every cell, bidirectional
+DYNAMO_FAST = FAST[1::2]  # every cell, bidirectional, each kind of lengths
 
 
-@pytest.mark.parametrize(PARAMS, _marked(DYNAMO_ONLY, DYNAMO_FAST))
+@pytest.mark.parametrize(PARAMS, _marked(MATRIX, DYNAMO_FAST))
 def test_export_matrix_without_torchscript(
     tmp_path, no_torchscript, cell, layers, bidirectional, batch_first, state, lengths
 ):
-    """The matrix with the TorchScript exporter gone: 192 cases, every one by dynamo alone. (Modules
-    that call pack_padded_sequence themselves need TorchScript: torch.export cannot capture it.)"""
+    """The whole matrix with the TorchScript exporter gone: 288 cases, every one by dynamo alone
+    (modules that call pack_padded_sequence themselves included)."""
     report = _case(tmp_path, cell, layers, bidirectional, batch_first, state, lengths)
     assert report.attempts == {
         "torchscript": "RuntimeError: the TorchScript exporter is gone",
@@ -145,15 +141,6 @@ def test_export_matrix_torchscript(tmp_path, cell, layers, bidirectional, batch_
     """The fallback exporter on its own: 192 cases."""
     report = _case(tmp_path, cell, layers, bidirectional, batch_first, state, lengths, exporter="torchscript")
     assert report.exporter == "torchscript"
-
-
-def test_pack_padded_sequence_without_torchscript_says_what_to_write(tmp_path, no_torchscript):
-    with pytest.raises(
-        ExportError,
-        match=r"Seq: no exporter .* torchscript: RuntimeError: the TorchScript exporter is gone \| dynamo: a "
-        r"PackedSequence cannot be captured .* edgernn.export.rnn_with_lengths\(rnn, x, lengths, state\)",
-    ):
-        _case(tmp_path, "gru", 1, False, True, True, "torch")
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

@@ -1,0 +1,102 @@
+"""Modules that pack their own batches, exported by dynamo alone (``export/packed_capture.py``).
+
+Reference: the module called in PyTorch on the same padded batch and lengths (rows in any order).
+Tolerance 1e-5 absolute: the native node and PyTorch's packed kernel differ only in float order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+from torch.nn.utils import rnn as rnn_utils  # noqa: E402
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402
+
+from edgernn.export import export  # noqa: E402
+from edgernn.export.errors import ExportError  # noqa: E402
+from edgernn.runtime import Session  # noqa: E402
+
+ORIGINALS = (pack_padded_sequence, pad_packed_sequence)
+
+
+class LastStateClassifier(nn.Module):
+    """The tutorial classifier: functions imported by name, the class read from h_n of the top layer."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(3)
+        self.lstm = nn.LSTM(5, 7, num_layers=2, batch_first=True)
+        self.fc = nn.Linear(7, 4)
+
+    def forward(self, x, lengths):
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        _, (h, _) = self.lstm(packed)
+        return self.fc(h[-1])
+
+
+class TimeMajorPadded(nn.Module):
+    """Time-major bidirectional GRU, padding value -1, pad_packed_sequence without total_length."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(4)
+        self.gru = nn.GRU(3, 6, bidirectional=True)
+
+    def forward(self, x, lengths):
+        packed = rnn_utils.pack_padded_sequence(x.transpose(0, 1), lengths.cpu(), enforce_sorted=False)
+        y, _ = self.gru(packed)
+        y, _ = rnn_utils.pad_packed_sequence(y, padding_value=-1.0)
+        return y.transpose(0, 1)
+
+
+class PackedHead(nn.Module):
+    """A head on ``packed.data`` (only the real steps): a size that depends on the lengths' values."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(2, 3, batch_first=True)
+        self.fc = nn.Linear(3, 1)
+
+    def forward(self, x, lengths):
+        y, _ = self.rnn(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+        return self.fc(y.data)
+
+
+def _export_and_compare(module, features, tmp_path, topology, exporter="dynamo"):
+    x = torch.randn(2, 6, features)
+    report = export(module.eval(), x, tmp_path, lengths=True, exporter=exporter)
+    assert report.exporter == "dynamo" and report.manifest.topology == topology
+    assert all(c.passed for c in report.checks)
+    assert "ragged batch vs packed PyTorch" in [c.name for c in report.checks]
+    session = Session.load(tmp_path, provider="cpu")
+    for batch, time, lengths in ((3, 9, [4, 9, 1]), (4, 17, [17, 2, 11, 17])):
+        x, lens = torch.randn(batch, time, features), torch.tensor(lengths)
+        with torch.no_grad():
+            want = module(x, lens).numpy()
+        np.testing.assert_allclose(session.run(x.numpy(), lens.numpy()).output, want, atol=1e-5, rtol=0)
+    return report
+
+
+def test_functions_imported_by_name_and_the_last_state(tmp_path):
+    report = _export_and_compare(LastStateClassifier(), 5, tmp_path / "b", "many_to_one")
+    assert report.native_nodes == {"LSTM": 2}
+    assert (pack_padded_sequence, pad_packed_sequence) == ORIGINALS  # put back after the export
+    assert (rnn_utils.pack_padded_sequence, rnn_utils.pad_packed_sequence) == ORIGINALS
+
+
+def test_time_major_bidirectional_with_a_padding_value(tmp_path):
+    """TorchScript's graph pads with zeros, not -1, and fails the gate; auto keeps dynamo's."""
+    report = _export_and_compare(TimeMajorPadded(), 3, tmp_path / "b", "many_to_many", exporter="auto")
+    assert report.native_nodes == {"GRU": 1} and report.attempts["dynamo"] == "passed"
+    assert report.attempts["torchscript"].startswith("ragged batch vs packed PyTorch")
+
+
+def test_a_packed_data_size_is_one_clear_error(tmp_path):
+    with pytest.raises(
+        ExportError, match=r"PackedHead: .*dynamo: PackedSequence.data has a size that depends on the lengths"
+    ):
+        export(PackedHead().eval(), torch.randn(2, 4, 2), tmp_path / "b", lengths=True, exporter="dynamo")
+    assert (rnn_utils.pack_padded_sequence, rnn_utils.pad_packed_sequence) == ORIGINALS
+    assert not (tmp_path / "b").exists()
