@@ -82,6 +82,19 @@ class Verifier:
 
     # -- runs -------------------------------------------------------------------------------------
     def run_torch(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        """The module on ``args``. One that packs with ``enforce_sorted=True`` refuses rows that are not
+        longest first: it runs on the rows sorted that way, and its outputs are put back in order."""
+        try:
+            return self._torch(args)
+        except RuntimeError as err:
+            if not self.io.lengths or "enforce_sorted" not in str(err):
+                raise
+        order = np.argsort(-args[-1], kind="stable")
+        back = np.argsort(order)
+        out = self._torch([args[0][order], *(s[:, order] for s in args[1:-1]), args[-1][order]])
+        return [out[0][back], *(s[:, back] for s in out[1:])]
+
+    def _torch(self, args: list[np.ndarray]) -> list[np.ndarray]:
         with torch.no_grad():
             out = self.wrapper(*(torch.from_numpy(a) for a in args))
         return [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]

@@ -51,6 +51,21 @@ class TimeMajorPadded(nn.Module):
         return y.transpose(0, 1)
 
 
+class SortedPacking(nn.Module):
+    """pack_padded_sequence with its default enforce_sorted=True: PyTorch wants the longest row first."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(5)
+        self.gru = nn.GRU(3, 5, batch_first=True)
+        self.fc = nn.Linear(5, 2)
+
+    def forward(self, x, lengths):
+        y, _ = self.gru(pack_padded_sequence(x, lengths, batch_first=True))
+        y, _ = pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])
+        return self.fc(y)
+
+
 class PackedHead(nn.Module):
     """A head on ``packed.data`` (only the real steps): a size that depends on the lengths' values."""
 
@@ -91,6 +106,22 @@ def test_time_major_bidirectional_with_a_padding_value(tmp_path):
     report = _export_and_compare(TimeMajorPadded(), 3, tmp_path / "b", "many_to_many", exporter="auto")
     assert report.native_nodes == {"GRU": 1} and report.attempts["dynamo"] == "passed"
     assert report.attempts["torchscript"].startswith("ragged batch vs packed PyTorch")
+
+
+@pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
+def test_enforce_sorted_modules_are_verified_longest_first(tmp_path, exporter):
+    """The gate runs such a module on its rows longest first and puts them back: the graph itself
+    takes any order (and so does this check against PyTorch)."""
+    module = SortedPacking().eval()
+    report = export(module, torch.randn(2, 6, 3), tmp_path / "b", lengths=True, exporter=exporter)
+    ragged = next(c for c in report.checks if c.name == "ragged batch vs packed PyTorch")
+    assert ragged.passed and ragged.detail.startswith("lengths [15, 1, 8]")
+    x, lengths = torch.randn(4, 9, 3), torch.tensor([3, 9, 1, 6])
+    order = torch.argsort(lengths, descending=True)
+    with torch.no_grad():
+        want = module(x[order], lengths[order])[torch.argsort(order)].numpy()
+    got = Session.load(tmp_path / "b", provider="cpu").run(x.numpy(), lengths.numpy()).output
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
 
 
 def test_a_packed_data_size_is_one_clear_error(tmp_path):
