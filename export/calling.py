@@ -10,6 +10,7 @@ can call the module the way it is written and give the graph one fixed signature
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,8 @@ from .errors import ExportError
 from .wrapper import RecurrentLayer
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.VAR_POSITIONAL)
+_BY_KEYWORD = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+_LENGTHS_NAME = re.compile(r"(^|_)(len|lens|length|lengths)($|_)")
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class Calling:
     structure: str = "tensor"  # tensor | tuple | list: how the module takes and returns its state
     shapes: tuple[tuple[int, int], ...] = ()  # (rows, hidden) per state tensor
     time_major: bool = False  # the module takes x as [time, batch, ...]; the graph stays batch-first
-    lengths: bool = False  # pass lengths= (int64 [batch])
+    lengths: str | None = None  # the parameter that takes lengths (int64 [batch]), by keyword
 
     @property
     def n_state(self) -> int:
@@ -40,7 +43,7 @@ class Calling:
     def call(self, module: nn.Module, x: torch.Tensor, state: tuple[torch.Tensor, ...], lengths=None):
         """``module`` on batch-first ``x`` and flat ``state``; returns ``(y batch-first, flat state)``."""
         args: list[Any] = [x.transpose(0, 1) if self.time_major else x]
-        kwargs: dict[str, Any] = {"lengths": lengths} if self.lengths else {}
+        kwargs: dict[str, Any] = {self.lengths: lengths} if self.lengths else {}
         if self.state_param is not None:
             packed = (
                 state[0]
@@ -82,14 +85,33 @@ def _structure(state: Any) -> str:
     return "tensor" if isinstance(state, torch.Tensor) else "list" if isinstance(state, list) else "tuple"
 
 
-def state_parameter(module: nn.Module) -> inspect.Parameter | None:
-    """The parameter of ``forward`` after ``x`` that takes the state: the first one not named
-    ``lengths`` (``**kwargs`` never counts)."""
+def _parameters(module: nn.Module) -> list[inspect.Parameter]:
     try:
-        params = list(inspect.signature(module.forward).parameters.values())
+        return list(inspect.signature(module.forward).parameters.values())
     except (TypeError, ValueError):
+        return []
+
+
+def lengths_parameter(module: nn.Module) -> str | None:
+    """The parameter of ``forward`` after ``x`` that takes the lengths: ``lengths``, else the first
+    named like it (``text_lengths``, ``seq_lens``, ``x_len``); ``lengths`` when only ``**kwargs``
+    could take it; None when nothing can."""
+    params = _parameters(module)
+    named = [p.name for p in params[1:] if p.kind in _BY_KEYWORD]
+    like = [n for n in named if n == "lengths"] or [n for n in named if _LENGTHS_NAME.search(n)]
+    if like:
+        return like[0]
+    return "lengths" if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params) else None
+
+
+def state_parameter(module: nn.Module) -> inspect.Parameter | None:
+    """The parameter of ``forward`` after ``x`` that takes the state: the first one that is not the
+    lengths' (``**kwargs`` never counts)."""
+    params = _parameters(module)
+    if not params:
         return None
-    rest = [p for p in params[1:] if p.kind != inspect.Parameter.VAR_KEYWORD and p.name != "lengths"]
+    lengths = lengths_parameter(module)
+    rest = [p for p in params[1:] if p.kind != inspect.Parameter.VAR_KEYWORD and p.name != lengths]
     if params and params[0].kind == inspect.Parameter.VAR_POSITIONAL:
         return params[0]  # forward(*args): x and the state both travel in args
     return rest[0] if rest else None
@@ -109,6 +131,7 @@ def read_calling(
     example state (flat; zeros when the example gave none). ``x`` is the example as the module takes it."""
     name = type(module).__name__
     param = state_parameter(module)
+    lengths = _lengths_or_refuse(module, name) if lengths else None
     if state is False or (state == "auto" and param is None and example_state is None):
         return Calling(time_major=bool(time_major), lengths=lengths), ()
     if param is None:
@@ -139,7 +162,17 @@ def read_calling(
     return _stateful(module, x, zeros, param.name, positional, lengths, time_major)
 
 
-def _probe_default(module, x, lengths: bool, name: str) -> Any:
+def _lengths_or_refuse(module: nn.Module, name: str) -> str:
+    found = lengths_parameter(module)
+    if found is None:
+        raise ExportError(
+            f"{name}: lengths=True, but forward{inspect.signature(module.forward)} takes no lengths; expected "
+            "a parameter named lengths (or like it: text_lengths, seq_lens, x_len), or pass lengths=False"
+        )
+    return found
+
+
+def _probe_default(module, x, lengths: str | None, name: str) -> Any:
     """Call ``module(x)`` (state defaulted); its returned state, or None when it returns none."""
     out = _run(module, (x,), lengths, name)
     if isinstance(out, tuple | list) and len(out) == 2 and _is_state(out[1]):
@@ -147,7 +180,7 @@ def _probe_default(module, x, lengths: bool, name: str) -> Any:
     return None
 
 
-def _stateful(module, x, state, param: str, positional: bool, lengths: bool, time_major: bool | None):
+def _stateful(module, x, state, param: str, positional: bool, lengths: str | None, time_major: bool | None):
     """Check that ``module`` returns ``(y, state)`` shaped like ``state`` and read the layout."""
     name = type(module).__name__
     flat = _flat(state)
@@ -204,11 +237,11 @@ def _zeros_like(state: Any) -> Any:
     return type(state)(torch.zeros_like(t) for t in state)
 
 
-def _run(module, args, lengths: bool, name: str, **kwargs) -> Any:
+def _run(module, args, lengths: str | None, name: str, **kwargs) -> Any:
     """One call on the example; an exception becomes an ExportError naming the module."""
     if lengths:
         x = args[0]
-        kwargs["lengths"] = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64)
+        kwargs[lengths] = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64)
     try:
         with torch.no_grad():
             return module(*args, **kwargs)

@@ -66,6 +66,25 @@ class SortedPacking(nn.Module):
         return self.fc(y)
 
 
+class BiSentiment(nn.Module):
+    """The sentiment tutorial: tokens, ``text_lengths``, a 2-layer bi-LSTM, both top directions' h_n."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(6)
+        self.embedding = nn.Embedding(50, 8, padding_idx=0)
+        self.rnn = nn.LSTM(8, 12, num_layers=2, bidirectional=True, batch_first=True)
+        self.fc = nn.Linear(24, 1)
+
+    def forward(self, text, text_lengths):
+        embedded = self.embedding(text)
+        packed = pack_padded_sequence(
+            embedded, text_lengths.to("cpu"), batch_first=True, enforce_sorted=False
+        )
+        _, (hidden, _) = self.rnn(packed)
+        return self.fc(torch.cat((hidden[-2, :, :], hidden[-1, :, :]), dim=1))
+
+
 class PackedHead(nn.Module):
     """A head on ``packed.data`` (only the real steps): a size that depends on the lengths' values."""
 
@@ -122,6 +141,49 @@ def test_enforce_sorted_modules_are_verified_longest_first(tmp_path, exporter):
         want = module(x[order], lengths[order])[torch.argsort(order)].numpy()
     got = Session.load(tmp_path / "b", provider="cpu").run(x.numpy(), lengths.numpy()).output
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
+def test_lengths_under_another_name(tmp_path, exporter):
+    module = BiSentiment().eval()
+    report = export(module, torch.randint(1, 50, (2, 6)), tmp_path / "b", lengths=True, exporter=exporter)
+    assert report.native_nodes == {"LSTM": 2} and report.manifest.topology == "many_to_one"
+    x, lengths = torch.randint(1, 50, (3, 9)), torch.tensor([2, 9, 5])
+    with torch.no_grad():
+        want = module(x, lengths).numpy()
+    got = Session.load(tmp_path / "b", provider="cpu").run(x.numpy(), lengths.numpy()).output
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def test_which_parameter_takes_the_lengths():
+    from edgernn.export.calling import lengths_parameter, state_parameter
+
+    def module(forward):
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.rnn = nn.GRU(3, 4, batch_first=True)
+
+        M.forward = forward
+        return M()
+
+    cases = {
+        "lengths": lambda self, x, h=None, lengths=None: x,
+        "text_lengths": lambda self, text, text_lengths: text,
+        "seq_lens": lambda self, x, state, seq_lens: x,
+        "x_len": lambda self, x, *, x_len=None: x,
+        None: lambda self, x, hidden=None: x,  # "hidden" is no length; neither is "lenient" below
+    }
+    for want, forward in cases.items():
+        assert lengths_parameter(module(forward)) == want
+    assert lengths_parameter(module(lambda self, x, lenient=False: x)) is None
+    assert lengths_parameter(module(lambda self, x, **kwargs: x)) == "lengths"
+    assert state_parameter(module(cases["seq_lens"])).name == "state"
+    assert state_parameter(module(cases["text_lengths"])) is None
+    with pytest.raises(ExportError, match=r"M: lengths=True, but forward\(x, hidden=None\) takes no lengths"):
+        export(
+            module(lambda self, x, hidden=None: self.rnn(x, hidden)), torch.randn(2, 4, 3), "-", lengths=True
+        )
 
 
 def test_a_packed_data_size_is_one_clear_error(tmp_path):
