@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .errors import ExportError
+from .layout_probe import reads_time_major
 from .wrapper import RecurrentLayer
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.VAR_POSITIONAL)
@@ -35,6 +36,8 @@ class Calling:
     shapes: tuple[tuple[int, int], ...] = ()  # (rows, hidden) per state tensor
     time_major: bool = False  # the module takes x as [time, batch, ...]; the graph stays batch-first
     lengths: str | None = None  # the parameter that takes lengths (int64 [batch]), by keyword
+    scalar_steps: bool = False  # the module takes float x [batch, time]: the graph's x has 1 feature
+    flat_output: bool = False  # the module returns y [batch]: the graph's y is [batch, 1]
 
     @property
     def n_state(self) -> int:
@@ -42,6 +45,7 @@ class Calling:
 
     def call(self, module: nn.Module, x: torch.Tensor, state: tuple[torch.Tensor, ...], lengths=None):
         """``module`` on batch-first ``x`` and flat ``state``; returns ``(y batch-first, flat state)``."""
+        x = x[..., 0] if self.scalar_steps else x
         args: list[Any] = [x.transpose(0, 1) if self.time_major else x]
         kwargs: dict[str, Any] = {self.lengths: lengths} if self.lengths else {}
         if self.state_param is not None:
@@ -55,16 +59,21 @@ class Calling:
             else:
                 kwargs[self.state_param] = packed
         out = module(*args, **kwargs)
-        y, returned = _split(out, self.state_param is not None)
+        y, returned = _split(type(module).__name__, out, self.state_param is not None)
+        if self.flat_output and y.dim() == 1:
+            y = y.unsqueeze(-1)
         if self.time_major and y.dim() == 3:
             y = y.transpose(0, 1)
         return y, returned
 
 
-def _split(out: Any, stateful: bool) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-    if not stateful:
-        return (out[0] if isinstance(out, tuple | list) else out), ()
-    return out[0], _flat(out[1])
+def _split(name: str, out: Any, stateful: bool) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    y = out[0] if isinstance(out, tuple | list) and out else out
+    if not isinstance(y, torch.Tensor):
+        raise ExportError(
+            f"{name}: forward returned {_describe(out)}; expected a tensor y, (y, ...) or (y, state)"
+        )
+    return y, (_flat(out[1]) if stateful else ())
 
 
 def _flat(state: Any) -> tuple[torch.Tensor, ...]:
@@ -133,7 +142,7 @@ def read_calling(
     param = state_parameter(module)
     lengths = _lengths_or_refuse(module, name) if lengths else None
     if state is False or (state == "auto" and param is None and example_state is None):
-        return Calling(time_major=bool(time_major), lengths=lengths), ()
+        return _stateless(module, x, time_major, lengths, layers), ()
     if param is None:
         raise ExportError(
             f"{name}: state=True, but forward{inspect.signature(module.forward)} takes no state after x; "
@@ -152,7 +161,7 @@ def read_calling(
         if probed is not None:
             return _stateful(module, x, _zeros_like(probed), param.name, positional, lengths, time_major)
         if state == "auto":
-            return Calling(time_major=bool(time_major), lengths=lengths), ()
+            return _stateless(module, x, time_major, lengths, layers), ()
         raise ExportError(
             f"{name}: state=True: expected forward(x) to return (y, state) with the state a tensor or a "
             f"tuple of tensors, got {_describe(_run(module, (x,), lengths, name))}. Pass state=False for a "
@@ -160,6 +169,14 @@ def read_calling(
         )
     zeros = _zero_state(name, x, layers, bool(time_major), param.name)
     return _stateful(module, x, zeros, param.name, positional, lengths, time_major)
+
+
+def _stateless(module, x, time_major: bool | None, lengths: str | None, layers) -> Calling:
+    """A stateless module's calling; its layout, when not given, read by :func:`reads_time_major`
+    (only where a time-major nn module is inside and no lengths make the probe ambiguous)."""
+    if time_major is None and not lengths and not all(layer.batch_first for layer in layers):
+        time_major = reads_time_major(lambda probe: _split("", module(probe), False)[0], x)
+    return Calling(time_major=bool(time_major), lengths=lengths)
 
 
 def _lengths_or_refuse(module: nn.Module, name: str) -> str:
@@ -253,6 +270,8 @@ def _run(module, args, lengths: str | None, name: str, **kwargs) -> Any:
 
 
 def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"a dict with keys {list(value)[:5]}"
     if isinstance(value, torch.Tensor):
         return f"a tensor {list(value.shape)}"
     if isinstance(value, tuple | list):

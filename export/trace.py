@@ -64,6 +64,7 @@ def trace_module(
 ) -> Traced:
     """Call ``module`` on the example and describe the graph an export must produce."""
     x, example_state = split_example(module, example_inputs)
+    x, example_state = _as_float32(x), _as_float32(example_state)  # the graph's floats are float32
     calling, state = read_calling(
         module,
         x,
@@ -73,16 +74,22 @@ def trace_module(
         time_major=config.time_major,
         layers=layers,
     )
-    wrapper = ExportWrapper(module, calling).eval()
     x = x.transpose(0, 1).contiguous() if calling.time_major else x
+    if x.dim() == 2 and x.is_floating_point():  # one value per step: the graph gives it a feature axis
+        x, calling = x.unsqueeze(-1), dataclasses.replace(calling, scalar_steps=True)
     batch, time = x.shape[0], x.shape[1]
     args = (x, *(torch.zeros_like(s) for s in state))
     if config.lengths:
         args += (torch.full((batch,), time, dtype=torch.int64),)
+    wrapper = ExportWrapper(module, calling).eval()
     with torch.no_grad():
         out = wrapper(*args)
-    y = out[0] if calling.n_state else out
-    topology = resolve_topology(type(module).__name__, config.topology, y, time)
+        y = out[0] if calling.n_state else out
+        if y.dim() == 1 and y.shape[0] == batch:  # y [batch]: one value per sequence
+            wrapper.calling = calling = dataclasses.replace(calling, flat_output=True)
+            out = wrapper(*args)
+            y = out[0] if calling.n_state else out
+    topology = resolve_topology(type(module).__name__, config.topology, y, batch, time)
     per_step = topology != "many_to_one"
     min_length = find_min_length(type(module).__name__, wrapper, args, per_step, config.min_length)
     return _traced(config, meta, layers, wrapper, calling, topology, min_length, args, y)
@@ -130,17 +137,17 @@ def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, 
     )
 
 
-def resolve_topology(name: str, requested: str | None, y: torch.Tensor, time: int) -> str:
+def resolve_topology(name: str, requested: str | None, y: torch.Tensor, batch: int, time: int) -> str:
     """The topology as given, or read from ``y``: ``[batch, out]`` is many_to_one, ``[batch, time, out]``
     many_to_many. A given topology that the output contradicts is an error."""
-    inferred = (
-        "many_to_one" if y.dim() == 2 else "many_to_many" if y.dim() == 3 and y.shape[1] == time else None
-    )
+    inferred = None
+    if y.dim() in (2, 3) and y.shape[0] == batch:
+        inferred = "many_to_one" if y.dim() == 2 else "many_to_many" if y.shape[1] == time else None
     if requested is None:
         if inferred is None:
             raise ExportError(
-                f"{name}: expected y of shape [batch, out] (many_to_one) or [batch, time={time}, out] "
-                f"(many_to_many), got {list(y.shape)}"
+                f"{name}: expected y of shape [batch={batch}, out] (many_to_one) or [batch={batch}, "
+                f"time={time}, out] (many_to_many), got {list(y.shape)}{_flattened_hint(y, batch, time)}"
             )
         return inferred
     per_step = requested != "many_to_one"
@@ -151,6 +158,21 @@ def resolve_topology(name: str, requested: str | None, y: torch.Tensor, time: in
             f"{name}: topology {requested}: expected y of shape {want}, got {list(y.shape)}{hint}"
         )
     return requested
+
+
+def _flattened_hint(y: torch.Tensor, batch: int, time: int) -> str:
+    if y.dim() == 2 and y.shape[0] == batch * time and batch > 1:
+        return f"; its axis 0 is batch x time ({batch} x {time}): return y as [batch, time, out] (no view(-1, ...))"
+    return ""
+
+
+def _as_float32(value: Any) -> Any:
+    """Float tensors (and tuples/lists of them) as float32; anything else as it is."""
+    if isinstance(value, torch.Tensor):
+        return value.float() if value.is_floating_point() and value.dtype != torch.float32 else value
+    if isinstance(value, tuple | list):
+        return type(value)(_as_float32(v) for v in value)
+    return value
 
 
 def find_min_length(name: str, wrapper, args: tuple, per_step: bool, given: int | None) -> int:

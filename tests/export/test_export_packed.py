@@ -86,7 +86,8 @@ class BiSentiment(nn.Module):
 
 
 class PackedHead(nn.Module):
-    """A head on ``packed.data`` (only the real steps): a size that depends on the lengths' values."""
+    """A head on ``packed.data`` (only the real steps, [sum(lengths), hidden]), pooled over the whole
+    batch: the output's shape is fine, but reading ``.data`` needs a size from the lengths' values."""
 
     def __init__(self):
         super().__init__()
@@ -95,7 +96,7 @@ class PackedHead(nn.Module):
 
     def forward(self, x, lengths):
         y, _ = self.rnn(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
-        return self.fc(y.data)
+        return self.fc(y.data).mean(0, keepdim=True).expand(x.shape[0], 1)
 
 
 def _export_and_compare(module, features, tmp_path, topology, exporter="dynamo"):
