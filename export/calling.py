@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ class Calling:
 
     state_param: str | None = None  # the parameter that takes the state; None: stateless
     positional: bool = False  # pass the state as the second positional argument (else by keyword)
-    structure: str = "tensor"  # tensor | tuple | list: how the module takes and returns its state
+    structure: Any = "tensor"  # "tensor" or (tuple|list, children): the state as the module nests it
     shapes: tuple[tuple[int, int], ...] = ()  # (rows, hidden) per state tensor
     time_major: bool = False  # the module takes x as [time, batch, ...]; the graph stays batch-first
     lengths: str | None = None  # the parameter that takes lengths (int64 [batch]), by keyword
@@ -49,11 +50,7 @@ class Calling:
         args: list[Any] = [x.transpose(0, 1) if self.time_major else x]
         kwargs: dict[str, Any] = {self.lengths: lengths} if self.lengths else {}
         if self.state_param is not None:
-            packed = (
-                state[0]
-                if self.structure == "tensor"
-                else (list if self.structure == "list" else tuple)(state)
-            )
+            packed = _rebuild(self.structure, iter(state))
             if self.positional:
                 args.append(packed)
             else:
@@ -77,21 +74,32 @@ def _split(name: str, out: Any, stateful: bool) -> tuple[torch.Tensor, tuple[tor
 
 
 def _flat(state: Any) -> tuple[torch.Tensor, ...]:
-    return (state,) if isinstance(state, torch.Tensor) else tuple(state)
+    """The state's tensors in order, however it nests them (``((h1, c1), (h2, c2))`` per layer)."""
+    if isinstance(state, torch.Tensor):
+        return (state,)
+    return tuple(t for item in state for t in _flat(item))
 
 
 def _is_state(value: Any) -> bool:
-    """A tensor ``[rows, batch, hidden]`` or a non-empty tuple/list of them."""
-    items = (value,) if isinstance(value, torch.Tensor) else value
-    return (
-        isinstance(items, tuple | list)
-        and bool(items)
-        and all(isinstance(t, torch.Tensor) and t.dim() == 3 and t.is_floating_point() for t in items)
-    )
+    """A tensor ``[rows, batch, hidden]``, or non-empty tuples/lists of them, nested or not."""
+    if isinstance(value, torch.Tensor):
+        return value.dim() == 3 and value.is_floating_point()
+    return isinstance(value, tuple | list) and bool(value) and all(_is_state(v) for v in value)
 
 
-def _structure(state: Any) -> str:
-    return "tensor" if isinstance(state, torch.Tensor) else "list" if isinstance(state, list) else "tuple"
+def _structure(state: Any) -> Any:
+    """``"tensor"``, or ``("tuple" | "list", children)``: what :func:`_rebuild` makes from flat tensors."""
+    if isinstance(state, torch.Tensor):
+        return "tensor"
+    return ("list" if isinstance(state, list) else "tuple", tuple(_structure(s) for s in state))
+
+
+def _rebuild(structure: Any, flat: Iterator[torch.Tensor]) -> Any:
+    if structure == "tensor":
+        return next(flat)
+    kind, children = structure
+    items = [_rebuild(child, flat) for child in children]
+    return items if kind == "list" else tuple(items)
 
 
 def _parameters(module: nn.Module) -> list[inspect.Parameter]:
@@ -251,7 +259,7 @@ def _zero_state(name: str, x, layers: list[RecurrentLayer], time_major: bool, pa
 def _zeros_like(state: Any) -> Any:
     if isinstance(state, torch.Tensor):
         return torch.zeros_like(state)
-    return type(state)(torch.zeros_like(t) for t in state)
+    return type(state)(_zeros_like(t) for t in state)
 
 
 def _run(module, args, lengths: str | None, name: str, **kwargs) -> Any:

@@ -191,3 +191,46 @@ def test_the_layout_probe_on_plain_functions():
     assert reads_time_major(lambda t: t - t.mean((0, 1)), x) is None  # mixes both: unknown
     assert reads_time_major(lambda t: t[:, :, 0].sum(1, keepdim=True), x) is False  # [batch, 1] output
     assert reads_time_major(lambda t: 1 / 0, x) is None  # a module that cannot run the probe
+
+
+class PerLayerStates(nn.Module):
+    """Two single-layer LSTMs, the state one (h, c) pair per layer: ((h1, c1), (h2, c2))."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(4)
+        self.l1 = nn.LSTM(4, 8, batch_first=True)
+        self.l2 = nn.LSTM(8, 6, batch_first=True)
+        self.fc = nn.Linear(6, 2)
+
+    def forward(self, x, states=None):
+        s1, s2 = (None, None) if states is None else states
+        y, s1 = self.l1(x, s1)
+        y, s2 = self.l2(y, s2)
+        return self.fc(y), (s1, s2)
+
+
+def test_a_nested_state_is_four_state_pairs(tmp_path):
+    module = PerLayerStates()
+    reports = _export_both(module, torch.randn(2, 6, 4), tmp_path)
+    manifest = reports["auto"].manifest
+    assert [tuple(s.shape) for s in manifest.state] == [(1, "batch", 8)] * 2 + [(1, "batch", 6)] * 2
+    assert manifest.streamable
+    names = [s.input for s in manifest.state]
+    for exporter in reports:
+        session = Session.load(tmp_path / exporter, provider="cpu")
+        for batch, time in UNSEEN:
+            x = torch.randn(batch, time, 4)
+            flat = [0.5 * torch.randn(1, batch, h) for h in (8, 8, 6, 6)]
+            with torch.no_grad():
+                want_y, ((h1, c1), (h2, c2)) = module(x, ((flat[0], flat[1]), (flat[2], flat[3])))
+            got = session.run(
+                x.numpy(), state={n: t.numpy() for n, t in zip(names, flat, strict=True)}, return_state=True
+            )
+            np.testing.assert_allclose(got.output, want_y.numpy(), atol=1e-5, rtol=0)
+            for n, want in zip(names, (h1, c1, h2, c2), strict=True):
+                np.testing.assert_allclose(got.state[n], want.numpy(), atol=1e-5, rtol=0)
+        stream, x = session.stream(batch=2), torch.randn(2, 9, 4)
+        steps = np.stack([stream.step(x[:, t].numpy()).output for t in range(9)], axis=1)
+        with torch.no_grad():
+            np.testing.assert_allclose(steps, module(x)[0].numpy(), atol=1e-5, rtol=0)
