@@ -59,6 +59,7 @@ class StreamBatcher:
 
         engine = session._engine
         engine.require_streamable()
+        engine.sig.check_batch(max_batch, f"batcher(max_batch={max_batch})")
         self.deviation: Deviation | None = check_batching(session, max_batch, max_metric_drop)
         self._engine, self._sig = engine, engine.sig
         self._slots = Slots(engine, max_batch, device_io=device_io)
@@ -192,8 +193,8 @@ class StreamBatcher:
         and one row per step (the row count matches and none is empty) leaves only the batch size to
         check; anything else is checked step by step, naming the handle."""
         sig, axis = self._sig, self._slots.row_axis
-        try:
-            np.concatenate(xs, axis=axis, out=view)
+        try:  # casting="no": a step of another dtype (bool, float64) goes through the full check
+            np.concatenate(xs, axis=axis, out=view, casting="no")
             fast = axis == 0 and min(map(len, xs)) == 1
         except (ValueError, TypeError):
             fast = False

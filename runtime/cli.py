@@ -22,7 +22,7 @@ from .csvinput import read_csv_rows
 from .errors import InputError
 from .fileio import atomic_write_bytes, atomic_write_text
 from .interrupt import interruptible
-from .limits import check_tensor_bytes, max_threads, strict_json
+from .limits import check_tensor_bytes, max_threads, read_text_file, regular_file, strict_json
 from .vocab import AUTO, PROVIDER_NAMES, VARIANTS
 
 FORMATS = (".csv", ".npy", ".json")
@@ -32,6 +32,8 @@ def read_input(path: Path, manifest: Any = None) -> tuple[np.ndarray, list[str]]
     """CSV (one row per time step, optional header; columns by name for bundles that name them),
     ``.npy`` or JSON (a nested list, or ``{"x": ...}``); returns the values and notes for the user."""
     suffix = path.suffix.lower()
+    if suffix in FORMATS:
+        regular_file(path)  # before any open: a FIFO would wait for a writer forever
     try:
         if suffix == ".npy":
             return _read_npy(path), []
@@ -51,7 +53,7 @@ def read_input(path: Path, manifest: Any = None) -> tuple[np.ndarray, list[str]]
 
 
 def _read_json(path: Path) -> np.ndarray:
-    data = strict_json(path.read_text(encoding="utf-8"))
+    data = strict_json(read_text_file(path))
     if isinstance(data, dict):
         if "x" not in data:
             raise InputError(
@@ -68,11 +70,16 @@ def _read_json(path: Path) -> np.ndarray:
 def _read_npy(path: Path) -> np.ndarray:
     """Check the header (shape, dtype, the bytes it promises) before numpy allocates anything."""
     with open(path, "rb") as f:
-        version = np.lib.format.read_magic(f)
-        read_header = (
-            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        )
-        shape, _, dtype = read_header(f)
+        try:
+            version = np.lib.format.read_magic(f)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read_header(f)
+        except Exception as err:  # numpy parses the header as a Python literal: many ways to fail
+            raise ValueError(f"its .npy header cannot be read: {type(err).__name__}: {err}") from None
         data_bytes = os.fstat(f.fileno()).st_size - f.tell()
     if dtype.hasobject:
         raise ValueError(

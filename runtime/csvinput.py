@@ -9,11 +9,13 @@ their columns read every column in file order, as before.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError
+from .limits import read_text_file
 from .manifest import Manifest
 
 
@@ -39,13 +41,20 @@ def read_csv_rows(path: Path, manifest: Manifest | None = None) -> tuple[np.ndar
     for line, cells in body:
         if len(cells) != width:
             raise InputError(f"{path}: line {line} has {len(cells)} fields, expected {width} like {like}")
+    if manifest is not None and manifest.input.kind == "tokens" and width != 1:
+        raise InputError(
+            f"{path}: a token model reads one column of ids (one per row: the rows are time steps), "
+            f"got {width} columns"
+        )
     index, labels, notes = _mapping(path, header, width, names, manifest)
     return _values(path, body, index, labels), notes
 
 
 def _rows(path: Path) -> list[tuple[int, list[str]]]:
     """Non-empty lines as cells; a blank line between rows is refused (it would drop a time step)."""
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    # Only \n, \r\n and \r end a line: str.splitlines would also split at \v, \x1c-\x1e and U+2028,
+    # turning one row into two time steps.
+    lines = re.split(r"\r\n|\r|\n", read_text_file(path))
     while lines and not lines[-1].strip():
         lines.pop()
     for number, text in enumerate(lines, 1):
@@ -74,6 +83,9 @@ def _mapping(path, header, width, names, manifest) -> tuple[list[int], list[str]
             )
         note = f"no header row: reading the {width} columns as {', '.join(names)} (the bundle's order)"
         return list(range(width)), [repr(n) for n in names], [note]
+    twice = sorted({h for h in header if header.count(h) > 1 and h in names})
+    if twice:
+        raise InputError(f"{path}: column {twice[0]!r} appears {header.count(twice[0])} times in the header")
     missing = [n for n in names if n not in header]
     if missing:
         raise InputError(

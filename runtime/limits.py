@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+from pathlib import Path
 from typing import Any
 
 from .errors import InputError
@@ -44,6 +46,42 @@ def check_tensor_bytes(what: str, shape: tuple[int, ...], itemsize: int) -> None
             f"{what}: shape {list(shape)} needs {size / 2**30:.1f} GiB, over the {limit / 2**30:.1f} GiB "
             "bound (half of this machine's memory)"
         )
+
+
+def check_total_bytes(what: str, size: int) -> None:
+    """Refuse buffers of ``size`` bytes in all that could not fit in memory, before allocating them."""
+    limit = int(memory_bytes() * MEMORY_SHARE)
+    if size > limit:
+        raise InputError(
+            f"{what}: needs {size / 2**30:.1f} GiB, over the {limit / 2**30:.1f} GiB bound (half of this "
+            "machine's memory)"
+        )
+
+
+def regular_file(path: str | os.PathLike) -> int:
+    """The size of ``path`` in bytes: a regular file (links followed), refused before it is opened,
+    since opening a FIFO waits for a writer and a device such as /dev/zero never ends."""
+    try:
+        info = os.stat(path)
+    except OSError as err:
+        raise InputError(f"{path}: cannot read it ({err.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = (
+            "a folder"
+            if stat.S_ISDIR(info.st_mode)
+            else "a FIFO"
+            if stat.S_ISFIFO(info.st_mode)
+            else "a device or socket"
+        )
+        raise InputError(f"{path}: expected a regular file, got {kind}")
+    return info.st_size
+
+
+def read_text_file(path: str | os.PathLike) -> str:
+    """A UTF-8 text input (a BOM is dropped), refused when it is not a regular file or could not fit
+    in memory as text."""
+    check_total_bytes(str(path), 8 * regular_file(path))  # bytes -> str and the parsed rows
+    return Path(path).read_text(encoding="utf-8-sig")
 
 
 def _int(text: str) -> int:

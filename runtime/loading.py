@@ -4,14 +4,16 @@ the variant a bundle runs (and the ones that may never reach a CPU session), and
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from . import providers as prov
 from ._ort import ort
 from .bundle import Bundle, manifest_from_graph
-from .errors import BundleError, EdgernnError, ProviderError
+from .errors import BundleError, EdgernnError, InputError, ProviderError
 from .graphscan import scan_graph
 from .manifest import Manifest
 from .modelfile import ModelBytes
@@ -32,6 +34,10 @@ class Plan:
 
     @classmethod
     def make(cls, provider: Any, threads: int | None, fallback: str, options: RuntimeConfig | None) -> Plan:
+        if options is not None and not isinstance(options, RuntimeConfig):
+            raise InputError(
+                f"options: expected an edgernn.runtime.RuntimeConfig, got {type(options).__name__}"
+            )
         config = options or RuntimeConfig()
         if threads is not None:
             config = dataclasses.replace(config, intra_op_threads=threads)
@@ -179,3 +185,25 @@ def describe_bare(
     pairs = dict(state_map) if state_map is not None else None
     manifest = manifest_from_graph(name, metadata, inputs, sess.get_outputs(), pairs, graph)
     return manifest, inferred, source
+
+
+def as_model_path(path: Any) -> Path:
+    """``path`` (str or os.PathLike) as a Path whose kind can be asked; one clear error otherwise."""
+    if not isinstance(path, str | os.PathLike):
+        raise InputError(
+            f"path: expected a bundle folder or an .onnx/.ort file (str or os.PathLike), got {type(path).__name__}"
+        )
+    path = Path(path)
+    try:
+        path.stat()
+    except FileNotFoundError:
+        pass  # the caller says what it expected to find there
+    except OSError as err:  # a name too long, a link loop, no permission
+        raise BundleError(f"{str(path)[:200]}: cannot read it ({err.strerror})") from None
+    return path
+
+
+def check_mapping(name: str, value: Any) -> None:
+    """``constants``/``state_map``: None or a mapping of input names."""
+    if value is not None and not (isinstance(value, Mapping) and all(isinstance(k, str) for k in value)):
+        raise InputError(f"{name}: expected a dict of graph input names, got {type(value).__name__}")

@@ -84,8 +84,12 @@ def resolve_providers(provider: str | Sequence[Any], available: Sequence[str]) -
             raise ProviderError(
                 f"provider: expected auto, cpu, cuda, tensorrt, openvino or a list, got {provider!r}"
             )
+    elif not isinstance(provider, list | tuple) or not all(isinstance(p, str) for p in provider):
+        raise ProviderError(
+            f"provider: expected auto, cpu, cuda, tensorrt, openvino or a list of names, got {provider!r}"
+        )
     else:
-        wanted = [PROVIDER_ALIASES.get(str(p).lower(), str(p)) for p in provider]
+        wanted = [PROVIDER_ALIASES.get(p.lower(), p) for p in provider]
         if not wanted:
             raise ProviderError("provider: expected at least one provider in the list, got an empty list")
     chain = [p for p in wanted if p in available]

@@ -19,7 +19,17 @@ from .bundle import Bundle
 from .cuda_graphs import CudaGraphs
 from .engine import Engine
 from .errors import BundleError, InputError, UnsupportedError
-from .loading import GpuRoute, Plan, create_session, describe_bare, init_session, open_bundle, stream_refusal
+from .loading import (
+    GpuRoute,
+    Plan,
+    as_model_path,
+    check_mapping,
+    create_session,
+    describe_bare,
+    init_session,
+    open_bundle,
+    stream_refusal,
+)
 from .manifest import Manifest
 from .modelfile import ModelBytes, read_model
 from .providers import RuntimeConfig
@@ -96,7 +106,7 @@ class Session:
         inputs, e.g. ``{"sr": 16000}``. ``streaming``: the caller will stream, so ``auto`` skips
         variants refused for streaming.
         """
-        path = Path(path)
+        path = as_model_path(path)
         common = {"provider": provider, "threads": threads, "fallback": fallback, "options": options}
         if path.is_dir():
             if state_map is not None:
@@ -125,7 +135,8 @@ class Session:
         against the manifest, the variant picked for the provider that runs. Arguments as in
         :meth:`load`."""
         plan = Plan.make(provider, threads, fallback, options)
-        bundle = path if isinstance(path, Bundle) else Bundle.load(path)
+        check_mapping("constants", constants)
+        bundle = path if isinstance(path, Bundle) else Bundle.load(as_model_path(path))
         sess, chosen, model = open_bundle(bundle, variant, plan, streaming)
         init = init_session(bundle, sess.get_providers(), plan.config)
         rel = bundle.model_file(chosen)
@@ -154,8 +165,10 @@ class Session:
     ) -> Session:
         """Load a bare ``.onnx``: described by its edgernn metadata when it has some, else by its
         graph (state pairs from names and shapes, or ``state_map``). Arguments as in :meth:`load`."""
-        path = Path(path)
+        path = as_model_path(path)
         plan = Plan.make(provider, threads, fallback, options)
+        check_mapping("constants", constants)
+        check_mapping("state_map", state_map)
         model = read_model(path)
         try:
             sess = create_session(model, plan.chain, plan.config, BARE_VARIANT)

@@ -14,6 +14,7 @@ import numpy as np
 
 from .bundle import ort_dtype
 from .errors import BundleError, InputError
+from .limits import check_total_bytes
 from .manifest import Manifest
 from .vocab import STEP_TOPOLOGIES
 
@@ -84,6 +85,17 @@ class Signature:
         if self.in_scale is None:
             return x
         return ((x - self.in_scale[0]) / self.in_scale[1]).astype(self.x.dtype, copy=False)
+
+    def check_batch(self, batch: int, what: str) -> None:
+        """Refuse a stream batch whose state (two sets: the step reads one, writes the other) and
+        step buffers could not fit in memory, before anything allocates them."""
+
+        def size(spec: Any) -> int:  # dims the model leaves open (other than batch) count as 1
+            dims = [batch if i == spec.batch_axis else d for i, d in enumerate(spec.dims)]
+            count = np.prod([d if isinstance(d, int) else 1 for d in dims], dtype=object)
+            return int(count) * np.dtype(spec.dtype).itemsize
+
+        check_total_bytes(what, 2 * sum(size(inp) for inp, _ in self.states) + size(self.x))
 
     def zero_state(self, batch: int) -> dict[str, np.ndarray]:
         """Fresh zero state for ``batch`` sequences, keyed by state input name."""

@@ -47,6 +47,7 @@ class Stream:
         engine.require_streamable()
         if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
             raise InputError(f"batch: expected a positive int, got {batch!r}")
+        engine.sig.check_batch(batch, f"stream(batch={batch})")
         self._engine = engine
         self._sig = sig = engine.sig
         self._tokens = engine.tokens

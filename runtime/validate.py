@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .limits import check_tensor_bytes
 
 Dims = Sequence[int | str]
 
@@ -47,9 +48,13 @@ def as_input(
     """
     if fixed:
         dims = [fixed.get(axis, d) for axis, d in enumerate(dims)]
+    if isinstance(value, np.ma.MaskedArray):
+        raise _fail(
+            name, dims, dtype, "a masked array", "the mask would be dropped: fill it first (np.ma.filled)"
+        )
     try:
         array = value if type(value) is np.ndarray else np.asarray(value)
-    except (ValueError, TypeError) as err:
+    except Exception as err:  # whatever a foreign __array__ raises, the caller gets one InputError
         raise _fail(name, dims, dtype, type(value).__name__, f"not an array: {err}") from None
     if array.ndim != len(dims):
         raise _fail(name, dims, dtype, _given(array), f"rank {array.ndim}, expected rank {len(dims)}")
@@ -60,6 +65,7 @@ def as_input(
             raise _fail(
                 name, dims, dtype, _given(array), f"{_axis_name(axis, dims, names)} {got}, expected {want}"
             )
+    check_tensor_bytes(f"input {name!r}", array.shape, max(np.dtype(dtype).itemsize, array.dtype.itemsize))
     array = _cast(name, array, dims, dtype)
     if check_finite and array.dtype.kind == "f" and not np.isfinite(array).all():
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))

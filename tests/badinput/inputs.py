@@ -48,6 +48,11 @@ class Base:
         run_training(model_cfg, train_cfg, data, self.root / "run", console=QUIET)
         return self.root / "run"
 
+    @cached_property
+    def token_bundle(self) -> Path:
+        """A bundle whose input is token ids (vocabulary of 7)."""
+        return make_bundle(self.root / "tokens", vocab=7, out=7, output_kw={"kind": "tokens"})
+
     def copy_bundle(self, dst: Path) -> Path:
         return Path(shutil.copytree(self.bundle, dst))
 
