@@ -1,6 +1,12 @@
 """Every case of the corpus, registered by importing the modules that define them."""
 
-from . import cases_files, cases_hostile, cases_hostile_inputs, cases_values  # noqa: F401  (registration)
+from . import (  # noqa: F401  (registration)
+    cases_files,
+    cases_hostile,
+    cases_hostile_inputs,
+    cases_outputs,
+    cases_values,
+)
 from .registry import CASES, Case
 
 __all__ = ["CASES", "Case"]
