@@ -55,7 +55,8 @@ def run_pipeline(
     from . import outdir
 
     out = Path(config.out)
-    outdir.prepare(out, overwrite=config.overwrite, resume=config.resume)
+    reads = [data_config.path]
+    outdir.prepare(out, overwrite=config.overwrite, resume=config.resume, reads=reads)
     run_dir, bundle = out / "run", out / "bundle"
     _stage(console, 0)
     trained = _train(data_config, model_config, train_config, run_dir, config.resume, console)

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from edgernn.runtime.flags import count_range
 from edgernn.train.cli import train_options
 
 
@@ -25,7 +26,7 @@ def _pipeline_options(func: Any) -> Any:
         "--overwrite", is_flag=True, help="Replace a previous pipeline output in --out (nothing else)."
     )(func)
     func = click.option("--no-torch-baseline", is_flag=True, help="Skip timing PyTorch eager.")(func)
-    func = click.option("--profile-iters", type=click.IntRange(1), default=100, show_default=True)(func)
+    func = click.option("--profile-iters", type=count_range(), default=100, show_default=True)(func)
     return click.option(
         "--out",
         type=click.Path(file_okay=False, path_type=Path),

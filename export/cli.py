@@ -7,13 +7,20 @@ from pathlib import Path
 
 import click
 
-from edgernn.runtime.bundle import check_outside
 from edgernn.runtime.errors import InputError
+from edgernn.runtime.flags import FiniteFloat, check_outputs
 from edgernn.runtime.vocab import FP32, INT8, QUANTIZE_REPORT, QUANTIZED_VARIANTS
 
 
-def _variants(text: str | None) -> list[str]:
-    return [v.strip() for v in text.split(",") if v.strip()] if text else []
+def _variants(text: str | None, flag: str) -> list[str]:
+    """The comma-separated variant names of ``flag``, checked before any work."""
+    names = [v.strip() for v in text.split(",") if v.strip()] if text is not None else []
+    if text is not None and not names:
+        raise InputError(f"{flag}: expected at least one of {', '.join(QUANTIZED_VARIANTS)}, got none")
+    for name in names:
+        if name not in QUANTIZED_VARIANTS:
+            raise InputError(f"{flag}: expected one of {', '.join(QUANTIZED_VARIANTS)}, got {name!r}")
+    return names
 
 
 @click.command("export")
@@ -28,8 +35,8 @@ def _variants(text: str | None) -> list[str]:
 @click.option(
     "--lengths/--no-lengths", default=None, help="Add a lengths input [default: when the data is ragged]."
 )
-@click.option("--atol", type=click.FloatRange(min=0), default=1e-5, show_default=True)
-@click.option("--rtol", type=click.FloatRange(min=0), default=1e-4, show_default=True)
+@click.option("--atol", type=FiniteFloat(min=0), default=1e-5, show_default=True)
+@click.option("--rtol", type=FiniteFloat(min=0), default=1e-4, show_default=True)
 @click.option("--ort", "ort_format", is_flag=True, help="Also write model.ort + required-operators config.")
 @click.option("--quantize", "variants", default=None, help="Then add variants, e.g. int8 or int8,fp16.")
 def export_command(run_dir, out_dir, exporter, opset, lengths, atol, rtol, ort_format, variants) -> None:
@@ -37,6 +44,7 @@ def export_command(run_dir, out_dir, exporter, opset, lengths, atol, rtol, ort_f
 
     from .from_run import export_run
 
+    names = _variants(variants, "--quantize")
     report = export_run(
         run_dir,
         out_dir,
@@ -49,8 +57,8 @@ def export_command(run_dir, out_dir, exporter, opset, lengths, atol, rtol, ort_f
     )
     console = _console()
     _print_checks(console, report)
-    if variants:
-        _run_quantize(console, out_dir, _variants(variants), {})
+    if names:
+        _run_quantize(console, out_dir, names, {})
 
 
 def _console():
@@ -88,10 +96,16 @@ def _print_checks(console, report) -> None:
     help=f"{', '.join(QUANTIZED_VARIANTS)} (comma-separated).",
 )
 @click.option(
-    "--eval", "eval_path", type=click.Path(path_type=Path), help="Held-back data .npz (x, y[, lengths])."
+    "--eval",
+    "eval_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Held-back data .npz (x, y[, lengths]).",
 )
 @click.option(
-    "--calib", "calib_path", type=click.Path(path_type=Path), help="Calibration .npz for int8-static."
+    "--calib",
+    "calib_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Calibration .npz for int8-static.",
 )
 @click.option(
     "--calibration",
@@ -102,16 +116,19 @@ def _print_checks(console, report) -> None:
 @click.option("--weight-type", type=click.Choice(["auto", "s8", "u8"]), default="auto", show_default=True)
 @click.option("--per-channel", is_flag=True, help="Per-channel int8 weight scales.")
 @click.option("--fp16-target", type=click.Choice(["cuda", "cpu"]), default="cuda", show_default=True)
-@click.option(
-    "--max-metric-drop", type=click.FloatRange(min=0), default=0.01, show_default=True, help="Relative."
-)
+@click.option("--max-metric-drop", type=FiniteFloat(min=0), default=0.01, show_default=True, help="Relative.")
 @click.option("--force", is_flag=True, help="Keep variants that break the metric budget.")
 @click.option(
     "--strict",
     is_flag=True,
     help="Exit 1 when any variant is refused (default: 0 when the rest were written).",
 )
-@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the report here.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the report here.",
+)
 def quantize_command(
     bundle,
     variants,
@@ -136,7 +153,8 @@ def quantize_command(
         "max_metric_drop": max_metric_drop,
         "force": force,
     }
-    _run_quantize(_console(), bundle, _variants(variants), options, eval_path, calib_path, json_path, strict)
+    names = _variants(variants, "--variant")
+    _run_quantize(_console(), bundle, names, options, eval_path, calib_path, json_path, strict)
 
 
 def _run_quantize(
@@ -148,12 +166,7 @@ def _run_quantize(
 
     from .quantization import QuantizeConfig, quantize
 
-    if not variants:
-        raise InputError(f"--variant: expected at least one of {', '.join(QUANTIZED_VARIANTS)}, got none")
-    if json_path is not None and not Path(json_path).parent.is_dir():
-        raise InputError(f"--json {json_path}: expected a file in an existing folder, found no such folder")
-    if json_path is not None:
-        check_outside("--json", Path(json_path), Path(bundle))
+    check_outputs({"--json": json_path}, [bundle, eval_path, calib_path])
     config = QuantizeConfig(**options)
     report = quantize(bundle, variants, config=config, eval_path=eval_path, calib_path=calib_path)
     fp32, metric = report.fp32, report.fp32.metric.name

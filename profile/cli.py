@@ -1,7 +1,7 @@
 """``edgernn profile``: latency of every variant x provider x threads x batch x sequence length.
 
-Top-level imports are click only: ``--help`` loads no onnxruntime, torch, onnx or matplotlib. The
-command loads the runtime's profiler; ``--torch`` the PyTorch baselines, ``--plot`` matplotlib.
+Top-level imports are click and the runtime's flag checks: ``--help`` loads no torch, onnx or
+matplotlib. The command loads the profiler; ``--torch`` the PyTorch baselines, ``--plot`` matplotlib.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from edgernn.runtime.flags import MAX_SECONDS, FiniteFloat, check_outputs, count_range, seed_range
 
 
 def _ints(ctx: click.Context, param: click.Parameter, text: str | None) -> tuple[int, ...] | None:
@@ -55,23 +57,26 @@ def _names(ctx: click.Context, param: click.Parameter, text: str | None) -> tupl
     callback=_ints,
     help="Stream mode: N streams stepped together by a StreamBatcher vs N independent streams, e.g. 1,16,64.",
 )
-@click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True)
-@click.option("--iters", type=click.IntRange(min=1), help="Timed calls per cell [default: 100].")
+@click.option("--warmup", type=count_range(0), default=10, show_default=True)
+@click.option("--iters", type=count_range(), help="Timed calls per cell [default: 100].")
 @click.option(
-    "--duration", "duration_s", type=click.FloatRange(min=0, min_open=True), help="Seconds per cell."
+    "--duration",
+    "duration_s",
+    type=FiniteFloat(0, MAX_SECONDS, min_open=True),
+    help="Seconds per cell (at most a day).",
 )
 @click.option(
     "--input", "inputs", multiple=True, metavar="NAME=SHAPE|NAME=VALUE", help="e.g. x=1x*x40, sr=16000."
 )
 @click.option("--state-map", multiple=True, metavar="IN=OUT", help="State pair of a bare .onnx (repeatable).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
+@click.option("--seed", type=seed_range(), default=0, show_default=True, help="Seed of the random inputs.")
 @click.option("--ops", is_flag=True, help="Per-op breakdown from onnxruntime's profiler.")
-@click.option("--ops-top", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--ops-top", type=count_range(), default=10, show_default=True)
 @click.option("--torch", "torch_", is_flag=True, help="Time the bundle's PyTorch source beside each cell.")
 @click.option("--torch-compile", is_flag=True, help="Also torch.compile (slow to compile; with --torch).")
 @click.option("--isolate", is_flag=True, help="Each cell in a fresh process: cold start and peak RSS.")
-@click.option("--max-p50-ms", type=click.FloatRange(min=0, min_open=True), help="Budget: exit 1 above it.")
-@click.option("--max-p99-ms", type=click.FloatRange(min=0, min_open=True), help="Budget: exit 1 above it.")
+@click.option("--max-p50-ms", type=FiniteFloat(0, min_open=True), help="Budget: exit 1 above it.")
+@click.option("--max-p99-ms", type=FiniteFloat(0, min_open=True), help="Budget: exit 1 above it.")
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the report."
 )
@@ -133,12 +138,13 @@ def profile_command(target: Path, torch_: bool, **options: Any) -> None:
 
 
 def _check_outputs(config: Any, target: Path) -> None:
+    """Every output path, before the sweep: writable, and never the model or inside the bundle."""
     from edgernn.runtime.bundle import check_outside
 
-    flags = (("--json", config.json_path), ("--csv", config.csv_path), ("--markdown", config.markdown_path))
-    for flag, path in (*flags, ("--plot", config.plot_dir)):
-        if path is not None:
-            check_outside(flag, Path(path), target)
+    files = {"--json": config.json_path, "--csv": config.csv_path, "--markdown": config.markdown_path}
+    check_outputs(files, [target])
+    if config.plot_dir is not None:
+        check_outside("--plot", Path(config.plot_dir), target)
 
 
 def _run(profile: Any, target: Path, config: Any, baselines: list, err: Any) -> Any:

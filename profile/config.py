@@ -7,12 +7,14 @@ data input's dims, ``NAME=VALUE`` (``sr=16000``, ``w=0.5,1``) feeds a constant i
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgernn.runtime.errors import InputError, ProviderError
+from edgernn.runtime.flags import MAX_COUNT, MAX_SECONDS, MAX_SEED
 from edgernn.runtime.limits import max_threads
 from edgernn.runtime.vocab import BARE_VARIANT, PROVIDER_NAMES, VARIANTS
 
@@ -79,18 +81,23 @@ class ProfileConfig:
                         raise InputError(
                             f"threads: expected at most {max_threads()} (4 per core, at least 64), got {n}"
                         )
-        _positive("warmup", self.warmup, low=0)
+        _positive("warmup", self.warmup, low=0, high=MAX_COUNT)
         _positive("ops_top", self.ops_top)
+        _positive("seed", self.seed, low=0, high=MAX_SEED)
         if self.iters is not None:
-            _positive("iters", self.iters)
+            _positive("iters", self.iters, high=MAX_COUNT)
         if self.iters is not None and self.duration_s is not None:
             raise InputError(
                 f"iters and duration: expected one of them, got both ({self.iters}, {self.duration_s} s)"
             )
         for name in ("duration_s", "max_p50_ms", "max_p99_ms"):
             value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise InputError(f"{name}: expected a positive number, got {value!r}")
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                raise InputError(f"{name}: expected a positive finite number, got {value!r}")
+        if self.duration_s is not None and self.duration_s > MAX_SECONDS:
+            raise InputError(
+                f"duration_s: expected at most {MAX_SECONDS:g} s (a day), got {self.duration_s!r}"
+            )
         if self.streams is not None and (self.mode != "stream" or self.batch_sizes is not None):
             raise InputError(
                 "streams: expected --mode stream and no --batch (each batched stream is one sequence), "
@@ -132,9 +139,11 @@ class ProfileConfig:
         return {k: v for k, v in self.pins.items() if isinstance(v, tuple)}
 
 
-def _positive(name: str, value: object, low: int = 1) -> None:
+def _positive(name: str, value: object, low: int = 1, high: int | None = None) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
         raise InputError(f"{name}: expected an int >= {low}, got {value!r}")
+    if high is not None and value > high:
+        raise InputError(f"{name}: expected an int <= {high}, got {value!r}")
 
 
 def _split(spec: str, flag: str, form: str) -> tuple[str, str]:
@@ -158,6 +167,8 @@ def parse_pins(specs: tuple[str, ...]) -> dict[str, Pin]:
                 raise InputError(f"--input {spec}: expected dims >= 1, got {text!r}")
         elif all(_NUMBER.match(v.strip()) for v in text.split(",")):
             values = [float(v) if any(c in v for c in ".eE") else int(v) for v in text.split(",")]
+            if not all(isinstance(v, int) or math.isfinite(v) for v in values):
+                raise InputError(f"--input {spec}: expected finite numbers, got {text!r}")
             pins[name] = values[0] if len(values) == 1 else values
         else:
             raise InputError(f"--input: expected {form}, got {spec!r}")

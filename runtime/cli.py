@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import sys
 import warnings
@@ -17,15 +18,16 @@ from typing import Any
 import click
 import numpy as np
 
-from .bundle import check_outside
 from .csvinput import read_csv_rows
 from .errors import InputError
 from .fileio import atomic_write_bytes, atomic_write_text
+from .flags import check_outputs
 from .interrupt import interruptible
 from .limits import check_tensor_bytes, max_threads, read_text_file, regular_file, strict_json
 from .vocab import AUTO, PROVIDER_NAMES, VARIANTS
 
 FORMATS = (".csv", ".npy", ".json")
+MAX_ROW = 2**24  # the graph counts rows in float32, exact up to 2**24
 
 
 def read_input(path: Path, manifest: Any = None) -> tuple[np.ndarray, list[str]]:
@@ -102,9 +104,12 @@ def _number(name: str, text: str) -> int | float:
     except ValueError:
         pass
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise InputError(f"--const {name}={text}: expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise InputError(f"--const {name}={text}: expected a finite number, got {text!r}")
+    return value
 
 
 def _as_batch(array: np.ndarray, session: Any) -> np.ndarray:
@@ -222,7 +227,7 @@ def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
 @click.option("--stream", is_flag=True, help="Feed rows one at a time; print each output as it comes.")
 @click.option(
     "--start-row",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, MAX_ROW),
     default=None,
     help="Bundles with calendar features: the row of their training CSV this input starts at [default: 0].",
 )
@@ -257,7 +262,7 @@ def run_command(
     """
     from .session import Session
 
-    _check_out(out_path, bundle)
+    _check_out(out_path, bundle, input_path)
     pinned = {k: _number(k, v) for k, v in _pairs(constants, "--const").items()}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -289,15 +294,13 @@ def run_command(
         write_output(out_path, table, results, session)
 
 
-def _check_out(out_path: Path | None, target: Path) -> None:
-    """``--out``: a known suffix, an existing folder, and never inside the bundle being run."""
+def _check_out(out_path: Path | None, target: Path, input_path: Path) -> None:
+    """``--out``: a known suffix, an existing folder, and neither the input nor inside the bundle run."""
     if out_path is None:
         return
     if out_path.suffix.lower() not in FORMATS:
         raise InputError(f"--out {out_path}: expected a file ending in {', '.join(FORMATS)}")
-    if not out_path.parent.is_dir():
-        raise InputError(f"--out {out_path}: expected a file in an existing folder, found no such folder")
-    check_outside("--out", out_path, target)
+    check_outputs({"--out": out_path}, [target, input_path])
 
 
 def _compute(

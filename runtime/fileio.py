@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 _CHUNK_BYTES = 1 << 20
+_NAME_MAX_BYTES = 255  # the longest file name most file systems take (ext4, xfs, btrfs, APFS)
+_TEMP_EXTRA = len("..") + 8 + len(".tmp")  # ".<stem>.XXXXXXXX.tmp": mkstemp adds 8 random characters
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -24,10 +26,19 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def temp_stem(name: str, extra: int = _TEMP_EXTRA) -> str:
+    """``name`` cut so that a temp name built from it, ``extra`` bytes longer, still fits in 255 bytes:
+    a valid output name always has a valid temp name (the final name is never cut)."""
+    room = _NAME_MAX_BYTES - extra
+    while len(os.fsencode(name)) > room:
+        name = name[:-1]
+    return name
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to a temp file in the same folder, fsync it, then rename it into place."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{temp_stem(path.name)}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o644)  # mkstemp makes 0600; artifacts are read by other users and tools
         with os.fdopen(fd, "wb") as f:
@@ -54,7 +65,7 @@ def staged_dir(final: str | os.PathLike) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{temp_stem(final.name)}.", suffix=".tmp", dir=final.parent))
     try:
         tmp.chmod(0o755)  # mkdtemp makes 0700
         yield tmp
@@ -63,7 +74,7 @@ def staged_dir(final: str | os.PathLike) -> Iterator[Path]:
         elif exchange(tmp, final):  # one atomic step: ``final`` is never missing, even in a crash
             shutil.rmtree(tmp, ignore_errors=True)  # it now holds the old contents
         else:
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            old = final.with_name(f".{temp_stem(final.name, 32)}.old-{os.getpid()}")
             os.replace(final, old)
             os.replace(tmp, final)
             shutil.rmtree(old, ignore_errors=True)

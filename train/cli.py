@@ -16,12 +16,16 @@ from typing import Any
 
 import click
 
+from edgernn.runtime.flags import FiniteFloat, count_range, seed_range
+from edgernn.runtime.limits import max_threads
+
 from .config import (
     CELLS,
     DATASETS,
     DEVICES,
     DIFFERENCES,
     INPUT_KINDS,
+    MAX_WIDTH,
     OPTIMIZERS,
     SCHEDULES,
     TASKS,
@@ -30,6 +34,8 @@ from .config import (
     ModelConfig,
     TrainConfig,
 )
+
+FRACTION = FiniteFloat(0, 0.5, min_open=True, max_open=True)  # a share held out: val and test
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
@@ -75,66 +81,91 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
     "--window": (
         "data",
         "window",
-        click.IntRange(1),
+        count_range(),
         "Steps per sample (series, text; the one_to_many condition).",
     ),
-    "--horizon": ("data", "horizon", click.IntRange(1), "Forecast this many steps ahead."),
-    "--stride": ("data", "stride", click.IntRange(1), "Steps between training windows."),
+    "--horizon": ("data", "horizon", count_range(), "Forecast this many steps ahead."),
+    "--stride": ("data", "stride", count_range(), "Steps between training windows."),
     "--input-kind": (
         "data",
         "input_kind",
         click.Choice(("auto", *INPUT_KINDS)),
         "NPZ x: features or token ids.",
     ),
-    "--val-fraction": ("data", "val_fraction", float, "Share held out for early stopping."),
-    "--test-fraction": ("data", "test_fraction", float, "Share held back for the test metric."),
-    "--split-seed": ("data", "split_seed", int, "Shuffle seed of non-temporal splits."),
+    "--val-fraction": ("data", "val_fraction", FRACTION, "Share held out for early stopping."),
+    "--test-fraction": ("data", "test_fraction", FRACTION, "Share held back for the test metric."),
+    "--split-seed": ("data", "split_seed", seed_range(), "Shuffle seed of non-temporal splits."),
     "--cell": ("model", "cell", click.Choice(CELLS), "Recurrent cell."),
     "--layers": ("model", "num_layers", click.IntRange(1, 4), "Stacked recurrent layers."),
-    "--hidden": ("model", "hidden_size", click.IntRange(1), "Hidden units per layer and direction."),
+    "--hidden": (
+        "model",
+        "hidden_size",
+        click.IntRange(1, MAX_WIDTH),
+        "Hidden units per layer and direction.",
+    ),
     "--bidirectional/--unidirectional": ("model", "bidirectional", bool, "Read sequences both ways."),
-    "--dropout": ("model", "dropout", float, "Dropout between layers and before the head."),
-    "--project": ("model", "project_size", click.IntRange(1), "Linear projection of the features first."),
-    "--embed": ("model", "embed_size", click.IntRange(1), "Embedding width for token inputs."),
-    "--epochs": ("train", "epochs", click.IntRange(1), "Maximum epochs."),
-    "--batch-size": ("train", "batch_size", click.IntRange(1), "Samples per batch."),
-    "--lr": ("train", "lr", float, "Learning rate."),
-    "--weight-decay": ("train", "weight_decay", float, "L2 penalty."),
+    "--dropout": (
+        "model",
+        "dropout",
+        FiniteFloat(0, 1, max_open=True),
+        "Dropout between layers and before the head.",
+    ),
+    "--project": (
+        "model",
+        "project_size",
+        click.IntRange(1, MAX_WIDTH),
+        "Linear projection of the features first.",
+    ),
+    "--embed": ("model", "embed_size", click.IntRange(1, MAX_WIDTH), "Embedding width for token inputs."),
+    "--epochs": ("train", "epochs", count_range(), "Maximum epochs."),
+    "--batch-size": ("train", "batch_size", count_range(), "Samples per batch."),
+    "--lr": ("train", "lr", FiniteFloat(0, min_open=True), "Learning rate."),
+    "--weight-decay": ("train", "weight_decay", FiniteFloat(0), "L2 penalty."),
     "--optimizer": ("train", "optimizer", click.Choice(OPTIMIZERS), "Optimiser."),
     "--schedule": ("train", "schedule", click.Choice(SCHEDULES), "Learning-rate schedule."),
-    "--clip-grad-norm": ("train", "clip_grad_norm", float, "Clip the global gradient norm; 0 disables."),
-    "--tbptt": ("train", "tbptt", click.IntRange(0), "Truncated BPTT chunk in steps; 0 is full BPTT."),
+    "--clip-grad-norm": (
+        "train",
+        "clip_grad_norm",
+        FiniteFloat(0),
+        "Clip the global gradient norm; 0 disables.",
+    ),
+    "--tbptt": ("train", "tbptt", count_range(0), "Truncated BPTT chunk in steps; 0 is full BPTT."),
     "--patience": (
         "train",
         "patience",
-        click.IntRange(0),
+        count_range(0),
         "Early-stopping patience in epochs; 0 never stops.",
     ),
-    "--seed": ("train", "seed", int, "Seed for weights, dropout and batch order."),
+    "--seed": ("train", "seed", seed_range(), "Seed for weights, dropout and batch order."),
     "--device": ("train", "device", click.Choice(DEVICES), "auto picks CUDA when available."),
-    "--threads": ("train", "threads", click.IntRange(0), "CPU threads for torch; 0 lets torch decide."),
+    "--threads": (
+        "train",
+        "threads",
+        click.IntRange(0, max_threads()),
+        "CPU threads for torch; 0 lets torch decide.",
+    ),
     "--vanish-threshold": (
         "train",
         "vanish_threshold",
-        float,
+        FiniteFloat(0),
         "Recurrent gradient norm counted as vanishing.",
     ),
     "--vanish-steps": (
         "train",
         "vanish_steps",
-        click.IntRange(1),
+        count_range(),
         "Vanishing steps in a row before warning.",
     ),
     "--explode-factor": (
         "train",
         "explode_factor",
-        float,
+        FiniteFloat(1),
         "Jump over the running norm counted as exploding.",
     ),
     "--explode-norm": (
         "train",
         "explode_norm",
-        float,
+        FiniteFloat(0, min_open=True),
         "Gradient norm counted as exploding whatever came before.",
     ),
 }
@@ -191,7 +222,7 @@ def build_configs(given: dict[str, Any], stored: dict[str, dict[str, Any]] | Non
 @click.option(
     "--nproc-per-node",
     "nproc_per_node",
-    type=click.IntRange(1),
+    type=click.IntRange(1, max_threads()),
     default=None,
     help="Train data-parallel in N processes on this machine, launched through torchrun "
     "(DDP; NCCL on CUDA, gloo on CPU). --batch-size is the global batch.",

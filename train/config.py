@@ -9,6 +9,7 @@ which export needs to fill the bundle manifest. CLI flags map one-to-one onto th
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -37,12 +38,12 @@ MAX_WIDTH = 1 << 20  # a width beyond a million units is a corrupt config, not a
 
 
 def _at_most(field: str, value: float | int, high: float | int) -> None:
-    if value > high:
+    if not value <= high or (isinstance(value, float) and not math.isfinite(value)):  # NaN fails both
         raise InputError(f"{field}: expected <= {high}, got {value}")
 
 
 def _at_least(field: str, value: float | int, low: float | int) -> None:
-    if value < low:
+    if not value >= low or (isinstance(value, float) and not math.isfinite(value)):
         raise InputError(f"{field}: expected >= {low}, got {value}")
 
 
@@ -140,8 +141,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _at_least("epochs", self.epochs, 1)
         _at_least("batch_size", self.batch_size, 1)
-        if not self.lr > 0:
-            raise InputError(f"lr: expected > 0, got {self.lr}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise InputError(f"lr: expected a finite number > 0, got {self.lr}")
         _at_least("weight_decay", self.weight_decay, 0.0)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
@@ -152,8 +153,9 @@ class TrainConfig:
         _at_least("threads", self.threads, 0)
         _at_least("vanish_steps", self.vanish_steps, 1)
         _at_least("explode_factor", self.explode_factor, 1.0)
-        if not self.explode_norm > 0:
-            raise InputError(f"explode_norm: expected > 0, got {self.explode_norm}")
+        _at_least("vanish_threshold", self.vanish_threshold, 0.0)
+        if not (self.explode_norm > 0 and math.isfinite(self.explode_norm)):
+            raise InputError(f"explode_norm: expected a finite number > 0, got {self.explode_norm}")
 
 
 @dataclass(frozen=True)

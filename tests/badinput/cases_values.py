@@ -154,7 +154,13 @@ def _(tmp, base):
     return ["run", base.bundle, write_csv(tmp, "1,2,3\n"), "--out", tmp / "nowhere" / "y.csv"]
 
 
-@case("flag-batch-size-zero-train", "'--batch-size'", "0 is not in the range x>=1", exit_code=2, torch=True)
+@case(
+    "flag-batch-size-zero-train",
+    "'--batch-size'",
+    "0 is not in the range 1<=x<=10000000",
+    exit_code=2,
+    torch=True,
+)
 def _(tmp, base):
     return ["train", "--dataset", "sunspots", "--batch-size", "0", "--out", tmp / "run"]
 
