@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 from user_modules import KINDS, Kind, PackedTorch, _x  # noqa: E402
 
 from edgernn.export import export  # noqa: E402
+from edgernn.export.errors import ExportError  # noqa: E402
 from edgernn.runtime import InputError, Session  # noqa: E402
 
 ATOL, RTOL = 1e-5, 1e-4
@@ -143,3 +144,69 @@ def test_packed_sequences(tmp_path):
     for name in "abc":
         session = Session.load(tmp_path / name, provider="cpu")
         _close(session.run(x.numpy(), lengths.numpy()).output, want, f"bundle {name} vs packed PyTorch")
+
+
+def test_state_errors_name_the_module(tmp_path):
+    gru = BY_NAME["gru3_state_positional"]
+    with pytest.raises(ExportError, match=r"GRUHidden: forward failed on the example input \[2, 6, 4\]"):
+        export(gru.make().eval(), (torch.randn(2, 6, 4), torch.zeros(2, 2, 8)), tmp_path / "b")
+    with pytest.raises(ExportError, match=r"GRUHidden: example state: expected a \[layers\*directions"):
+        export(gru.make().eval(), (torch.randn(2, 6, 4), "h"), tmp_path / "b")
+    with pytest.raises(ExportError, match=r"ReluTimeMajor: forward failed on the example input"):
+        export(BY_NAME["relu_rnn_time_major"].make().eval(), torch.randn(5, 2, 8), tmp_path / "b")
+    with pytest.raises(
+        ExportError, match=r"LastThree: min_length: expected 1..9 \(the example's length\), got 12"
+    ):
+        export(
+            BY_NAME["gru_last3_min_length"].make().eval(), torch.randn(2, 9, 4), tmp_path / "b", min_length=12
+        )
+    with pytest.raises(
+        ExportError, match=r"TwoRequired: forward takes 'h' with no default .* pass example_inputs"
+    ):
+        export(TwoRequired().eval(), torch.randn(2, 6, 4), tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+
+
+class TwoRequired(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.GRU(4, 5, batch_first=True), torch.nn.GRU(5, 6, batch_first=True)
+
+    def forward(self, x, h):
+        y, ha = self.a(x, h[0])
+        y, hb = self.b(y, h[1])
+        return y, (ha, hb)
+
+
+def test_time_major_without_example_state_is_zeros_of_the_right_shape(tmp_path):
+    """A required state argument and no example state: zeros, time-major when told so."""
+    kind = BY_NAME["relu_rnn_time_major"]
+    report = export(kind.make().eval(), torch.randn(5, 2, 8), tmp_path / "b", time_major=True)
+    assert report.manifest.state[0].shape == (1, "batch", 24) and report.native_nodes == {"RNN": 1}
+
+
+def test_topology_mismatch_is_one_error(tmp_path):
+    with pytest.raises(
+        ExportError,
+        match=r"LastThree: topology many_to_many: expected y of shape \[batch, time=9, out\], got \[2, 2\]; the output "
+        r"looks many_to_one: leave topology unset to infer it",
+    ):
+        export(
+            BY_NAME["gru_last3_min_length"].make().eval(),
+            torch.randn(2, 9, 4),
+            tmp_path / "b",
+            topology="many_to_many",
+        )
+
+
+def test_min_length_refusals_through_the_stream(tmp_path):
+    kind = BY_NAME["lstm_needs_5_steps"]
+    export(kind.make().eval(), torch.randn(2, 8, 4), tmp_path / "b")
+    stream = Session.load(tmp_path / "b", provider="cpu").stream(batch=1)
+    with pytest.raises(
+        InputError, match=r"needs at least 5 time steps per call \(its min_length\), got 1; stream"
+    ):
+        stream.step(np.zeros((1, 4), np.float32))
+    with pytest.raises(InputError, match=r"needs at least 5 time steps per call \(its min_length\), got 4"):
+        stream.feed(np.zeros((1, 4, 4), np.float32))
+    assert stream.feed(np.zeros((1, 5, 4), np.float32)).output.shape == (1, 3)
