@@ -104,7 +104,8 @@ def _cast(name: str, array: np.ndarray, dims: Dims, dtype: np.dtype) -> np.ndarr
         raise _fail(name, dims, dtype, _given(array), "non-integral values cannot be token ids")
     if want in "iu" and kind in "iuf":
         info = np.iinfo(dtype)
-        low, high = (array.min(), array.max()) if array.size else (0, 0)
+        as_number = float if kind == "f" else int  # numpy would cast the bound to float16 and overflow
+        low, high = (as_number(array.min()), as_number(array.max())) if array.size else (0, 0)
         if low < info.min or high > info.max:
             shown = [f"{v:.6g}" if kind == "f" else str(v) for v in (low, high)]
             raise _fail(
