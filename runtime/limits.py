@@ -6,6 +6,7 @@ Every check names what was asked and the bound it broke, so a refusal is one cle
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
@@ -20,6 +21,7 @@ MAX_DIM = 1 << 31  # no axis of a recurrent model's tensor is longer than this
 MEMORY_SHARE = 0.5  # a single tensor may take at most half of the machine's memory
 
 
+@functools.cache
 def memory_bytes() -> int:
     """Physical memory of this machine (a large number where the system does not say)."""
     try:
