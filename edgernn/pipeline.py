@@ -105,7 +105,38 @@ def _train(data_config, model_config, train_config, run_dir: Path, resume: bool,
                 model_config, train_config, data_config, run_dir, resume=True, console=console
             ).summary
     shutil.rmtree(run_dir, ignore_errors=True)  # a training that never finished an epoch starts again
-    return run_training(model_config, train_config, data_config, run_dir, console=console).summary
+    summary = run_training(model_config, train_config, data_config, run_dir, console=console).summary
+    alone = _targets_alone(data_config, read_run_info(run_dir))
+    if alone is None:
+        return summary
+    other = run_dir.with_name(run_dir.name + ".targets-alone")
+    shutil.rmtree(other, ignore_errors=True)
+    console.print(f"inputs: training again on the target alone ({', '.join(alone.columns)}) to compare")
+    second = run_training(model_config, train_config, alone, other, console=console).summary
+    keep = second.best_val_metric < summary.best_val_metric
+    console.print(
+        f"inputs: validation rmse {summary.best_val_metric:.4g} with every column, "
+        f"{second.best_val_metric:.4g} with the target alone: keeping "
+        + ("the target alone" if keep else "every column"),
+        highlight=False,
+    )
+    if keep:
+        shutil.rmtree(run_dir)
+        other.rename(run_dir)
+        return second
+    shutil.rmtree(other)
+    return summary
+
+
+def _targets_alone(data_config: Any, info: Any) -> Any:
+    """For a CSV forecast whose columns were not chosen: the same data with its targets as the only
+    inputs (small multivariate series often forecast better without the other columns), else None."""
+    if data_config.columns or data_config.calendar or info.data.series is None or info.data.metric != "rmse":
+        return None
+    targets = tuple(data_config.target or info.data.feature_names[-1:])
+    if len(info.data.feature_names) <= len(targets):
+        return None
+    return dataclasses.replace(data_config, columns=targets, target=targets)
 
 
 def _quantize(bundle: Path, variants: list[str], data: Any, config: PipelineConfig, console: Console) -> Any:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -137,3 +139,39 @@ def test_require_baseline_exits_1_when_the_model_loses(tmp_path, monkeypatch):
     assert CliRunner().invoke(cli, base).exit_code == 0
     strict = CliRunner().invoke(cli, [*base, "--require-baseline"])
     assert strict.exit_code == 1 and strict.stderr.strip() == f"error: {verdict} (--require-baseline)"
+
+
+def test_a_multivariate_csv_is_also_trained_on_its_target_alone(tmp_path):
+    """Extra columns of pure noise: the pipeline trains a second time on the target alone, compares
+    the two validation RMSEs it prints, keeps the lower one's run, and leaves no second folder."""
+    rng = np.random.default_rng(0)
+    steps = np.arange(240)
+    level = 10 + np.sin(steps / 6) + 0.05 * rng.standard_normal(240)
+    noise = rng.standard_normal((240, 3))
+    rows = ["a,b,c,load"] + [
+        f"{n[0]:.4f},{n[1]:.4f},{n[2]:.4f},{v:.4f}" for n, v in zip(noise, level, strict=True)
+    ]
+    (tmp_path / "s.csv").write_text("\n".join(rows) + "\n")
+    args = [
+        "pipeline",
+        "--data",
+        str(tmp_path / "s.csv"),
+        "--target",
+        "load",
+        "--epochs",
+        "3",
+        "--hidden",
+        "8",
+    ]
+    result = CliRunner().invoke(
+        cli, [*args, "--profile-iters", "3", "--no-torch-baseline", "--out", str(tmp_path / "p")]
+    )
+    assert result.exit_code == 0, result.output
+    line = next(t for t in result.output.splitlines() if t.startswith("inputs: validation rmse"))
+    every, alone = (float(v) for v in re.findall(r"([0-9.e+-]+) with (?:every|the)", line))
+    kept = json.loads((tmp_path / "p" / "run" / "config.json").read_text())["data_config"]["columns"]
+    assert kept == (["load"] if alone < every else None)
+    assert line.endswith("the target alone" if alone < every else "every column")
+    summary = json.loads((tmp_path / "p" / "run" / "summary.json").read_text())
+    assert summary["best_val_metric"] == pytest.approx(min(alone, every), rel=1e-3)  # printed with 4 digits
+    assert sorted(p.name for p in (tmp_path / "p").iterdir() if p.is_dir()) == ["bundle", "run"]
