@@ -68,6 +68,11 @@ def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:
     in_mean, in_std = in_stats
     info.update(input_mean=in_mean, input_std=in_std, output_mean=out_mean, output_std=out_std)
     info.update(_series_info(inputs, time, plan, transform, rows), units=config.units)
+    if len(splits["train"]) < FEW_WINDOWS:
+        info["notes"] += (
+            f"only {len(splits['train'])} training windows ({val_start} rows, --window {window}): too few to "
+            "trust the result; a shorter --window gives more",
+        )
     if topology == "many_to_one":
         info.update(output_mean=out_mean * horizon, output_std=out_std * horizon)
     elif topology == "one_to_many":
@@ -78,6 +83,7 @@ def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:
 
 
 COUNTER = "step0"  # the forecaster's row-counter state input (see forecaster.py)
+FEW_WINDOWS = 20  # fewer training windows than this earn a note: the metrics rest on very little
 
 
 def _series_info(inputs, time: TimeIndex | None, plan: differencing.Plan, transform, rows: int) -> dict:

@@ -221,3 +221,17 @@ def test_resume_refuses_a_run_whose_data_now_reads_differently(tmp_path):
     again = dataclasses.replace(train_config, epochs=2)
     with pytest.raises(InputError, match="reads the data differently from the run's"):
         run_training(model_config, again, data, tmp_path / "run", resume=True, console=QUIET)
+
+
+def test_too_few_training_windows_earn_a_note(tmp_path):
+    """60 rows: 42 training rows; the differenced inputs spend 1 row warming up, so a window of 32
+    leaves 42 - 1 - 32 - 1 + 1 = 9 windows (horizon 1), and a window of 8 leaves 33."""
+    path = _csv(tmp_path, _series(rows=60))
+    few = load_dataset(DataConfig(path=str(path), target=("ar",), window=32)).info
+    assert few.series.warmup == 1 and few.split_sizes[0] == 9
+    assert few.notes[-1] == (
+        "only 9 training windows (42 rows, --window 32): too few to trust the result; a shorter --window "
+        "gives more"
+    )
+    enough = load_dataset(DataConfig(path=str(path), target=("ar",), window=8)).info
+    assert enough.split_sizes[0] == 33 and not any(n.startswith("only ") for n in enough.notes)
