@@ -5,7 +5,7 @@ interleaved in ~10 ms blocks, on the same random inputs):
 - the best variant runs whole sequences >= 4.5x faster than PyTorch eager;
 - in stream mode its step is >= 8x faster than PyTorch eager stepping the same module, state carried.
 Also shown, without a target: T in {1, 100} x batch in {1, 32}. Everything goes through
-``edgernn.profile.engine`` (what ``edgernn profile --torch`` runs), so edgernn's wrapper is timed too.
+``edgernn.profiling.engine`` (what ``edgernn profile --torch`` runs), so edgernn's wrapper is timed too.
 Prints its ratios last, in one line; exits 1 on a miss (``--smoke``: few iterations, no target check).
 """
 
@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from edgernn.profile.config import ProfileConfig
-    from edgernn.profile.engine import profile
-    from edgernn.profile.torch_baseline import TorchBaseline
+    from edgernn.profiling.config import ProfileConfig
+    from edgernn.profiling.engine import profile
+    from edgernn.profiling.torch_baseline import TorchBaseline
 
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)

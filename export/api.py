@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 import torch
 
-import edgernn
+from edgernn._version import __version__
 from edgernn.runtime.manifest import InputSpec, Manifest, OutputSpec
 from edgernn.runtime.records import Metric, SeriesRecord
 from edgernn.runtime.vocab import TOPOLOGIES
@@ -142,7 +142,7 @@ def _check_choices(config: ExportConfig) -> None:
 def _export(traced: Traced, out_dir: Path, config, meta, layers, real_x, real_lengths) -> ExportReport:
     """Try each exporter in turn; the first graph that passes every check becomes the bundle."""
     wrapper = traced.wrapper
-    metadata = metadata_props(traced.manifest.to_dict(), edgernn.__version__)
+    metadata = metadata_props(traced.manifest.to_dict(), __version__)
     order = AUTO_ORDER if config.exporter == "auto" else (config.exporter,)
     attempts: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="edgernn-export-") as tmp:

@@ -10,7 +10,7 @@ import onnx
 import onnxruntime
 import torch
 
-import edgernn
+from edgernn._version import __version__
 from edgernn.runtime.manifest import InputSpec, Manifest, OutputSpec, StateSpec
 
 from .calling import Calling, read_calling
@@ -241,7 +241,7 @@ def _manifest(config, meta, layers, x, y, state_in, state_out, shapes) -> Manife
         bidirectional=any(layer.bidirectional for layer in layers),
         opset=config.opset,
         producer={
-            "edgernn": edgernn.__version__,
+            "edgernn": __version__,
             "torch": torch.__version__,
             "onnx": onnx.__version__,
             "onnxruntime": onnxruntime.__version__,

@@ -1,6 +1,6 @@
 """Shared test setup: the repository paths and the fixtures several packages' tests use.
 
-Test files live in per-package folders (runtime/, export/, train/, profile/, cli/, badinput/); the
+Test files live in per-package folders (runtime/, export/, train/, profiling/, cli/, badinput/); the
 helper modules beside this file (model builders, the one import blocker in ``blocked_imports.py``)
 are importable from every folder because pytest puts this folder on ``sys.path`` for conftest.py.
 """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import onnx
@@ -20,6 +22,15 @@ def test_help_and_version():
     assert result.exit_code == 0 and "inspect" in result.output
     result = runner.invoke(cli, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"edgernn, version {__version__}"
+
+
+def test_python_dash_m_edgernn_is_the_cli():
+    """A device without console scripts on PATH still has the CLI: ``python -m edgernn``."""
+    proc = subprocess.run([sys.executable, "-m", "edgernn", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"edgernn, version {__version__}"
+    proc = subprocess.run([sys.executable, "-m", "edgernn", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "Usage: python -m edgernn" in proc.stdout and "pipeline" in proc.stdout
 
 
 def test_unknown_command_is_a_usage_error():

@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-FOLDERS = {"edgernn": "edgernn", "train": "edgernn.train", "export": "edgernn.export"}
-FOLDERS.update({"runtime": "edgernn.runtime", "profile": "edgernn.profile"})
-ROOT_MODULES = {"edgernn", "edgernn._lazy"}  # the namespace root: version and the lazy-import helper
+FOLDERS = {"src/edgernn": "edgernn", "train": "edgernn.train", "export": "edgernn.export"}
+FOLDERS.update({"runtime": "edgernn.runtime", "profiling": "edgernn.profiling"})
+# the namespace root: version and the lazy-import helper, which every stage may read
+ROOT_MODULES = {"edgernn", "edgernn._lazy", "edgernn._version"}
 # stage -> the stages its modules may import at module level (besides itself and the root)
 ALLOWED = {
-    "face": {"train", "export", "profile", "runtime"},
+    "face": {"train", "export", "profiling", "runtime"},
     "export": {"train", "runtime"},
-    "profile": {"runtime"},
+    "profiling": {"runtime"},
     "train": {"runtime"},
     "runtime": set(),
     "root": set(),
@@ -46,7 +47,7 @@ def _stage(module: str) -> str:
         return "root"
     if module.endswith(".__main__"):  # `python -m edgernn.train` is the `edgernn train` command: the face
         return "face"
-    if module.startswith("edgernn.") and module.split(".")[1] in ("train", "export", "runtime", "profile"):
+    if module.startswith("edgernn.") and module.split(".")[1] in ("train", "export", "runtime", "profiling"):
         return module.split(".")[1]
     return "face"
 
@@ -67,7 +68,7 @@ def _imports(module: str, path: Path) -> list[str]:
                 target = node.module
             names = [f"{target}.{a.name}" for a in node.names]
             found += [n for n in names if n in MODULES] or [target]
-    return found  # imports under `if` (TYPE_CHECKING, the profile/ stdlib hand-over) are not counted
+    return found  # imports under `if` (TYPE_CHECKING) are not counted
 
 
 def _ours(name: str) -> str | None:
@@ -81,8 +82,8 @@ def _ours(name: str) -> str | None:
 
 def test_the_layout_has_every_stage():
     stages = {_stage(m) for m in MODULES}
-    assert stages == {"root", "face", "train", "export", "profile", "runtime"}
-    assert "edgernn.profile.engine" in MODULES and "edgernn.pipeline" in MODULES
+    assert stages == {"root", "face", "train", "export", "profiling", "runtime"}
+    assert "edgernn.profiling.engine" in MODULES and "edgernn.pipeline" in MODULES
     assert not any(m.startswith(("edgernn.export.profile", "edgernn.export.pipeline")) for m in MODULES)
 
 
@@ -91,7 +92,7 @@ def test_imports_point_one_way(module):
     stage = _stage(module)
     for name in _imports(module, MODULES[module]):
         target = _ours(name)
-        if stage in ("runtime", "profile") and name.split(".")[0] in HEAVY:
+        if stage in ("runtime", "profiling") and name.split(".")[0] in HEAVY:
             pytest.fail(f"{module} imports {name} at module level; {stage} stays torch/onnx/matplotlib-free")
         if target is None:
             continue
@@ -124,14 +125,14 @@ def test_no_import_cycles():
 
 def test_only_the_pytorch_baseline_reaches_train_from_the_profiler():
     for module, path in MODULES.items():
-        if _stage(module) != "profile":
+        if _stage(module) != "profiling":
             continue
         lazy = [
             n.module
             for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
             if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("edgernn.train")
         ]
-        assert not lazy or module == "edgernn.profile.torch_baseline", f"{module} imports {lazy}"
+        assert not lazy or module == "edgernn.profiling.torch_baseline", f"{module} imports {lazy}"
 
 
 def test_functions_are_short():
@@ -145,13 +146,12 @@ def test_functions_are_short():
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
 
 
-def test_the_profile_folder_does_not_shadow_the_standard_library(tmp_path):
-    """From the repository root (``python -m``, ``python -c``), ``import cProfile`` gets the stdlib."""
-    import subprocess
+def test_no_top_level_folder_shadows_the_standard_library_or_the_package():
+    """From the repository root (``python -c``, scripts, CI) ``import profile`` must reach the standard
+    library and ``import edgernn`` the installed package, so no top-level folder takes either name."""
     import sys
 
-    code = "import cProfile, profile; print(profile.__file__, callable(cProfile.run))"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr
-    where, ok = proc.stdout.split()
-    assert ok == "True" and not Path(where).is_relative_to(REPO)
+    names = {p.name for p in REPO.iterdir() if p.is_dir() or p.suffix == ".py"}
+    names = {n.removesuffix(".py") for n in names}
+    assert not names & set(sys.stdlib_module_names), names & set(sys.stdlib_module_names)
+    assert "edgernn" not in names

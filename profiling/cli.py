@@ -96,10 +96,10 @@ def profile_command(target: Path, torch_: bool, **options: Any) -> None:
     """
     from rich.console import Console
 
-    from edgernn.profile.config import ProfileConfig
-    from edgernn.profile.engine import profile
-    from edgernn.profile.report import write_outputs
-    from edgernn.profile.result import over_budget
+    from edgernn.profiling.config import ProfileConfig
+    from edgernn.profiling.engine import profile
+    from edgernn.profiling.report import write_outputs
+    from edgernn.profiling.result import over_budget
 
     config = ProfileConfig(torch=torch_, **options)
     _check_outputs(config, target)
@@ -157,7 +157,7 @@ def _run(profile: Any, target: Path, config: Any, baselines: list, err: Any) -> 
         def step(done: int, total: int, cell: Any) -> None:
             bar.update(task, completed=done, total=total, description=cell.label)
 
-        from edgernn.profile.plan import Loader
+        from edgernn.profiling.plan import Loader
         from edgernn.runtime.interrupt import interruptible
 
         loader = Loader(target, config)  # held here, so Ctrl-C can stop the sessions it loaded

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from edgernn.profile.report import accuracy_text, baseline_names, fmt, machine_line, recommendations, row
+from edgernn.profiling.report import accuracy_text, baseline_names, fmt, machine_line, recommendations, row
 
 IDENTITY = (
     ("variant", "variant"),

@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from edgernn.profile.stats import cpu_model
+from edgernn.profiling.stats import cpu_model
 from edgernn.runtime.fileio import atomic_write_text
 from edgernn.runtime.vocab import CPU, CUDA, EVAL_FILE, FP16, FP32, INT8
 
@@ -160,13 +160,13 @@ def _profile(
     console,
 ) -> list[dict[str, Any]]:
     """Sequence and stream latency of each variant, beside PyTorch eager; one session per variant."""
-    from edgernn.profile.config import ProfileConfig
-    from edgernn.profile.engine import profile
-    from edgernn.profile.plan import Loader
+    from edgernn.profiling.config import ProfileConfig
+    from edgernn.profiling.engine import profile
+    from edgernn.profiling.plan import Loader
 
     baselines = []
     if config.torch_baseline:
-        from edgernn.profile.torch_baseline import bundle_baselines
+        from edgernn.profiling.torch_baseline import bundle_baselines
 
         baselines = bundle_baselines(bundle)
     rows, loader = [], None

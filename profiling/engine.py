@@ -237,7 +237,7 @@ def _isolated(target: Path, cell: Cell, config: ProfileConfig, baselines: Sequen
     """Run the onnxruntime side of ``cell`` in a fresh interpreter; baselines then run here, alone."""
     job = {"target": str(target), "config": config_to_dict(config), "cell": dataclasses.asdict(cell)}
     proc = subprocess.run(
-        [sys.executable, "-m", "edgernn.profile.engine"],
+        [sys.executable, "-m", "edgernn.profiling.engine"],
         input=json.dumps(job),
         capture_output=True,
         text=True,
@@ -270,7 +270,7 @@ def _isolated(target: Path, cell: Cell, config: ProfileConfig, baselines: Sequen
 
 
 def _worker() -> int:
-    """``python -m edgernn.profile.engine``: one cell from a JSON job on stdin, its result on stdout."""
+    """``python -m edgernn.profiling.engine``: one cell from a JSON job on stdin, its result on stdout."""
     job = json.loads(sys.stdin.read())
     config = config_from_dict(job["config"])
     result = measure_cell(Loader(Path(job["target"]), config), Cell(**job["cell"]), config)

@@ -12,10 +12,10 @@ import pytest
 from _profile_models import lstm_detector
 from _runtime_models import make_bundle, rnn_model
 
-from edgernn.profile.cells import block_calls, plan_shapes, random_inputs, time_interleaved
-from edgernn.profile.config import ProfileConfig, config_from_dict, config_to_dict, parse_pins
-from edgernn.profile.ops import trace_ops
-from edgernn.profile.stats import LatencyStats, parse_trace
+from edgernn.profiling.cells import block_calls, plan_shapes, random_inputs, time_interleaved
+from edgernn.profiling.config import ProfileConfig, config_from_dict, config_to_dict, parse_pins
+from edgernn.profiling.ops import trace_ops
+from edgernn.profiling.stats import LatencyStats, parse_trace
 from edgernn.runtime import InputError, ProviderError, Session
 
 

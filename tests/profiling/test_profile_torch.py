@@ -12,9 +12,9 @@ from _runtime_models import make_bundle  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 from edgernn.cli import cli  # noqa: E402
-from edgernn.profile.config import ProfileConfig  # noqa: E402
-from edgernn.profile.engine import profile  # noqa: E402
-from edgernn.profile.torch_baseline import bundle_baselines  # noqa: E402
+from edgernn.profiling.config import ProfileConfig  # noqa: E402
+from edgernn.profiling.engine import profile  # noqa: E402
+from edgernn.profiling.torch_baseline import bundle_baselines  # noqa: E402
 from edgernn.runtime import Session  # noqa: E402
 from edgernn.train.run import load_run  # noqa: E402
 

@@ -1,6 +1,6 @@
 """edgernn: recurrent sequence models from PyTorch training to embedded onnxruntime inference.
 
-The stages are ``edgernn.train``, ``edgernn.export``, ``edgernn.runtime`` and ``edgernn.profile``;
+The stages are ``edgernn.train``, ``edgernn.export``, ``edgernn.runtime`` and ``edgernn.profiling``;
 this package is the face that wires them together (the CLI, ``pipeline`` and ``demo``). The names
 re-exported here load lazily, so ``import edgernn`` never pulls in torch, onnx or onnxruntime.
 """
@@ -8,8 +8,7 @@ re-exported here load lazily, so ``import edgernn`` never pulls in torch, onnx o
 from __future__ import annotations
 
 from ._lazy import lazy_names
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 _LAZY = {
     "Bundle": "edgernn.runtime",

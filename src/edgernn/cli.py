@@ -9,13 +9,13 @@ from typing import Any
 
 import click
 
-from . import __version__
+from ._version import __version__
 
 # name -> "module:attribute"; each module keeps torch/onnx imports inside its command body.
 COMMANDS = {
     "inspect": "edgernn.export.inspection:inspect_command",
     "run": "edgernn.runtime.cli:run_command",
-    "profile": "edgernn.profile.cli:profile_command",
+    "profile": "edgernn.profiling.cli:profile_command",
     "export": "edgernn.export.cli:export_command",
     "quantize": "edgernn.export.cli:quantize_command",
     "train": "edgernn.train.cli:train_command",

@@ -1,6 +1,6 @@
 """Names that a package re-exports but loads on first use, so importing it stays light.
 
-One helper for ``edgernn``, ``edgernn.train``, ``edgernn.export`` and ``edgernn.profile``: each
+One helper for ``edgernn``, ``edgernn.train``, ``edgernn.export`` and ``edgernn.profiling``: each
 lists ``name -> module`` and gets a module ``__getattr__`` and ``__dir__`` (PEP 562).
 """
 

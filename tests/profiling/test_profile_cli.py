@@ -17,7 +17,7 @@ from blocked_imports import run_blocked
 from click.testing import CliRunner
 
 from edgernn.cli import cli
-from edgernn.profile.stats import cpu_model
+from edgernn.profiling.stats import cpu_model
 
 FAST = ["--iters", "6", "--warmup", "2"]
 
@@ -298,7 +298,7 @@ def test_isolated_worker_imports_no_torch_onnx_or_matplotlib(files):
         job = {{"target": {str(files["bundle"])!r}, "config": {{"iters": 3, "warmup": 1}},
                 "cell": {{"variant": "fp32", "provider": "cpu", "threads": 1, "batch": 1, "seq": 4, "mode": "sequence"}}}}
         sys.stdin = __import__("io").StringIO(json.dumps(job))
-        from edgernn.profile.engine import _worker
+        from edgernn.profiling.engine import _worker
         _worker()
         print([m for m in ("torch", "onnx", "matplotlib") if m in sys.modules])
         """
@@ -309,7 +309,7 @@ def test_isolated_worker_imports_no_torch_onnx_or_matplotlib(files):
 
 
 def test_markdown_cells_with_pipes_keep_the_table_whole(files, tmp_path, monkeypatch):
-    import edgernn.profile.report as report
+    import edgernn.profiling.report as report
 
     monkeypatch.setattr(report, "accuracy_text", lambda accuracy: "max|Δ| 2.4e-07 vs torch")
     profile(files["bundle"], "--seq", "4", "--variant", "fp32", *FAST, "--markdown", tmp_path / "r.md")
