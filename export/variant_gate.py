@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edgernn.runtime.records import Check
 from edgernn.runtime.session import Session
 from edgernn.runtime.vocab import CPU, FP16, INT8, INT8_STATIC
-
-from .verify import Check
 
 # Relative RMS error allowed per output tensor: ||variant - fp32|| / ||fp32||. Scale-free, so it
 # judges logits over a 60-character vocabulary and a normalised forecast alike; the task metric

@@ -24,6 +24,13 @@ def test_runtime_imports_without_torch_onnx_matplotlib():
     assert proc.stdout.strip() == "leaked []"
 
 
+def test_quantize_imports_without_torch():
+    # `edgernn quantize` (and its concurrent writers) needs onnx and onnxruntime, never torch:
+    # importing torch cost each quantize process ~2 s of CPU before variant_gate read Check from the runtime
+    proc = run_blocked("import edgernn.export.quantization", blocked=("torch", "matplotlib"))
+    assert proc.returncode == 0, proc.stderr
+
+
 def _commands() -> list[str]:
     from edgernn.cli import COMMANDS
 
