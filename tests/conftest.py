@@ -7,6 +7,7 @@ are importable from every folder because pytest puts this folder on ``sys.path``
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,21 @@ def no_torchscript(monkeypatch):
         return real(*args, dynamo=dynamo, **kwargs)
 
     monkeypatch.setattr(torch.onnx, "export", export)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _loss_plot_only_where_checked(request):
+    """In-process training skips ``loss.png`` unless the test module is marked ``plots``.
+
+    Drawing and encoding that chart with matplotlib takes ~0.65 s of a 1.15 s tiny training run, in
+    some 40 runs of the fast suite; the modules that check the chart (train/test_train_loop.py,
+    train/test_train_run.py, cli/test_pipeline.py) carry ``pytestmark = pytest.mark.plots`` and draw
+    it. Processes the tests start (CLI subprocesses, torchrun, spawned ranks) always draw it.
+    """
+    training = sys.modules.get("edgernn.train.training")  # imported at collection by the train tests
+    if training is None or request.node.get_closest_marker("plots") is not None:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training, "plot_losses", lambda run_dir, records, metric: None)
+        yield

@@ -14,6 +14,9 @@ from click.testing import CliRunner  # noqa: E402
 from edgernn.cli import cli  # noqa: E402
 from edgernn.runtime.bundle import Bundle  # noqa: E402
 
+# it checks loss.png, so in-process training draws it (tests/conftest.py)
+pytestmark = pytest.mark.plots
+
 
 def _check_outputs(out):
     summary = json.loads((out / "summary.json").read_text())

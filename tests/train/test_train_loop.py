@@ -23,6 +23,9 @@ from edgernn.train.objective import Objective  # noqa: E402
 from edgernn.train.run import load_run  # noqa: E402
 from edgernn.train.training import derive_model_config, run_training  # noqa: E402
 
+# it checks loss.png, so in-process training draws it (tests/conftest.py)
+pytestmark = pytest.mark.plots
+
 
 def data_for(topology: str, tmp_path) -> DataConfig:
     if topology == "many_to_one":

@@ -19,6 +19,9 @@ from edgernn.train.datasets import presets  # noqa: E402
 from edgernn.train.errors import RunError  # noqa: E402
 from edgernn.train.training import run_training  # noqa: E402
 
+# it checks loss.png, so in-process training draws it (tests/conftest.py)
+pytestmark = pytest.mark.plots
+
 SUNSPOTS = DataConfig(dataset="sunspots", **presets("sunspots")[0])
 
 
