@@ -47,9 +47,9 @@ def _loss_plot_only_where_checked(request):
     """In-process training skips ``loss.png`` unless the test module is marked ``plots``.
 
     Drawing and encoding that chart with matplotlib takes ~0.65 s of a 1.15 s tiny training run, in
-    some 40 runs of the fast suite; the modules that check the chart (train/test_train_loop.py,
-    train/test_train_run.py, cli/test_pipeline.py) carry ``pytestmark = pytest.mark.plots`` and draw
-    it. Processes the tests start (CLI subprocesses, torchrun, spawned ranks) always draw it.
+    dozens of runs of the fast suite. Modules whose tests look at the chart or compare a run folder
+    with one a subprocess wrote (``grep -rn "mark.plots" tests``) carry ``pytestmark =
+    pytest.mark.plots`` and draw it. Processes the tests start (CLI subprocesses, torchrun) draw it.
     """
     training = sys.modules.get("edgernn.train.training")  # imported at collection by the train tests
     if training is None or request.node.get_closest_marker("plots") is not None:

@@ -28,6 +28,10 @@ from edgernn.runtime.bundle import Bundle  # noqa: E402
 from edgernn.train.cli import train_command, worker_args  # noqa: E402
 from edgernn.train.run import load_run  # noqa: E402
 
+# test_only_rank_zero_reports_and_writes compares a torchrun run folder, loss.png included, with an
+# in-process one, so in-process training draws it here too (tests/conftest.py)
+pytestmark = pytest.mark.plots
+
 # LSTM with truncated BPTT (24-step windows in 3 chunks): each process carries its own state.
 FLAGS = ["--dataset", "sunspots", "--cell", "lstm", "--hidden", "8", "--tbptt", "8", "--threads", "1"]
 REL, ABS = 1e-5, 1e-5
