@@ -13,7 +13,7 @@ Depends on numpy and onnxruntime only; it imports nothing else of edgernn. Shape
 """
 
 from . import _ort  # noqa: F401  (fails early, naming the extra to install)
-from .batcher import StreamBatcher, StreamHandle
+from .batcher import StreamBatcher
 from .bundle import Bundle
 from .errors import (
     BundleError,
@@ -24,6 +24,7 @@ from .errors import (
     ProviderError,
     UnsupportedError,
 )
+from .handle import StreamHandle
 from .manifest import FileEntry, InputSpec, Manifest, OutputSpec, StateSpec
 from .providers import ProviderFallbackWarning, RuntimeConfig
 from .result import Result
