@@ -14,6 +14,7 @@ import ast
 import json
 import statistics
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,6 +124,10 @@ def context(runs: list[dict]) -> list[str]:
         f"- versions: {'; '.join(versions)}",
         f"- verdicts: {', '.join(r['verdict'] for r in runs)}",
     ]
+    if any("openvino" in r["benchmark"] or r["benchmark"] == "peers" for r in runs) and not all(
+        r["versions"].get("openvino") for r in runs
+    ):
+        lines.append("- openvino was not installed: the OpenVINO peers and their target were not measured")
     cores = min(r["machine"]["usable_cores"] for r in runs)
     if loads and max(loads) > cores:
         lines.append(
@@ -132,12 +137,18 @@ def context(runs: list[dict]) -> list[str]:
     return lines
 
 
+def wrap(text: str, indent: str = "") -> str:
+    """Prose at most 100 characters wide (tables stay one line per row)."""
+    return textwrap.fill(text, 100, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False)
+
+
 def section(name: str, summary: str, runs: list[dict]) -> list[str]:
-    out = [f"## {name}", "", f"`benchmarks/{name}.py`: {summary}", ""]
+    out = [f"## {name}", "", wrap(f"`benchmarks/{name}.py`: {summary}"), ""]
     if not runs:
         reason = "needs the CUDA execution provider" if name == "gpu_check" else "not run yet"
         return [*out, f"No committed result ({reason}).", ""]
-    out += [*context(runs), "", "| figure | median (range) | target | met |", "|---|---|---|---|"]
+    out += [wrap(line, "  ") for line in context(runs)]
+    out += ["", "| figure | median (range) | target | met |", "|---|---|---|---|"]
     names = list(dict.fromkeys(m["name"] for r in runs for m in r["metrics"]))
     for figure in names:
         entries = [m for r in runs for m in r["metrics"] if m["name"] == figure]
@@ -145,9 +156,32 @@ def section(name: str, summary: str, runs: list[dict]) -> list[str]:
     return [*out, ""]
 
 
+def overview(runs: dict[str, list[dict]]) -> list[str]:
+    """One paragraph on where and when everything below ran."""
+    every = [r for rs in runs.values() for r in rs]
+    if not every:
+        return []
+    dates = sorted(r["date"][:10] for r in every)
+    loads = [r["machine"]["load_1min"] for r in every if r["machine"].get("load_1min") is not None]
+    cores = sorted({r["machine"]["usable_cores"] for r in every})
+    text = (
+        f"The results below are {len(every)} runs from {dates[0]}"
+        + (f" to {dates[-1]}" if dates[-1] != dates[0] else "")
+        + f" on {', '.join(sorted({r['machine']['cpu_model'] for r in every}))} "
+        + f"({'/'.join(map(str, cores))} usable cores)."
+    )
+    if loads and max(loads) > min(cores):
+        text += (
+            f" The machine was shared with other jobs (1-minute load average {span(loads)} at the end of "
+            "the runs), so absolute times are slower and ratios noisier than on a quiet machine; a "
+            "missed target here may be the load rather than the code."
+        )
+    return [wrap(text), ""]
+
+
 def render(results: Path = RESULTS) -> str:
     runs = load(results)
-    lines = [INTRO]
+    lines = [INTRO, *overview(runs)]
     for name, summary in scripts().items():
         lines += section(name, summary, runs.get(name, []))
     return "\n".join(lines).rstrip() + "\n"
