@@ -66,3 +66,20 @@ def test_generator_states_median_range_and_context(tmp_path: Path, repo_root: Pa
     assert "3 runs, 2026-01-01 00:00 to 2026-01-03 00:00 UTC" in text
     assert "Test CPU, 2 usable cores" in text and "torch 2.13, onnxruntime 1.32, numpy 2.4" in text
     assert "9.00x" not in text  # smoke runs are never stated
+
+
+def test_readme_runtime_example_runs(repo_root: Path, tmp_path: Path, monkeypatch):
+    import numpy as np
+    from _runtime_models import make_bundle
+
+    text = (repo_root / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Run it on the device", 1)[1]
+    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    make_bundle(tmp_path / "bundle", layers=2, hidden=8)
+    monkeypatch.chdir(tmp_path)
+    features = json.loads((tmp_path / "bundle" / "manifest.json").read_text())["input"]["features"]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 5, features)).astype(np.float32)
+    namespace = {"x": x, "frames": list(x[:1].transpose(1, 0, 2))}  # 5 steps of [1, features]
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert np.allclose(namespace["y_t"], namespace["y"][0, -1], atol=1e-5)  # streamed == whole sequence
