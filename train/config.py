@@ -177,7 +177,7 @@ class DataConfig:
     split_seed: int = 0  # shuffles non-temporal data before splitting; series and text are never shuffled
     time_column: str | None = None  # CSV time index; None: the first column not asked for that holds dates
     difference: str = "auto"  # CSV forecasts: auto (unit-root test) | none | 1 (first) | season
-    calendar: bool = False  # CSV forecasts: sin/cos of the time index's seasons (opt-in: see README)
+    calendar: bool = False  # CSV forecasts: sin/cos of the time index's seasons (opt-in: see docs/data.md)
     units: str | None = None  # CSV forecasts: units of the targets, recorded in the manifest
 
     def __post_init__(self) -> None:
