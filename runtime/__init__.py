@@ -14,7 +14,7 @@ Depends on numpy and onnxruntime only; it imports nothing else of edgernn. Shape
 
 from . import _ort  # noqa: F401  (fails early, naming the extra to install)
 from .batcher import StreamBatcher
-from .bundle import Bundle, detect_state_pairs, manifest_from_graph
+from .bundle import Bundle
 from .errors import (
     BundleError,
     EdgernnError,
@@ -52,6 +52,4 @@ __all__ = [
     "StreamBatcher",
     "StreamHandle",
     "UnsupportedError",
-    "detect_state_pairs",
-    "manifest_from_graph",
 ]
