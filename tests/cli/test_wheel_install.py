@@ -14,7 +14,6 @@ import json
 import shutil
 import subprocess
 import sys
-import sysconfig
 import venv
 from pathlib import Path
 
@@ -54,8 +53,10 @@ def _fresh_venv(tmp: Path) -> tuple[Path, Path]:
         text=True,
         check=True,
     ).stdout.strip()
-    # dependencies (numpy, onnxruntime, torch, ...) from this environment, searched after the venv's own
-    (Path(purelib) / "deps-from-parent.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # dependencies (numpy, onnxruntime, torch, ...) from this environment's site folders (a venv chained to
+    # another by a .pth has two), searched after the venv's own; never the checkout or an editable path
+    sites = [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages")]
+    (Path(purelib) / "deps-from-parent.pth").write_text("".join(f"{p}\n" for p in sites))
     return python, Path(purelib)
 
 
