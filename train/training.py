@@ -27,6 +27,7 @@ from rich.console import Console
 
 from edgernn.runtime.errors import InputError
 from edgernn.runtime.fileio import atomic_write_text, staged_dir
+from edgernn.runtime.flags import check_output_folder
 from edgernn.runtime.vocab import EVAL_FILE
 
 from .batches import to_batch
@@ -171,9 +172,11 @@ def check_run(
     Cluster(world_size=world_size).local_batch(train_config.batch_size)
     if resume:
         _check_resumable(out, model_config, train_config, data_config, dataset.info)
-    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
-        hint = "pass --resume to continue it" if (out / CONFIG_FILE).exists() else "choose another --out"
-        raise InputError(f"{out} already exists and is not empty; {hint}")
+    else:
+        check_output_folder("--out", out)
+        if out.exists() and any(out.iterdir()):
+            hint = "pass --resume to continue it" if (out / CONFIG_FILE).exists() else "choose another --out"
+            raise InputError(f"{out} already exists and is not empty; {hint}")
     return dataset, model_config
 
 

@@ -46,17 +46,24 @@ def _stage(console: Console, k: int) -> None:
 def run_pipeline(
     data_config, model_config, train_config, config: PipelineConfig, console: Console
 ) -> dict[str, Any]:
-    """Run every stage in order; returns the summary that is printed and written as summary.json."""
+    """Run every stage in order; returns the summary that is printed and written as summary.json.
+    The output folder is held for the whole run: a second pipeline into it is refused."""
+    from . import outdir
+
+    reads = [data_config.path]
+    with outdir.claim(Path(config.out), overwrite=config.overwrite, resume=config.resume, reads=reads):
+        return _run_stages(data_config, model_config, train_config, config, console)
+
+
+def _run_stages(
+    data_config, model_config, train_config, config: PipelineConfig, console: Console
+) -> dict[str, Any]:
     import onnxruntime as ort
 
     from edgernn.export.evaluate import EvalData
     from edgernn.export.from_run import export_run
 
-    from . import outdir
-
     out = Path(config.out)
-    reads = [data_config.path]
-    outdir.prepare(out, overwrite=config.overwrite, resume=config.resume, reads=reads)
     run_dir, bundle = out / "run", out / "bundle"
     _stage(console, 0)
     trained = _train(data_config, model_config, train_config, run_dir, config.resume, console)

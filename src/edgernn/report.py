@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
-from edgernn.runtime.fileio import atomic_write_text
+from edgernn.runtime.fileio import atomic_write_bytes, atomic_write_figure, atomic_write_text
 
 
 def _plots(out: Path, run_dir: Path, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -21,7 +20,7 @@ def _plots(out: Path, run_dir: Path, rows: list[dict[str, Any]]) -> list[tuple[s
         return []
     charts = []
     if (run_dir / "loss.png").is_file():
-        shutil.copyfile(run_dir / "loss.png", out / "loss.png")
+        atomic_write_bytes(out / "loss.png", (run_dir / "loss.png").read_bytes())
         charts.append(("Loss and validation metric per epoch", "loss.png"))
     records = [
         json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()
@@ -37,7 +36,7 @@ def _plots(out: Path, run_dir: Path, rows: list[dict[str, Any]]) -> list[tuple[s
         ax.set(xlabel="epoch", ylabel="mean gradient norm", yscale="log", title="Gradient norm per layer")
         ax.legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(out / "grad_norm.png", dpi=100)
+        atomic_write_figure(fig, out / "grad_norm.png", dpi=100)
         plt.close(fig)
         charts.append(("Gradient norm per layer", "grad_norm.png"))
     timed = [r for r in rows if r.get("p50_ms") is not None]
@@ -67,7 +66,7 @@ def _latency_chart(plt: Any, path: Path, timed: list[dict[str, Any]]) -> None:
         xlabel="latency (ms), CPU, 1 thread, batch 1", title="Latency per variant: p50 (bar), p99 (whisker)"
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_write_figure(fig, path, dpi=100)
     plt.close(fig)
 
 

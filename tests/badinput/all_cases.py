@@ -6,6 +6,7 @@ from . import (  # noqa: F401  (registration)
     cases_hostile_inputs,
     cases_outputs,
     cases_readers,
+    cases_specials,
     cases_values,
 )
 from .registry import CASES, Case
