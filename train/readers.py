@@ -7,14 +7,13 @@ same. Text: UTF-8. Nothing here unpickles: ``numpy.load`` always runs with ``all
 
 from __future__ import annotations
 
-import csv
-import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from edgernn.runtime.csvinput import Row, csv_lines, number_cell
 from edgernn.runtime.errors import InputError
 
 from . import timeindex
@@ -73,7 +72,7 @@ def read_table(path: str | Path, columns: tuple[str, ...] = (), time_column: str
         i = header.index(name)
         for r, (line, row) in enumerate(body):
             try:
-                values[r, c] = _number(path, line, name, row[i])
+                values[r, c] = number_cell(path, line, repr(name), row[i])
             except InputError as err:
                 if columns:
                     raise
@@ -90,21 +89,15 @@ def read_table(path: str | Path, columns: tuple[str, ...] = (), time_column: str
     return Table(names, values, time, times)
 
 
-def _csv_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """The stripped header and the non-empty rows with their line numbers."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
-    except csv.Error as err:
-        raise InputError(f"{path}: not a valid CSV file ({err})") from None
-    if not rows or not any(cell.strip() for cell in rows[0]):
+def _csv_rows(path: Path) -> tuple[list[str], list[Row]]:
+    """The header and the non-empty rows with their line numbers (the runtime's CSV reader)."""
+    rows = csv_lines(path)
+    if not rows or not any(rows[0][1]):
         raise InputError(f"{path}: empty file, expected a header row")
-    body = [(line, row) for line, row in enumerate(rows[1:], start=2) if row]
+    body = [(line, cells) for line, cells in rows[1:] if cells]
     if not body:
         raise InputError(f"{path}: no data rows after the header")
-    return [cell.strip() for cell in rows[0]], body
+    return rows[0][1], body
 
 
 def _time_index(
@@ -135,19 +128,6 @@ def _time_index(
             )
         return timeindex.index_of(candidate, times), times
     return None, None
-
-
-def _number(path: Path, line: int, column: str, cell: str) -> float:
-    text = cell.strip()
-    if not text:
-        raise InputError(f"{path}: line {line}, column {column!r}: empty cell, expected a number")
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"{path}: line {line}, column {column!r}: {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise InputError(f"{path}: line {line}, column {column!r}: {text!r} is not a finite number")
-    return value
 
 
 def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
