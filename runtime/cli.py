@@ -286,12 +286,27 @@ def run_command(
     notes.insert(0, session.describe()["choice"])
     state = _counter(session, x.shape[0], start_row, notes)
     echo = out_path is None
-    with np.errstate(all="ignore"):  # an overflow in de-normalising is data, not a second stderr line
-        table, results = interruptible(
-            lambda: _compute(session, x, stream, echo, notes, state), session.interrupt
-        )
+    table, results = interruptible(
+        lambda: _compute(session, x, stream, echo, notes, state), session.interrupt
+    )
+    _warn_not_finite(results)
     if out_path is not None:
         write_output(out_path, table, results, session)
+
+
+def _warn_not_finite(results: list[Any]) -> None:
+    """Inputs are refused unless finite, so a non-finite output is the model's (or its float32
+    de-normalisation's) overflow: said on stderr, with the count, instead of passing as a forecast."""
+    outputs = [np.asarray(r.output) for r in results]
+    bad = sum(int(np.count_nonzero(~np.isfinite(o))) for o in outputs if o.dtype.kind == "f")
+    if bad:
+        total = sum(o.size for o in outputs)
+        click.echo(
+            f"warning: {bad} of {total} output values are not finite (inf or NaN) although every input "
+            "was; the model or its de-normalisation overflowed float32 (inputs far outside the training "
+            "range?)",
+            err=True,
+        )
 
 
 def _check_out(out_path: Path | None, target: Path, input_path: Path) -> None:
@@ -306,6 +321,14 @@ def _check_out(out_path: Path | None, target: Path, input_path: Path) -> None:
 def _compute(
     session: Any, x: np.ndarray, stream: bool, echo: bool, notes: list[str], state: dict | None
 ) -> tuple[Table, list[Any]]:
+    with np.errstate(all="ignore"):  # in the worker thread: numpy's error state is per thread
+        return _compute_quietly(session, x, stream, echo, notes, state)
+
+
+def _compute_quietly(
+    session: Any, x: np.ndarray, stream: bool, echo: bool, notes: list[str], state: dict | None
+) -> tuple[Table, list[Any]]:
+    """An overflow in de-normalising is data (counted by :func:`_warn_not_finite`), not a stderr line."""
     frames = session.signature.x.time_axis is None  # third-party frame models: each row is one call
     table = Table(session, batch=x.shape[0] if not frames else 1, stepped=stream or frames)
     if stream or frames:
