@@ -7,7 +7,8 @@ must be a regular UTF-8 file that fits in memory. :func:`csv_lines` gives the ro
 
 For ``edgernn run`` (:func:`read_csv_rows`): one row per time step. A header row names the columns:
 the first line is a header when it holds every column name the bundle records (so numeric names
-such as ``0,1`` are recognised), or, for bundles without names, when it holds no number. For a bundle
+such as ``0,1`` are recognised) or some of them beside a cell that is no number, or when it holds no
+number at all. For a bundle
 whose manifest lists its input columns, they are read by name in the bundle's order, in any order in
 the file, extra columns (such as the time column) are left out with a note, and a missing one is
 refused. Without a header the width must match the bundle's inputs. Bundles that do not name their
@@ -84,11 +85,14 @@ def number_cell(path: Path, line: int, column: str, cell: str) -> float:
 
 
 def is_header(cells: list[str], names: tuple[str, ...] | None) -> bool:
-    """Whether a first line is a header: it holds every recorded column name, or (no names, or
-    names it does not hold) it holds no number."""
+    """Whether a first line is a header: it holds every recorded column name, or some of them beside
+    a cell that is no number (a header with a name missing or misspelt), or it holds no number."""
     if names and set(names) <= set(cells):
         return True
-    return not any(is_number(cell) for cell in cells)
+    numbers = [is_number(cell) for cell in cells]
+    if names and not all(numbers) and set(names) & set(cells):
+        return True
+    return not any(numbers)
 
 
 def read_csv_rows(path: Path, manifest: Manifest | None = None) -> tuple[np.ndarray, list[str]]:

@@ -36,6 +36,7 @@ from .config import DataConfig, DataInfo, ModelConfig, TrainConfig
 from .data import load_dataset
 from .distributed import Cluster, StoppedTogether, join
 from .errors import TrainError
+from .footprint import check_fits
 from .forecaster import build_model
 from .health import ExplodingGradientWarning, NonFiniteError, VanishingGradientWarning
 from .loop import Hook, Trainer
@@ -169,6 +170,7 @@ def check_run(
     dataset = load_dataset(data_config)
     model_config = derive_model_config(model_config, dataset)
     check_combination(model_config, train_config, dataset)
+    check_fits(model_config, min(train_config.batch_size, len(dataset.train)), int(dataset.train.x.shape[1]))
     Cluster(world_size=world_size).local_batch(train_config.batch_size)
     if resume:
         _check_resumable(out, model_config, train_config, data_config, dataset.info)

@@ -4,6 +4,7 @@ from . import (  # noqa: F401  (registration)
     cases_files,
     cases_hostile,
     cases_hostile_inputs,
+    cases_integrity,
     cases_outputs,
     cases_readers,
     cases_specials,
