@@ -63,9 +63,10 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path = Path(path)
     regular_file(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise ValueError(f"it holds one array, not named arrays ({data.dtype} {list(data.shape)})")
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError(f"it holds one array, not named arrays ({data.dtype} {list(data.shape)})")
+        with data:
             check_total_bytes(str(path), sum(i.file_size for i in data.zip.infolist()))
             arrays = {k: data[k] for k in data.files}
             foreign = [k for k, v in arrays.items() if not isinstance(v, np.ndarray)]

@@ -211,3 +211,46 @@ def _(tmp, base):
     os.replace(bundle / "manifest.json", tmp / "elsewhere.json")
     (bundle / "manifest.json").symlink_to(tmp / "elsewhere.json")
     return ["quantize", bundle, "--variant", "fp16"]
+
+
+# ---- one reader per format: train and quantize get the runtime's checks --------------------------
+@case("npy-header-promises-more-train", "x.npy: header promises shape [10, 3]", torch=True)
+def _(tmp, base):
+    (tmp / "d").mkdir()
+    np.save(tmp / "d" / "x.npy", np.zeros((10, 3), np.float32))
+    data = (tmp / "d" / "x.npy").read_bytes()
+    (tmp / "d" / "x.npy").write_bytes(data[: len(data) - 96])
+    np.save(tmp / "d" / "y.npy", np.zeros(10, np.int64))
+    return ["train", "--data", tmp / "d", "--out", tmp / "run"]
+
+
+@case("npy-pickled-train", "x.npy: could not read it as NPY", "never unpickles", torch=True)
+def _(tmp, base):
+    from . import inputs
+
+    (tmp / "d").mkdir()
+    x = np.array([inputs.Unpickled(tmp / "UNPICKLED")], dtype=object)
+    np.save(tmp / "d" / "x.npy", x, allow_pickle=True)
+    np.save(tmp / "d" / "y.npy", np.zeros(1, np.int64))
+    return ["train", "--data", tmp / "d", "--out", tmp / "run"]
+
+
+@case("npz-nan-eval-quantize", "ev.npz: array 'y' has a NaN or infinite value at index (1, 0, 1)", torch=True)
+def _(tmp, base):
+    y = np.zeros((2, 4, 2), np.float32)
+    y[1, 0, 1] = np.nan
+    np.savez(tmp / "ev.npz", x=np.zeros((2, 4, 3), np.float32), y=y)
+    return ["quantize", base.copy_bundle(tmp / "b"), "--variant", "fp16", "--eval", tmp / "ev.npz"]
+
+
+@case("npz-y-4d-eval-quantize", "ev.npz: array 'y': expected at most 3 dimensions, got 4", torch=True)
+def _(tmp, base):
+    np.savez(tmp / "ev.npz", x=np.zeros((2, 4, 3), np.float32), y=np.zeros((2, 4, 2, 1), np.float32))
+    return ["quantize", base.copy_bundle(tmp / "b"), "--variant", "fp16", "--eval", tmp / "ev.npz"]
+
+
+@case("npz-one-array-train", "x.npz: expected an .npz file of named arrays", "it holds one array", torch=True)
+def _(tmp, base):
+    np.save(tmp / "x.npy", np.zeros((2, 3), np.float32))
+    os.replace(tmp / "x.npy", tmp / "x.npz")
+    return ["train", "--data", tmp / "x.npz", "--out", tmp / "run"]

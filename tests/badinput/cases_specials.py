@@ -213,3 +213,19 @@ def _(tmp, base):
     (tmp / "mine.json").write_text("{}")
     (out / "summary.json").symlink_to(tmp / "mine.json")
     return ["pipeline", "--dataset", "sunspots", "--epochs", "1", "--out", out, "--resume"]
+
+
+# ---- quantize's report inside the bundle, when no --json names another --------------------------
+@case("quantize-bundle-report-is-a-fifo", "quantize_report.json: is a FIFO", "or pass --json", torch=True)
+def _(tmp, base):
+    bundle = base.copy_bundle(tmp / "b")
+    special(bundle / "quantize_report.json", "fifo")
+    return ["quantize", bundle, "--variant", "fp16"]
+
+
+@case("quantize-bundle-report-links-out", "quantize_report.json: is a link", torch=True)
+def _(tmp, base):
+    bundle = base.copy_bundle(tmp / "b")
+    (tmp / "mine.json").write_text("{}")
+    (bundle / "quantize_report.json").symlink_to(tmp / "mine.json")
+    return ["quantize", bundle, "--variant", "fp16"]
