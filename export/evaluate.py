@@ -33,10 +33,17 @@ class EvalData:
     def load(cls, path: str | Path) -> EvalData:
         """Read an ``.npz`` with arrays ``x``, ``y`` and optional ``lengths``/``calib_x`` (never pickles)."""
         path = Path(path)
-        arrays = read_npz(path)
-        check_arrays(path, arrays)
+        return cls.from_arrays(read_npz(path), path)
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], source: str | Path = "") -> EvalData:
+        """The held-back data from named arrays already in memory (a :class:`TrainedRun`'s test
+        split), checked as :meth:`load` checks a file's."""
+        check_arrays(source, arrays)
         get = arrays.get
-        return cls(arrays["x"], get("y"), get("lengths"), get("calib_x"), get("mask"), get("cond"), str(path))
+        return cls(
+            arrays["x"], get("y"), get("lengths"), get("calib_x"), get("mask"), get("cond"), str(source)
+        )
 
 
 def score(session: Session, data: EvalData, batch: int = 256) -> tuple[Metric, np.ndarray]:

@@ -21,7 +21,7 @@ PER_SAMPLE = ("y", "lengths", "mask", "cond")  # one entry per sequence of 'x'
 _NO_PICKLE = "it holds Python objects; edgernn never unpickles (allow_pickle=False), save plain arrays"
 
 
-def read_npy(path: str | os.PathLike) -> np.ndarray:
+def read_npy(path: str | os.PathLike[str]) -> np.ndarray:
     """One array from a ``.npy`` file, its header checked before anything is allocated."""
     path = Path(path)
     regular_file(path)
@@ -31,7 +31,8 @@ def read_npy(path: str | os.PathLike) -> np.ndarray:
         raise InputError(f"{path}: could not read it as NPY ({_short(err)})") from None
     if len(shape) == 0:
         raise InputError(f"{path}: expected an array of rows (at least 1 dimension), got a 0-d scalar")
-    return np.load(path, allow_pickle=False)
+    array: np.ndarray = np.load(path, allow_pickle=False)
+    return array
 
 
 def _npy_header(path: Path) -> tuple[np.dtype, tuple[int, ...]]:
@@ -58,7 +59,7 @@ def _npy_header(path: Path) -> tuple[np.dtype, tuple[int, ...]]:
     return dtype, tuple(shape)
 
 
-def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Every named array of an ``.npz`` file (never unpickled; their total size bounded first)."""
     path = Path(path)
     regular_file(path)
@@ -67,7 +68,8 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
         if not isinstance(data, np.lib.npyio.NpzFile):
             raise ValueError(f"it holds one array, not named arrays ({data.dtype} {list(data.shape)})")
         with data:
-            check_total_bytes(str(path), sum(i.file_size for i in data.zip.infolist()))
+            members = data.zip.infolist() if data.zip is not None else []
+            check_total_bytes(str(path), sum(int(info.file_size) for info in members))
             arrays = {k: data[k] for k in data.files}
             foreign = [k for k, v in arrays.items() if not isinstance(v, np.ndarray)]
             if foreign:
@@ -89,7 +91,7 @@ def _short(err: BaseException) -> str:
 
 
 def check_arrays(
-    where: str | os.PathLike, arrays: dict[str, np.ndarray], required: tuple[str, ...] = ("x",)
+    where: str | os.PathLike[str], arrays: dict[str, np.ndarray], required: tuple[str, ...] = ("x",)
 ) -> None:
     """A batch of sequences: ``x`` ``[sequences, time(, features)]`` and the ``required`` arrays
     present; every array finite numbers (``labels``: strings); ``y``, ``lengths``, ``mask`` and
@@ -120,7 +122,7 @@ def check_arrays(
         )
 
 
-def _check_values(where: str | os.PathLike, key: str, array: np.ndarray) -> None:
+def _check_values(where: str | os.PathLike[str], key: str, array: np.ndarray) -> None:
     if key == "labels":
         if array.dtype.kind not in "US":
             raise InputError(f"{where}: array 'labels': expected strings, got dtype {array.dtype}")

@@ -290,14 +290,24 @@ def _check_out(out_path: Path | None, target: Path, input_path: Path) -> None:
 
 
 def _compute(
-    session: Any, x: np.ndarray, stream: bool, echo: bool, notes: list[str], state: dict | None
+    session: Any,
+    x: np.ndarray,
+    stream: bool,
+    echo: bool,
+    notes: list[str],
+    state: dict[str, np.ndarray] | None,
 ) -> tuple[Table, list[Any]]:
     with np.errstate(all="ignore"):  # in the worker thread: numpy's error state is per thread
         return _compute_quietly(session, x, stream, echo, notes, state)
 
 
 def _compute_quietly(
-    session: Any, x: np.ndarray, stream: bool, echo: bool, notes: list[str], state: dict | None
+    session: Any,
+    x: np.ndarray,
+    stream: bool,
+    echo: bool,
+    notes: list[str],
+    state: dict[str, np.ndarray] | None,
 ) -> tuple[Table, list[Any]]:
     """An overflow in de-normalising is data (counted by :func:`_warn_not_finite`), not a stderr line."""
     frames = session.signature.x.time_axis is None  # third-party frame models: each row is one call
@@ -322,7 +332,7 @@ def _say(notes: list[str]) -> None:
     notes.clear()
 
 
-def _counter(session: Any, batch: int, start_row: int | None, notes: list[str]) -> dict | None:
+def _counter(session: Any, batch: int, start_row: int | None, notes: list[str]) -> dict[str, Any] | None:
     """The row counter of a bundle with calendar features (``--start-row``), with a note saying
     where it counts from."""
     series = session.manifest.series
@@ -346,7 +356,7 @@ def _stream(
     *,
     echo: bool,
     notes: list[str],
-    state: dict | None = None,
+    state: dict[str, np.ndarray] | None = None,
 ) -> list[Any]:
     rows = x if frames else np.moveaxis(x, session.signature.x.time_axis, 0)
     s = session.stream(1 if frames else x.shape[0])

@@ -114,7 +114,7 @@ def read_csv_rows(path: Path, manifest: Manifest | None = None) -> tuple[np.ndar
             f"got {width} columns"
         )
     index, labels, notes = _mapping(path, header, width, names, manifest)
-    if header is not None and any(is_number(cell) for cell in header):
+    if names and header is not None and any(is_number(cell) for cell in header):
         notes.insert(0, f"line 1 read as the header: it holds the bundle's column names {', '.join(names)}")
     return _values(path, body, index, labels), notes
 
@@ -132,7 +132,9 @@ def _rows(path: Path) -> list[Row]:
     return rows
 
 
-def _mapping(path, header, width, names, manifest) -> tuple[list[int], list[str], list[str]]:
+def _mapping(
+    path: Path, header: list[str] | None, width: int, names: tuple[str, ...] | None, manifest: Manifest | None
+) -> tuple[list[int], list[str], list[str]]:
     """Which file column feeds each input, their names for messages, and notes."""
     if names is None:
         labels = [repr(h) for h in header] if header is not None else [str(i + 1) for i in range(width)]
@@ -154,7 +156,7 @@ def _mapping(path, header, width, names, manifest) -> tuple[list[int], list[str]
             f"{path}: missing column {missing[0]!r}; the bundle reads {', '.join(names)}, "
             f"the header has {', '.join(header)}"
         )
-    time = manifest.series.time_column if manifest.series is not None else None
+    time = manifest.series.time_column if manifest is not None and manifest.series is not None else None
     extra = [h + (" (time column)" if h == time else "") for h in header if h not in names]
     notes = [f"left out columns the bundle does not read: {', '.join(extra)}"] if extra else []
     index = [header.index(n) for n in names]

@@ -22,7 +22,7 @@ _NAME_MAX_BYTES = 255  # the longest file name most file systems take (ext4, xfs
 _TEMP_EXTRA = len("..") + 8 + len(".tmp")  # ".<stem>.XXXXXXXX.tmp": mkstemp adds 8 random characters
 
 
-def sha256_file(path: str | os.PathLike) -> str:
+def sha256_file(path: str | os.PathLike[str]) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -53,7 +53,7 @@ def _kind(mode: int) -> str:
     return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
-def unwritable_file(path: str | os.PathLike) -> str | None:
+def unwritable_file(path: str | os.PathLike[str]) -> str | None:
     """Why a file may not be written at ``path`` (``"a FIFO"``, ``"a link to a folder"``), or None.
 
     The rule for every output file: a new path or a regular file is replaced; a link is written
@@ -72,7 +72,7 @@ def unwritable_file(path: str | os.PathLike) -> str | None:
     return None if stat.S_ISREG(mode) else _kind(mode)
 
 
-def unwritable_folder(path: str | os.PathLike) -> str | None:
+def unwritable_folder(path: str | os.PathLike[str]) -> str | None:
     """Why ``path`` may not be made or replaced as an output folder (``"a link"``, ``"a FIFO"``),
     or None: a folder output is a new path or a real folder, never a link (to anything)."""
     try:
@@ -86,7 +86,7 @@ def unwritable_folder(path: str | os.PathLike) -> str | None:
     return "a regular file" if stat.S_ISREG(mode) else _kind(mode)
 
 
-def output_target(path: str | os.PathLike) -> Path:
+def output_target(path: str | os.PathLike[str]) -> Path:
     """The file that writing ``path`` replaces: ``path`` itself, or the regular file a link ends at;
     :class:`InputError` for anything :func:`unwritable_file` refuses."""
     why = unwritable_file(path)
@@ -95,7 +95,7 @@ def output_target(path: str | os.PathLike) -> Path:
     return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to a temp file beside the file it replaces, fsync it, then rename it into place
     (through a link to a regular file, onto its target; see :func:`unwritable_file`)."""
     path = output_target(path)
@@ -113,12 +113,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Text version of :func:`atomic_write_bytes` (UTF-8)."""
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_figure(figure: Any, path: str | os.PathLike, **savefig: Any) -> Path:
+def atomic_write_figure(figure: Any, path: str | os.PathLike[str], **savefig: Any) -> Path:
     """A matplotlib figure as PNG through :func:`atomic_write_bytes` (``savefig`` would open the path
     itself: a FIFO would block, a link to a device would be written)."""
     buffer = io.BytesIO()
@@ -127,7 +127,7 @@ def atomic_write_figure(figure: Any, path: str | os.PathLike, **savefig: Any) ->
 
 
 @contextmanager
-def folder_lock(root: str | os.PathLike, *, wait: bool = True) -> Iterator[None]:
+def folder_lock(root: str | os.PathLike[str], *, wait: bool = True) -> Iterator[None]:
     """Hold an exclusive advisory lock on the folder ``root`` itself (``flock`` on its fd): writers of
     one folder take turns (``wait``), or a second one is refused in one line (``wait=False``:
     :class:`InputError`). Readers are never blocked, and a killed writer's lock goes with it.
@@ -149,7 +149,7 @@ def folder_lock(root: str | os.PathLike, *, wait: bool = True) -> Iterator[None]
 
 
 @contextmanager
-def staged_dir(final: str | os.PathLike) -> Iterator[Path]:
+def staged_dir(final: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temp folder beside ``final``; on success it replaces ``final`` in one rename.
 
     On any error the temp folder is removed and ``final`` is left as it was.
@@ -177,7 +177,7 @@ def staged_dir(final: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def exchange(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+def exchange(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     """Swap two existing paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where the
     system or file system cannot, so the caller falls back to two renames."""
     if not sys.platform.startswith("linux"):

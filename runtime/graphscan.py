@@ -67,7 +67,7 @@ def _recurrent(op_type: str, domain: str) -> bool:
     return domain == "com.microsoft" and op_type == "DynamicQuantizeLSTM"
 
 
-def scan_graph(source: str | os.PathLike | bytes) -> GraphScan | None:
+def scan_graph(source: str | os.PathLike[str] | bytes) -> GraphScan | None:
     """The main graph of an ONNX model (its bytes, or the file at a path), or None when it cannot be
     read (an ``.ort`` file, or bytes that do not parse: onnxruntime has loaded the model, so this only
     adds knowledge)."""
@@ -90,7 +90,9 @@ def _scan(buf: memoryview) -> GraphScan | None:
     )
     if graph is None:
         return None
-    nodes, inputs, outputs, weights = [], [], [], set()
+    inputs: list[str] = []
+    outputs: list[str] = []
+    nodes, weights = [], set()
     for f, w, lo, hi in _fields(buf, *graph):
         if w != 2:
             continue
