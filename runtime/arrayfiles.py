@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import InputError
 from .limits import check_tensor_bytes, check_total_bytes, regular_file
+from .manifest import FLOAT32_MAX
 
 PER_SAMPLE = ("y", "lengths", "mask", "cond")  # one entry per sequence of 'x'
 _NO_PICKLE = "it holds Python objects; edgernn never unpickles (allow_pickle=False), save plain arrays"
@@ -132,3 +133,14 @@ def _check_values(where: str | os.PathLike[str], key: str, array: np.ndarray) ->
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise InputError(f"{where}: array {key!r} has a NaN or infinite value at index {bad}")
+    if (
+        array.dtype.kind == "f"
+        and array.dtype.itemsize > 4
+        and array.size
+        and np.abs(array).max() > FLOAT32_MAX
+    ):
+        bad = tuple(int(i) for i in np.argwhere(np.abs(array) > FLOAT32_MAX)[0])
+        raise InputError(
+            f"{where}: array {key!r} has a value beyond the float32 range (±{FLOAT32_MAX:.3g}) that models "
+            f"compute in, at index {bad}"
+        )

@@ -254,3 +254,16 @@ def _(tmp, base):
     np.save(tmp / "x.npy", np.zeros((2, 3), np.float32))
     os.replace(tmp / "x.npy", tmp / "x.npz")
     return ["train", "--data", tmp / "x.npz", "--out", tmp / "run"]
+
+
+@case(
+    "npz-beyond-float32-train",
+    "d.npz: array 'x' has a value beyond the float32 range",
+    "(5, 2, 0)",
+    torch=True,
+)
+def _(tmp, base):
+    x = np.zeros((40, 4, 1), np.float64)
+    x[5, 2, 0] = -1e39
+    np.savez(tmp / "d.npz", x=x, y=np.zeros(40, np.int64))
+    return ["train", "--data", tmp / "d.npz", "--out", tmp / "run"]
