@@ -10,6 +10,7 @@ before numpy allocates, and an ``.npz``'s members must fit in memory in all.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -60,8 +61,9 @@ def _npy_header(path: Path) -> tuple[np.dtype, tuple[int, ...]]:
     return dtype, tuple(shape)
 
 
-def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Every named array of an ``.npz`` file (never unpickled; their total size bounded first)."""
+def read_npz(path: str | os.PathLike[str], keys: Collection[str] | None = None) -> dict[str, np.ndarray]:
+    """The named arrays of an ``.npz`` file, all of them or those in ``keys`` (others are not read);
+    never unpickled, their total size bounded first."""
     path = Path(path)
     regular_file(path)
     try:
@@ -71,7 +73,7 @@ def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         with data:
             members = data.zip.infolist() if data.zip is not None else []
             check_total_bytes(str(path), sum(int(info.file_size) for info in members))
-            arrays = {k: data[k] for k in data.files}
+            arrays = {k: data[k] for k in data.files if keys is None or k in keys}
             foreign = [k for k, v in arrays.items() if not isinstance(v, np.ndarray)]
             if foreign:
                 raise ValueError(f"member {foreign[0]!r} is not an .npy array")

@@ -139,7 +139,7 @@ def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
         arrays = {k: read_npy(folder / f"{k}.npy") for k in ARRAY_KEYS if (folder / f"{k}.npy").exists()}
         where = folder
     elif path.suffix == ".npz":
-        arrays = {k: v for k, v in read_npz(path).items() if k in ARRAY_KEYS}
+        arrays = read_npz(path, ARRAY_KEYS)
         where = path
     else:
         raise InputError(f"{path}: expected .csv, .npz, .npy, .txt or a folder of .npy files")

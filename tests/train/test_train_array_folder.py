@@ -26,3 +26,14 @@ def test_a_folder_of_npy_files_reads_like_the_npz(tmp_path):
     y = np.load(folder / "y.npy")
     np.save(folder / "y.npy", (y + 1) % 3)
     assert load_dataset(DataConfig(path=str(folder))).info.sha256 != before
+
+
+def test_arrays_train_does_not_read_are_not_read(tmp_path):
+    """An extra member (here a pickled object array) is left alone, as before the one reader."""
+    path = write_classes_npz(tmp_path / "c.npz")
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    np.savez(tmp_path / "extra.npz", **arrays, notes=np.array([{"by": "me"}], dtype=object))
+    a = load_dataset(DataConfig(path=str(path)))
+    b = load_dataset(DataConfig(path=str(tmp_path / "extra.npz")))
+    np.testing.assert_array_equal(a.train.x, b.train.x)
