@@ -165,7 +165,7 @@ def _(tmp, base):
     return ["train", "--dataset", "sunspots", "--epochs", "1", "--out", special(tmp / "run", "fifo")]
 
 
-@case("export-out-is-a-fifo", "is a file or a link", torch=True)
+@case("export-out-is-a-fifo", "b: is a FIFO; expected a new folder", torch=True)
 def _(tmp, base):
     return ["export", base.run, "--out", special(tmp / "b", "fifo")]
 
