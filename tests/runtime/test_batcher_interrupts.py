@@ -42,10 +42,11 @@ def _later(call, after_s: float = 0.2) -> threading.Thread:
     return thread
 
 
-def test_a_wait_interrupted_before_its_tick_takes_the_step_back(session):
+@pytest.mark.parametrize("max_wait_ms", [None, 60_000.0])
+def test_a_wait_interrupted_before_its_tick_takes_the_step_back(session, max_wait_ms):
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("signals reach the main thread only")
-    batcher = session.batcher(max_batch=2)
+    batcher = session.batcher(max_batch=2, max_wait_ms=max_wait_ms)
     a, b = batcher.open(), batcher.open()
     xa, xb = _steps(1, 2), _steps(2, 1)
     main = threading.main_thread().ident
