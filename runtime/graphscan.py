@@ -136,34 +136,33 @@ def _parse_node(buf: memoryview, start: int, end: int) -> _Parsed:
             continue
         if f == _NODE_ATTRIBUTE:
             _attribute(buf, lo, hi, node)
-            continue
-        text = bytes(buf[lo:hi]).decode()
-        if f == _NODE_INPUT:
-            node.inputs.append(text)
+        elif f == _NODE_INPUT:
+            node.inputs.append(bytes(buf[lo:hi]).decode())
         elif f == _NODE_OUTPUT:
-            node.outputs.append(text)
+            node.outputs.append(bytes(buf[lo:hi]).decode())
         elif f == _NODE_OP_TYPE:
-            node.op_type = text
+            node.op_type = bytes(buf[lo:hi]).decode()
         elif f == _NODE_DOMAIN:
-            node.domain = text
+            node.domain = bytes(buf[lo:hi]).decode()
     return node
 
 
 def _attribute(buf: memoryview, start: int, end: int, node: _Parsed) -> None:
     """Read one attribute into ``node``: ``direction`` (LSTM/GRU/RNN), ``scan_input_directions``
     (a Scan that reads its sequence from the end is a reverse recurrence) and subgraphs."""
-    name, value, ints = "", None, []
+    name, ints = "", []
+    value: bytes | None = None
     for f, w, lo, hi in _fields(buf, start, end):
         if f == _ATTR_NAME and w == 2:
             name = bytes(buf[lo:hi]).decode()
         elif f == _ATTR_STRING and w == 2:
-            value = bytes(buf[lo:hi]).decode()
+            value = bytes(buf[lo:hi])  # any bytes (a Constant's string): decoded only for direction
         elif f in (_ATTR_GRAPH, _ATTR_GRAPHS) and w == 2:
             node.graphs.append((lo, hi))
         elif f == _ATTR_INTS:
             ints.extend(_varints(buf, lo, hi) if w == 2 else [_varint(buf, lo, hi)[0]])
     if name == "direction" and value is not None:
-        node.direction = value
+        node.direction = value.decode(errors="replace")
     elif name == "scan_input_directions" and any(ints):
         node.direction = "reverse"
 

@@ -98,3 +98,11 @@ def test_thousands_of_nested_bodies_are_scanned_without_recursion():
     for _ in range(3000):  # NodeProto{op_type: Loop, attribute: {name: body, g: GraphProto{node}}}
         node = _field(4, b"Loop") + _field(5, _field(1, b"body") + _field(6, _field(1, node)))
     assert scan_graph(_field(7, _field(1, node))).directions == {"reverse"}
+
+
+def test_a_string_attribute_of_any_bytes_does_not_hide_a_recurrence():
+    """A Constant holding bytes that are not UTF-8 beside a reverse LSTM in a Loop body: still seen."""
+    lstm = helper.make_node("LSTM", ["X", "W", "R"], ["Y"], hidden_size=5, direction="reverse")
+    blob = helper.make_node("Constant", [], ["s"], value_string=b"\xff\xfe")
+    loop = helper.make_node("Loop", ["", "c"], [], body=_body("loop", [blob, lstm]))
+    assert scan_graph(_model([blob, loop])).directions == {"reverse"}
