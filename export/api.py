@@ -21,6 +21,7 @@ from .bundle_writer import BundlePlan, check_out_dir, write_bundle
 from .config import AUTO_ORDER, EXPORTERS, ExportConfig
 from .errors import ExportError
 from .graph import summarize
+from .lengths_feed import LENGTHS_AS
 from .onnx_export import finalize, metadata_props, run_exporter
 from .trace import Traced, trace_module
 from .verify import Check, Verifier
@@ -77,6 +78,7 @@ def export(
     topology: str | None = None,
     state: bool | str = "auto",
     lengths: bool = False,
+    lengths_as: str | None = None,
     time_major: bool | None = None,
     min_length: int | None = None,
     opset: int = 17,
@@ -99,7 +101,8 @@ def export(
     ...]`` (default: read from the state's batch dim); the graph always takes ``[batch, time, ...]``.
     ``topology`` defaults to what ``y``'s shape says. ``min_length`` defaults to the fewest steps
     PyTorch runs the module on; verification starts there and the runtime refuses shorter inputs.
-    With ``lengths`` the module must accept ``lengths=`` (a ``[batch]`` int64 tensor).
+    With ``lengths`` the module must accept ``lengths=`` (a ``[batch]`` int64 tensor; with
+    ``lengths_as="fraction"``, float fractions of the padded length, tried anyway when steps fail).
     ``one_to_many`` modules also need ``init_state(cond) -> state``. ``real_inputs`` (model space,
     ``[n, time, ...]``) adds a parity check on real data. Raises :class:`ExportError` listing each
     failed check.
@@ -108,6 +111,7 @@ def export(
         topology=topology,
         state=state,
         lengths=lengths,
+        lengths_as=lengths_as,
         time_major=time_major,
         min_length=min_length,
         opset=opset,
@@ -135,6 +139,8 @@ def _check_choices(config: ExportConfig) -> None:
         raise ExportError(f"topology: expected one of {', '.join(TOPOLOGIES)}, got {config.topology!r}")
     if config.exporter not in EXPORTERS:
         raise ExportError(f"exporter: expected one of {', '.join(EXPORTERS)}, got {config.exporter!r}")
+    if config.lengths_as not in (None, *LENGTHS_AS):
+        raise ExportError(f"lengths_as: expected steps, fraction or None, got {config.lengths_as!r}")
     if config.state not in (True, False, "auto"):
         raise ExportError(f"state: expected True, False or 'auto', got {config.state!r}")
 

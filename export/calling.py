@@ -20,6 +20,7 @@ from torch import nn
 
 from .errors import ExportError
 from .layout_probe import reads_time_major
+from .lengths_feed import LengthsFeed, probe_lengths
 from .wrapper import RecurrentLayer
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.VAR_POSITIONAL)
@@ -37,6 +38,7 @@ class Calling:
     shapes: tuple[tuple[int, int], ...] = ()  # (rows, hidden) per state tensor
     time_major: bool = False  # the module takes x as [time, batch, ...]; the graph stays batch-first
     lengths: str | None = None  # the parameter that takes lengths (int64 [batch]), by keyword
+    lengths_fraction: bool = False  # it takes them as fractions of the padded length (float32)
     scalar_steps: bool = False  # the module takes float x [batch, time]: the graph's x has 1 feature
     flat_output: bool = False  # the module returns y [batch]: the graph's y is [batch, 1]
 
@@ -48,7 +50,11 @@ class Calling:
         """``module`` on batch-first ``x`` and flat ``state``; returns ``(y batch-first, flat state)``."""
         x = x[..., 0] if self.scalar_steps else x
         args: list[Any] = [x.transpose(0, 1) if self.time_major else x]
-        kwargs: dict[str, Any] = {self.lengths: lengths} if self.lengths else {}
+        kwargs: dict[str, Any] = {}
+        if self.lengths:
+            kwargs[self.lengths] = LengthsFeed(self.lengths, 0, self.lengths_fraction).convert(
+                lengths, x.shape[1]
+            )
         if self.state_param is not None:
             packed = _rebuild(self.structure, iter(state))
             if self.positional:
@@ -62,6 +68,18 @@ class Calling:
         if self.time_major and y.dim() == 3:
             y = y.transpose(0, 1)
         return y, returned
+
+    def describe(self, args: tuple[torch.Tensor, ...]) -> str:
+        """How the module was called on the graph's ``args``, with every shape, for error messages."""
+        x, rest = args[0], args[1:]
+        shape = [x.shape[1], x.shape[0], *x.shape[2:]] if self.time_major else list(x.shape)
+        parts = [f"x {shape}" + (" (time-major)" if self.time_major else "")]
+        if self.state_param is not None:
+            parts.append(f"{self.state_param}={[list(t.shape) for t in rest[: self.n_state]]}")
+        if self.lengths:
+            kind = "fractions" if self.lengths_fraction else "steps"
+            parts.append(f"{self.lengths}={kind} {list(rest[self.n_state].shape)}")
+        return f"forward({', '.join(parts)})"
 
 
 def _split(name: str, out: Any, stateful: bool) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
@@ -143,12 +161,15 @@ def read_calling(
     lengths: bool,
     time_major: bool | None,
     layers: list[RecurrentLayer],
+    lengths_as: str | None = None,
 ) -> tuple[Calling, tuple[torch.Tensor, ...]]:
     """Work out how ``module`` takes its state (see :class:`Calling`) and return the calling with the
     example state (flat; zeros when the example gave none). ``x`` is the example as the module takes it."""
     name = type(module).__name__
     param = state_parameter(module)
-    lengths = _lengths_or_refuse(module, name) if lengths else None
+    lengths = (
+        _lengths_feed(module, x, example_state, param, time_major, layers, lengths_as) if lengths else None
+    )
     if state is False or (state == "auto" and param is None and example_state is None):
         return _stateless(module, x, time_major, lengths, layers), ()
     if param is None:
@@ -179,12 +200,55 @@ def read_calling(
     return _stateful(module, x, zeros, param.name, positional, lengths, time_major)
 
 
-def _stateless(module, x, time_major: bool | None, lengths: str | None, layers) -> Calling:
-    """A stateless module's calling; its layout, when not given, read by :func:`reads_time_major`
-    (only where a time-major nn module is inside and no lengths make the probe ambiguous)."""
-    if time_major is None and not lengths and not all(layer.batch_first for layer in layers):
+def _stateless(module, x, time_major: bool | None, lengths: LengthsFeed | None, layers) -> Calling:
+    """A stateless module's calling; its layout, when not given, is the axis its lengths fit, else read
+    by :func:`reads_time_major` (only where a time-major nn module is inside)."""
+    if time_major is None and lengths is not None:
+        time_major = lengths.batch_axis == 1
+    if time_major is None and not all(layer.batch_first for layer in layers):
         time_major = reads_time_major(lambda probe: _split("", module(probe), False)[0], x)
-    return Calling(time_major=bool(time_major), lengths=lengths)
+    return Calling(time_major=bool(time_major), **_lengths_fields(lengths))
+
+
+def _lengths_fields(lengths: LengthsFeed | None) -> dict[str, Any]:
+    return {
+        "lengths": lengths.param if lengths else None,
+        "lengths_fraction": bool(lengths and lengths.fraction),
+    }
+
+
+def _lengths_feed(module, x, example_state, param, time_major, layers, lengths_as) -> LengthsFeed:
+    """The module's lengths parameter, and the axis and kind of lengths it runs on (see
+    :func:`probe_lengths`): the axis given, else the one the example state's batch matches, else
+    batch-first, then time-major."""
+    name = type(module).__name__
+    found = _lengths_or_refuse(module, name)
+    if time_major is not None:
+        axes = [int(time_major)]
+    elif _is_state(example_state):
+        batch = _flat(example_state)[0].shape[1]
+        axes = [a for a in (0, 1) if x.shape[a] == batch] or [0, 1]
+    else:
+        axes = [0, 1]
+    needs_state = param is not None and (
+        example_state is not None
+        or (param.default is inspect.Parameter.empty and param.kind != inspect.Parameter.VAR_POSITIONAL)
+    )
+
+    def call(axis: int, kwargs: dict[str, Any]) -> Any:
+        args = [x]
+        if needs_state:
+            state = example_state
+            if state is None:
+                state = _zero_state(name, x, layers, axis == 1, param.name)
+            if param.kind in _POSITIONAL:
+                args.append(state)
+            else:
+                kwargs[param.name] = state
+        with torch.no_grad():
+            return module(*args, **kwargs)
+
+    return probe_lengths(name, call, x, found, axes, lengths_as)
 
 
 def _lengths_or_refuse(module: nn.Module, name: str) -> str:
@@ -197,7 +261,7 @@ def _lengths_or_refuse(module: nn.Module, name: str) -> str:
     return found
 
 
-def _probe_default(module, x, lengths: str | None, name: str) -> Any:
+def _probe_default(module, x, lengths: LengthsFeed | None, name: str) -> Any:
     """Call ``module(x)`` (state defaulted); its returned state, or None when it returns none."""
     out = _run(module, (x,), lengths, name)
     if isinstance(out, tuple | list) and len(out) == 2 and _is_state(out[1]):
@@ -205,7 +269,7 @@ def _probe_default(module, x, lengths: str | None, name: str) -> Any:
     return None
 
 
-def _stateful(module, x, state, param: str, positional: bool, lengths: str | None, time_major: bool | None):
+def _stateful(module, x, state, param: str, positional: bool, lengths: LengthsFeed | None, time_major):
     """Check that ``module`` returns ``(y, state)`` shaped like ``state`` and read the layout."""
     name = type(module).__name__
     flat = _flat(state)
@@ -227,7 +291,7 @@ def _stateful(module, x, state, param: str, positional: bool, lengths: str | Non
         raise ExportError(f"{name}: expected every state tensor to share its batch dim (axis 1), got {batch}")
     major = _time_major(x, batch.pop(), name) if time_major is None else time_major
     shapes = tuple((int(t.shape[0]), int(t.shape[2])) for t in flat)
-    calling = Calling(param, positional, _structure(state), shapes, major, lengths)
+    calling = Calling(param, positional, _structure(state), shapes, major, **_lengths_fields(lengths))
     return calling, flat
 
 
@@ -262,17 +326,20 @@ def _zeros_like(state: Any) -> Any:
     return type(state)(_zeros_like(t) for t in state)
 
 
-def _run(module, args, lengths: str | None, name: str, **kwargs) -> Any:
-    """One call on the example; an exception becomes an ExportError naming the module."""
+def _run(module, args, lengths: LengthsFeed | None, name: str, **kwargs) -> Any:
+    """One call on the example; an exception becomes an ExportError naming the module, the call and
+    the shapes passed."""
     if lengths:
-        x = args[0]
-        kwargs[lengths] = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64)
+        kwargs[lengths.param] = lengths.full(args[0])
     try:
         with torch.no_grad():
             return module(*args, **kwargs)
     except Exception as err:  # the user's forward may raise anything; say where and with what
+        passed = ", ".join(
+            [*(_describe(a) for a in args), *(f"{k}={_describe(v)}" for k, v in kwargs.items())]
+        )
         raise ExportError(
-            f"{name}: forward failed on the example input {list(args[0].shape)}: "
+            f"{name}: forward failed on the example input {list(args[0].shape)} (called with {passed}): "
             f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
         ) from None
 

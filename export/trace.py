@@ -73,6 +73,7 @@ def trace_module(
         lengths=config.lengths,
         time_major=config.time_major,
         layers=layers,
+        lengths_as=config.lengths_as,
     )
     x = x.transpose(0, 1).contiguous() if calling.time_major else x
     if x.dim() == 2 and x.is_floating_point():  # one value per step: the graph gives it a feature axis
@@ -82,13 +83,13 @@ def trace_module(
     if config.lengths:
         args += (torch.full((batch,), time, dtype=torch.int64),)
     wrapper = ExportWrapper(module, calling).eval()
-    with torch.no_grad():
-        out = wrapper(*args)
+    name = type(module).__name__
+    out = guarded_call(name, wrapper, args, calling)
+    y = out[0] if calling.n_state else out
+    if y.dim() == 1 and y.shape[0] == batch:  # y [batch]: one value per sequence
+        wrapper.calling = calling = dataclasses.replace(calling, flat_output=True)
+        out = guarded_call(name, wrapper, args, calling)
         y = out[0] if calling.n_state else out
-        if y.dim() == 1 and y.shape[0] == batch:  # y [batch]: one value per sequence
-            wrapper.calling = calling = dataclasses.replace(calling, flat_output=True)
-            out = wrapper(*args)
-            y = out[0] if calling.n_state else out
     topology = resolve_topology(type(module).__name__, config.topology, y, batch, time)
     per_step = topology != "many_to_one"
     min_length = find_min_length(type(module).__name__, wrapper, args, per_step, config.min_length)
@@ -135,6 +136,21 @@ def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, 
         io=io,
         manifest=_manifest(resolved, meta, layers, x, y, state_in, state_out, shapes),
     )
+
+
+def guarded_call(name: str, wrapper: ExportWrapper, args: tuple, calling: Calling):
+    """The wrapper on ``args``; whatever the user's module raises becomes one ExportError naming the
+    call and the shapes it was given."""
+    try:
+        with torch.no_grad():
+            return wrapper(*args)
+    except ExportError:
+        raise
+    except Exception as err:  # the user's forward may raise anything; say where and with what
+        raise ExportError(
+            f"{name}: forward failed when called as {calling.describe(args)}: "
+            f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
+        ) from None
 
 
 def resolve_topology(name: str, requested: str | None, y: torch.Tensor, batch: int, time: int) -> str:
@@ -237,7 +253,7 @@ def _manifest(config, meta, layers, x, y, state_in, state_out, shapes) -> Manife
         topology=config.topology,
         cell=first.cell if first else None,
         layers=first.layers if first else None,
-        hidden_size=first.hidden_size if first else None,
+        hidden_size=shapes[0][1] if shapes else first.hidden_size if first else None,  # the state's own
         bidirectional=any(layer.bidirectional for layer in layers),
         opset=config.opset,
         producer={

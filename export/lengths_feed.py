@@ -1,0 +1,72 @@
+"""The lengths a module takes, and the layout they reveal: built after the batch axis is known.
+
+A module with a lengths argument takes one entry per sequence of its batch, so the lengths must be
+built for the batch axis: ``x.shape[0]`` entries for a batch-first module, ``x.shape[1]`` for a
+time-major one. Some libraries pass lengths as fractions of the padded length (``0.5`` = half the
+steps) instead of step counts. :func:`probe_lengths` tries the layouts and kinds the caller allows,
+in order, and keeps the first the module runs on; the graph itself always takes int64 steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .errors import ExportError
+
+LENGTHS_AS = ("steps", "fraction")
+
+
+@dataclass(frozen=True)
+class LengthsFeed:
+    """How the module takes its lengths: the parameter, the axis of x they index, steps or fractions."""
+
+    param: str
+    batch_axis: int = 0  # 0: x [batch, time, ...]; 1: x [time, batch, ...] (as the module takes it)
+    fraction: bool = False  # the module takes lengths / padded length (float32), not steps (int64)
+
+    def full(self, x: torch.Tensor) -> torch.Tensor:
+        """Every sequence of ``x`` (as the module takes it) at its full length."""
+        batch, time = x.shape[self.batch_axis], x.shape[1 - self.batch_axis]
+        return self.convert(torch.full((batch,), time, dtype=torch.int64), time)
+
+    def convert(self, steps: torch.Tensor, time: int | torch.Tensor) -> torch.Tensor:
+        """The graph's int64 steps as the module takes them."""
+        return steps.to(torch.float32) / time if self.fraction else steps
+
+    def describe(self, x: torch.Tensor) -> str:
+        batch, time = x.shape[self.batch_axis], x.shape[1 - self.batch_axis]
+        kind = f"fractions [{1.0}] * {batch}" if self.fraction else f"steps [{time}] * {batch}"
+        return f"{self.param}={kind} (batch axis {self.batch_axis} of x {list(x.shape)})"
+
+
+def probe_lengths(
+    name: str,
+    call: Callable[[int, dict[str, Any]], Any],
+    x: torch.Tensor,
+    param: str,
+    axes: list[int],
+    lengths_as: str | None,
+) -> LengthsFeed:
+    """The first (kind, axis) the module runs on: ``call(axis, {param: lengths})`` must not raise.
+    Steps are tried before fractions unless ``lengths_as`` names one; ``axes`` in the order given."""
+    kinds = [lengths_as == "fraction"] if lengths_as else [False, True]
+    tried = []
+    for fraction in kinds:
+        for axis in axes:
+            feed = LengthsFeed(param, axis, fraction)
+            try:
+                call(axis, {param: feed.full(x)})
+            except ExportError:
+                raise
+            except Exception as err:  # what the module refuses is what we look for
+                tried.append(f"{feed.describe(x)}: {type(err).__name__}: {' '.join(str(err).split())[:160]}")
+                continue
+            return feed
+    raise ExportError(
+        f"{name}: forward failed on the example input {list(x.shape)} with every lengths tried: "
+        + " | ".join(tried)
+    )
