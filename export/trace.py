@@ -48,9 +48,10 @@ def split_example(module: torch.nn.Module, example_inputs: Any) -> tuple[torch.T
         )
     x = items[0]
     if not isinstance(x, torch.Tensor) or x.dim() not in (2, 3):
+        got = f"a rank-{x.dim()} tensor {list(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
         raise ExportError(
-            f"{type(module).__name__}: example input: expected a [batch, time(, features)] tensor, "
-            f"got {type(x).__name__}"
+            f"{type(module).__name__}: example input: expected a [batch, time(, features)] tensor "
+            f"(rank 2 or 3), got {got}"
         )
     return x, (items[1] if len(items) == 2 else None)
 
@@ -90,7 +91,7 @@ def trace_module(
         wrapper.calling = calling = dataclasses.replace(calling, flat_output=True)
         out = guarded_call(name, wrapper, args, calling)
         y = out[0] if calling.n_state else out
-    topology = resolve_topology(type(module).__name__, config.topology, y, batch, time)
+    topology = resolve_topology(type(module).__name__, config.topology, y, batch, time, calling.time_major)
     per_step = topology != "many_to_one"
     min_length = find_min_length(type(module).__name__, wrapper, args, per_step, config.min_length)
     return _traced(config, meta, layers, wrapper, calling, topology, min_length, args, y)
@@ -153,9 +154,11 @@ def guarded_call(name: str, wrapper: ExportWrapper, args: tuple, calling: Callin
         ) from None
 
 
-def resolve_topology(name: str, requested: str | None, y: torch.Tensor, batch: int, time: int) -> str:
+def resolve_topology(
+    name: str, requested: str | None, y: torch.Tensor, batch: int, time: int, time_major: bool = False
+) -> str:
     """The topology as given, or read from ``y``: ``[batch, out]`` is many_to_one, ``[batch, time, out]``
-    many_to_many. A given topology that the output contradicts is an error."""
+    many_to_many. A given topology that the output contradicts is an error that says how x was read."""
     inferred = None
     if y.dim() in (2, 3) and y.shape[0] == batch:
         inferred = "many_to_one" if y.dim() == 2 else "many_to_many" if y.shape[1] == time else None
@@ -163,7 +166,8 @@ def resolve_topology(name: str, requested: str | None, y: torch.Tensor, batch: i
         if inferred is None:
             raise ExportError(
                 f"{name}: expected y of shape [batch={batch}, out] (many_to_one) or [batch={batch}, "
-                f"time={time}, out] (many_to_many), got {list(y.shape)}{_flattened_hint(y, batch, time)}"
+                f"time={time}, out] (many_to_many), got {list(y.shape)}{_flattened_hint(y, batch, time, time_major)}"
+                f"; {layout_note(batch, time, time_major)}"
             )
         return inferred
     per_step = requested != "many_to_one"
@@ -171,15 +175,26 @@ def resolve_topology(name: str, requested: str | None, y: torch.Tensor, batch: i
         want = f"[batch, time={time}, out]" if per_step else "[batch, out]"
         hint = f"; the output looks {inferred}: leave topology unset to infer it" if inferred else ""
         raise ExportError(
-            f"{name}: topology {requested}: expected y of shape {want}, got {list(y.shape)}{hint}"
+            f"{name}: topology {requested}: expected y of shape {want}, got {list(y.shape)}{hint}; "
+            f"{layout_note(batch, time, time_major)}"
         )
     return requested
 
 
-def _flattened_hint(y: torch.Tensor, batch: int, time: int) -> str:
+def _flattened_hint(y: torch.Tensor, batch: int, time: int, time_major: bool) -> str:
+    """A ``view(-1, out)`` output, named in the order the module flattened it."""
     if y.dim() == 2 and y.shape[0] == batch * time and batch > 1:
-        return f"; its axis 0 is batch x time ({batch} x {time}): return y as [batch, time, out] (no view(-1, ...))"
+        axes = f"time x batch ({time} x {batch})" if time_major else f"batch x time ({batch} x {time})"
+        want = "[time, batch, out]" if time_major else "[batch, time, out]"
+        return f"; its axis 0 is {axes}: return y as {want} (no view(-1, ...))"
     return ""
+
+
+def layout_note(batch: int, time: int, time_major: bool) -> str:
+    """How x was read: which axis was taken for time, which for batch."""
+    if time_major:
+        return f"x was read time-major: axis 0 time={time}, axis 1 batch={batch}"
+    return f"x was read batch-first: axis 0 batch={batch}, axis 1 time={time}"
 
 
 def _as_float32(value: Any) -> Any:

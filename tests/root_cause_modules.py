@@ -138,3 +138,16 @@ class SqueezeLayers(nn.Module):
     def forward(self, x):
         _, (h, _) = self.rnn(x)
         return self.out(h.squeeze(0)[-1])
+
+
+class FlatTimeMajor(nn.Module):
+    """pytorch/examples word_language_model's habit on a time-major LSTM: ``decoded.view(-1, ntoken)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(4, 8)
+        self.out = nn.Linear(8, 3)
+
+    def forward(self, x, hidden):
+        y, hidden = self.rnn(x, hidden)
+        return self.out(y).view(-1, 3), hidden

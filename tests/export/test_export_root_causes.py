@@ -151,3 +151,21 @@ def test_dynamo_split_and_squeeze_repairs_match_torch(tmp_path):
     want = torch.chunk(torch.from_numpy(x), 3, dim=1)
     for got, w in zip((a, b, s), (want[0], want[1], want[2].squeeze(0)), strict=True):
         np.testing.assert_array_equal(got, w.numpy())
+
+
+def test_refusals_name_rank_shape_and_the_time_axis(tmp_path):
+    from root_cause_modules import FlatTimeMajor
+
+    with pytest.raises(
+        ExportError,
+        match=r"example input: expected a \[batch, time\(, features\)\] tensor \(rank 2 or 3\), got a rank-4 "
+        r"tensor \[2, 1, 64, 100\]$",
+    ):
+        export(SubclassTagger().eval(), torch.randn(2, 1, 64, 100), tmp_path / "b")
+    state = (torch.zeros(1, 2, 8), torch.zeros(1, 2, 8))
+    with pytest.raises(
+        ExportError,
+        match=r"got \[12, 3\]; its axis 0 is time x batch \(6 x 2\): return y as \[time, batch, out\] "
+        r"\(no view\(-1, \.\.\.\)\); x was read time-major: axis 0 time=6, axis 1 batch=2$",
+    ):
+        export(FlatTimeMajor().eval(), (torch.randn(6, 2, 4), state), tmp_path / "b")
