@@ -21,11 +21,12 @@ from torch import nn
 from .errors import ExportError
 from .layout_probe import reads_time_major
 from .lengths_feed import LengthsFeed, probe_lengths
+from .output_layout import unflatten
 from .wrapper import RecurrentLayer
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.VAR_POSITIONAL)
 _BY_KEYWORD = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-_LENGTHS_NAME = re.compile(r"(^|_)(len|lens|length|lengths)($|_)")
+_LENGTHS_NAME = re.compile(r"(^|_)(len|lens|length|lengths|ilens|olens|hlens)($|_)")  # ilens: ESPnet
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class Calling:
     time_major: bool = False  # the module takes x as [time, batch, ...]; the graph stays batch-first
     lengths: str | None = None  # the parameter that takes lengths (int64 [batch]), by keyword
     lengths_fraction: bool = False  # it takes them as fractions of the padded length (float32)
+    unflatten: str | None = None  # y came as view(-1, out): rows "batch"-major or "time"-major
+    state_index: int = 1  # where the returned state sits in forward's tuple: (y, state), (y, out, state)
     scalar_steps: bool = False  # the module takes float x [batch, time]: the graph's x has 1 feature
     flat_output: bool = False  # the module returns y [batch]: the graph's y is [batch, 1]
 
@@ -62,9 +65,11 @@ class Calling:
             else:
                 kwargs[self.state_param] = packed
         out = module(*args, **kwargs)
-        y, returned = _split(type(module).__name__, out, self.state_param is not None)
+        y, returned = _split(type(module).__name__, out, self.state_param is not None, self.state_index)
         if self.flat_output and y.dim() == 1:
             y = y.unsqueeze(-1)
+        if self.unflatten:  # the graph gives [batch, time, out] for the module's view(-1, out)
+            return unflatten(y, self.unflatten, x.shape[0], x.shape[1]), returned
         if self.time_major and y.dim() == 3:
             y = y.transpose(0, 1)
         return y, returned
@@ -82,13 +87,23 @@ class Calling:
         return f"forward({', '.join(parts)})"
 
 
-def _split(name: str, out: Any, stateful: bool) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+def _split(
+    name: str, out: Any, stateful: bool, index: int = 1
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
     y = out[0] if isinstance(out, tuple | list) and out else out
     if not isinstance(y, torch.Tensor):
         raise ExportError(
             f"{name}: forward returned {_describe(out)}; expected a tensor y, (y, ...) or (y, state)"
         )
-    return y, (_flat(out[1]) if stateful else ())
+    return y, (_flat(out[index]) if stateful else ())
+
+
+def state_index(out: Any) -> int | None:
+    """Where forward's tuple returns its state: the last item after y that is one (``(y, state)``,
+    ``(y, output, state)`` as flair's language model, ``(y, lengths, states)`` as ESPnet's encoders)."""
+    if not isinstance(out, tuple | list) or len(out) < 2:
+        return None
+    return next((i for i in range(len(out) - 1, 0, -1) if _is_state(out[i])), None)
 
 
 def _flat(state: Any) -> tuple[torch.Tensor, ...]:
@@ -256,7 +271,7 @@ def _lengths_or_refuse(module: nn.Module, name: str) -> str:
     if found is None:
         raise ExportError(
             f"{name}: lengths=True, but forward{inspect.signature(module.forward)} takes no lengths; expected "
-            "a parameter named lengths (or like it: text_lengths, seq_lens, x_len), or pass lengths=False"
+            "a parameter named lengths (or like it: text_lengths, seq_lens, x_len, ilens), or pass lengths=False"
         )
     return found
 
@@ -264,8 +279,9 @@ def _lengths_or_refuse(module: nn.Module, name: str) -> str:
 def _probe_default(module, x, lengths: LengthsFeed | None, name: str) -> Any:
     """Call ``module(x)`` (state defaulted); its returned state, or None when it returns none."""
     out = _run(module, (x,), lengths, name)
-    if isinstance(out, tuple | list) and len(out) == 2 and _is_state(out[1]):
-        return out[1]
+    index = state_index(out)
+    if index is not None:
+        return out[index]
     return None
 
 
@@ -275,12 +291,13 @@ def _stateful(module, x, state, param: str, positional: bool, lengths: LengthsFe
     flat = _flat(state)
     kwargs_state = {} if positional else {param: state}
     out = _run(module, (x, state) if positional else (x,), lengths, name, **kwargs_state)
-    if not (isinstance(out, tuple | list) and len(out) == 2 and _is_state(out[1])):
+    index = state_index(out)
+    if index is None:
         raise ExportError(
             f"{name}: expected forward(x, {param}) to return (y, state) with the state a tensor or a tuple "
             f"of tensors like the {param} it takes, got {_describe(out)}"
         )
-    returned = _flat(out[1])
+    returned = _flat(out[index])
     if [tuple(t.shape) for t in returned] != [tuple(t.shape) for t in flat]:
         raise ExportError(
             f"{name}: expected the returned state to have the shapes of the state it takes "
@@ -291,7 +308,9 @@ def _stateful(module, x, state, param: str, positional: bool, lengths: LengthsFe
         raise ExportError(f"{name}: expected every state tensor to share its batch dim (axis 1), got {batch}")
     major = _time_major(x, batch.pop(), name) if time_major is None else time_major
     shapes = tuple((int(t.shape[0]), int(t.shape[2])) for t in flat)
-    calling = Calling(param, positional, _structure(state), shapes, major, **_lengths_fields(lengths))
+    calling = Calling(
+        param, positional, _structure(state), shapes, major, **_lengths_fields(lengths), state_index=index
+    )
     return calling, flat
 
 

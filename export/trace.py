@@ -16,6 +16,7 @@ from edgernn.runtime.manifest import InputSpec, Manifest, OutputSpec, StateSpec
 from .calling import Calling, read_calling
 from .config import ExportConfig
 from .errors import ExportError
+from .output_layout import flattened_order
 from .verify import GraphIO
 from .wrapper import ExportWrapper, RecurrentLayer, state_names
 
@@ -91,6 +92,7 @@ def trace_module(
         wrapper.calling = calling = dataclasses.replace(calling, flat_output=True)
         out = guarded_call(name, wrapper, args, calling)
         y = out[0] if calling.n_state else out
+    calling, y = _unflattened(name, wrapper, args, calling, y, config.topology)
     topology = resolve_topology(type(module).__name__, config.topology, y, batch, time, calling.time_major)
     per_step = topology != "many_to_one"
     min_length = find_min_length(type(module).__name__, wrapper, args, per_step, config.min_length)
@@ -137,6 +139,23 @@ def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, 
         io=io,
         manifest=_manifest(resolved, meta, layers, x, y, state_in, state_out, shapes),
     )
+
+
+def _unflattened(name, wrapper: ExportWrapper, args: tuple, calling: Calling, y, topology):
+    """A ``view(-1, out)`` output ``[batch * time, out]`` whose row order the probe finds becomes
+    ``[batch, time, out]`` in the graph (see :mod:`.output_layout`)."""
+    batch, time = args[0].shape[0], args[0].shape[1]
+    if topology == "many_to_one" or y.dim() != 2 or y.shape[0] != batch * time or min(batch, time) < 2:
+        return calling, y
+    order = flattened_order(lambda x: _first(wrapper(x, *args[1:])), args[0])
+    if order is None:
+        return calling, y
+    wrapper.calling = calling = dataclasses.replace(calling, unflatten=order)
+    return calling, _first(guarded_call(name, wrapper, args, calling))
+
+
+def _first(out):
+    return out[0] if isinstance(out, tuple) else out
 
 
 def guarded_call(name: str, wrapper: ExportWrapper, args: tuple, calling: Calling):
