@@ -80,6 +80,7 @@ def export(
     lengths: bool = False,
     lengths_as: str | None = None,
     time_major: bool | None = None,
+    dims: dict | None = None,
     min_length: int | None = None,
     opset: int = 17,
     exporter: str = "auto",
@@ -99,6 +100,9 @@ def export(
     state as graph I/O when forward takes one after ``x`` and returns it; zeros of the right shape
     stand in when the example gives none. ``time_major``: the module reads ``x`` as ``[time, batch,
     ...]`` (default: read from the state's batch dim); the graph always takes ``[batch, time, ...]``.
+    ``dims={"x": {0: "batch", 2: "time"}}`` declares x's batch and time axes when x is laid out
+    otherwise (channel-first, rank 4...; probed when not given): the graph takes ``[batch, time,
+    features]`` with x's other axes flattened into the features.
     ``topology`` defaults to what ``y``'s shape says. ``min_length`` defaults to the fewest steps
     PyTorch runs the module on; verification starts there and the runtime refuses shorter inputs.
     With ``lengths`` the module must accept ``lengths=`` (a ``[batch]`` int64 tensor; with
@@ -113,6 +117,7 @@ def export(
         lengths=lengths,
         lengths_as=lengths_as,
         time_major=time_major,
+        dims=dims,
         min_length=min_length,
         opset=opset,
         exporter=exporter,

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .errors import ExportError
+from .input_layout import output_to_graph
 from .layout_probe import reads_time_major
 from .lengths_feed import LengthsFeed, probe_lengths
 from .output_layout import unflatten
@@ -40,6 +41,8 @@ class Calling:
     time_major: bool = False  # the module takes x as [time, batch, ...]; the graph stays batch-first
     lengths: str | None = None  # the parameter that takes lengths (int64 [batch]), by keyword
     lengths_fraction: bool = False  # it takes them as fractions of the padded length (float32)
+    layout: Any = None  # InputLayout: x is not [batch, time(, features)] (channel-first, rank 4...)
+    y_time_axis: int | None = None  # y's time axis when it is not 1 (moved there, the rest flattened)
     unflatten: str | None = None  # y came as view(-1, out): rows "batch"-major or "time"-major
     state_index: int = 1  # where the returned state sits in forward's tuple: (y, state), (y, out, state)
     scalar_steps: bool = False  # the module takes float x [batch, time]: the graph's x has 1 feature
@@ -52,7 +55,9 @@ class Calling:
     def call(self, module: nn.Module, x: torch.Tensor, state: tuple[torch.Tensor, ...], lengths=None):
         """``module`` on batch-first ``x`` and flat ``state``; returns ``(y batch-first, flat state)``."""
         x = x[..., 0] if self.scalar_steps else x
-        args: list[Any] = [x.transpose(0, 1) if self.time_major else x]
+        args: list[Any] = [
+            self.layout.to_module(x) if self.layout else x.transpose(0, 1) if self.time_major else x
+        ]
         kwargs: dict[str, Any] = {}
         if self.lengths:
             kwargs[self.lengths] = LengthsFeed(self.lengths, 0, self.lengths_fraction).convert(
@@ -68,6 +73,8 @@ class Calling:
         y, returned = _split(type(module).__name__, out, self.state_param is not None, self.state_index)
         if self.flat_output and y.dim() == 1:
             y = y.unsqueeze(-1)
+        if self.y_time_axis is not None:
+            y = output_to_graph(y, self.y_time_axis)
         if self.unflatten:  # the graph gives [batch, time, out] for the module's view(-1, out)
             return unflatten(y, self.unflatten, x.shape[0], x.shape[1]), returned
         if self.time_major and y.dim() == 3:
@@ -78,6 +85,7 @@ class Calling:
         """How the module was called on the graph's ``args``, with every shape, for error messages."""
         x, rest = args[0], args[1:]
         shape = [x.shape[1], x.shape[0], *x.shape[2:]] if self.time_major else list(x.shape)
+        shape = list(self.layout.to_module(x).shape) if self.layout else shape
         parts = [f"x {shape}" + (" (time-major)" if self.time_major else "")]
         if self.state_param is not None:
             parts.append(f"{self.state_param}={[list(t.shape) for t in rest[: self.n_state]]}")
@@ -177,13 +185,16 @@ def read_calling(
     time_major: bool | None,
     layers: list[RecurrentLayer],
     lengths_as: str | None = None,
+    time_axis: int | None = None,
 ) -> tuple[Calling, tuple[torch.Tensor, ...]]:
     """Work out how ``module`` takes its state (see :class:`Calling`) and return the calling with the
     example state (flat; zeros when the example gave none). ``x`` is the example as the module takes it."""
     name = type(module).__name__
     param = state_parameter(module)
     lengths = (
-        _lengths_feed(module, x, example_state, param, time_major, layers, lengths_as) if lengths else None
+        _lengths_feed(module, x, example_state, param, time_major, layers, lengths_as, time_axis)
+        if lengths
+        else None
     )
     if state is False or (state == "auto" and param is None and example_state is None):
         return _stateless(module, x, time_major, lengths, layers), ()
@@ -232,7 +243,9 @@ def _lengths_fields(lengths: LengthsFeed | None) -> dict[str, Any]:
     }
 
 
-def _lengths_feed(module, x, example_state, param, time_major, layers, lengths_as) -> LengthsFeed:
+def _lengths_feed(
+    module, x, example_state, param, time_major, layers, lengths_as, time_axis=None
+) -> LengthsFeed:
     """The module's lengths parameter, and the axis and kind of lengths it runs on (see
     :func:`probe_lengths`): the axis given, else the one the example state's batch matches, else
     batch-first, then time-major."""
@@ -263,7 +276,7 @@ def _lengths_feed(module, x, example_state, param, time_major, layers, lengths_a
         with torch.no_grad():
             return module(*args, **kwargs)
 
-    return probe_lengths(name, call, x, found, axes, lengths_as)
+    return probe_lengths(name, call, x, found, axes, lengths_as, time_axis)
 
 
 def _lengths_or_refuse(module: nn.Module, name: str) -> str:

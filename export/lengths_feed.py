@@ -27,10 +27,15 @@ class LengthsFeed:
     param: str
     batch_axis: int = 0  # 0: x [batch, time, ...]; 1: x [time, batch, ...] (as the module takes it)
     fraction: bool = False  # the module takes lengths / padded length (float32), not steps (int64)
+    time_axis: int | None = None  # default: the axis after (or before) the batch axis
+
+    def _sizes(self, x: torch.Tensor) -> tuple[int, int]:
+        time_axis = 1 - self.batch_axis if self.time_axis is None else self.time_axis
+        return x.shape[self.batch_axis], x.shape[time_axis]
 
     def full(self, x: torch.Tensor) -> torch.Tensor:
         """Every sequence of ``x`` (as the module takes it) at its full length."""
-        batch, time = x.shape[self.batch_axis], x.shape[1 - self.batch_axis]
+        batch, time = self._sizes(x)
         return self.convert(torch.full((batch,), time, dtype=torch.int64), time)
 
     def convert(self, steps: torch.Tensor, time: int | torch.Tensor) -> torch.Tensor:
@@ -38,7 +43,7 @@ class LengthsFeed:
         return steps.to(torch.float32) / time if self.fraction else steps
 
     def describe(self, x: torch.Tensor) -> str:
-        batch, time = x.shape[self.batch_axis], x.shape[1 - self.batch_axis]
+        batch, time = self._sizes(x)
         kind = f"fractions [{1.0}] * {batch}" if self.fraction else f"steps [{time}] * {batch}"
         return f"{self.param}={kind} (batch axis {self.batch_axis} of x {list(x.shape)})"
 
@@ -50,6 +55,7 @@ def probe_lengths(
     param: str,
     axes: list[int],
     lengths_as: str | None,
+    time_axis: int | None = None,
 ) -> LengthsFeed:
     """The first (kind, axis) the module runs on: ``call(axis, {param: lengths})`` must not raise.
     Steps are tried before fractions unless ``lengths_as`` names one; ``axes`` in the order given."""
@@ -57,7 +63,7 @@ def probe_lengths(
     tried = []
     for fraction in kinds:
         for axis in axes:
-            feed = LengthsFeed(param, axis, fraction)
+            feed = LengthsFeed(param, axis, fraction, time_axis)
             try:
                 call(axis, {param: feed.full(x)})
             except ExportError:

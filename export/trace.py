@@ -16,6 +16,7 @@ from edgernn.runtime.manifest import InputSpec, Manifest, OutputSpec, StateSpec
 from .calling import Calling, read_calling
 from .config import ExportConfig
 from .errors import ExportError
+from .input_layout import choose_layout
 from .output_layout import flattened_order
 from .verify import GraphIO
 from .wrapper import ExportWrapper, RecurrentLayer, state_names
@@ -45,16 +46,21 @@ def split_example(module: torch.nn.Module, example_inputs: Any) -> tuple[torch.T
     items = tuple(example_inputs) if isinstance(example_inputs, tuple | list) else (example_inputs,)
     if not 1 <= len(items) <= 2:
         raise ExportError(
-            f"{type(module).__name__}: example_inputs: expected x or (x, state), got {len(items)} items"
+            f"{type(module).__name__}: example_inputs: expected x or (x, state), got {len(items)} items "
+            f"({_describe(items)}); several inputs are not supported yet"
         )
     x = items[0]
-    if not isinstance(x, torch.Tensor) or x.dim() not in (2, 3):
+    if not isinstance(x, torch.Tensor) or x.dim() < 2:
         got = f"a rank-{x.dim()} tensor {list(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
         raise ExportError(
             f"{type(module).__name__}: example input: expected a [batch, time(, features)] tensor "
-            f"(rank 2 or 3), got {got}"
+            f"(rank 2 or 3; higher ranks with a batch and a time axis), got {got}"
         )
     return x, (items[1] if len(items) == 2 else None)
+
+
+def _describe(items: tuple) -> str:
+    return ", ".join(f"{list(i.shape)}" if isinstance(i, torch.Tensor) else type(i).__name__ for i in items)
 
 
 def trace_module(
@@ -64,19 +70,40 @@ def trace_module(
     meta: Any,
     layers: list[RecurrentLayer],
 ) -> Traced:
-    """Call ``module`` on the example and describe the graph an export must produce."""
+    """Call ``module`` on the example and describe the graph an export must produce. x of rank 4 and
+    up, or x with declared ``dims``, is read through its layout (:mod:`.input_layout`); a rank-3 x
+    that fails as ``[batch, time, features]`` is tried once more with its time axis probed."""
     x, example_state = split_example(module, example_inputs)
     x, example_state = _as_float32(x), _as_float32(example_state)  # the graph's floats are float32
+    name = type(module).__name__
+    found = choose_layout(name, module, x, config)
+    try:
+        return _trace(module, x, example_state, config, meta, layers, found)
+    except ExportError:
+        if found is not None or x.dim() != 3 or config.time_major is not None:
+            raise
+        retry = choose_layout(name, module, x, config, probe=True)
+        if retry is None or retry[0].time_axis == 1:
+            raise
+        return _trace(module, x, example_state, config, meta, layers, retry)
+
+
+def _trace(module, x, example_state, config, meta, layers, found) -> Traced:
+    layout, y_axis = found if found is not None else (None, None)
     calling, state = read_calling(
         module,
         x,
         example_state,
         state=config.state,
         lengths=config.lengths,
-        time_major=config.time_major,
+        time_major=False if layout else config.time_major,
         layers=layers,
         lengths_as=config.lengths_as,
+        time_axis=layout.time_axis if layout else None,
     )
+    if layout is not None:
+        x = layout.to_graph(x).contiguous()
+        calling = dataclasses.replace(calling, layout=layout, y_time_axis=y_axis)
     x = x.transpose(0, 1).contiguous() if calling.time_major else x
     if x.dim() == 2 and x.is_floating_point():  # one value per step: the graph gives it a feature axis
         x, calling = x.unsqueeze(-1), dataclasses.replace(calling, scalar_steps=True)
@@ -93,9 +120,9 @@ def trace_module(
         out = guarded_call(name, wrapper, args, calling)
         y = out[0] if calling.n_state else out
     calling, y = _unflattened(name, wrapper, args, calling, y, config.topology)
-    topology = resolve_topology(type(module).__name__, config.topology, y, batch, time, calling.time_major)
+    topology = resolve_topology(name, config.topology, y, batch, time, calling.time_major, layout)
     per_step = topology != "many_to_one"
-    min_length = find_min_length(type(module).__name__, wrapper, args, per_step, config.min_length)
+    min_length = find_min_length(name, wrapper, args, per_step, config.min_length)
     return _traced(config, meta, layers, wrapper, calling, topology, min_length, args, y)
 
 
@@ -174,7 +201,13 @@ def guarded_call(name: str, wrapper: ExportWrapper, args: tuple, calling: Callin
 
 
 def resolve_topology(
-    name: str, requested: str | None, y: torch.Tensor, batch: int, time: int, time_major: bool = False
+    name: str,
+    requested: str | None,
+    y: torch.Tensor,
+    batch: int,
+    time: int,
+    time_major: bool = False,
+    layout=None,
 ) -> str:
     """The topology as given, or read from ``y``: ``[batch, out]`` is many_to_one, ``[batch, time, out]``
     many_to_many. A given topology that the output contradicts is an error that says how x was read."""
@@ -186,7 +219,7 @@ def resolve_topology(
             raise ExportError(
                 f"{name}: expected y of shape [batch={batch}, out] (many_to_one) or [batch={batch}, "
                 f"time={time}, out] (many_to_many), got {list(y.shape)}{_flattened_hint(y, batch, time, time_major)}"
-                f"; {layout_note(batch, time, time_major)}"
+                f"; {layout_note(batch, time, time_major, layout)}"
             )
         return inferred
     per_step = requested != "many_to_one"
@@ -195,7 +228,7 @@ def resolve_topology(
         hint = f"; the output looks {inferred}: leave topology unset to infer it" if inferred else ""
         raise ExportError(
             f"{name}: topology {requested}: expected y of shape {want}, got {list(y.shape)}{hint}; "
-            f"{layout_note(batch, time, time_major)}"
+            f"{layout_note(batch, time, time_major, layout)}"
         )
     return requested
 
@@ -209,8 +242,10 @@ def _flattened_hint(y: torch.Tensor, batch: int, time: int, time_major: bool) ->
     return ""
 
 
-def layout_note(batch: int, time: int, time_major: bool) -> str:
+def layout_note(batch: int, time: int, time_major: bool, layout=None) -> str:
     """How x was read: which axis was taken for time, which for batch."""
+    if layout is not None:
+        return f"x was read as {layout.describe()}: axis {layout.batch_axis} batch={batch}, axis {layout.time_axis} time={time}"
     if time_major:
         return f"x was read time-major: axis 0 time={time}, axis 1 batch={batch}"
     return f"x was read batch-first: axis 0 batch={batch}, axis 1 time={time}"

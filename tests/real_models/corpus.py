@@ -119,6 +119,11 @@ def _espnet_rnnp(m, x, steps, state):
     return y, _flat(states)
 
 
+def _masks(y):
+    """[batch, n_src, filters, frames] as the graph gives it: [batch, frames, n_src * filters]."""
+    return y.permute(0, 3, 1, 2).reshape(y.shape[0], y.shape[3], -1)
+
+
 def _sb(kind, bidirectional=False, lengths=False) -> Entry:
     name = f"speechbrain.nnet.RNN.{kind}" + (" (relative lengths)" if lengths else "")
     return Entry(
@@ -198,13 +203,21 @@ ENTRIES: list[Entry] = [
     ),
     _d2l("GRU"),
     _d2l("LSTM"),
-    Entry("DeepSpeech", "torchaudio", sp.DeepSpeech, lambda m, b, t: torch.randn(b, 1, t, 12), 12),
+    Entry(
+        "DeepSpeech",
+        "torchaudio",
+        sp.DeepSpeech,
+        lambda m, b, t: torch.randn(b, 1, t, 12),
+        12,
+        call=lambda m, x, steps, state: (m(x.unsqueeze(1)), []),
+    ),
     Entry(
         "Tacotron2 _Encoder",
         "torchaudio",
         sp.TacotronEncoder,
         lambda m, b, t: torch.randn(b, 16, t),
         16,
+        call=lambda m, x, steps, state: (m(x.transpose(1, 2), steps), []),
         kwargs={"lengths": True},
         sorted_lengths=True,
     ),
@@ -236,7 +249,13 @@ ENTRIES: list[Entry] = [
         call=_stateless(),
     ),
     Entry("DPRNNBlock", "asteroid", sp.DPRNNBlock, lambda m, b, t: torch.randn(b, 8, 5, t)),
-    Entry("LSTMMasker", "asteroid", sp.LSTMMasker, lambda m, b, t: torch.randn(b, 8, t)),
+    Entry(
+        "LSTMMasker",
+        "asteroid",
+        sp.LSTMMasker,
+        lambda m, b, t: torch.randn(b, 8, t),
+        call=lambda m, x, steps, state: (_masks(m(x.transpose(1, 2))), []),
+    ),
     _sb("LSTM", lengths=True),
     _sb("GRU"),
     _sb("RNN", bidirectional=True),
