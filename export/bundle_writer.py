@@ -95,7 +95,11 @@ def _through_runtime(tmp: Path, plan: BundlePlan, manifest: Any) -> Any:
             f"{type(plan.module).__name__}: {check.name}: {check.detail} (max abs diff "
             f"{check.max_abs_diff:.3g}); nothing was written"
         )
-    validation = dataclasses.replace(manifest.validation, checks=(*manifest.validation.checks, check))
+    validation = dataclasses.replace(
+        manifest.validation,
+        checks=(*manifest.validation.checks, check),
+        max_abs_diff=max(manifest.validation.max_abs_diff, check.max_abs_diff),
+    )
     final = dataclasses.replace(manifest, validation=validation)
     atomic_write_text(tmp / MANIFEST_NAME, json.dumps(final.to_dict(), indent=2))
     return final

@@ -10,7 +10,6 @@ can call the module the way it is written and give the graph one fixed signature
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,13 +20,11 @@ from torch import nn
 from .errors import ExportError
 from .input_layout import output_to_graph
 from .layout_probe import reads_time_major
-from .lengths_feed import LengthsFeed, probe_lengths
+from .lengths_feed import LengthsFeed, lengths_or_refuse, lengths_parameter, parameters, probe_lengths
 from .output_layout import unflatten
 from .wrapper import RecurrentLayer
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.VAR_POSITIONAL)
-_BY_KEYWORD = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-_LENGTHS_NAME = re.compile(r"(^|_)(len|lens|length|lengths|ilens|olens|hlens)($|_)")  # ilens: ESPnet
 
 
 @dataclass(frozen=True)
@@ -143,29 +140,10 @@ def _rebuild(structure: Any, flat: Iterator[torch.Tensor]) -> Any:
     return items if kind == "list" else tuple(items)
 
 
-def _parameters(module: nn.Module) -> list[inspect.Parameter]:
-    try:
-        return list(inspect.signature(module.forward).parameters.values())
-    except (TypeError, ValueError):
-        return []
-
-
-def lengths_parameter(module: nn.Module) -> str | None:
-    """The parameter of ``forward`` after ``x`` that takes the lengths: ``lengths``, else the first
-    named like it (``text_lengths``, ``seq_lens``, ``x_len``); ``lengths`` when only ``**kwargs``
-    could take it; None when nothing can."""
-    params = _parameters(module)
-    named = [p.name for p in params[1:] if p.kind in _BY_KEYWORD]
-    like = [n for n in named if n == "lengths"] or [n for n in named if _LENGTHS_NAME.search(n)]
-    if like:
-        return like[0]
-    return "lengths" if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params) else None
-
-
 def state_parameter(module: nn.Module) -> inspect.Parameter | None:
     """The parameter of ``forward`` after ``x`` that takes the state: the first one that is not the
     lengths' (``**kwargs`` never counts)."""
-    params = _parameters(module)
+    params = parameters(module)
     if not params:
         return None
     lengths = lengths_parameter(module)
@@ -250,7 +228,7 @@ def _lengths_feed(
     :func:`probe_lengths`): the axis given, else the one the example state's batch matches, else
     batch-first, then time-major."""
     name = type(module).__name__
-    found = _lengths_or_refuse(module, name)
+    found = lengths_or_refuse(module, name)
     if time_major is not None:
         axes = [int(time_major)]
     elif _is_state(example_state):
@@ -277,16 +255,6 @@ def _lengths_feed(
             return module(*args, **kwargs)
 
     return probe_lengths(name, call, x, found, axes, lengths_as, time_axis)
-
-
-def _lengths_or_refuse(module: nn.Module, name: str) -> str:
-    found = lengths_parameter(module)
-    if found is None:
-        raise ExportError(
-            f"{name}: lengths=True, but forward{inspect.signature(module.forward)} takes no lengths; expected "
-            "a parameter named lengths (or like it: text_lengths, seq_lens, x_len, ilens), or pass lengths=False"
-        )
-    return found
 
 
 def _probe_default(module, x, lengths: LengthsFeed | None, name: str) -> Any:

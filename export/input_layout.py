@@ -127,7 +127,7 @@ def choose_layout(name: str, module, x: torch.Tensor, config, probe: bool = Fals
 
 def _runner(module, config) -> Callable[[torch.Tensor, int], Any]:
     """``module(x)``, with full lengths for the candidate axis when the export takes lengths."""
-    from .calling import lengths_parameter
+    from .lengths_feed import lengths_parameter
 
     param = lengths_parameter(module) if config.lengths else None
 

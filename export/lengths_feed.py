@@ -9,6 +9,8 @@ in order, and keeps the first the module runs on; the graph itself always takes 
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +20,8 @@ import torch
 from .errors import ExportError
 
 LENGTHS_AS = ("steps", "fraction")
+_BY_KEYWORD = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+_LENGTHS_NAME = re.compile(r"(^|_)(len|lens|length|lengths|ilens|olens|hlens)($|_)")  # ilens: ESPnet
 
 
 @dataclass(frozen=True)
@@ -76,3 +80,32 @@ def probe_lengths(
         f"{name}: forward failed on the example input {list(x.shape)} with every lengths tried: "
         + " | ".join(tried)
     )
+
+
+def parameters(module: torch.nn.Module) -> list[inspect.Parameter]:
+    try:
+        return list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        return []
+
+
+def lengths_parameter(module: torch.nn.Module) -> str | None:
+    """The parameter of ``forward`` after ``x`` that takes the lengths: ``lengths``, else the first
+    named like it (``text_lengths``, ``seq_lens``, ``x_len``); ``lengths`` when only ``**kwargs``
+    could take it; None when nothing can."""
+    params = parameters(module)
+    named = [p.name for p in params[1:] if p.kind in _BY_KEYWORD]
+    like = [n for n in named if n == "lengths"] or [n for n in named if _LENGTHS_NAME.search(n)]
+    if like:
+        return like[0]
+    return "lengths" if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params) else None
+
+
+def lengths_or_refuse(module: torch.nn.Module, name: str) -> str:
+    found = lengths_parameter(module)
+    if found is None:
+        raise ExportError(
+            f"{name}: lengths=True, but forward{inspect.signature(module.forward)} takes no lengths; expected "
+            "a parameter named lengths (or like it: text_lengths, seq_lens, x_len, ilens), or pass lengths=False"
+        )
+    return found

@@ -209,8 +209,21 @@ class Verifier:
             if padded
             else ""
         )
+        if not packed.passed:
+            note += _rows_that_differ(self, batched, want, lengths, time)
         detail = f"lengths {lengths.tolist()}; each row also run alone{note}"
         return Check(name, passed, worst.max_abs_diff, detail)
+
+
+def _rows_that_differ(verifier, got, want, lengths: np.ndarray, time: int) -> str:
+    """Which rows of the padded batch differ from PyTorch, by their lengths."""
+    bad = [
+        int(n)
+        for i, n in enumerate(lengths)
+        if not verifier.compare("", _row_of(verifier, got, i, time), _row_of(verifier, want, i, time)).passed
+    ]
+    zero = " (a row of length 0: does the module branch on the lengths' values?)" if 0 in bad else ""
+    return f"; rows of length {bad} differ from PyTorch on the padded batch{zero}"
 
 
 def _row_of(verifier, out: list[np.ndarray], i: int, n: int) -> list[np.ndarray]:

@@ -154,18 +154,32 @@ def test_dynamo_split_and_squeeze_repairs_match_torch(tmp_path):
 
 
 def test_refusals_name_rank_shape_and_the_time_axis(tmp_path):
-    from root_cause_modules import FlatTimeMajor
+    from edgernn.export.trace import resolve_topology
 
     with pytest.raises(
         ExportError,
-        match=r"example input: expected a \[batch, time\(, features\)\] tensor \(rank 2 or 3\), got a rank-4 "
-        r"tensor \[2, 1, 64, 100\]$",
+        match=r"^SubclassTagger: x \[2, 1, 64, 100\] \(rank 4\): no axis of it can change length",
     ):
         export(SubclassTagger().eval(), torch.randn(2, 1, 64, 100), tmp_path / "b")
-    state = (torch.zeros(1, 2, 8), torch.zeros(1, 2, 8))
+    with pytest.raises(ExportError, match=r"got a rank-1 tensor \[6\]$"):
+        export(SubclassTagger().eval(), torch.randn(6), tmp_path / "b")
     with pytest.raises(
         ExportError,
         match=r"got \[12, 3\]; its axis 0 is time x batch \(6 x 2\): return y as \[time, batch, out\] "
         r"\(no view\(-1, \.\.\.\)\); x was read time-major: axis 0 time=6, axis 1 batch=2$",
     ):
-        export(FlatTimeMajor().eval(), (torch.randn(6, 2, 4), state), tmp_path / "b")
+        resolve_topology("M", None, torch.zeros(12, 3), 2, 6, time_major=True)
+
+
+def test_a_time_major_view_minus_one_output_is_unflattened(tmp_path):
+    """word_language_model's decoded.view(-1, ntoken) on a time-major LSTM: rows t * batch + b."""
+    from root_cause_modules import FlatTimeMajor
+
+    module = FlatTimeMajor().eval()
+    state = (torch.zeros(1, 2, 8), torch.zeros(1, 2, 8))
+    export(module, (torch.randn(6, 2, 4), state), tmp_path / "b")
+    x = torch.randn(3, 9, 4)
+    with torch.no_grad():
+        y, _ = module(x.transpose(0, 1), (torch.zeros(1, 3, 8), torch.zeros(1, 3, 8)))
+    got = Session.load(tmp_path / "b", provider="cpu").run(x.numpy()).output
+    np.testing.assert_allclose(got, y.view(9, 3, 3).transpose(0, 1).numpy(), atol=ATOL, rtol=RTOL)

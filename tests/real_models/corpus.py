@@ -31,6 +31,11 @@ class Entry:
     call: Callable | None = None  # None: the corpus expects a refusal
     kwargs: dict[str, Any] = field(default_factory=dict)
     sorted_lengths: bool = False  # the module packs with enforce_sorted=True
+    refused: str = ""  # a refusal the corpus expects (a true reason), though ``call`` could check it
+
+    @property
+    def expect(self) -> str:
+        return "exported" if self.call is not None and not self.refused else "refused"
 
 
 def tokens(vocab: int, batch: int, time: int) -> torch.Tensor:
@@ -268,6 +273,7 @@ ENTRIES: list[Entry] = [
         3,
         call=_stateful(lengths="lengths", tuple_state=True),
         kwargs={"lengths": True},
+        refused="a row of length 0",
     ),
     Entry(
         "nn.GRU subclass",

@@ -34,7 +34,7 @@ class Outcome:
     @property
     def ok(self) -> bool:
         """Exported and right, or refused with a reason: never a wrong bundle, never a crash."""
-        return self.outcome in ("exported", "refused")
+        return self.outcome in ("exported", "refused")  # "unchecked": exported, no reference to hold it to
 
 
 def check_entry(entry: Entry, out: Path, exporter: str = "auto") -> Outcome:
