@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +155,8 @@ def _export(traced: Traced, out_dir: Path, config, meta, layers, real_x, real_le
     """Try each exporter in turn; the first graph that passes every check becomes the bundle."""
     wrapper = traced.wrapper
     metadata = metadata_props(traced.manifest.to_dict(), __version__)
+    if traced.calling.module_io():  # what inspect shows beside the manifest's contract
+        metadata["edgernn.module_io"] = traced.calling.module_io()
     order = AUTO_ORDER if config.exporter == "auto" else (config.exporter,)
     attempts: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="edgernn-export-") as tmp:
@@ -202,16 +205,24 @@ def _run_one(
     return finalize(path, io_dims={k: v for k, v in traced.io_dims.items() if k in names}, metadata=metadata)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _reason(err: BaseException) -> str:
     """One line for an exporter failure: our own ExportError when one caused it (torch.onnx wraps
-    what the model raised during capture), else the first line of what the exporter said."""
-    cause: BaseException | None = err
-    while cause is not None:
+    what the model raised during capture), else the first line of the deepest cause, with torch's
+    colour codes removed and data-dependent control flow named."""
+    chain, cause = [], err
+    while cause is not None and len(chain) < 20:
         if isinstance(cause, ExportError):
             return str(cause)
+        chain.append(cause)
         cause = cause.__cause__ or cause.__context__
-    text = str(err).splitlines()[0][:300] if str(err) else ""
-    return f"{type(err).__name__}: {text}"
+    deepest = next((c for c in reversed(chain) if str(c).strip()), err)
+    text = _ANSI.sub("", str(deepest)).strip().splitlines()[0][:300] if str(deepest).strip() else ""
+    data_dependent = any("data-dependent" in str(c) or "DataDependent" in type(c).__name__ for c in chain)
+    flow = "data-dependent control flow (a branch on a tensor's values): " if data_dependent else ""
+    return f"{flow}{type(deepest).__name__}: {text}"
 
 
 def _describe(check: Check) -> str:

@@ -78,6 +78,25 @@ class Calling:
             y = y.transpose(0, 1)
         return y, returned
 
+    def module_io(self) -> str:
+        """How the graph's I/O differs from the module's, one clause each ("" when it does not)."""
+        parts = []
+        if self.layout is not None:
+            parts.append(f"x: the module takes {self.layout.describe()}, the graph [batch, time, features]")
+        elif self.time_major:
+            parts.append("x: the module takes [time, batch, ...], the graph [batch, time, ...]")
+        if self.lengths_fraction:
+            parts.append("lengths: the module takes fractions of the padded length, the graph int64 steps")
+        if self.y_time_axis not in (None, 1):
+            parts.append(
+                f"y: the module's axis {self.y_time_axis} is time, the graph's axis 1 (rest flattened)"
+            )
+        if self.unflatten:
+            parts.append(
+                f"y: the module returns view(-1, out) {self.unflatten}-major, the graph [batch, time, out]"
+            )
+        return "; ".join(parts)
+
     def describe(self, args: tuple[torch.Tensor, ...]) -> str:
         """How the module was called on the graph's ``args``, with every shape, for error messages."""
         x, rest = args[0], args[1:]

@@ -151,3 +151,18 @@ class FlatTimeMajor(nn.Module):
     def forward(self, x, hidden):
         y, hidden = self.rnn(x, hidden)
         return self.out(y).view(-1, 3), hidden
+
+
+class ChannelFirst(nn.Module):
+    """A conv front end on x [batch, channels, time], then a GRU over time: y [batch, time, 3]."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(36)
+        self.conv = nn.Conv1d(5, 6, 3, padding=1)
+        self.rnn = nn.GRU(6, 8, batch_first=True)
+        self.out = nn.Linear(8, 3)
+
+    def forward(self, x):
+        y, _ = self.rnn(torch.relu(self.conv(x)).transpose(1, 2))
+        return self.out(y)

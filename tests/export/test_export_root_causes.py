@@ -183,3 +183,27 @@ def test_a_time_major_view_minus_one_output_is_unflattened(tmp_path):
         y, _ = module(x.transpose(0, 1), (torch.zeros(1, 3, 8), torch.zeros(1, 3, 8)))
     got = Session.load(tmp_path / "b", provider="cpu").run(x.numpy()).output
     np.testing.assert_allclose(got, y.view(9, 3, 3).transpose(0, 1).numpy(), atol=ATOL, rtol=RTOL)
+
+
+def test_channel_first_layout_probed_and_shown_by_inspect(tmp_path):
+    """x [batch, channels, time] (a conv front end's layout): time is the axis the module runs on at
+    another length; the graph takes [batch, time, channels] and inspect says how they map."""
+    from root_cause_modules import ChannelFirst
+
+    from edgernn.export.inspection import _module_io_lines, inspect_path
+
+    module = ChannelFirst().eval()
+    report = export(module, torch.randn(2, 5, 7), tmp_path / "b")
+    assert report.manifest.input.features == 5 and report.native_nodes == {"GRU": 1}
+    x = torch.randn(3, 12, 5)
+    with torch.no_grad():
+        want = module(x.transpose(1, 2))
+    got = Session.load(tmp_path / "b", provider="cpu").run(x.numpy()).output
+    np.testing.assert_allclose(got, want.numpy(), atol=ATOL, rtol=RTOL)
+    assert _module_io_lines(inspect_path(tmp_path / "b")) == [
+        "module I/O: x: the module takes [batch, 5, time], the graph [batch, time, features]"
+    ]
+    declared = export(module, torch.randn(2, 5, 7), tmp_path / "c", dims={"x": {0: "batch", 2: "time"}})
+    assert declared.manifest.input.features == 5
+    with pytest.raises(ExportError, match=r"dims\['x'\]: expected one 'batch' and one 'time' axis"):
+        export(module, torch.randn(2, 5, 7), tmp_path / "d", dims={"x": {0: "batch"}})
