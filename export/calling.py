@@ -205,7 +205,8 @@ def read_calling(
         if not _is_state(example_state):
             raise ExportError(
                 f"{name}: example state: expected a [layers*directions, batch, hidden] float tensor or a "
-                f"tuple/list of them, got {_describe(example_state)}"
+                f"tuple/list of them, got {_describe(example_state)} (the second item of example_inputs is "
+                f"taken for {param.name!r}, the state; several inputs are not supported yet)"
             )
         return _stateful(module, x, example_state, param.name, positional, lengths, time_major)
     if param.default is not inspect.Parameter.empty or param.kind == inspect.Parameter.VAR_POSITIONAL:

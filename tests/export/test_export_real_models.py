@@ -15,12 +15,9 @@ from real_models.harness import ATOL, check_entry  # noqa: E402
 
 BY_NAME = {e.name: e for e in ENTRIES}
 FAST = [
-    "word_language_model RNNModel(LSTM)",  # time-major tokens, (h, c), view(-1, ntoken) output
-    "DeepSpeech",  # x [batch, 1, time, feature], bidirectional ReLU RNN
+    "DeepSpeech",  # x [batch, 1, time, feature] read through its layout, bidirectional ReLU RNN
     "chatbot EncoderRNN (packed, time-major)",  # lengths for a time-major packed bi-GRU (root cause C)
-    "speechbrain.nnet.RNN.LSTM (relative lengths)",  # lengths as fractions, detected
-    "nn.LSTM subclass (zero lengths)",  # a row of length 0: refused, never a wrong bundle (A)
-]
+]  # the rest (view(-1) outputs, fractions, the zero-length refusal...) in the slow corpus
 
 
 def _check(tmp_path, name: str, exporter: str) -> None:

@@ -42,24 +42,24 @@ def test_a_subclass_is_a_recurrent_layer():
     assert [(la.cell, la.layers, la.hidden_size) for la in layers] == [("lstm", 2, 8)]
 
 
-def test_a_zero_lengths_are_checked_against_the_subclass_on_both_exporters(tmp_path):
+@pytest.mark.parametrize("name", ["torchscript", pytest.param("dynamo", marks=pytest.mark.slow)])
+def test_a_zero_lengths_are_checked_against_the_subclass(tmp_path, name):
     """The subclass exists for rows of length 0: the gate tries 0 and 1, and dynamo keeps the
     subclass's own forward (swapping it for a plain LSTM would give such a row the wrong state)."""
-    for name in ("torchscript", "dynamo"):
-        report = export(
-            ZeroLengthEncoder().eval(), torch.randn(2, 6, 4), tmp_path / name, lengths=True, exporter=name
-        )
-        assert report.native_nodes == {"LSTM": 1}
-        assert _ragged(report).detail.startswith("lengths [15, 0, 1, 8]")
-        x, lengths = torch.randn(3, 7, 4), torch.tensor([7, 1, 4])
-        h0 = (0.5 * torch.randn(1, 3, 8), 0.5 * torch.randn(1, 3, 8))
-        with torch.no_grad():
-            y, (h, c) = ZeroLengthEncoder().eval()(x, h0, lengths)
-        got = Session.load(tmp_path / name, provider="cpu").run(
-            x.numpy(), lengths.numpy(), state={"h0": h0[0].numpy(), "c0": h0[1].numpy()}, return_state=True
-        )
-        np.testing.assert_allclose(got.output, y.numpy(), atol=ATOL, rtol=RTOL)
-        np.testing.assert_allclose(got.state["h0"], h.numpy(), atol=ATOL, rtol=RTOL)
+    report = export(
+        ZeroLengthEncoder().eval(), torch.randn(2, 6, 4), tmp_path / name, lengths=True, exporter=name
+    )
+    assert report.native_nodes == {"LSTM": 1}
+    assert _ragged(report).detail.startswith("lengths [15, 0, 1, 8]")
+    x, lengths = torch.randn(3, 7, 4), torch.tensor([7, 1, 4])
+    h0 = (0.5 * torch.randn(1, 3, 8), 0.5 * torch.randn(1, 3, 8))
+    with torch.no_grad():
+        y, (h, c) = ZeroLengthEncoder().eval()(x, h0, lengths)
+    got = Session.load(tmp_path / name, provider="cpu").run(
+        x.numpy(), lengths.numpy(), state={"h0": h0[0].numpy(), "c0": h0[1].numpy()}, return_state=True
+    )
+    np.testing.assert_allclose(got.output, y.numpy(), atol=ATOL, rtol=RTOL)
+    np.testing.assert_allclose(got.state["h0"], h.numpy(), atol=ATOL, rtol=RTOL)
 
 
 def test_a_length_zero_left_out_in_one_line_where_pytorch_refuses_it(tmp_path):
@@ -89,7 +89,7 @@ def test_c_time_major_packed_encoder_gets_lengths_for_its_batch_axis(tmp_path):
     np.testing.assert_allclose(got, want.numpy(), atol=ATOL, rtol=RTOL)
 
 
-@pytest.mark.parametrize("lengths_as", [None, "fraction"])
+@pytest.mark.parametrize("lengths_as", [None, pytest.param("fraction", marks=pytest.mark.slow)])
 def test_c_fraction_lengths_detected_or_declared(tmp_path, lengths_as):
     module = FractionLengths().eval()
     export(module, torch.randn(2, 6, 4), tmp_path / "b", lengths=True, lengths_as=lengths_as)
