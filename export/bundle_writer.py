@@ -15,7 +15,7 @@ import torch
 
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import BundleError
-from edgernn.runtime.fileio import atomic_write_text, sha256_file, staged_dir
+from edgernn.runtime.fileio import atomic_write_text, sha256_file, staged_dir, unwritable_folder
 from edgernn.runtime.manifest import FileEntry
 from edgernn.runtime.records import Check, Validation
 from edgernn.runtime.vocab import (
@@ -110,8 +110,9 @@ def check_out_dir(out: Path) -> None:
     link, or a non-empty folder that is not an edgernn bundle, or a bundle holding other files. A
     new or empty folder, or a bundle of nothing but its own files, is fine (replaced atomically)."""
     out = Path(out)
-    if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise ExportError(f"--out {out}: is a file or a link; expected a new folder or an edgernn bundle")
+    why = unwritable_folder(out)
+    if why is not None:
+        raise ExportError(f"--out {out}: is {why}; expected a new folder or an edgernn bundle")
     if not out.exists() or not any(out.iterdir()):
         return
     try:
@@ -166,7 +167,10 @@ def _write_files(plan: BundlePlan, tmp: Path, checks: list[Check]) -> dict[str, 
         roles[rel] = (None, ROLE_DATA)
     for rel, source in plan.meta.source_files.items():
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, tmp / rel)
+        if isinstance(source, bytes):  # written from memory (a run's config), never read back
+            (tmp / rel).write_bytes(source)
+        else:
+            shutil.copyfile(source, tmp / rel)
         roles[rel] = (None, ROLE_SOURCE)
     if plan.config.ort_format:
         from .ort_format import write_ort

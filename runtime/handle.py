@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
+from .errors import InputError, ModelRunError
 from .result import Result
 
 if TYPE_CHECKING:
@@ -66,6 +67,10 @@ class Tick:
     def __init__(self, handles: list[StreamHandle], results: list[Any]) -> None:
         self.handles, self.results = handles, results
 
+    @overload
+    def hand_out(self, own: StreamHandle) -> Result: ...
+    @overload
+    def hand_out(self, own: None) -> None: ...
     def hand_out(self, own: StreamHandle | None) -> Result | None:
         """Wake every waiting handle but ``own`` with its result; return (or raise) ``own``'s."""
         mine = None
@@ -81,7 +86,25 @@ class Tick:
 
 
 def take(handle: StreamHandle) -> Result:
-    result, handle._result = handle._result, None
+    result: Result | BaseException = handle._result
+    handle._result = None
     if isinstance(result, BaseException):
         raise result
     return result
+
+
+def failed(err: BaseException) -> Exception:
+    """What the other threads of a tick raise: its error, or for an interrupt one that says so."""
+    if isinstance(err, Exception):
+        return err
+    return ModelRunError(
+        f"the tick that ran this step was interrupted ({type(err).__name__}); the step did not run"
+    )
+
+
+def refuse_repeats(handles: list[StreamHandle], given: int) -> None:
+    """``batcher.step`` of a Mapping that lists a handle twice (or whose values do not match its keys)."""
+    twice = next((h for k, h in enumerate(handles) if h in handles[:k]), None)
+    if twice is not None:
+        raise InputError(f"steps: {twice!r} is listed twice; a tick steps each handle once")
+    raise InputError(f"steps: {len(handles)} handles but {given} step inputs; expected one input per handle")

@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .graphscan import RECURRENT_OPS, GraphScan
+from .errors import BundleError
+from .graphscan import RECURRENT_OPS, GraphScan, Node
 
 _SUFFIXES = ("N", "n", "_out", "_new", "_next", ".out", "Out", "_n")
 _PREFIXES = ("new_", "next_", "out_", "new", "next")
@@ -90,23 +91,62 @@ def infer_state_pairs(
     inputs: list[Any], outputs: list[Any], graph: GraphScan | None = None
 ) -> list[StatePair]:
     """State pairs of a bare graph. ``inputs``/``outputs``: onnxruntime NodeArgs (``name``, ``shape``,
-    ``type``) of the inputs that are not pinned constants; ``graph``: its scanned nodes, when read."""
-    found: list[StatePair] = []
-    by_in = {a.name: a for a in inputs}
-    by_out = {a.name: a for a in outputs}
-    taken: set[str] = set()
-    for rule in (_by_name, _by_trace, _by_shape):
-        free_in = [a for a in inputs if a.name not in taken]
-        free_out = [a for a in outputs if a.name not in taken]
-        for pair in rule(free_in, free_out, graph, inputs, outputs):
-            fresh = pair.input not in taken and pair.output not in taken
-            if fresh and compatible(by_in[pair.input], by_out[pair.output]):
-                found.append(pair)
-                taken |= {pair.input, pair.output}
+    ``type``) of the inputs that are not pinned constants; ``graph``: its scanned nodes, when read.
+
+    Where the rules disagree, the trace wins: a name pair that shares an input or output with a
+    different traced pair is dropped (outputs named ``hn``/``cn`` that carry ``Y_c``/``Y_h``), and
+    the traced pair's rule says which name pairing it overrode. Two traced pairings of one input or
+    output are refused (:class:`BundleError` naming both)."""
+    by_in, by_out = {a.name: a for a in inputs}, {a.name: a for a in outputs}
+
+    def fits(pairs: Iterator[StatePair]) -> list[StatePair]:
+        return [p for p in pairs if compatible(by_in[p.input], by_out[p.output])]
+
+    traced = _one_to_one(fits(_by_trace(inputs, outputs, graph, inputs, outputs)))
+    named = fits(_by_name(inputs, outputs, graph, inputs, outputs))
+    found, taken = [], set()
+    for pair in named:
+        rival = next((t for t in traced if _clash(t, pair)), None)
+        if rival is None and pair.input not in taken and pair.output not in taken:
+            found.append(pair)
+            taken |= {pair.input, pair.output}
+    for pair in traced:
+        if pair.input not in taken and pair.output not in taken:
+            overrode = [f"{n.input} -> {n.output}" for n in named if _clash(pair, n)]
+            note = f" (over the name rule's {', '.join(overrode)})" if overrode else ""
+            found.append(StatePair(pair.input, pair.output, pair.rule + note))
+            taken |= {pair.input, pair.output}
+    free_in = [a for a in inputs if a.name not in taken]
+    free_out = [a for a in outputs if a.name not in taken]
+    found += fits(_by_shape(free_in, free_out, graph, inputs, outputs))
     return found
 
 
-def _by_name(free_in, free_out, graph, inputs, outputs) -> Iterator[StatePair]:
+def _clash(a: StatePair, b: StatePair) -> bool:
+    """Two different pairings that share an input or an output."""
+    return (a.input, a.output) != (b.input, b.output) and (a.input == b.input or a.output == b.output)
+
+
+def _one_to_one(pairs: list[StatePair]) -> list[StatePair]:
+    """Traced pairs without repeats; two traces pairing one input or output differently are refused."""
+    unique: list[StatePair] = []
+    for pair in pairs:
+        if any((q.input, q.output) == (pair.input, pair.output) for q in unique):
+            continue
+        other = next((q for q in unique if _clash(q, pair)), None)
+        if other is not None:
+            raise BundleError(
+                f"state pairs disagree: {other.rule} pairs {other.input} -> {other.output}, {pair.rule} pairs "
+                f"{pair.input} -> {pair.output}; expected one pairing per state input and output (pass "
+                "state_map to say which)"
+            )
+        unique.append(pair)
+    return unique
+
+
+def _by_name(
+    free_in: list[Any], free_out: list[Any], graph: GraphScan | None, inputs: list[Any], outputs: list[Any]
+) -> Iterator[StatePair]:
     used: set[str] = set()
     for i in free_in:
         for o in free_out:
@@ -117,12 +157,14 @@ def _by_name(free_in, free_out, graph, inputs, outputs) -> Iterator[StatePair]:
                 break
 
 
-def _by_trace(free_in, free_out, graph: GraphScan | None, inputs, outputs) -> Iterator[StatePair]:
+def _by_trace(
+    free_in: list[Any], free_out: list[Any], graph: GraphScan | None, inputs: list[Any], outputs: list[Any]
+) -> Iterator[StatePair]:
     if graph is None:
         return
     ins, outs = {a.name for a in free_in}, {a.name for a in free_out}
     producer = {o: n for n in graph.nodes for o in n.outputs}
-    consumers: dict[str, list] = {}
+    consumers: dict[str, list[Node]] = {}
     for n in graph.nodes:
         for name in n.inputs:
             consumers.setdefault(name, []).append(n)
@@ -141,7 +183,7 @@ def _by_trace(free_in, free_out, graph: GraphScan | None, inputs, outputs) -> It
                 yield StatePair(sources.pop(), sinks.pop(), f"trace: {node.op_type} {what}")
 
 
-def _back(name: str, producer: dict, inputs: set[str], seen: set[str]) -> set[str]:
+def _back(name: str, producer: dict[str, Node], inputs: set[str], seen: set[str]) -> set[str]:
     if not name or name in seen:
         return set()
     seen.add(name)
@@ -154,7 +196,7 @@ def _back(name: str, producer: dict, inputs: set[str], seen: set[str]) -> set[st
     return set().union(*(_back(r, producer, inputs, seen) for r in reads)) if reads else set()
 
 
-def _forward(name: str, consumers: dict, outputs: set[str], seen: set[str]) -> set[str]:
+def _forward(name: str, consumers: dict[str, list[Node]], outputs: set[str], seen: set[str]) -> set[str]:
     if not name or name in seen:
         return set()
     seen.add(name)
@@ -166,7 +208,9 @@ def _forward(name: str, consumers: dict, outputs: set[str], seen: set[str]) -> s
     return found
 
 
-def _by_shape(free_in, free_out, graph: GraphScan | None, inputs, outputs) -> Iterator[StatePair]:
+def _by_shape(
+    free_in: list[Any], free_out: list[Any], graph: GraphScan | None, inputs: list[Any], outputs: list[Any]
+) -> Iterator[StatePair]:
     first_in, first_out = inputs[0].name if inputs else None, outputs[0].name if outputs else None
     left_in = [a for a in free_in if a.name != first_in and a.shape is not None and len(a.shape) >= 2]
     left_out = [a for a in free_out if a.name != first_out]
