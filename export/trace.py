@@ -79,10 +79,13 @@ def trace_module(
     found = choose_layout(name, module, x, config)
     try:
         return _trace(module, x, example_state, config, meta, layers, found)
-    except ExportError:
+    except ExportError as err:
         if found is not None or x.dim() != 3 or config.time_major is not None:
             raise
-        retry = choose_layout(name, module, x, config, probe=True)
+        try:
+            retry = choose_layout(name, module, x, config, probe=True)
+        except ExportError:  # an ambiguous probe says less than the first refusal
+            raise err from None
         if retry is None or retry[0].time_axis == 1:
             raise
         return _trace(module, x, example_state, config, meta, layers, retry)
