@@ -1,8 +1,8 @@
 """The frozen configs of the training stage and the data description that travels with a run.
 
 ``ModelConfig`` describes a model completely (``SequenceModel(config)`` rebuilds it),
-``TrainConfig`` the optimisation, ``DataConfig`` where the data comes from and how it is cut,
-and ``DataInfo`` what the data turned out to be (sizes, normalisation, labels, vocabulary),
+``TrainConfig`` the optimisation, ``DataConfig`` where the data comes from and how it is cut (the three
+together: ``RunConfig``), and ``DataInfo`` what the data turned out to be (sizes, normalisation, labels, vocabulary),
 which export needs to fill the bundle manifest. CLI flags map one-to-one onto these fields.
 """
 
@@ -258,6 +258,23 @@ class Transform:
     calendar_rate: tuple[float, ...] = ()  # cycles per row (harmonic / steps per cycle)
     calendar_offset: tuple[float, ...] = ()  # phase of row 0 (harmonic x the cycle's phase)
     calendar_sine: tuple[bool, ...] = ()  # True: sin, False: cos
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a training run is told: where the data comes from, the model, the optimisation.
+
+    The one argument of :func:`~edgernn.train.run_training`; ``edgernn train`` and ``edgernn pipeline``
+    build it from their flags, and ``config.json`` stores it (with the :class:`DataInfo` it produced).
+    """
+
+    data: DataConfig
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """``{"data": ..., "model": ..., "train": ...}``, JSON-ready (``--resume`` starts from it)."""
+        return {"data": to_dict(self.data), "model": to_dict(self.model), "train": to_dict(self.train)}
 
 
 T = TypeVar("T")
