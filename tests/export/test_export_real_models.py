@@ -27,7 +27,9 @@ def _check(tmp_path, name: str, exporter: str) -> None:
     if entry.expect == "exported":
         assert outcome.max_diff <= 10 * ATOL
     if entry.refused:
-        assert entry.refused in outcome.detail or "data-dependent control flow" in outcome.detail, outcome.detail
+        assert entry.refused in outcome.detail or "data-dependent control flow" in outcome.detail, (
+            outcome.detail
+        )
 
 
 @pytest.mark.parametrize("name", FAST)
