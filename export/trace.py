@@ -237,7 +237,13 @@ def resolve_topology(
 
 
 def _flattened_hint(y: torch.Tensor, batch: int, time: int, time_major: bool) -> str:
-    """A ``view(-1, out)`` output, named in the order the module flattened it."""
+    """A ``view(-1, out)`` output, named in the order the module flattened it; or a sequence output
+    whose length is not x's."""
+    if y.dim() == 3 and y.shape[0] == batch and y.shape[1] != time:
+        return (
+            f"; y's axis 1 has {y.shape[1]} steps where x has {time}: the module gives another number of "
+            "steps than it reads (a decoding loop of fixed length?), which no per-step graph can stream"
+        )
     if y.dim() == 2 and y.shape[0] == batch * time and batch > 1:
         axes = f"time x batch ({time} x {batch})" if time_major else f"batch x time ({batch} x {time})"
         want = "[time, batch, out]" if time_major else "[batch, time, out]"

@@ -169,6 +169,8 @@ def test_refusals_name_rank_shape_and_the_time_axis(tmp_path):
         r"\(no view\(-1, \.\.\.\)\); x was read time-major: axis 0 time=6, axis 1 batch=2$",
     ):
         resolve_topology("M", None, torch.zeros(12, 3), 2, 6, time_major=True)
+    with pytest.raises(ExportError, match=r"got \[2, 10, 30\]; y's axis 1 has 10 steps where x has 6: "):
+        resolve_topology("DecoderRNN", None, torch.zeros(2, 10, 30), 2, 6)
 
 
 def test_a_time_major_view_minus_one_output_is_unflattened(tmp_path):
