@@ -106,10 +106,11 @@ def _recommended(summary_path: Path, have: list[str]) -> tuple[str, ...]:
 def shipped_files(bundle: Bundle, variants: tuple[str, ...]) -> dict[str, Any]:
     """The manifest entries a device needs for ``variants``: their models and external data, the init
     model, and the ORT-format files of a shipped variant; no eval data, no PyTorch source."""
-    files = bundle.manifest.files
+    files, status = bundle.manifest.files, bundle.verify()
     keep = {}
     for rel, entry in files.items():
         if entry.role == ROLE_INIT or (entry.role in (ROLE_MODEL, ROLE_ORT) and entry.variant in variants):
+            _check_status(bundle, rel, status[rel])
             keep[rel] = entry
     if any(e.role == ROLE_ORT for e in keep.values()):
         keep.update({rel: e for rel, e in files.items() if e.role == ROLE_OPS_CONFIG})
@@ -118,8 +119,14 @@ def shipped_files(bundle: Bundle, variants: tuple[str, ...]) -> dict[str, Any]:
             for location in model_refs(bundle.root / rel).values():
                 ref = posixpath.normpath(posixpath.join(posixpath.dirname(rel), location))
                 if ref in files:
+                    _check_status(bundle, ref, status[ref])
                     keep[ref] = files[ref]
     return keep
+
+
+def _check_status(bundle: Bundle, rel: str, status: str) -> None:
+    if status != "ok":
+        raise BundleError(f"{bundle.root}: {rel}: {status}; expected every shipped file to match its sha256")
 
 
 def write_bundle(bundle: Bundle, variants: tuple[str, ...], dest: Path) -> int:
