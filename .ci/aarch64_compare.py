@@ -22,6 +22,17 @@ T0 = time.perf_counter()
 ROWS, STEPS, BATCH = 48, 20, 2  # input rows fed to `edgernn run`; stream steps; Session.run batch
 VARIANTS = {"fp32": "pack-fp32", "int8": "pack-int8"}  # variant -> its pack folder
 FP32_RTOL = 1e-5  # max |aarch64 - x86| / max |x86|
+# What a device install may leave out (docs/deploy.md): the runtime's paths must never import them.
+NOT_ON_THE_RUNTIME_PATH = (
+    "rich",
+    "pygments",
+    "markdown_it",
+    "google",
+    "flatbuffers",
+    "torch",
+    "onnx",
+    "matplotlib",
+)
 
 
 def build(work: Path) -> None:
@@ -64,8 +75,13 @@ def device(work: Path, tag: str) -> None:
         stream = session.stream(batch=BATCH)
         out[f"{variant}_stream"] = np.stack([stream.step(x[:, t]).output for t in range(STEPS)], axis=1)
     np.savez(work / f"{tag}.npz", **out)
-    loaded = {v: f"{s * 1000:.0f} ms" for v, s in cold.items()}
-    print(f"{tag}: import {1000 * (imported - T0):.0f} ms, load + first run {loaded}")
+    loaded = [f"{v} {s * 1000:.0f} ms" for v, s in cold.items()]
+    print(f"{tag}: import {1000 * (imported - T0):.0f} ms; load + first run: {', '.join(loaded)}")
+    pulled = sorted({m.split(".")[0] for m in sys.modules} & set(NOT_ON_THE_RUNTIME_PATH))
+    if pulled:
+        sys.exit(
+            f"{tag}: the runtime imported {', '.join(pulled)}; expected only numpy, click and onnxruntime"
+        )
 
 
 def _read_csv(path: Path):
