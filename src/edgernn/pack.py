@@ -22,7 +22,16 @@ from edgernn.runtime.fileio import atomic_write_text, sha256_file, staged_dir
 from edgernn.runtime.manifest import Manifest
 from edgernn.runtime.modelfile import model_refs
 from edgernn.runtime.providers import pick_variant
-from edgernn.runtime.vocab import AUTO, CPU, MANIFEST_NAME, ROLE_INIT, ROLE_MODEL, ROLE_OPS_CONFIG, ROLE_ORT
+from edgernn.runtime.vocab import (
+    AUTO,
+    CPU,
+    FP16,
+    MANIFEST_NAME,
+    ROLE_INIT,
+    ROLE_MODEL,
+    ROLE_OPS_CONFIG,
+    ROLE_ORT,
+)
 
 from . import pack_files, pack_wheels
 from ._version import __version__
@@ -72,6 +81,11 @@ def choose_variants(bundle: Bundle, asked: tuple[str, ...]) -> tuple[tuple[str, 
     quantize accepted."""
     have = bundle.variants()
     if asked != (AUTO,):
+        if FP16 in asked:
+            raise InputError(
+                f"--variant {','.join(asked)}: fp16 has no CPU kernels and a pack installs onnxruntime's CPU "
+                "build; expected fp32, int8 or int8-static"
+            )
         missing = [v for v in asked if v not in have]
         if missing:
             raise InputError(
@@ -82,7 +96,7 @@ def choose_variants(bundle: Bundle, asked: tuple[str, ...]) -> tuple[tuple[str, 
     if recommended:
         return recommended, f"the report's recommendation ({bundle.root.parent / SUMMARY})"
     records = bundle.manifest.quantization or {}
-    accepted = [v for v in have if v not in records or records[v].accepted]
+    accepted = [v for v in have if v != FP16 and (v not in records or records[v].accepted)]
     chosen = pick_variant(AUTO, accepted or have, CPU)
     return (chosen,), "the runtime's pick on the CPU (no pipeline report beside the bundle)"
 

@@ -24,8 +24,7 @@ def _variants(ctx: click.Context, param: click.Parameter, value: str) -> tuple[s
 @click.option(
     "--platform",
     "platform_name",
-    default="linux-aarch64",
-    show_default=True,
+    required=True,
     help="Device platform: linux-aarch64, linux-x86_64, macos-arm64, windows-amd64, windows-arm64.",
 )
 @click.option(
