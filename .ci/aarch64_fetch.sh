@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Fetch (once, cached) what the aarch64 check needs: Debian's qemu-user-static (amd64) and Debian's
-# arm64 python3.11 with its libraries, unpacked with dpkg-deb (no root, no binfmt, no containers),
-# plus a pip wheel to run pip under the emulated python. Prints nothing but progress; sourced by
-# .ci/aarch64, which reads QEMU, ROOT and PIP_WHEEL from it.
+# arm64 python3.11 with its libraries, unpacked with dpkg-deb (no root, no binfmt, no containers).
+# Sourced by .ci/aarch64, which reads CACHE, QEMU and ROOT from it.
 set -euo pipefail
 
 CACHE=${EDGERNN_AARCH64_CACHE:-$HOME/.cache/edgernn-aarch64}
@@ -12,7 +11,7 @@ QEMU=$CACHE/qemu/usr/bin/qemu-aarch64-static
 ARM_PACKAGES=(python3.11 libstdc++6)  # onnxruntime needs libstdc++6; python3.11 does not pull it in
 
 no_network() {
-  echo "error: aarch64 check: could not download $1 (is the network to deb.debian.org / pypi.org reachable?); nothing is cached for it in $CACHE" >&2
+  echo "error: aarch64 check: could not download $1 (is deb.debian.org reachable? this needs the network once); nothing is cached for it in $CACHE" >&2
   exit 1
 }
 
@@ -66,17 +65,9 @@ fetch_rootfs() {
   rm -rf "$ROOT" && mv "$ROOT.tmp" "$ROOT"
 }
 
-fetch_pip() {
-  PIP_WHEEL=$(ls "$CACHE"/pip/pip-*.whl 2>/dev/null | head -n 1 || true)
-  [ -n "$PIP_WHEEL" ] && return
-  python -m pip download -q --no-deps --only-binary=:all: -d "$CACHE/pip" pip >/dev/null 2>&1 || no_network "a pip wheel"
-  PIP_WHEEL=$(ls "$CACHE"/pip/pip-*.whl | head -n 1)
-}
-
 mkdir -p "$CACHE/debs"
 if [ ! -x "$QEMU" ] || [ ! -f "$ROOT/.complete" ]; then
   apt_setup
   fetch_qemu
   fetch_rootfs
 fi
-fetch_pip
