@@ -19,7 +19,7 @@ from typing import Any
 from edgernn.runtime.bundle import Bundle, check_outside
 from edgernn.runtime.errors import BundleError, InputError
 from edgernn.runtime.fileio import atomic_write_text, sha256_file, staged_dir
-from edgernn.runtime.manifest import Manifest
+from edgernn.runtime.manifest import Manifest, parse_dataclass
 from edgernn.runtime.modelfile import model_refs
 from edgernn.runtime.providers import pick_variant
 from edgernn.runtime.vocab import (
@@ -102,18 +102,24 @@ def choose_variants(bundle: Bundle, asked: tuple[str, ...]) -> tuple[tuple[str, 
 
 
 def _recommended(summary_path: Path, have: list[str]) -> tuple[str, ...]:
-    """The variants a pipeline's report recommends (per call pattern), if its summary is readable."""
+    """The variants a pipeline's report recommends (per call pattern, by the report's own rule), if
+    its summary is there and reads as the pipeline writes it."""
     try:
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return ()
-    from .advice import pick
+    from .advice import MODES, pick  # the report's rule; light: runtime records and dataclasses
+    from .summary import Timing, VariantSummary
 
     try:
-        picks = [pick(summary["variants"], summary["timing"], mode) for mode in ("sequence", "stream")]
-    except (KeyError, TypeError, ZeroDivisionError):
+        variants = {v: parse_dataclass(VariantSummary, s) for v, s in summary["variants"].items()}
+        timing = [
+            parse_dataclass(Timing, {k: v for k, v in t.items() if k != "name"}) for t in summary["timing"]
+        ]
+    except (BundleError, KeyError, TypeError, AttributeError):
         return ()
-    names = tuple(dict.fromkeys(p["variant"] for p in picks if p))
+    picks = [pick(variants, timing, mode) for mode in MODES]
+    names = tuple(dict.fromkeys(p.variant for p in picks if p is not None))
     return names if names and all(n in have for n in names) else ()
 
 

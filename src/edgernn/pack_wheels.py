@@ -113,7 +113,9 @@ def build_own_wheel(dest: Path) -> Path:
     root = source_root()
     with tempfile.TemporaryDirectory(prefix="edgernn-wheel-") as tmp:
         src = Path(tmp) / "src"
-        ignore = shutil.ignore_patterns(".*", "__pycache__", "*.egg-info", "build", "dist", "runs", "tests")
+        ignore = shutil.ignore_patterns(
+            ".*", "__pycache__", "*.egg-info", "build", "dist", "runs", "site", "bundles", "tests"
+        )
         shutil.copytree(root, src, ignore=ignore)
         pip(
             ["wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dest), str(src)],

@@ -156,7 +156,8 @@ def test_auto_takes_the_reports_recommendation_else_the_runtimes_pick(bundle, tm
         {"variant": v, "mode": m, "provider": "CPUExecutionProvider", "p50_ms": ms, "seq": 4}
         for v, m, ms in [("fp32", "sequence", 1.0), ("int8", "sequence", 0.5), ("fp32", "stream", 0.1), ("int8", "stream", 0.2)]
     ]  # fmt: skip
-    variants = {v: {"size_bytes": 100, "stream_ok": True} for v in ("fp32", "int8")}
+    metric = {"name": "rmse", "value": 1.0}
+    variants = {v: {"metric": metric, "size_bytes": 100, "stream_ok": True} for v in ("fp32", "int8")}
     (bundle.parent / "summary.json").write_text(json.dumps({"variants": variants, "timing": timing}))
     result = _pack(bundle, "--no-wheels", "--out", tmp_path / "p2")
     assert result.exit_code == 0, result.output
