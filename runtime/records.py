@@ -34,6 +34,15 @@ class Check:
     passed: bool
     max_abs_diff: float
     detail: str = ""
+    # A failure is recorded as a warning, not a refusal: random inputs past the length the model was
+    # trained on, when the gate also proved the model on its own data (a trained net may amplify noise
+    # it never sees; what it will see is held to the tolerance by the real-data checks).
+    warning: bool = False
+
+    @property
+    def refused(self) -> bool:
+        """Whether this check stops the export (failed, and not a recorded warning)."""
+        return not self.passed and not self.warning
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
