@@ -86,6 +86,8 @@ def recommendation(summary: dict[str, Any]) -> list[str]:
         f"{head}: the fastest variant within the metric budget, measured on this machine (CPU, 1 thread)."
     ]
     lines += [f"- {describe(c, variants)}" for c in choices]
-    refused = {v: i["stream_note"] for v, i in variants.items() if not i.get("stream_ok", True)}
+    refused = {
+        v: i["stream_note"] for v, i in variants.items() if not i.get("stream_ok", True) and i["stream_note"]
+    }
     lines += [f"- `{v}` is not for streaming: {note}" for v, note in refused.items()]
     return lines

@@ -37,6 +37,10 @@ class PipelineConfig:
     max_metric_drop: float = 0.01  # quantize refuses variants more than 1 % (relative) worse
     overwrite: bool = False  # replace a previous pipeline output in `out` (never other folders)
     resume: bool = False  # continue a previous pipeline output: its training, then every later stage
+    exporter: str = "auto"  # export's gate options, as `edgernn export` takes them
+    opset: int = 17
+    atol: float = 1e-5
+    rtol: float = 1e-4
 
 
 def _stage(console: Console, k: int) -> None:
@@ -62,10 +66,13 @@ def run_pipeline(
     trained = _train(data_config, model_config, train_config, run_dir, config.resume, console)
     data = EvalData.load(run_dir / EVAL_FILE)  # the test split, read once for every later stage
     _stage(console, 1)
-    exported = export_run(run_dir, bundle, eval_data=data)
+    gate = {"exporter": config.exporter, "opset": config.opset, "atol": config.atol, "rtol": config.rtol}
+    exported = export_run(run_dir, bundle, eval_data=data, **gate)
     console.print(
-        f"{len(exported.checks)} checks passed; max abs diff {exported.max_abs_diff:.2e} ({exported.exporter})"
+        f"{len(exported.checks) - len(exported.warnings)} checks passed; max abs diff {exported.max_abs_diff:.2e} ({exported.exporter})"
     )
+    for c in exported.warnings:
+        console.print(f"warning: {c.name}: max abs diff {c.max_abs_diff:.2e} {c.detail}", highlight=False)
     _stage(console, 2)
     gpu = CUDA in ort.get_available_providers()
     quantized = _quantize(bundle, [INT8, *([FP16] if gpu else [])], data, config, console)
@@ -76,9 +83,10 @@ def run_pipeline(
         console.print(f"{name}: test {m.name} {m.value:.4g}", highlight=False)
     _stage(console, 4)
     providers = ("cpu", *(("cuda",) if gpu else ()))
-    timing = _profile(bundle, list(metrics), providers, int(data.x.shape[1]), config, console)
+    streams = _streams(bundle, console)
+    timing = _profile(bundle, list(metrics), providers, int(data.x.shape[1]), config, console, streams)
     _stage(console, 5)
-    summary = _summary(trained, quantized, metrics, timing, bundle, out)
+    summary = _summary(trained, quantized, metrics, timing, bundle, out, streams)
     summary["model"] = describe_run(run_dir)
     report = write_report(out, run_dir, summary, [c.to_dict() for c in exported.checks], cpu_model())
     summary["report"] = str(report)
@@ -158,6 +166,7 @@ def _profile(
     time_steps: int,
     config: PipelineConfig,
     console,
+    streams: bool = True,
 ) -> list[dict[str, Any]]:
     """Sequence and stream latency of each variant, beside PyTorch eager; one session per variant."""
     from edgernn.profiling.config import ProfileConfig
@@ -170,7 +179,7 @@ def _profile(
 
         baselines = bundle_baselines(bundle)
     rows, loader = [], None
-    for mode in ("sequence", "stream"):
+    for mode in ("sequence", "stream") if streams else ("sequence",):
         settings = ProfileConfig(
             variants=tuple(variants),
             providers=providers,
@@ -191,6 +200,18 @@ def _profile(
                 highlight=False,
             )
     return rows
+
+
+def _streams(bundle: Path, console: Console) -> bool:
+    """Whether the manifest says the bundle streams; one note line when it does not."""
+    from edgernn.runtime.bundle import Bundle
+
+    if Bundle.load(bundle).manifest.streamable:
+        return True
+    console.print(
+        "note: the bundle is not streamable (bidirectional, or stateless): streaming stages skipped"
+    )
+    return False
 
 
 def _timing_row(cell: Any, mode: str) -> dict[str, Any]:
@@ -224,7 +245,9 @@ def _quality_row(summary: Any) -> list[Any]:
     ]
 
 
-def _summary(train_summary, quantized, metrics, timing, bundle: Path, out: Path) -> dict[str, Any]:
+def _summary(
+    train_summary, quantized, metrics, timing, bundle: Path, out: Path, streams=True
+) -> dict[str, Any]:
     records = {r.variant: r for r in quantized.results}
     fp32 = quantized.fp32
     variants = {}
@@ -235,7 +258,7 @@ def _summary(train_summary, quantized, metrics, timing, bundle: Path, out: Path)
             "metric": dataclasses.asdict(m),
             "size_bytes": fp32.size_bytes if r is None else r.size_bytes,
             "stream_metric": dataclasses.asdict(streamed) if streamed is not None else None,
-            "stream_ok": True if r is None else r.stream_accepted,
+            "stream_ok": streams and (True if r is None else r.stream_accepted),
             "note": "" if r is None else r.note,
             "stream_note": "" if r is None else r.stream_note,
         }
@@ -244,6 +267,7 @@ def _summary(train_summary, quantized, metrics, timing, bundle: Path, out: Path)
             zip(["split", "metric", "value", "baseline", "ratio"], _quality_row(train_summary), strict=True)
         ),
         "verdict": train_summary.verdict(),
+        "caveat": train_summary.caveat(),
         "variants": variants,
         "refused": {r.variant: r.note for r in quantized.results if not r.accepted},
         "timing": timing,
@@ -317,11 +341,12 @@ def print_summary(console: Console, summary: dict[str, Any]) -> None:
     q = summary["quality"]
     console.rule("[bold]summary")
     console.print(
-        f"quality: test {q['metric']} {q['value']} vs naive {q['baseline']} (ratio {q['ratio']})",
+        f"quality: test {q['metric']} {q['value']} vs baseline {q['baseline']} (ratio {q['ratio']})",
         highlight=False,
     )
-    if summary["verdict"]:
-        console.print(f"[bold red]warning:[/] {summary['verdict']}", highlight=False)
+    for line in (summary["verdict"], summary.get("caveat")):
+        if line:
+            console.print(f"[bold red]warning:[/] {line}", highlight=False)
     table = Table(*VARIANT_HEADERS, title="Variants (CPU, 1 thread, batch 1)")
     for row in variant_rows(summary):
         table.add_row(*map(str, row))

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from edgernn.export.cli import gate_options
 from edgernn.runtime.flags import count_range
 from edgernn.train.cli import train_options
 
@@ -38,6 +39,7 @@ def _pipeline_options(func: Any) -> Any:
 @click.command("pipeline")
 @train_options
 @_pipeline_options
+@gate_options
 def pipeline_command(
     out: Path,
     profile_iters: int,
@@ -45,6 +47,10 @@ def pipeline_command(
     overwrite: bool,
     resume: bool,
     require_baseline: bool,
+    exporter: str,
+    opset: int,
+    atol: float,
+    rtol: float,
     **flags: Any,
 ) -> None:
     """Train, export with verification, quantize, evaluate, profile and report, in one go.
@@ -64,6 +70,7 @@ def pipeline_command(
     stored = _stored(out) if resume else None
     data_config, model_config, train_config = build_configs(given, stored)
     options = dict(overwrite=overwrite, resume=resume, require_baseline=require_baseline)
+    options["export"] = {"exporter": exporter, "opset": opset, "atol": atol, "rtol": rtol}
     _run(data_config, model_config, train_config, out, profile_iters, not no_torch_baseline, **options)
 
 
@@ -105,6 +112,7 @@ def _run(
     overwrite: bool = False,
     resume: bool = False,
     require_baseline: bool = False,
+    export: dict[str, Any] | None = None,
 ) -> None:
     from rich.console import Console
 
@@ -112,7 +120,12 @@ def _run(
 
     console = Console(width=None if Console().is_terminal else 120)
     config = PipelineConfig(
-        out=out, profile_iters=iters, torch_baseline=torch_baseline, overwrite=overwrite, resume=resume
+        out=out,
+        profile_iters=iters,
+        torch_baseline=torch_baseline,
+        overwrite=overwrite,
+        resume=resume,
+        **(export or {}),
     )
     summary = run_pipeline(data_config, model_config, train_config, config, console)
     if require_baseline and summary["verdict"]:
