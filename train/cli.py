@@ -47,6 +47,12 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
         click.Path(dir_okay=True, path_type=str),
         "CSV series, NPZ/NPY arrays or a text file.",
     ),
+    "--test-data": (
+        "data",
+        "test_data",
+        click.Path(dir_okay=True, path_type=str),
+        "A fixed test split (same format as --data); train and validation then come from --data only.",
+    ),
     "--dataset": ("data", "dataset", click.Choice(DATASETS), "A bundled dataset instead of --data."),
     "--task": ("data", "task", click.Choice(TASKS), "What to learn; inferred from the data when left out."),
     "--topology": ("data", "topology", click.Choice(TOPOLOGIES), "How inputs and outputs line up; inferred."),
@@ -311,9 +317,9 @@ def _run(
     if result.rank == 0:
         for line in summary_lines(result.summary):
             click.echo(line)
-        verdict = result.summary.verdict()
-        if verdict:
-            click.echo(f"warning: {verdict}", err=True)
+        for line in (result.summary.verdict(), result.summary.caveat()):
+            if line:
+                click.echo(f"warning: {line}", err=True)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:

@@ -179,6 +179,7 @@ class DataConfig:
     difference: str = "auto"  # CSV forecasts: auto (unit-root test) | none | 1 (first) | season
     calendar: bool = False  # CSV forecasts: sin/cos of the time index's seasons (opt-in: see README)
     units: str | None = None  # CSV forecasts: units of the targets, recorded in the manifest
+    test_data: str | None = None  # a fixed test split (same format as path); train/val then come from path
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.dataset is None):

@@ -195,6 +195,12 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
 def _check_arrays(where: Path, arrays: dict[str, np.ndarray]) -> None:
     x, y = arrays["x"], arrays["y"]
     for key, array in arrays.items():
+        if key in ("labels", "y") and array.dtype.kind in "US":
+            if key == "y" and array.shape[:1] != x.shape[:1]:
+                raise InputError(
+                    f"{where}: array 'y' has {array.shape[0]} rows, expected {x.shape[0]} like 'x'"
+                )
+            continue
         if key == "labels":
             if array.dtype.kind not in "US":
                 raise InputError(f"{where}: array 'labels' must hold strings, got {array.dtype}")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from edgernn.runtime.records import Metric
+
+MIN_TEST_SAMPLES = 30  # below this a test accuracy moves by > 3 points per sample
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,18 @@ class TrainingSummary:
     checkpoint: str
     processes: int
     seconds: float
+    baselines: dict[str, float] = field(default_factory=dict)  # every baseline's test metric, by name
+    test_samples: int = 0  # samples in the test split (0: not recorded)
+    notes: tuple[str, ...] = ()  # how the baselines were computed (subsampling), one line each
+
+    def caveat(self) -> str | None:
+        """One line when the test split is too small for its verdict to mean much, else None."""
+        if 0 < self.test_samples < MIN_TEST_SAMPLES:
+            return (
+                f"the test split holds {self.test_samples} samples (< {MIN_TEST_SAMPLES}): the verdict rests "
+                "on too little data; give a larger fixed split with --test-data FILE"
+            )
+        return None
 
     @property
     def test(self) -> Metric:
@@ -46,7 +60,13 @@ class TrainingSummary:
         return self.test_metric < self.baseline_metric
 
     def verdict(self) -> str | None:
-        """One line when the model does not beat its naive baseline on the test split, else None."""
+        """One line when the model does not beat its strongest baseline on the test split, or when
+        validation never beat the initial weights (best epoch 0), else None."""
+        if self.best_epoch == 0:
+            return (
+                f"validation never beat the initial weights (best epoch 0 of {self.epochs_run}): "
+                "the checkpoint is untrained; do not ship this model"
+            )
         if self.beats_baseline:
             return None
         ratio = self.baseline_ratio

@@ -132,9 +132,13 @@ def summary_lines(summary: TrainingSummary) -> list[str]:
     else:
         ratio = test / naive if naive and math.isfinite(naive) else float("nan")
         compare = f"test {metric} {test:.4g} vs {baseline} baseline {naive:.4g} (ratio {ratio:.2f})"
+    others = [f"{k} {v:.2%}" for k, v in summary.baselines.items() if k != baseline]
+    if others:
+        compare += f" (also {', '.join(others)})"
     return [
         f"best val {metric} {summary.best_val_metric:.4g} (epoch {summary.best_epoch}, "
         f"{summary.epochs_run} epochs, {summary.stopped})",
         compare,
+        *(f"note: {n}" for n in summary.notes),
         f"checkpoint {summary.checkpoint}",
     ]

@@ -29,6 +29,7 @@ from edgernn.runtime.errors import InputError
 from edgernn.runtime.fileio import atomic_write_text, staged_dir
 from edgernn.runtime.vocab import EVAL_FILE
 
+from .baselines import classification_baselines, join_splits
 from .batches import to_batch
 from .checkpoint import RESUME_FILE, WEIGHTS_FILE, load_weights, read_resume, restore
 from .config import DataConfig, DataInfo, ModelConfig, TrainConfig
@@ -42,7 +43,7 @@ from .objective import Objective
 from .records import TrainingSummary
 from .report import ProgressHook, RunWriter, plot_losses, read_metrics
 from .run import CONFIG_FILE, SUMMARY_FILE, config_dict, read_run_info
-from .splits import Dataset, Split
+from .splits import Dataset
 
 _CALIB_SAMPLES = 64
 _RESUMABLE_CHANGES = ("epochs", "device", "threads")
@@ -231,7 +232,7 @@ def run_training(
                     f"(epoch {trainer.progress.best_epoch}). Lower --lr or keep --clip-grad-norm above 0"
                 )
                 raise (TrainError if cluster.is_main else StoppedTogether)(message) from None
-        return _finish(out, trainer, dataset.test, progress, time.perf_counter() - started)
+        return _finish(out, trainer, dataset, progress, time.perf_counter() - started)
 
 
 @contextmanager
@@ -265,8 +266,9 @@ def _restore(trainer: Trainer, out: Path, train_config: TrainConfig, writer: Run
     writer.records = read_metrics(out, up_to_epoch=progress.epoch)
 
 
-def _finish(out: Path, trainer: Trainer, test: Split, progress: Any, seconds: float) -> RunResult:
+def _finish(out: Path, trainer: Trainer, dataset: Dataset, progress: Any, seconds: float) -> RunResult:
     model, objective, cluster = trainer.model, trainer.objective, trainer.cluster
+    test = dataset.test
     with cluster.together("loading the best checkpoint"):
         if cluster.is_main:
             model.load_state_dict(load_weights(out / WEIGHTS_FILE))
@@ -279,16 +281,32 @@ def _finish(out: Path, trainer: Trainer, test: Split, progress: Any, seconds: fl
         best_epoch=int(progress.best_epoch),
         test_metric=float(test_scores["metric"]),
         test_loss=float(test_scores["loss"]),
-        baseline=info.baseline,
-        baseline_metric=float(objective.baseline(test)),
         epochs_run=int(progress.epoch),
         stopped=progress.stopped,
         checkpoint=str(out / WEIGHTS_FILE),
         processes=cluster.world_size,
         seconds=round(seconds, 2),
+        test_samples=len(test),
+        **_baselines(objective, dataset),
     )
     with cluster.together("writing the summary"):
         if cluster.is_main:
             atomic_write_text(out / SUMMARY_FILE, json.dumps(summary.to_dict(), indent=2) + "\n")
             plot_losses(out, read_metrics(out), info.metric)
     return RunResult(run_dir=out, summary=summary, rank=cluster.rank)
+
+
+def _baselines(objective: Objective, dataset: Dataset) -> dict[str, Any]:
+    """The naive baseline (and for sequence classifiers 1-NN Euclidean) on the test split; the
+    strongest one becomes ``baseline``/``baseline_metric``."""
+    info, test = objective.info, dataset.test
+    if info.metric != "accuracy":
+        return {"baseline": info.baseline, "baseline_metric": float(objective.baseline(test))}
+    scores = classification_baselines(info, join_splits(dataset.train, dataset.val), test)
+    best = max(scores, key=lambda s: s.value)
+    return {
+        "baseline": best.name,
+        "baseline_metric": best.value,
+        "baselines": {s.name: s.value for s in scores},
+        "notes": tuple(s.note for s in scores if s.note),
+    }

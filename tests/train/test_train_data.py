@@ -158,7 +158,7 @@ def test_npz_one_to_many_from_features_and_from_class_labels(tmp_path):
             {"x": np.zeros((4, 3, 1)), "y": np.zeros(4, int), "lengths": np.array([1, 2, 3, 4])},
             r"lengths\[3\] = 4",
         ),
-        ({"x": np.zeros((4, 3, 1)), "y": np.zeros(4)}, None),
+        ({"x": np.zeros((4, 3, 1)), "y": np.linspace(0.1, 0.9, 4)}, None),
     ],
 )
 def test_bad_npz_arrays(tmp_path, arrays, message):
