@@ -24,9 +24,11 @@ from .fileio import atomic_write_bytes, atomic_write_text
 from .flags import check_outputs
 from .interrupt import interruptible
 from .limits import check_tensor_bytes, max_threads, read_text_file, regular_file, strict_json
+from .ragged import check_ragged, read_lengths, read_npz
 from .vocab import AUTO, PROVIDER_NAMES, VARIANTS
 
 FORMATS = (".csv", ".npy", ".json")
+INPUT_FORMATS = (*FORMATS, ".npz")  # .npz: 'x' and optional 'lengths' (as edgernn train reads them)
 MAX_ROW = 2**24  # the graph counts rows in float32, exact up to 2**24
 
 
@@ -34,11 +36,13 @@ def read_input(path: Path, manifest: Any = None) -> tuple[np.ndarray, list[str]]
     """CSV (one row per time step, optional header; columns by name for bundles that name them),
     ``.npy`` or JSON (a nested list, or ``{"x": ...}``); returns the values and notes for the user."""
     suffix = path.suffix.lower()
-    if suffix in FORMATS:
+    if suffix in INPUT_FORMATS:
         regular_file(path)  # before any open: a FIFO would wait for a writer forever
     try:
         if suffix == ".npy":
             return _read_npy(path), []
+        if suffix == ".npz":
+            return read_npz(path)["x"], []
         if suffix == ".json":
             return _read_json(path), []
         if suffix == ".csv":
@@ -50,7 +54,7 @@ def read_input(path: Path, manifest: Any = None) -> tuple[np.ndarray, list[str]]
         detail = detail if len(detail) <= 200 else detail[:200] + "…"
         raise InputError(f"{path}: could not read it as {suffix[1:].upper()} ({detail})") from None
     raise InputError(
-        f"{path}: expected an input file ending in {', '.join(FORMATS)}, got {suffix or 'no suffix'!r}"
+        f"{path}: expected an input file ending in {', '.join(INPUT_FORMATS)}, got {suffix or 'no suffix'!r}"
     )
 
 
@@ -255,7 +259,10 @@ def run_command(
     state_map: tuple[str, ...],
     constants: tuple[str, ...],
 ) -> None:
-    """Run BUNDLE (a bundle folder or an .onnx file) on INPUT (.csv rows = time steps, .npy or .json).
+    """Run BUNDLE (a bundle folder or an .onnx file) on INPUT (.csv rows = time steps, .npy, .npz or .json).
+
+    Padded sequences of different lengths: an .npz with arrays 'x' and 'lengths', or JSON
+    {"x": [...], "lengths": [...]}.
 
     Prints CSV to stdout unless --out is given. With --stream, rows are fed one at a time through a
     stream that carries the state, and each step's output is printed as soon as it is computed.
@@ -283,12 +290,18 @@ def run_command(
         click.echo(f"note: {bundle.name}: state pairs inferred from the graph: {pairs}", err=True)
     values, notes = read_input(input_path, session.manifest)
     x = _as_batch(values, session)
+    lengths = read_lengths(input_path, x.shape[0])
+    check_ragged(input_path, session, x.shape[0], lengths)
+    if lengths is not None and stream:
+        raise InputError(
+            f"{input_path}: --stream feeds every row; lengths are for whole sequences (drop --stream)"
+        )
     notes.insert(0, session.describe()["choice"])
     state = _counter(session, x.shape[0], start_row, notes)
     echo = out_path is None
     with np.errstate(all="ignore"):  # an overflow in de-normalising is data, not a second stderr line
         table, results = interruptible(
-            lambda: _compute(session, x, stream, echo, notes, state), session.interrupt
+            lambda: _compute(session, x, stream, echo, notes, state, lengths), session.interrupt
         )
     if out_path is not None:
         write_output(out_path, table, results, session)
@@ -304,7 +317,13 @@ def _check_out(out_path: Path | None, target: Path, input_path: Path) -> None:
 
 
 def _compute(
-    session: Any, x: np.ndarray, stream: bool, echo: bool, notes: list[str], state: dict | None
+    session: Any,
+    x: np.ndarray,
+    stream: bool,
+    echo: bool,
+    notes: list[str],
+    state: dict | None,
+    lengths: np.ndarray | None = None,
 ) -> tuple[Table, list[Any]]:
     frames = session.signature.x.time_axis is None  # third-party frame models: each row is one call
     table = Table(session, batch=x.shape[0] if not frames else 1, stepped=stream or frames)
@@ -313,7 +332,7 @@ def _compute(
         if echo and not stream:
             _print(table.header, table.rows)
     else:
-        results = [session.run(x, state=state)]
+        results = [session.run(x, lengths=lengths, state=state)]
         _say(notes)
         table.add(results[0])
         if echo:
