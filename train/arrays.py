@@ -16,14 +16,13 @@ import numpy as np
 from edgernn.runtime.errors import InputError
 
 from .config import DataConfig, DataInfo
-from .readers import read_arrays
-from .samples import ask_task, class_ids, describe, fixed_test_split, with_test_file
+from .samples import ask_task, class_ids, describe, fixed_test_split, read_samples, with_test_file
 from .splits import Dataset, Split, fit_stats, shuffled_split
 
 
 def load_arrays(config: DataConfig, path: Path, sha: str) -> Dataset:
     """Classification/regression data from the arrays at ``path``."""
-    a, test_samples = with_test_file(config, read_arrays(path), path)
+    a, test_samples = with_test_file(config, read_samples(path), path)
     x, y, lengths, cond, labels = (a.get(k) for k in ("x", "y", "lengths", "cond", "labels"))
     ask_task(path, y, config.task)
     notes = []

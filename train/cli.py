@@ -27,6 +27,7 @@ from .config import (
     INPUT_KINDS,
     MAX_WIDTH,
     OPTIMIZERS,
+    POOLS,
     SCHEDULES,
     TASKS,
     TOPOLOGIES,
@@ -110,6 +111,19 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
         "Hidden units per layer and direction.",
     ),
     "--bidirectional/--unidirectional": ("model", "bidirectional", bool, "Read sequences both ways."),
+    "--pool": (
+        "model",
+        "pool",
+        click.Choice(POOLS),
+        "Classifiers: the head reads the last step or pools all.",
+    ),
+    "--znorm/--no-znorm": ("model", "znorm", bool, "Classifiers: z-normalise each series in the graph."),
+    "--downsample": (
+        "model",
+        "downsample",
+        count_range(),
+        "Classifiers: strided Conv1d front end, stride N.",
+    ),
     "--dropout": (
         "model",
         "dropout",

@@ -14,7 +14,16 @@ from .config import DataConfig
 from .readers import read_arrays
 from .splits import require_samples
 
-MAX_CLASSES_ASKED = 20  # a float y with at most this many distinct integers may be class ids
+MAX_CLASSES_ASKED = 20
+
+
+def read_samples(path: Path) -> dict[str, np.ndarray]:
+    """NPZ/NPY arrays, or the same arrays from a long-format CSV."""
+    from .longcsv import is_long_format, read_long_csv
+
+    return (
+        read_long_csv(path) if path.suffix == ".csv" and is_long_format(path) else read_arrays(path)
+    )  # a float y with at most this many distinct integers may be class ids
 
 
 def class_ids(
@@ -65,7 +74,7 @@ def with_test_file(config: DataConfig, arrays: dict[str, np.ndarray], path: Path
     if not config.test_data:
         return arrays, 0
     test_path = Path(config.test_data)
-    test = read_arrays(test_path)
+    test = read_samples(test_path)
     for key in ("y", "lengths", "cond"):
         if (key in arrays) != (key in test):
             has, lacks = (path, test_path) if key in arrays else (test_path, path)

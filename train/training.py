@@ -40,6 +40,7 @@ from .forecaster import build_model
 from .health import ExplodingGradientWarning, NonFiniteError, VanishingGradientWarning
 from .loop import Hook, Trainer
 from .objective import Objective
+from .recipe import plain_defaults, resolve
 from .records import TrainingSummary
 from .report import ProgressHook, RunWriter, plot_losses, read_metrics
 from .run import CONFIG_FILE, SUMMARY_FILE, config_dict, read_run_info
@@ -62,6 +63,7 @@ def derive_model_config(config: ModelConfig, dataset: Dataset) -> ModelConfig:
     """Fill the fields that the data decides (sizes, kinds, topology) into ``config``."""
     info = dataset.info
     derived: dict[str, Any] = {
+        **plain_defaults(config),  # fields train/recipe.py left open (callers that skip it)
         "topology": info.topology,
         "input_kind": info.input_kind,
         "output_kind": info.output_kind,
@@ -164,9 +166,11 @@ def check_run(
     out: Path,
     resume: bool,
     world_size: int = 1,
-) -> tuple[Dataset, ModelConfig]:
-    """Every check on data, flags and ``out`` that writes nothing; the dataset and the derived model config."""
+) -> tuple[Dataset, ModelConfig, TrainConfig, str | None]:
+    """Every check on data, flags and ``out`` that writes nothing; the dataset, the model and training
+    configs with what the data decides filled in, and the ``model:`` line saying so (or None)."""
     dataset = load_dataset(data_config)
+    model_config, train_config, line = resolve(model_config, train_config, dataset, world_size)
     model_config = derive_model_config(model_config, dataset)
     check_combination(model_config, train_config, dataset)
     Cluster(world_size=world_size).local_batch(train_config.batch_size)
@@ -175,7 +179,7 @@ def check_run(
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         hint = "pass --resume to continue it" if (out / CONFIG_FILE).exists() else "choose another --out"
         raise InputError(f"{out} already exists and is not empty; {hint}")
-    return dataset, model_config
+    return dataset, model_config, train_config, line
 
 
 def run_training(
@@ -197,12 +201,14 @@ def run_training(
     started = time.perf_counter()
     with join(pick_device(train_config.device)) as cluster:
         with cluster.together("checking the data and flags"):
-            dataset, model_config = check_run(
+            dataset, model_config, train_config, line = check_run(
                 model_config, train_config, data_config, out, resume, cluster.world_size
             )
         if cluster.is_main:
             for note in dataset.info.notes:
                 console.print(f"data: {note}", highlight=False, soft_wrap=True)
+            if line:
+                console.print(f"model: {line}", highlight=False, soft_wrap=True)
         if train_config.threads:
             torch.set_num_threads(train_config.threads)
         torch.manual_seed(train_config.seed)

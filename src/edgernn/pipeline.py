@@ -39,7 +39,7 @@ class PipelineConfig:
     resume: bool = False  # continue a previous pipeline output: its training, then every later stage
     exporter: str = "auto"  # export's gate options, as `edgernn export` takes them
     opset: int = 17
-    atol: float = 1e-5
+    atol: float | None = None  # None: export_run's default for the run's outputs
     rtol: float = 1e-4
 
 

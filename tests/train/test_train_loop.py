@@ -138,7 +138,8 @@ def test_early_stopping_ends_patience_epochs_after_the_best(tmp_path):
     )
     s = result.summary
     log = records(tmp_path / "r")
-    best = max(log, key=lambda r: (r["val_metric"], -r["epoch"]))
+    # the best accuracy; among epochs that tie on it, the lowest validation loss (then the earliest)
+    best = min(log, key=lambda r: (-r["val_metric"], r["val_loss"], r["epoch"]))
     assert s.best_epoch == best["epoch"]
     assert s.stopped == "early_stop" and s.epochs_run == s.best_epoch + 2 < 60
 

@@ -117,3 +117,49 @@ def test_verdicts():
     assert (
         "holds 10 samples (< 30): the verdict rests on too little data" in _summary(test_samples=10).caveat()
     )
+
+
+def _long_csv(path, series, labels, shuffle_time=False):
+    lines = ["sequence,time,a,b,label"]
+    for k, (s, lab) in enumerate(zip(series, labels, strict=True)):
+        steps = list(range(len(s)))[::-1] if shuffle_time else range(len(s))
+        lines += [f"s{k},{t * 0.5},{float(s[t, 0])!r},{float(s[t, 1])!r},{lab}" for t in steps]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_long_format_csv_reads_like_the_same_npz(tmp_path):
+    rng = np.random.default_rng(3)
+    series = [rng.normal(size=(n, 2)).astype(np.float32) for n in [5, 3, 4, 5] * 10]
+    labels = ["up", "down"] * 20
+    csv_path = _long_csv(tmp_path / "long.csv", series, labels, shuffle_time=True)
+    x = np.zeros((40, 5, 2), np.float32)
+    for i, s in enumerate(series):
+        x[i, : len(s)] = s
+    npz = tmp_path / "same.npz"
+    np.savez(npz, x=x, y=np.array(labels), lengths=np.array([len(s) for s in series]))
+    a, b = load_dataset(DataConfig(path=str(csv_path))), load_dataset(DataConfig(path=str(npz)))
+    assert a.info.labels == b.info.labels == ("down", "up") and a.info.variable_length
+    for split in ("train", "val", "test"):
+        sa, sb = getattr(a, split), getattr(b, split)
+        assert (
+            np.array_equal(sa.x, sb.x)
+            and np.array_equal(sa.y, sb.y)
+            and np.array_equal(sa.lengths, sb.lengths)
+        )
+
+
+def test_long_format_csv_refuses_two_labels_for_one_sequence(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("id,x,label\na,1,p\na,2,q\n")
+    with pytest.raises(InputError, match=r"line 3: sequence 'a' has label 'q', but 'p' on line 2"):
+        load_dataset(DataConfig(path=str(path)))
+
+
+def test_long_format_csv_as_test_data(tmp_path):
+    rng = np.random.default_rng(4)
+    train = _long_csv(tmp_path / "tr.csv", [rng.normal(size=(4, 2)) for _ in range(30)], ["a", "b", "c"] * 10)
+    test = _long_csv(tmp_path / "te.csv", [rng.normal(size=(4, 2)) for _ in range(6)], ["c", "a"] * 3)
+    data = load_dataset(DataConfig(path=str(train), test_data=str(test)))
+    assert data.info.split_sizes == (26, 4, 6)
+    assert [data.info.labels[i] for i in data.test.y] == ["c", "a"] * 3
