@@ -16,20 +16,15 @@ import numpy as np
 from edgernn.runtime.errors import InputError
 
 from .config import DataConfig, DataInfo
-from .samples import ask_task, class_ids, describe, fixed_test_split, read_samples, with_test_file
-from .splits import Dataset, Split, fit_stats, shuffled_split
+from .samples import describe, prepare_labels, read_samples, split_rows, with_test_file
+from .splits import Dataset, Split, fit_stats
 
 
 def load_arrays(config: DataConfig, path: Path, sha: str) -> Dataset:
     """Classification/regression data from the arrays at ``path``."""
     a, test_samples = with_test_file(config, read_samples(path), path)
     x, y, lengths, cond, labels = (a.get(k) for k in ("x", "y", "lengths", "cond", "labels"))
-    ask_task(path, y, config.task)
-    notes = []
-    integer_classes = y.dtype.kind in "iu" and config.task in (None, "classify")
-    if y.dtype.kind in "US" or (y.ndim == 1 and (integer_classes or config.task == "classify")):
-        y, labels, note = class_ids(path, y, labels)
-        notes += [note] if note else []
+    y, labels, notes = prepare_labels(config, path, y, labels)
     tokens = _is_tokens(config, path, x)
     x = x.astype(np.int64) if tokens else (x if x.ndim == 3 else x[..., None]).astype(np.float32)
     topology = config.topology or _topology(x, y, cond)
@@ -49,10 +44,7 @@ def load_arrays(config: DataConfig, path: Path, sha: str) -> Dataset:
     y = _check_y(path, topology, task, x, y)
     mask = None if lengths is None else np.arange(x.shape[1])[None, :] < lengths[:, None]
     lengths = None if lengths is None else lengths.astype(np.int64)
-    if test_samples:
-        parts = fixed_test_split(len(x) - test_samples, test_samples, config)
-    else:
-        parts = shuffled_split(len(x), config)
+    parts = split_rows(len(x), test_samples, config)
     train_rows = parts[0]
     info: dict = dict(
         source=str(path),

@@ -12,7 +12,7 @@ from edgernn.runtime.errors import InputError
 
 from .config import DataConfig
 from .readers import read_arrays
-from .splits import require_samples
+from .splits import require_samples, shuffled_split
 
 MAX_CLASSES_ASKED = 20
 
@@ -53,6 +53,25 @@ def class_ids(
     shown = ", ".join(str(v) for v in values[:6]) + (", ..." if len(values) > 6 else "")
     note = f"class ids {shown} mapped to 0..{len(values) - 1}; the labels keep the values as given"
     return ids.reshape(y.shape).astype(np.int64), np.array([str(v) for v in values]), note
+
+
+def prepare_labels(
+    config: DataConfig, path: Path, y: np.ndarray, labels: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """Class labels as ids (strings, 1-based or gapped ids) after asking about a float ``y``; notes."""
+    ask_task(path, y, config.task)
+    integer_classes = y.dtype.kind in "iu" and config.task in (None, "classify")
+    if y.dtype.kind in "US" or (y.ndim == 1 and (integer_classes or config.task == "classify")):
+        y, labels, note = class_ids(path, y, labels)
+        return y, labels, [note] if note else []
+    return y, labels, []
+
+
+def split_rows(samples: int, test_samples: int, config: DataConfig) -> tuple[np.ndarray, ...]:
+    """Train/val/test rows: the appended --test-data samples as the test split, else shuffled."""
+    if test_samples:
+        return fixed_test_split(samples - test_samples, test_samples, config)
+    return shuffled_split(samples, config)
 
 
 def ask_task(path: Path, y: np.ndarray, task: str | None) -> None:
