@@ -99,7 +99,8 @@ def _read_npy(path: Path) -> np.ndarray:
         raise InputError(
             f"{path}: header promises shape {list(shape)} {dtype} ({want} bytes), the file holds {data_bytes}"
         )
-    return np.load(path, allow_pickle=False)
+    array: np.ndarray = np.load(path, allow_pickle=False)
+    return array
 
 
 def _number(name: str, text: str) -> int | float:
@@ -322,7 +323,7 @@ def _compute(
     stream: bool,
     echo: bool,
     notes: list[str],
-    state: dict | None,
+    state: dict[str, np.ndarray] | None,
     lengths: np.ndarray | None = None,
 ) -> tuple[Table, list[Any]]:
     frames = session.signature.x.time_axis is None  # third-party frame models: each row is one call
@@ -347,7 +348,7 @@ def _say(notes: list[str]) -> None:
     notes.clear()
 
 
-def _counter(session: Any, batch: int, start_row: int | None, notes: list[str]) -> dict | None:
+def _counter(session: Any, batch: int, start_row: int | None, notes: list[str]) -> dict[str, Any] | None:
     """The row counter of a bundle with calendar features (``--start-row``), with a note saying
     where it counts from."""
     series = session.manifest.series
@@ -371,7 +372,7 @@ def _stream(
     *,
     echo: bool,
     notes: list[str],
-    state: dict | None = None,
+    state: dict[str, np.ndarray] | None = None,
 ) -> list[Any]:
     rows = x if frames else np.moveaxis(x, session.signature.x.time_axis, 0)
     s = session.stream(1 if frames else x.shape[0])
