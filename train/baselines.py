@@ -47,8 +47,11 @@ def nearest_neighbour(
 ) -> tuple[np.ndarray, str]:
     """1-NN Euclidean predictions for ``test`` from ``train`` (z-normalised series); a note says when
     the training set was subsampled to keep the cost under ``budget`` multiply-adds."""
-    ref = znormalise(train.x, train.lengths).reshape(len(train), -1)
-    query = znormalise(test.x, test.lengths).reshape(len(test), -1)
+    ref, query = znormalise(train.x, train.lengths), znormalise(test.x, test.lengths)
+    steps = max(ref.shape[1], query.shape[1])  # pad the shorter set: padding compares as zeros
+    ref, query = (
+        np.pad(z, ((0, 0), (0, steps - z.shape[1]), (0, 0))).reshape(len(z), -1) for z in (ref, query)
+    )
     labels, note = train.y, ""
     keep = int(budget // max(1, len(test) * ref.shape[1]))
     if keep < len(ref):
