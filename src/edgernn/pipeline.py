@@ -62,7 +62,6 @@ def run_pipeline(config: PipelineConfig, console: Console) -> PipelineSummary:
     import onnxruntime as ort
 
     from edgernn.export.evaluate import EvalData
-    from edgernn.export.from_run import export_trained
 
     from . import outdir
 
@@ -73,14 +72,7 @@ def run_pipeline(config: PipelineConfig, console: Console) -> PipelineSummary:
     trained = _train(config.run, run_dir, config.resume, console)
     data = EvalData.from_arrays(trained.eval_arrays, run_dir / EVAL_FILE)
     _stage(console, 1)
-    gate = {"exporter": config.exporter, "opset": config.opset, "atol": config.atol, "rtol": config.rtol}
-    exported = export_trained(trained, out / "bundle", eval_data=data, **gate)
-    console.print(
-        f"{len(exported.checks) - len(exported.warnings)} checks passed; max abs diff "
-        f"{exported.max_abs_diff:.2e} ({exported.exporter})"
-    )
-    for c in exported.warnings:
-        console.print(f"warning: {c.name}: max abs diff {c.max_abs_diff:.2e} {c.detail}", highlight=False)
+    exported = _export(trained, out / "bundle", data, config, console)
     _stage(console, 2)
     gpu = CUDA in ort.get_available_providers()
     quantized = _quantize(exported.as_bundle(), [INT8, *([FP16] if gpu else [])], data, config, console)
@@ -182,6 +174,23 @@ def _quantize(
         notes = "; ".join(n for n in (r.note, r.stream_note) if n) or "all checks passed"
         console.print(f"{r.variant}: {kept}; {notes}", highlight=False)
     return quantized
+
+
+def _export(
+    trained: TrainedRun, bundle: Path, data: EvalData, config: PipelineConfig, console: Console
+) -> Any:
+    """Export with the gate options given; the checks passed, and any recorded warning, one line each."""
+    from edgernn.export.from_run import export_trained
+
+    gate = {"exporter": config.exporter, "opset": config.opset, "atol": config.atol, "rtol": config.rtol}
+    exported = export_trained(trained, bundle, eval_data=data, **gate)
+    console.print(
+        f"{len(exported.checks) - len(exported.warnings)} checks passed; max abs diff "
+        f"{exported.max_abs_diff:.2e} ({exported.exporter})"
+    )
+    for c in exported.warnings:
+        console.print(f"warning: {c.name}: max abs diff {c.max_abs_diff:.2e} {c.detail}", highlight=False)
+    return exported
 
 
 def _streams(bundle: Bundle, console: Console) -> bool:
