@@ -4,47 +4,42 @@ of a padded batch without lengths for a bundle trained on ragged data."""
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .arrayfiles import read_npz
 from .errors import InputError
 from .limits import read_text_file, strict_json
 
 
-def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """'x' and, when present, 'lengths' of an .npz (never unpickled)."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            if "x" not in npz.files:
-                raise InputError(
-                    f"{path}: expected an array 'x' (and optional 'lengths'), got {sorted(npz.files)[:10]}"
-                )
-            return {k: npz[k] for k in ("x", "lengths") if k in npz.files}
-    except zipfile.BadZipFile as err:
-        raise ValueError(f"not an .npz file ({err})") from None
+def read_npz_x(path: Path) -> np.ndarray:
+    """The array 'x' of an .npz input (its 'lengths' are read by :func:`read_lengths`)."""
+    arrays = read_npz(path, ("x",))
+    if "x" not in arrays:
+        raise InputError(f"{path}: expected an array 'x' (and optional 'lengths')")
+    return arrays["x"]
 
 
 def read_lengths(path: Path, batch: int) -> np.ndarray | None:
     """The valid steps of each sequence: an .npz array 'lengths', or a JSON object's key 'lengths'."""
     suffix = path.suffix.lower()
+    lengths: Any = None
     if suffix == ".npz":
-        lengths = read_npz(path).get("lengths")
+        lengths = read_npz(path, ("lengths",)).get("lengths")
     elif suffix == ".json":
         data = strict_json(read_text_file(path))
         lengths = data.get("lengths") if isinstance(data, dict) else None
-    else:
-        return None
     if lengths is None:
         return None
-    lengths = np.asarray(lengths)
-    if lengths.ndim != 1 or len(lengths) != batch or lengths.dtype.kind not in "iu":
+    array: np.ndarray = np.asarray(lengths)
+    if array.ndim != 1 or len(array) != batch or array.dtype.kind not in "iu":
         raise InputError(
-            f"{path}: 'lengths' must be {batch} integers (one per sequence), got {lengths.dtype} {lengths.shape}"
+            f"{path}: 'lengths' must be {batch} integers (one per sequence), got {array.dtype} {list(array.shape)}"
         )
-    return lengths.astype(np.int64)
+    result: np.ndarray = array.astype(np.int64)
+    return result
 
 
 def check_ragged(path: Path, session: Any, batch: int, lengths: np.ndarray | None) -> None:

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edgernn.runtime.csvinput import number_cell
 from edgernn.runtime.errors import InputError
 
-from .readers import _csv_rows, _number
+from .readers import _csv_rows
 
 SEQUENCE_NAMES = ("sequence", "sequence_id", "series", "id")
 LABEL_NAMES = ("label", "class")
@@ -67,8 +68,12 @@ def read_long_csv(path: Path) -> dict[str, np.ndarray]:
                 f"{path}: line {line}: sequence {key!r} has label {cls!r}, but {first[1]!r} on line {first[0]}; "
                 "expected one label per sequence"
             )
-        order = _number(path, line, header[time], row[time]) if time is not None else len(rows.get(key, ()))
-        values = [_number(path, line, header[i], row[i]) for i in features]
+        order = (
+            number_cell(path, line, repr(header[time]), row[time])
+            if time is not None
+            else len(rows.get(key, ()))
+        )
+        values = [number_cell(path, line, repr(header[i]), row[i]) for i in features]
         rows.setdefault(key, []).append((order, values))
     series = [
         np.array([v for _, v in sorted(steps, key=lambda s: s[0])], np.float32) for steps in rows.values()

@@ -21,6 +21,7 @@ COMMANDS = {
     "train": "edgernn.train.cli:train_command",
     "pipeline": "edgernn.pipeline_cli:pipeline_command",
     "demo": "edgernn.pipeline_cli:demo_command",
+    "pack": "edgernn.pack_cli:pack_command",
 }
 
 
