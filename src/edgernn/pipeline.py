@@ -89,9 +89,7 @@ def _run_stages(config: PipelineConfig, console: Console) -> PipelineSummary:
     _stage(console, 4)
     providers = ("cpu", *(("cuda",) if gpu else ()))
     baseline = trained.model if config.torch_baseline else None
-    timing = _profile(
-        quantized.as_bundle(), list(variants), providers, int(data.x.shape[1]), config, baseline, console
-    )
+    timing = _profile(quantized, list(variants), providers, int(data.x.shape[1]), config, baseline, console)
     _stage(console, 5)
     summary = PipelineSummary(
         out=out,
@@ -187,7 +185,7 @@ def _variants(quantized: QuantizeReport) -> dict[str, VariantSummary]:
 
 
 def _profile(
-    bundle: Bundle,
+    quantized: QuantizeReport,
     variants: list[str],
     providers: tuple[str, ...],
     time_steps: int,
@@ -196,7 +194,7 @@ def _profile(
     console: Console,
 ) -> list[Timing]:
     """Sequence and stream latency of each variant, beside PyTorch eager (``module``, when given) on
-    the same inputs; one session per variant for both passes."""
+    the same inputs; one session per variant for both passes, fp32's the one quantize scored with."""
     from edgernn.profiling.config import ProfileConfig
     from edgernn.profiling.engine import profile
     from edgernn.profiling.plan import Loader
@@ -206,6 +204,7 @@ def _profile(
         from edgernn.profiling.torch_baseline import TorchBaseline
 
         baselines = [TorchBaseline(EAGER, module)]
+    bundle, reference = quantized.as_bundle(), quantized.fp32
     rows: list[Timing] = []
     loader = None
     for mode in ("sequence", "stream"):
@@ -218,7 +217,9 @@ def _profile(
             mode=mode,
             iters=config.profile_iters,
         )
-        loader = loader or Loader(bundle, settings)
+        loader = loader or Loader(
+            bundle, settings, {(FP32, "cpu", 1): (reference.session, reference.load_ms)}
+        )
         report = profile(bundle, settings, baselines=baselines, loader=loader)
         for cell in report.cells:
             row = _timing(cell, mode)
