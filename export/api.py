@@ -83,6 +83,7 @@ def export(
     exporter: str = "auto",
     atol: float = 1e-5,
     rtol: float = 1e-4,
+    stream_atol: float | None = None,
     allow_unrolled: bool = False,
     ort_format: bool = False,
     meta: ExportMeta | None = None,
@@ -114,6 +115,7 @@ def export(
         exporter=exporter,
         atol=atol,
         rtol=rtol,
+        stream_atol=stream_atol,
         allow_unrolled=allow_unrolled,
         ort_format=ort_format,
     )

@@ -170,7 +170,11 @@ class Verifier:
             pieces.append(out[0])
             state = out[1:]
         y = np.concatenate(pieces, axis=1) if self.io.per_step else pieces[-1]
-        return self.compare(name, [y, *state], full, "ORT streamed vs PyTorch full sequence")
+        atol = self.config.atol if self.config.stream_atol is None else self.config.stream_atol
+        detail = "ORT streamed vs PyTorch full sequence" + (
+            f", atol {atol:g}" if atol != self.config.atol else ""
+        )
+        return compare_outputs(name, [y, *state], full, atol, self.config.rtol, detail)
 
     def _ragged(self, name: str, time: int) -> Check:
         shortest = self.io.min_length

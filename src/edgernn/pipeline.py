@@ -37,6 +37,11 @@ class PipelineConfig:
     max_metric_drop: float = 0.01  # quantize refuses variants more than 1 % (relative) worse
     overwrite: bool = False  # replace a previous pipeline output in `out` (never other folders)
     resume: bool = False  # continue a previous pipeline output: its training, then every later stage
+    atol: float = 1e-5  # export gate tolerances (edgernn export's --atol/--rtol)
+    rtol: float = 1e-4
+    # the streaming checks' atol: state chained through many calls adds float32 rounding (1.3e-5 seen
+    # on a calendar model that passed every other check); the streamed metric is measured on real data later
+    stream_atol: float = 1e-4
 
 
 def _stage(console: Console, k: int) -> None:
@@ -62,7 +67,8 @@ def run_pipeline(
     trained = _train(data_config, model_config, train_config, run_dir, config.resume, console)
     data = EvalData.load(run_dir / EVAL_FILE)  # the test split, read once for every later stage
     _stage(console, 1)
-    exported = export_run(run_dir, bundle, eval_data=data)
+    gate = dict(atol=config.atol, rtol=config.rtol, stream_atol=max(config.stream_atol, config.atol))
+    exported = export_run(run_dir, bundle, eval_data=data, **gate)
     console.print(
         f"{len(exported.checks)} checks passed; max abs diff {exported.max_abs_diff:.2e} ({exported.exporter})"
     )

@@ -7,11 +7,27 @@ from typing import Any
 
 import click
 
-from edgernn.runtime.flags import count_range
+from edgernn.runtime.flags import FiniteFloat, count_range
 from edgernn.train.cli import train_options
 
 
+def _gate_options(func: Any) -> Any:
+    """The export gate's tolerances, as ``edgernn export`` takes them."""
+    func = click.option(
+        "--stream-atol",
+        type=FiniteFloat(min=0),
+        default=1e-4,
+        show_default=True,
+        help="Export gate: atol of the streaming checks (state chained through many calls).",
+    )(func)
+    func = click.option("--rtol", type=FiniteFloat(min=0), default=1e-4, show_default=True)(func)
+    return click.option(
+        "--atol", type=FiniteFloat(min=0), default=1e-5, show_default=True, help="Export gate tolerance."
+    )(func)
+
+
 def _pipeline_options(func: Any) -> Any:
+    func = _gate_options(func)
     func = click.option(
         "--require-baseline",
         is_flag=True,
@@ -45,6 +61,9 @@ def pipeline_command(
     overwrite: bool,
     resume: bool,
     require_baseline: bool,
+    atol: float,
+    rtol: float,
+    stream_atol: float,
     **flags: Any,
 ) -> None:
     """Train, export with verification, quantize, evaluate, profile and report, in one go.
@@ -64,6 +83,7 @@ def pipeline_command(
     stored = _stored(out) if resume else None
     data_config, model_config, train_config = build_configs(given, stored)
     options = dict(overwrite=overwrite, resume=resume, require_baseline=require_baseline)
+    options["gate"] = dict(atol=atol, rtol=rtol, stream_atol=stream_atol)
     _run(data_config, model_config, train_config, out, profile_iters, not no_torch_baseline, **options)
 
 
@@ -105,6 +125,7 @@ def _run(
     overwrite: bool = False,
     resume: bool = False,
     require_baseline: bool = False,
+    gate: dict[str, float] | None = None,
 ) -> None:
     from rich.console import Console
 
@@ -112,7 +133,12 @@ def _run(
 
     console = Console(width=None if Console().is_terminal else 120)
     config = PipelineConfig(
-        out=out, profile_iters=iters, torch_baseline=torch_baseline, overwrite=overwrite, resume=resume
+        out=out,
+        profile_iters=iters,
+        torch_baseline=torch_baseline,
+        overwrite=overwrite,
+        resume=resume,
+        **(gate or {}),
     )
     summary = run_pipeline(data_config, model_config, train_config, config, console)
     if require_baseline and summary["verdict"]:

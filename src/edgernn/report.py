@@ -114,6 +114,18 @@ def _quantization_notes(variants: dict[str, Any], refused: dict[str, str]) -> li
     return lines or ["- none"]
 
 
+def _baselines(training: dict[str, Any]) -> list[str]:
+    """Every simple forecast the model was measured against (series), as a table."""
+    scores, model = training.get("baselines") or [], training["test_metric"]
+    rows = [
+        [b["name"], f"{b['metric']:.4g}", f"{model / b['metric']:.2f}" if b["metric"] else "-"]
+        for b in scores
+    ]
+    return (
+        [_table(["simple forecast", f"test {training['metric']}", "model / forecast"], rows)] if rows else []
+    )
+
+
 def write_report(out: Path, run_dir: Path, summary: dict[str, Any], checks: list[dict], machine: str) -> Path:
     """Write ``out/report.md`` (atomically) with its charts; returns its path. It opens with the verdict
     and what to ship, then the model and data, quality, variants and their notes, checks, charts."""
@@ -127,8 +139,10 @@ def write_report(out: Path, run_dir: Path, summary: dict[str, Any], checks: list
     headline = (
         f"**Verdict: {verdict}.**"
         if verdict
-        else f"**Verdict: better than {t['baseline']}** on the test split ({t['metric']} {t['test_metric']:.4g} "
-        f"vs {t['baseline_metric']:.4g}" + (f", ratio {q['ratio']})." if q["ratio"] != "-" else ").")
+        else f"**Verdict: better than {t['baseline']}**"
+        + (", the strongest simple forecast," if len(t.get("baselines") or ()) > 1 else "")
+        + f" on the test split ({t['metric']} {t['test_metric']:.4g} vs {t['baseline_metric']:.4g}"
+        + (f", {q['ratio']}x {t['baseline']})." if q["ratio"] != "-" else ").")
     )
     streamed = [
         [
@@ -146,7 +160,8 @@ def write_report(out: Path, run_dir: Path, summary: dict[str, Any], checks: list
         "## Model and data",
         "\n".join(_model_and_data(summary["model"])),
         "## Quality",
-        _table(["", "metric", "value", "naive baseline", "ratio"], [list(q.values())]),
+        _table(["", "metric", "value", "strongest simple forecast", "ratio"], [list(q.values())]),
+        *_baselines(t),
         _table(["variant", f"streamed {q['metric']} (batch 1, step by step)", "may stream"], streamed),
         "## Variants",
         _table(VARIANT_HEADERS, variant_rows(summary)),

@@ -77,7 +77,7 @@ def test_impossible_differences_are_refused(tmp_path):
         load_dataset(DataConfig(path=str(path), columns=("ar",), target=("walk",), difference="1"))
     plain = tmp_path / "plain.csv"
     plain.write_text("v\n" + "\n".join(str(v) for v in _series()["walk"]) + "\n")
-    with pytest.raises(InputError, match="--difference season: needs a time column with a season"):
+    with pytest.raises(InputError, match="--difference season: needs a season"):
         load_dataset(DataConfig(path=str(plain), difference="season"))
 
 
