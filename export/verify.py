@@ -29,6 +29,7 @@ class GraphIO:
     example_time: int
     input_names: tuple[str, ...]
     min_length: int = 1  # the fewest steps the module runs on: checks never go below it
+    state_dtypes: tuple[str, ...] = ()  # per state tensor ("float64": a row counter); () = all float32
 
 
 def compare_outputs(
@@ -67,11 +68,12 @@ class Verifier:
 
     def _state(self, batch: int, random: bool) -> list[np.ndarray]:
         make = self.rng.standard_normal if random else np.zeros
+        dtypes = self.io.state_dtypes or ("float32",) * len(self.io.state_shapes)
         return [
-            (0.5 * make((rows, batch, hidden))).astype(np.float32)
+            (0.5 * make((rows, batch, hidden))).astype(dtype)
             if random
-            else make((rows, batch, hidden), np.float32)
-            for rows, hidden in self.io.state_shapes
+            else make((rows, batch, hidden), dtype)
+            for (rows, hidden), dtype in zip(self.io.state_shapes, dtypes, strict=True)
         ]
 
     def _feed(self, x: np.ndarray, state: list[np.ndarray], lengths: np.ndarray | None) -> list[np.ndarray]:

@@ -27,7 +27,7 @@ from .limits import check_tensor_bytes, max_threads, read_text_file, regular_fil
 from .vocab import AUTO, PROVIDER_NAMES, VARIANTS
 
 FORMATS = (".csv", ".npy", ".json")
-MAX_ROW = 2**24  # the graph counts rows in float32, exact up to 2**24
+MAX_ROW = 2**53  # the graph counts rows in float64, exact up to 2**53 (older bundles: float32, 2**24)
 
 
 def read_input(path: Path, manifest: Any = None) -> tuple[np.ndarray, list[str]]:
@@ -341,7 +341,14 @@ def _counter(session: Any, batch: int, start_row: int | None, notes: list[str]) 
         f"calendar features: the first input row is row {row} of the training CSV "
         f"({series.step} rows from {series.first}; --start-row sets it)"
     )
-    return {series.counter: np.full((1, batch, 1), row, np.float32)}
+    spec = next((s for s in session.manifest.state if s.input == series.counter), None)
+    dtype = np.dtype(spec.dtype) if spec is not None else np.dtype(np.float32)  # float64: exact past 2**24
+    if dtype == np.float32 and row > 2**24:
+        raise InputError(
+            f"--start-row {row}: this bundle counts rows in float32, exact up to {2**24}; export it again "
+            "with this edgernn for a float64 counter"
+        )
+    return {series.counter: np.full((1, batch, 1), row, dtype)}
 
 
 def _stream(

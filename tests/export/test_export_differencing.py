@@ -111,3 +111,14 @@ def test_calendar_features_run_from_the_counter_state(tmp_path):
     assert (
         f"the first input row is row {start} of the training CSV (hourly rows from 2010-01-01" in ran.stderr
     )
+    # the counter is float64: a stream past 2**24 rows keeps its phase (a day is 24 rows here)
+    far = start + 24 * 2**20  # 25,165,824 rows later: same hour of the day
+    assert far > 2**24 and manifest.state[-1].dtype == "float64"
+    later = session.run(x[None], state={"step0": np.full((1, 1, 1), far, np.float64)}).output[0, :, 0]
+    np.testing.assert_allclose(later, want, rtol=1e-6)
+    ran = CliRunner().invoke(
+        cli, ["run", str(tmp_path / "b"), str(tmp_path / "x.csv"), "--start-row", str(far)]
+    )
+    assert ran.exit_code == 0, ran.output
+    got = np.array([float(line.split(",")[1]) for line in ran.stdout.splitlines()[1:]])
+    np.testing.assert_allclose(got, want, rtol=1e-6)
