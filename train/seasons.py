@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .timeindex import DAY_S, TimeIndex
+from .timeindex import DAY_S, TimeIndex, business_days
 
 ACF_MIN = 0.3  # a lag's autocorrelation of the changes must reach this to count as a season
 MAX_LAG = 1000  # the longest season the autocorrelation looks for, in rows
@@ -58,9 +58,7 @@ def _from_spacing(time: TimeIndex, times: np.ndarray) -> list[Season] | None:
             Season(7 * whole, f"{what} rows: a week is {7 * whole} rows"),
         ]
     if time.step == "daily":
-        days = times.astype("datetime64[D]").astype(np.int64)
-        weekday = (days + 3) % 7  # 0 = Monday (1970-01-01 was a Thursday)
-        if not np.any(weekday >= 5) and len(days) > 10:
+        if business_days(times):
             return [
                 Season(5, "business days (no Saturday or Sunday rows): a week is 5 rows"),
                 Season(261, "business days: a year is about 261 rows"),
