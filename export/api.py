@@ -102,8 +102,7 @@ def export(
     PyTorch runs the module on; verification starts there and the runtime refuses shorter inputs.
     With ``lengths`` the module must accept ``lengths=`` (a ``[batch]`` int64 tensor).
     ``one_to_many`` modules also need ``init_state(cond) -> state``. ``real_inputs`` (model space,
-    ``[n, time, ...]``) adds a parity check on real data. Raises :class:`ExportError` listing each
-    failed check.
+    ``[n, time, ...]``) adds a parity check on real data. Raises :class:`ExportError` per failed check.
     """
     config = ExportConfig(
         topology=topology,

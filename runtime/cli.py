@@ -5,7 +5,6 @@ Only numpy, onnxruntime and click load on this path: no torch, onnx, matplotlib 
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -24,6 +23,8 @@ from .fileio import atomic_write_bytes, atomic_write_text
 from .flags import check_outputs
 from .interrupt import interruptible
 from .limits import check_tensor_bytes, max_threads, read_text_file, regular_file, strict_json
+from .table import Table, csv_line
+from .timecheck import check_csv, counter_row
 from .vocab import AUTO, PROVIDER_NAMES, VARIANTS
 
 FORMATS = (".csv", ".npy", ".json")
@@ -120,61 +121,6 @@ def _as_batch(array: np.ndarray, session: Any) -> np.ndarray:
     return array[None] if array.ndim == len(x.dims) - 1 else array
 
 
-class Table:
-    """Outputs as rows: ``[sequence,] [step,] values`` where values are labels + probabilities or numbers."""
-
-    def __init__(self, session: Any, batch: int, stepped: bool) -> None:
-        spec = session.manifest.output
-        self.classes = spec.kind == "classes"
-        self.labels = spec.labels
-        self.batch, self.stepped, self.name = batch, stepped, spec.name
-        self.names = spec.names
-        self.rows: list[list[Any]] = []
-        self.header: list[str] | None = None
-
-    def add(self, result: Any, step: int | None = None) -> list[list[Any]]:
-        """Append the rows of one result (``output`` of ``[batch, out]`` or ``[batch, time, out]``)."""
-        values = result.probabilities if self.classes else result.output
-        labels = result.labels if self.classes else None
-        values = (
-            values.reshape(values.shape[0], -1, values.shape[-1])
-            if values.ndim > 1
-            else values[:, None, None]
-        )
-        if self.header is None:
-            self.header = self._header(values.shape[-1], step is not None or values.shape[1] > 1)
-        new = []
-        for b in range(values.shape[0]):
-            for t in range(values.shape[1]):
-                row: list[Any] = [b] if self.batch > 1 else []
-                if self.stepped or values.shape[1] > 1:
-                    row.append(step if step is not None else t)
-                if labels is not None:
-                    row.append(np.asarray(labels).reshape(values.shape[0], -1)[b, t].item())
-                row += [float(v) for v in values[b, t]]
-                new.append(row)
-        self.rows += new
-        return new
-
-    def _header(self, width: int, stepped: bool) -> list[str]:
-        self.stepped = self.stepped or stepped
-        cols = (["sequence"] if self.batch > 1 else []) + (["step"] if self.stepped else [])
-        if self.classes:
-            names = self.labels or tuple(str(i) for i in range(width))
-            return cols + ["label"] + [f"p_{n}" for n in names]
-        if self.names is not None and len(self.names) == width:
-            return cols + list(self.names)
-        return cols + ([self.name] if width == 1 else [f"{self.name}_{i}" for i in range(width)])
-
-
-def csv_line(row: list[Any]) -> str:
-    """One CSV line; a field holding a comma, a quote or a newline (a label) is quoted."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")  # with "\n" here, a field holding one is quoted
-    writer.writerow([f"{v:.7g}" if isinstance(v, float) else v for v in row])
-    return buffer.getvalue()[:-1]
-
-
 def write_output(path: Path, table: Table, results: list[Any], session: Any) -> None:
     """Write ``.csv`` (the table), ``.npy`` (the main output in real units; probabilities for classes)
     or ``.json`` (both, plus the provider and variant that ran)."""
@@ -232,6 +178,11 @@ def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
     help="Bundles with calendar features: the row of their training CSV this input starts at [default: 0].",
 )
 @click.option(
+    "--allow-gaps",
+    is_flag=True,
+    help="Dated bundles: run across missing rows (with a note) instead of refusing.",
+)
+@click.option(
     "--threads",
     type=click.IntRange(min=1, max=max_threads()),
     default=None,
@@ -250,6 +201,7 @@ def run_command(
     variant: str,
     stream: bool,
     start_row: int | None,
+    allow_gaps: bool,
     threads: int | None,
     fallback: str,
     state_map: tuple[str, ...],
@@ -284,14 +236,20 @@ def run_command(
     values, notes = read_input(input_path, session.manifest)
     x = _as_batch(values, session)
     notes.insert(0, session.describe()["choice"])
-    state = _counter(session, x.shape[0], start_row, notes)
+    dated = check_csv(input_path, session.manifest.series, allow_gaps) if _is_csv(input_path) else None
+    start_row, inferred = counter_row(dated, session.manifest.series, start_row, notes)
+    state = _counter(session, x.shape[0], start_row, notes, inferred=inferred)
     echo = out_path is None
     with np.errstate(all="ignore"):  # an overflow in de-normalising is data, not a second stderr line
         table, results = interruptible(
-            lambda: _compute(session, x, stream, echo, notes, state), session.interrupt
+            lambda: _compute(session, x, stream, echo, notes, state, dated), session.interrupt
         )
     if out_path is not None:
         write_output(out_path, table, results, session)
+
+
+def _is_csv(path: Path) -> bool:
+    return path.suffix.lower() == ".csv"
 
 
 def _check_out(out_path: Path | None, target: Path, input_path: Path) -> None:
@@ -304,10 +262,10 @@ def _check_out(out_path: Path | None, target: Path, input_path: Path) -> None:
 
 
 def _compute(
-    session: Any, x: np.ndarray, stream: bool, echo: bool, notes: list[str], state: dict | None
+    session: Any, x: np.ndarray, stream: bool, echo: bool, notes: list[str], state: dict | None, dated: Any
 ) -> tuple[Table, list[Any]]:
     frames = session.signature.x.time_axis is None  # third-party frame models: each row is one call
-    table = Table(session, batch=x.shape[0] if not frames else 1, stepped=stream or frames)
+    table = Table(session, batch=x.shape[0] if not frames else 1, stepped=stream or frames, dated=dated)
     if stream or frames:
         results = _stream(session, x, frames, table, echo=stream and echo, notes=notes, state=state)
         if echo and not stream:
@@ -328,7 +286,9 @@ def _say(notes: list[str]) -> None:
     notes.clear()
 
 
-def _counter(session: Any, batch: int, start_row: int | None, notes: list[str]) -> dict | None:
+def _counter(
+    session: Any, batch: int, start_row: int | None, notes: list[str], inferred: bool = False
+) -> dict | None:
     """The row counter of a bundle with calendar features (``--start-row``), with a note saying
     where it counts from."""
     series = session.manifest.series
@@ -337,9 +297,10 @@ def _counter(session: Any, batch: int, start_row: int | None, notes: list[str]) 
             raise InputError("--start-row: this bundle has no calendar features, so it counts no rows")
         return None
     row = start_row or 0
+    how = "from its date" if inferred else "--start-row sets it"
     notes.append(
         f"calendar features: the first input row is row {row} of the training CSV "
-        f"({series.step} rows from {series.first}; --start-row sets it)"
+        f"({series.step} rows from {series.first}; {how})"
     )
     spec = next((s for s in session.manifest.state if s.input == series.counter), None)
     dtype = np.dtype(spec.dtype) if spec is not None else np.dtype(np.float32)  # float64: exact past 2**24

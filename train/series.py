@@ -68,7 +68,9 @@ def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:
     info = _info(path, sha, topology, inputs, targets, window, horizon, splits)
     in_mean, in_std = in_stats
     info.update(input_mean=in_mean, input_std=in_std, output_mean=out_mean, output_std=out_std)
-    info.update(_series_info(inputs, time, plan, transform, rows, found), units=config.units)
+    info.update(
+        _series_info(inputs, time, plan, transform, rows, found, times, horizon, window), units=config.units
+    )
     if len(splits["train"]) < FEW_WINDOWS:
         info["notes"] += (
             f"only {len(splits['train'])} training windows ({val_start} rows, --window {window}): too few to "
@@ -88,7 +90,15 @@ FEW_WINDOWS = 20  # fewer training windows than this earn a note: the metrics re
 
 
 def _series_info(
-    inputs, time: TimeIndex | None, plan: differencing.Plan, transform, rows: int, found: tuple
+    inputs,
+    time: TimeIndex | None,
+    plan: differencing.Plan,
+    transform,
+    rows: int,
+    found: tuple,
+    times,
+    horizon: int,
+    window: int,
 ) -> dict:
     """The series record, the graph's transform and the lines that say what was decided."""
     record = SeriesRecord(
@@ -96,6 +106,10 @@ def _series_info(
         first=time.first if time else None,
         last=time.last if time else None,
         step=time.step if time else None,
+        step_seconds=time.step_seconds if time else 0.0,
+        business_days=bool(time and time.step == "daily" and timeindex.business_days(times)),
+        horizon=horizon,
+        window=window,
         period=plan.period if plan.difference == "season" else (found[0].period if found else 1),
         seasons=tuple(x.period for x in found),
         season_reasons=tuple(x.reason for x in found),
