@@ -21,7 +21,7 @@ import numpy as np
 
 from edgernn.runtime.errors import InputError
 
-from .config import DataConfig, Transform
+from .config import SEASONAL, DataConfig, Transform
 from .seasons import Season
 from .stationarity import unit_root
 
@@ -33,7 +33,7 @@ _MIN_REL = 1e-12  # a spread under this fraction of the column's magnitude is no
 class Plan:
     """The decision: the targets' difference, the columns seen as changes, and why."""
 
-    difference: str  # "none", "first" or "season"
+    difference: str  # "none", "first", "season" or "season+first"
     period: int  # rows back of a seasonal difference (1 otherwise)
     changed: tuple[bool, ...]  # per input column
     reason: str
@@ -47,7 +47,7 @@ class Plan:
     @property
     def warmup(self) -> int:
         """Rows a cold start needs before every difference is a real one."""
-        if self.difference == "season":
+        if self.difference in SEASONAL:
             return self.period
         return 1 if self.active else 0
 
@@ -89,7 +89,7 @@ def plan(
         else:
             changed.append(unit_root(train[:, j]).change)
     reason += _range_note(values, val_start, cols[0], targets[0])
-    return Plan(difference, period if difference == "season" else 1, tuple(changed), reason)
+    return Plan(difference, period if difference in SEASONAL else 1, tuple(changed), reason)
 
 
 def _target_rule(
@@ -114,14 +114,14 @@ def _target_rule(
         ratios = {s.period: _season_ratio(y, s.period) for s in usable}
         best = min(usable, key=lambda s: ratios[s.period])
         if ratios[best.period] < SEASON_RATIO:
-            return (
-                "season",
-                best.period,
-                (
-                    f"seasonal difference (period {best.period}; {best.reason}): the seasonal change is "
-                    f"{ratios[best.period]:.2f}x as spread as the step change on the training rows"
-                ),
+            why = (
+                f"seasonal difference (period {best.period}; {best.reason}): the seasonal change is "
+                f"{ratios[best.period]:.2f}x as spread as the step change on the training rows"
             )
+            drift = unit_root(y[best.period :] - y[: -best.period])
+            if drift.change:
+                return "season+first", best.period, f"{why}; then its first difference: it {drift.why}"
+            return "season", best.period, why
     verdicts = [unit_root(train[:, c]) for c in cols]
     changing = [v for v in verdicts if v.change]
     if changing:
@@ -193,7 +193,7 @@ def transform(
     for j, changed in enumerate(plan_.changed):
         if changed:
             mean[j], std[j] = _stats(np.diff(train[:, j]), _magnitude(train[:, j]))
-    if plan_.difference == "season":
+    if plan_.difference in SEASONAL:
         mean[cols[0]], std[cols[0]] = _stats(
             train[period:, cols[0]] - train[:-period, cols[0]], _magnitude(train[:, cols[0]])
         )
@@ -202,6 +202,9 @@ def transform(
         y = train[:, c]
         if plan_.difference == "first":
             m, s = _stats(y[horizon:] - y[:-horizon], _magnitude(y))  # y[t+h] - y[t]
+        elif plan_.difference == "season+first":
+            z = y[period:] - y[:-period]
+            m, s = _stats(z[horizon:] - z[:-horizon], _magnitude(y))  # y[t+h]-y[t+h-P] - (y[t]-y[t-P])
         elif plan_.difference == "season":
             m, s = _stats(y[period:] - y[:-period], _magnitude(y))  # y[t+h] - y[t+h-P], over every t+h
         else:

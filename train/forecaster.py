@@ -23,7 +23,7 @@ import math
 import torch
 from torch import Tensor
 
-from .config import DataInfo, ModelConfig, Transform
+from .config import SEASONAL, DataInfo, ModelConfig, Transform
 from .model import SequenceModel
 
 _RECURRENT_NAMES = {"lstm": ("h", "c")}
@@ -39,13 +39,14 @@ class DifferencingForecaster(SequenceModel):
         f_mean, f_std = _vector(t.feature_mean), _vector(t.feature_std)
         changed = torch.tensor(t.changed, dtype=torch.float32)
         season = torch.zeros_like(changed)
-        if t.difference == "season":
+        if t.difference in SEASONAL:
             season[t.targets[0]] = 1.0
         level = 1.0 - changed - season
         cols = list(t.targets)
         out_mean, out_std = _vector(info.output_mean), _vector(info.output_std)
         on = 0.0 if t.difference == "none" else 1.0
-        self.season = t.difference == "season"
+        self.season = t.difference in SEASONAL
+        self.both = t.difference == "season+first"  # the seasonal change, first-differenced
         self.period = t.period
         self.horizon = info.horizon or 1
         self.register_buffer("changed", changed, persistent=False)
@@ -109,7 +110,9 @@ class DifferencingForecaster(SequenceModel):
             )
             past = torch.cat([hist, levels], dim=1)  # [batch, period + time]
             d = d - self.season_mask * past[:, : x.shape[1], None]
-            base = past[:, self.horizon : self.horizon + x.shape[1], None]
+            base = past[:, self.horizon : self.horizon + x.shape[1], None]  # y[t+h-P]
+            if self.both:  # + y[t] - y[t-P]: the seasonal change so far carries on
+                base = base + (levels - past[:, : x.shape[1]])[..., None]
         else:
             base = x.index_select(2, self.targets)
         features = d * self.scale + self.shift

@@ -71,6 +71,8 @@ def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:
     info.update(
         _series_info(inputs, time, plan, transform, rows, found, times, horizon, window), units=config.units
     )
+    if not config.target:
+        info["notes"] += _target_warning(targets[0], inputs, values[:val_start, : len(inputs)])
     if len(splits["train"]) < FEW_WINDOWS:
         info["notes"] += (
             f"only {len(splits['train'])} training windows ({val_start} rows, --window {window}): too few to "
@@ -87,6 +89,20 @@ def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:
 
 COUNTER = "step0"  # the forecaster's row-counter state input (see forecaster.py)
 FEW_WINDOWS = 20  # fewer training windows than this earn a note: the metrics rest on very little
+
+
+def _target_warning(target: str, inputs: tuple[str, ...], train: np.ndarray) -> tuple[str, ...]:
+    """A warning when the default target (the last column) is constant or takes two values in
+    training (a dummy, a flag): it names --target and the columns that vary more."""
+    distinct = len(np.unique(train[:, inputs.index(target)]))
+    if distinct > 2:
+        return ()
+    what = "constant" if distinct == 1 else "two-valued (a flag or dummy?)"
+    others = [c for j, c in enumerate(inputs) if c != target and len(np.unique(train[:, j])) > 2]
+    hint = f" (candidates: {', '.join(others)})" if others else ""
+    return (
+        f"warning: the default target {target!r} (the last column) is {what} in training; pass --target NAME{hint}",
+    )
 
 
 def _series_info(
@@ -110,7 +126,7 @@ def _series_info(
         business_days=bool(time and time.step == "daily" and timeindex.business_days(times)),
         horizon=horizon,
         window=window,
-        period=plan.period if plan.difference == "season" else (found[0].period if found else 1),
+        period=plan.period if plan.period > 1 else (found[0].period if found else 1),
         seasons=tuple(x.period for x in found),
         season_reasons=tuple(x.reason for x in found),
         difference=plan.difference,

@@ -112,3 +112,20 @@ def test_a_season_from_the_autocorrelation_when_the_spacing_does_not_say():
     (season,) = find(None, None, y)
     assert season.period == 17 and "autocorrelation peaks at lag 17" in season.reason
     assert find(None, None, rng.normal(size=400)) == ()  # white noise: no season
+
+
+def test_a_two_valued_default_target_gets_a_warning(tmp_path):
+    rng = np.random.default_rng(1)
+    rows = 120
+    path = tmp_path / "d.csv"
+    body = [f"{i},{v:.4f},{int(i % 10 == 0)}" for i, v in enumerate(rng.normal(size=rows).cumsum())]
+    path.write_text("t,level,holiday\n" + "\n".join(body) + "\n")
+    notes = load_dataset(DataConfig(path=str(path), window=8)).info.notes
+    assert (
+        "warning: the default target 'holiday' (the last column) is two-valued (a flag or dummy?) in training; "
+        "pass --target NAME (candidates: t, level)"
+    ) in notes
+    assert not any(
+        "default target" in n
+        for n in load_dataset(DataConfig(path=str(path), window=8, target=("level",))).info.notes
+    )
