@@ -3,7 +3,7 @@ finds the time column) and ``edgernn run`` (which checks the rows a bundle is fe
 
 Forms read (one per cell; a column may mix them only as far as each cell parses):
 
-* ISO dates and date-times: ``1958-03-29``, ``2010-01-01T13:00``, ``2010-01-01 13:05:09.5``, with an
+* ISO dates and date-times: ``1958-03-29``, ``2010-01-01T13:00``, ``2010/01/01 13:05:09.5``, with an
   optional ``Z`` or ``+02:00`` offset (converted to UTC, so a DST change keeps the rows in order);
 * months: ``1959-03``, ``1959/03``, ``03/1959``, ``1959M03``, ``Jan 1980``, ``1980 Jan``,
   ``January 1980``, ``Jan-1980``;
@@ -22,7 +22,7 @@ FORMATS = (
     "column named 'year'"
 )
 _ISO = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+    r"^(\d{4})([-/])(\d{2})\2(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
 )
 _MONTH_NUM = re.compile(r"^(\d{4})[-/](\d{1,2})$|^(\d{1,2})/(\d{4})$|^(\d{4})[Mm](\d{1,2})$")
 _QUARTER = re.compile(r"^(\d{4})[- ]?[Qq]([1-4])$|^[Qq]([1-4])[- ]?(\d{4})$")
@@ -61,7 +61,7 @@ def parse_time(cell: str) -> np.datetime64 | None:
 
 
 def _iso(match: re.Match) -> np.datetime64 | None:
-    y, mo, d, hh, mi, ss, zone = match.groups()
+    y, _, mo, d, hh, mi, ss, zone = match.groups()
     try:
         value = np.datetime64(f"{y}-{mo}-{d}T{hh or '00'}:{mi or '00'}:{ss or '00'}", "s")
     except ValueError:

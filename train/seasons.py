@@ -46,7 +46,7 @@ def _from_spacing(time: TimeIndex, times: np.ndarray) -> list[Season] | None:
     if time.step in _YEARLY:
         return [Season(_YEARLY[time.step], f"{time.step} rows: a year is {_YEARLY[time.step]} rows")]
     if time.step == "yearly":
-        return []
+        return None  # no calendar cycle: a cycle of years (sunspots) shows in the autocorrelation
     per_day = DAY_S / step
     if per_day > 1.5:
         whole = round(per_day)
