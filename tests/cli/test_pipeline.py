@@ -175,3 +175,23 @@ def test_a_multivariate_csv_is_also_trained_on_its_target_alone(tmp_path):
     summary = json.loads((tmp_path / "p" / "run" / "summary.json").read_text())
     assert summary["best_val_metric"] == pytest.approx(min(alone, every), rel=1e-3)  # printed with 4 digits
     assert sorted(p.name for p in (tmp_path / "p").iterdir() if p.is_dir()) == ["bundle", "run"]
+
+
+def test_export_gate_tolerances_reach_export(tmp_path, monkeypatch):
+    import edgernn.export.from_run as from_run
+    import edgernn.pipeline as pipeline
+
+    seen = {}
+
+    def fake_export(run_dir, bundle, **kw):
+        seen.update(kw)
+        raise SystemExit(0)  # stop after the call: the tolerances are what this test is about
+
+    monkeypatch.setattr(from_run, "export_run", fake_export)
+    monkeypatch.setattr(pipeline, "_train", lambda *a, **k: None)
+    monkeypatch.setattr("edgernn.export.evaluate.EvalData.load", lambda path: None)
+    base = ["pipeline", "--dataset", "sunspots", "--out", str(tmp_path / "p")]
+    CliRunner().invoke(cli, [*base, "--atol", "5e-5", "--rtol", "1e-3"])
+    assert seen["atol"] == 5e-5 and seen["rtol"] == 1e-3 and seen["stream_atol"] == 1e-4
+    CliRunner().invoke(cli, [*base, "--overwrite", "--atol", "2e-4"])
+    assert seen["stream_atol"] == 2e-4  # never tighter than --atol

@@ -76,7 +76,10 @@ def test_volts_and_nanovolts_decide_alike(tmp_path):
     volts, _ = _monthly(tmp_path, 1.0, name="v.csv")
     nano, _ = _monthly(tmp_path, 1e-9, name="n.csv")
     tiny, _ = _monthly(tmp_path, 1e-12, name="t.csv")  # std ~ 1e-11: still standardised
-    infos = [load_dataset(DataConfig(path=str(p), window=12)).info for p in (volts, nano, tiny)]
+    datasets = [load_dataset(DataConfig(path=str(p), window=12)) for p in (volts, nano, tiny)]
+    infos = [d.info for d in datasets]
+    seen = [(d.train.x - d.info.input_mean) / d.info.input_std for d in datasets]  # what the model sees
+    assert all(np.allclose(s, seen[0], atol=1e-5) for s in seen)
     reasons = {i.series.reason for i in infos}
     assert len(reasons) == 1, reasons
     for info, scale in zip(infos, (1.0, 1e-9, 1e-12), strict=True):
