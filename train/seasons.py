@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .stationarity import unit_root
 from .timeindex import DAY_S, TimeIndex, business_days
 
 ACF_MIN = 0.3  # a lag's autocorrelation of the changes must reach this to count as a season
 MAX_LAG = 1000  # the longest season the autocorrelation looks for, in rows
+ADF_ROWS = 20000  # the unit-root test that picks levels or changes reads the last rows only (speed)
 _YEARLY = {"weekly": 52, "monthly": 12, "quarterly": 4}
 
 
@@ -77,9 +79,11 @@ def _every(step_s: float) -> str:
 
 
 def _from_data(y: np.ndarray) -> list[Season]:
-    """The strongest autocorrelation peak of the changes (lags 2 .. a third of the rows), if any
-    reaches :data:`ACF_MIN`."""
-    d = np.diff(np.asarray(y, dtype=np.float64))
+    """The strongest autocorrelation peak (lags 2 .. a third of the rows) of the levels when they are
+    stationary, else of the changes (a trend hides a cycle in the levels), if one reaches :data:`ACF_MIN`."""
+    y = np.asarray(y, dtype=np.float64)
+    levels = not unit_root(y[-ADF_ROWS:]).change
+    d = y if levels else np.diff(y)
     n = len(d)
     top = min(n // 3, MAX_LAG)
     if top < 3:
@@ -88,16 +92,20 @@ def _from_data(y: np.ndarray) -> list[Season]:
     denom = float(d @ d)
     if denom <= 0.0:
         return []
-    acf = np.array([float(d[k:] @ d[:-k]) / denom for k in range(1, top + 1)])  # acf[k-1] is lag k
+    size = 1 << int(2 * n - 1).bit_length()  # FFT autocorrelation: O(n log n) for long series
+    spectrum = np.fft.rfft(d, size)
+    acf = np.fft.irfft(spectrum * np.conj(spectrum), size)[1 : top + 1] / denom  # acf[k-1] is lag k
     peaks = [k for k in range(2, top) if acf[k - 1] >= acf[k - 2] and acf[k - 1] >= acf[k]]
     if not peaks:
         return []
-    best = max(peaks, key=lambda k: acf[k - 1])
-    if acf[best - 1] < ACF_MIN:
+    top_acf = max(acf[k - 1] for k in peaks)
+    if top_acf < ACF_MIN:
         return []
+    best = min(k for k in peaks if acf[k - 1] >= 0.9 * top_acf)  # a season, not a multiple of it
     return [
         Season(
             best,
-            f"the spacing names no season; the changes' autocorrelation peaks at lag {best} ({acf[best - 1]:.2f})",
+            f"the spacing names no season; the {'levels' if levels else 'changes'}' autocorrelation peaks at "
+            f"lag {best} ({acf[best - 1]:.2f})",
         )
     ]
