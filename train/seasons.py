@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .stationarity import unit_root
-from .timeindex import DAY_S, TimeIndex, business_days
+from .timeindex import DAY_S, TimeIndex, business_days, every
 
 ACF_MIN = 0.3  # a lag's autocorrelation of the changes must reach this to count as a season
 MAX_LAG = 1000  # the longest season the autocorrelation looks for, in rows
@@ -54,7 +54,7 @@ def _from_spacing(time: TimeIndex, times: np.ndarray) -> list[Season] | None:
         whole = round(per_day)
         if abs(per_day - whole) > 0.01 * per_day:
             return None
-        what = _every(step)
+        what = every(step)
         return [
             Season(whole, f"{what} rows: a day is {whole} rows"),
             Season(7 * whole, f"{what} rows: a week is {7 * whole} rows"),
@@ -67,15 +67,6 @@ def _from_spacing(time: TimeIndex, times: np.ndarray) -> list[Season] | None:
             ]
         return [Season(7, "daily rows: a week is 7 rows"), Season(365, "daily rows: a year is 365 rows")]
     return None
-
-
-def _every(step_s: float) -> str:
-    minutes = step_s / 60.0
-    if abs(minutes - 60) < 1:
-        return "hourly"
-    if abs(minutes - 30) < 0.5:
-        return "half-hourly"
-    return f"{minutes:.4g}-minute"
 
 
 def _from_data(y: np.ndarray) -> list[Season]:

@@ -68,6 +68,10 @@ def index_of(column: str, times: np.ndarray) -> TimeIndex:
     seconds = np.diff(times.astype(np.int64)).astype(np.float64)
     step = float(np.median(seconds)) if len(seconds) else 0.0
     name, period = f"{step / DAY_S:.3g}-day", 1
+    if 0 < step < 0.8 * DAY_S:  # sub-daily: "half-hourly", "15-minute", ...; a day is the season
+        name = every(step)
+        per_day = DAY_S / step
+        period = round(per_day) if abs(per_day - round(per_day)) <= 0.01 * per_day else 1
     for label, low, high, p in _STEPS:
         if low <= step < high:
             name, period = label, p
@@ -103,6 +107,18 @@ def cycles(index: TimeIndex, times: np.ndarray, train_rows: int) -> list[tuple[s
                 phase = phase * 7.0 / 5.0  # Monday 0, Tuesday 0.2, ... Friday 0.8
             found.append((name, float(steps), phase))
     return found
+
+
+def every(step_s: float) -> str:
+    """A sub-daily step in words: "hourly", "half-hourly", "15-minute", "10-second"."""
+    minutes = step_s / 60.0
+    if abs(minutes - 60) < 1:
+        return "hourly"
+    if abs(minutes - 30) < 0.5:
+        return "half-hourly"
+    if minutes >= 1:
+        return f"{minutes:.4g}-minute"
+    return f"{step_s:.4g}-second"
 
 
 def business_days(times: np.ndarray) -> bool:

@@ -97,8 +97,10 @@ def _times(start, count, step):
 )
 def test_seasons_from_the_spacing(step_s, count, want):
     times = _times("2020-01-06", count, step_s)
-    got = find(index_of("t", times), times, np.zeros(count))
-    assert tuple(s.period for s in got) == want
+    index = index_of("t", times)
+    got = find(index, times, np.zeros(count))
+    assert tuple(s.period for s in got) == want and index.period == want[0]
+    assert index.step == {1800: "half-hourly", 3600: "hourly", 900: "15-minute", 86400: "daily"}[step_s]
 
 
 def test_business_days_have_a_five_row_week():
