@@ -148,14 +148,13 @@ def _spacing(path, lines, cells, position, series: SeriesRecord, allow_gaps: boo
     k = int(gaps[0])
     missing = int(np.round(delta[gaps]).sum() - gaps.size)
     first = f"line {lines[k + 1]}: {cells[k]!r} -> {cells[k + 1]!r}"
+    count = f"{gaps.size} gap{'s' if gaps.size > 1 else ''}"
     if not allow_gaps:
         raise InputError(
-            f"{path}: time column {col!r}: {gaps.size} gaps ({missing} missing {step} rows; first at {first}); "
+            f"{path}: time column {col!r}: {count} ({missing} missing {step} rows; first at {first}); "
             "fill them, or pass --allow-gaps to run across them"
         )
-    return [
-        f"{gaps.size} gaps ({missing} missing {step} rows; first at {first}): run across them (--allow-gaps)"
-    ]
+    return [f"{count} ({missing} missing {step} rows; first at {first}): run across them (--allow-gaps)"]
 
 
 def _later(time: np.datetime64, series: SeriesRecord) -> str:

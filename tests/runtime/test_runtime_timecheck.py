@@ -43,7 +43,7 @@ def test_dated_rows_give_forecast_times_warmup_and_the_calendar_row(tmp_path):
     [
         (_months("2001-03", 30)[::-1], r"line 3, time column 'month': '2003-07' comes before '2003-08'; the rows must be oldest first"),
         (_months("2001-03", 10) + ["2001-12"] + _months("2002-01", 10), r"line 12, time column 'month': repeats '2001-12'"),
-        (_months("2001-03", 10) + _months("2002-09", 10), r"1 gaps \(8 missing monthly rows; first at line 12: '2001-12' -> '2002-09'\); fill them, or pass --allow-gaps"),
+        (_months("2001-03", 10) + _months("2002-09", 10), r"1 gap \(8 missing monthly rows; first at line 12: '2001-12' -> '2002-09'\); fill them, or pass --allow-gaps"),
         ([str(np.datetime64("2001-03-01") + k) for k in range(40)], r"rows are 1 days apart, the bundle's are monthly \(30.4 days\)"),
         (_months("1985-01", 5), r"line 2: '1985-01' falls before the training series"),
     ],
@@ -59,7 +59,7 @@ def test_rows_out_of_order_repeated_gapped_respaced_or_early_are_refused_in_one_
 def test_allow_gaps_runs_with_a_note(tmp_path):
     got = check_csv(_csv(tmp_path, _months("2001-03", 10) + _months("2002-09", 10)), MONTHLY, allow_gaps=True)
     assert (
-        got.notes[0].startswith("1 gaps (8 missing monthly rows; first at line 12") and got.start_row == 134
+        got.notes[0].startswith("1 gap (8 missing monthly rows; first at line 12") and got.start_row == 134
     )
 
 
