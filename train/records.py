@@ -54,9 +54,11 @@ class TrainingSummary:
             return None
         ratio = self.baseline_ratio
         how = f", {ratio:.2f}x {self.baseline}" if ratio is not None and self.metric != "accuracy" else ""
-        strongest = "the strongest simple forecast, " if len(self.baselines) > 1 else ""
+        named = (
+            f"the strongest simple forecast, {self.baseline}," if len(self.baselines) > 1 else self.baseline
+        )
         return (
-            f"not better than {strongest}{self.baseline}, on the test split ({self.metric} "
+            f"not better than {named} on the test split ({self.metric} "
             f"{self.test_metric:.4g} vs {self.baseline_metric:.4g}{how}): do not ship this model"
         )
 

@@ -131,9 +131,7 @@ def test_demo_twice_in_one_folder_replaces_its_own_output(tmp_path, monkeypatch)
 def test_require_baseline_exits_1_when_the_model_loses(tmp_path, monkeypatch):
     import edgernn.pipeline as pipeline
 
-    verdict = (
-        "not better than persistence on the test split (rmse 1.25 vs 0.5, ratio 2.50): do not ship this model"
-    )
+    verdict = "not better than persistence on the test split (rmse 1.25 vs 0.5, 2.50x persistence): do not ship this model"
     monkeypatch.setattr(pipeline, "run_pipeline", lambda *a, **k: {"verdict": verdict})
     base = ["pipeline", "--dataset", "sunspots", "--out", str(tmp_path / "p")]
     assert CliRunner().invoke(cli, base).exit_code == 0

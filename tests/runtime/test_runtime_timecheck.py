@@ -58,9 +58,7 @@ def test_rows_out_of_order_repeated_gapped_respaced_or_early_are_refused_in_one_
 
 def test_allow_gaps_runs_with_a_note(tmp_path):
     got = check_csv(_csv(tmp_path, _months("2001-03", 10) + _months("2002-09", 10)), MONTHLY, allow_gaps=True)
-    assert (
-        got.notes[0].startswith("1 gap (8 missing monthly rows; first at line 12") and got.start_row == 134
-    )
+    assert got.notes[0].startswith("1 gap (8 missing monthly rows; first at line 12") and got.start_row == 134
 
 
 def test_a_missing_time_column_is_refused(tmp_path):
