@@ -21,6 +21,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _results import add_json_option, metric, write  # noqa: E402
+
 LOSS_RTOL = 1e-4
 WORKLOAD = ["--dataset", "text", "--cell", "lstm", "--hidden", "128", "--dropout", "0", "--patience", "0"]
 SMOKE = ["--dataset", "sunspots", "--cell", "lstm", "--hidden", "8", "--patience", "0"]
@@ -51,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="2 tiny sunspots epochs (for CI)")
     parser.add_argument("--repeats", type=int, default=2, help="runs per setting, alternating order")
+    add_json_option(parser)
     args = parser.parse_args(argv)
     workload, batch, epochs = (SMOKE, 16, 2) if args.smoke else (WORKLOAD, 128, 3)
     base = [*workload, "--batch-size", str(batch), "--epochs", str(epochs), "--device", "cpu"]
@@ -97,6 +101,22 @@ def main(argv: list[str] | None = None) -> int:
         f"1 process {median['1 process']:.0f}, 2 processes {median['2 processes']:.0f} "
         f"({median['2 processes'] / median['1 process']:.2f}x), {', '.join(extra)}"
     )
+    figures = [
+        metric(f"{name}, samples/s", value, "samples/s", samples=rates[name])
+        for name, value in median.items()
+    ]
+    scaling = median["2 processes"] / median["1 process"]
+    figures.append(metric("2 processes / 1 process, samples/s", scaling, "x"))
+    figures.append(
+        metric(
+            "first-epoch train loss, 2 processes vs 1, relative",
+            abs(one - two) / abs(one),
+            "",
+            f"<= {LOSS_RTOL:g}",
+            same,
+        )
+    )
+    write(args.json, "ddp_scaling", figures, verdict="ok" if same else "DIFFERENT", smoke=args.smoke)
     return 0 if same else 1
 
 

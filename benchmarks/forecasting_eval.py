@@ -2,18 +2,22 @@
 
 The series come from data files inside two PyPI wheels that this script never installs:
 ``pip download --no-deps statsmodels==0.15.0 vega_datasets==0.9.0 -d WHEELS``, then
-``python benchmarks/forecasting_eval.py WHEELS OUT``. Each series is written as a small CSV under
-``OUT/data`` (a few are reshaped: one stock of a long table, month-day-year dates as ``Jan 2000``),
-then the pipeline runs on it under ``OUT/runs/NAME`` and its summary is read back.
+``python benchmarks/forecasting_eval.py --wheels WHEELS --out OUT [NAME ...]``. Each series is written
+as a small CSV under ``OUT/data`` (a few are reshaped: one stock of a long table, month-day-year
+dates as ``Jan 2000``), then the pipeline runs on it under ``OUT/runs/NAME`` and its summary is read
+back; one JSON line per series, the table in ``OUT/table.json``. ``--smoke`` (CI): one series of
+``examples/data`` for 1 epoch, in a temporary folder, no wheels needed.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -95,15 +99,19 @@ def _row(name: str, summary: dict) -> dict:
     }
 
 
-def main(wheels: Path, out: Path, names: list[str]) -> None:
+SMOKE_FLAGS = ["--epochs", "1", "--profile-iters", "3", "--no-torch-baseline"]
+
+
+def run_series(wheels: Path | None, out: Path, names: list[str], extra: list[str]) -> list[dict]:
+    """Write each series' CSV, run the pipeline on it, and return one table row per series."""
     (out / "data").mkdir(parents=True, exist_ok=True)
     rows = []
-    for name in names or list(SERIES):
+    for name in names:
         prefix, member, how, flags = SERIES[name]
         path = out / "data" / f"{name}.csv"
-        path.write_text(_rewrite(_member(wheels, prefix, member), how))
+        path.write_text(_rewrite(_member(wheels or Path("."), prefix, member), how))
         run = out / "runs" / name
-        cmd = ["edgernn", "pipeline", "--data", str(path), "--out", str(run), "--overwrite", *flags]
+        cmd = ["edgernn", "pipeline", "--data", str(path), "--out", str(run), "--overwrite", *flags, *extra]
         done = subprocess.run(cmd, capture_output=True, text=True)
         (out / f"{name}.log").write_text(done.stdout + done.stderr)
         if done.returncode != 0:
@@ -111,8 +119,28 @@ def main(wheels: Path, out: Path, names: list[str]) -> None:
         else:
             rows.append(_row(name, json.loads((run / "summary.json").read_text())))
         print(json.dumps(rows[-1]), flush=True)
-    (out / "table.json").write_text(json.dumps(rows, indent=1))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help=f"series to run (default: all): {', '.join(SERIES)}")
+    parser.add_argument("--wheels", type=Path, help="folder with the statsmodels and vega_datasets wheels")
+    parser.add_argument("--out", type=Path, help="folder for the CSVs, runs and table.json")
+    parser.add_argument("--smoke", action="store_true", help="one bundled series, 1 epoch (for CI)")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = run_series(None, Path(tmp), ["us_unemp_q"], SMOKE_FLAGS)
+        ok = "error" not in rows[0]
+        print(f"forecasting eval: 1 series, {rows[0].get('verdict', rows[0].get('error'))} -> smoke")
+        return 0 if ok else 1
+    if args.wheels is None or args.out is None:
+        parser.error("--wheels and --out are needed (or --smoke)")
+    rows = run_series(args.wheels, args.out, args.names or list(SERIES), [])
+    (args.out / "table.json").write_text(json.dumps(rows, indent=1))
+    return 0 if all("error" not in r for r in rows) else 1
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:])
+    sys.exit(main())

@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _lstm import FEATURES, HIDDEN, LAYERS, build_bundle, build_module  # noqa: E402
+from _results import add_json_option, metric, write  # noqa: E402
 
 FP32_ATOL, FP16_ATOL = 1e-5, 5e-2
 STEP_TARGET_US, BATCH_STEP_RATIO = 150.0, 2.0
@@ -233,6 +234,7 @@ def measure(root: Path, x: np.ndarray, calls: int) -> dict[str, tuple[float, flo
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="few iterations; without a GPU, only build")
+    add_json_option(parser)
     args = parser.parse_args(argv)
     import onnxruntime as ort
 
@@ -266,6 +268,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{t['run_torch_b256_T400'][0] / t['run_cuda_b256_T400'][0]:.2f}x, fp32 err {err['fp32']:.1e}, "
         f"fp16 err {err['fp16']:.1e} -> {verdict}"
     )
+    figures = [metric(f"{key} (median of 3 repeats)", median, "µs") for key, (median, _) in t.items()]
+    figures += [metric(f"{kind} on CUDA vs fp32 on the CPU, max abs diff", e, "") for kind, e in err.items()]
+    figures.append(
+        metric("CUDA-graph stream step b1", step, "µs", f"<= {STEP_TARGET_US:g}", step <= STEP_TARGET_US)
+    )
+    write(args.json, "gpu_check", figures, verdict="ok" if not check.failures else "FAIL", smoke=args.smoke)
     return 0 if not check.failures else 1
 
 

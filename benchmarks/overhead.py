@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _lstm import FEATURES, HIDDEN, LAYERS, build_bundle  # noqa: E402
+from _results import add_json_option, metric, write  # noqa: E402
 
 MAX_STEP_RATIO = 1.10
 MAX_RUN_RATIO = 1.03
@@ -51,6 +52,7 @@ def side_by_side(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="few iterations, no target check (for CI)")
+    add_json_option(parser)
     args = parser.parse_args(argv)
     steps, rounds_step, rounds_run = (20, 4, 4) if args.smoke else (20, 400, 600)
 
@@ -119,6 +121,27 @@ def main(argv: list[str] | None = None) -> int:
         f"overhead ratios: step {step_ratio:.3f} (<= {MAX_STEP_RATIO}), "
         f"run T=100 {run_ratio:.3f} (<= {MAX_RUN_RATIO}) -> {verdict}"
     )
+    figures = [
+        metric(
+            "stream.step / bare onnxruntime, T=1",
+            step_ratio,
+            "x",
+            f"<= {MAX_STEP_RATIO}",
+            step_ratio <= MAX_STEP_RATIO,
+        ),
+        metric(
+            "session.run / bare onnxruntime, T=100",
+            run_ratio,
+            "x",
+            f"<= {MAX_RUN_RATIO}",
+            run_ratio <= MAX_RUN_RATIO,
+        ),
+        metric("bare onnxruntime step", step_us[0], "µs"),
+        metric("edgernn stream.step", step_us[1], "µs"),
+        metric("bare onnxruntime run T=100", bare_r * 1e3, "ms"),
+        metric("edgernn session.run T=100", edge_r * 1e3, "ms"),
+    ]
+    write(args.json, "overhead", figures, verdict=verdict, smoke=args.smoke)
     return 0 if ok else 1
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _lstm import FEATURES, HIDDEN, LAYERS, export_with_int8  # noqa: E402
+from _results import add_json_option, metric, write  # noqa: E402
 
 GRU_VS_OPENVINO = 1.2
 FLOOR_MS, MAX_VS_FLOOR = 0.3, 3.0
@@ -237,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="two short rounds, no target check (for CI)")
     parser.add_argument("--rounds", type=int, default=31)
+    add_json_option(parser)
     args = parser.parse_args(argv)
     try:
         import openvino  # noqa: F401
@@ -255,10 +257,21 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "openvino is not installed: OpenVINO skipped, GRU vs OpenVINO not measured (pip install openvino)"
         )
-    return verdict(results, have_ov, args.smoke)
+    return verdict(results, have_ov, args.smoke, args.json)
 
 
-def verdict(results: dict, have_ov: bool, smoke: bool) -> int:
+def timings(results: dict) -> list[dict]:
+    """Every engine's median time per cell and case (ms per call; µs per stream step)."""
+    out = []
+    for cell, res in results.items():
+        for label, r in res.items():
+            unit, scale = ("µs", 1e6) if label == "stream step" else ("ms", 1e3)
+            for name, t in r["times"].items():
+                out.append(metric(f"{cell.upper()} {label}: {name}", statistics.median(t) * scale, unit))
+    return out
+
+
+def verdict(results: dict, have_ov: bool, smoke: bool, json_path=None) -> int:
     gru = results["gru"]["b1 T100"]["times"]
     gru_best = best_edgernn(gru)
     gru_x = statistics.median(paired(gru, "openvino fp32", gru_best)) if have_ov else float("nan")
@@ -282,6 +295,38 @@ def verdict(results: dict, have_ov: bool, smoke: bool) -> int:
         f"{FLOOR_MS} ms floor (<= {MAX_VS_FLOOR:g}); b32 T100 vs PyTorch eager: LSTM {b32['lstm'][0]} "
         f"{b32['lstm'][1]:.2f}x, GRU {b32['gru'][0]} {b32['gru'][1]:.2f}x (>= {VS_TORCH_B32:g}) -> {word}"
     )
+    floor_x = int8_ms / FLOOR_MS
+    figures = [
+        metric(
+            "LSTM int8 b1 T=100 / its compute floor",
+            floor_x,
+            "x",
+            f"<= {MAX_VS_FLOOR:g}",
+            floor_x <= MAX_VS_FLOOR,
+        ),
+        *(
+            metric(
+                f"{c.upper()} b32 T=100: edgernn best ({v}) / PyTorch eager",
+                x,
+                "x",
+                f">= {VS_TORCH_B32:g}",
+                x >= VS_TORCH_B32,
+            )
+            for c, (v, x) in b32.items()
+        ),
+    ]
+    if have_ov:
+        figures.insert(
+            0,
+            metric(
+                f"GRU b1 T=100: edgernn best ({variant_of(gru_best)}) / OpenVINO fp32",
+                gru_x,
+                "x",
+                f">= {GRU_VS_OPENVINO}",
+                gru_x >= GRU_VS_OPENVINO,
+            ),
+        )
+    write(json_path, "peers", figures + timings(results), verdict=word, smoke=smoke)
     return 0 if smoke or ok else 1
 
 

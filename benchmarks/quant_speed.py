@@ -15,6 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _results import add_json_option, metric, write  # noqa: E402
+
 SPEEDUP_TARGET, SIZE_TARGET = 2.5, 0.3
 FEATURES, HIDDEN, LAYERS, TIME = 40, 256, 2, 100
 
@@ -68,11 +71,12 @@ def interleaved_p50_ms(sessions: dict, feed: dict, iters: int, warmup: int = 10)
     return {name: float(np.median(t)) / 1e6 for name, t in times.items()}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="few iterations, no target check")
     parser.add_argument("--iters", type=int, default=300)
-    args = parser.parse_args()
+    add_json_option(parser)
+    args = parser.parse_args(argv)
     import onnxruntime as ort
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -101,6 +105,19 @@ def main() -> int:
     print(
         f"int8 speed-up {speedup:.2f}x (target >= {SPEEDUP_TARGET}), size ratio {size_ratio:.3f} (target <= {SIZE_TARGET}): {verdict}"
     )
+    figures = [
+        metric(
+            "int8 speed-up over fp32, b1 T=100",
+            speedup,
+            "x",
+            f">= {SPEEDUP_TARGET}",
+            speedup >= SPEEDUP_TARGET,
+        ),
+        metric("int8 size / fp32 size", size_ratio, "x", f"<= {SIZE_TARGET}", size_ratio <= SIZE_TARGET),
+        metric("fp32 p50, b1 T=100", p50["fp32"], "ms"),
+        metric("int8 p50, b1 T=100", p50["int8"], "ms"),
+    ]
+    write(args.json, "quant_speed", figures, verdict=verdict.split()[0], smoke=args.smoke)
     return 0 if args.smoke or ok else 1
 
 

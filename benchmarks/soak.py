@@ -104,6 +104,22 @@ def worker(args: argparse.Namespace) -> int:
         f"soak {samples[-1][0] / 60:.1f} min: rss growth after warm-up {growth:+.3f} MiB "
         f"(<= {MAX_GROWTH_MIB} MiB) -> {verdict}"
     )
+    if args.json:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from _results import metric, write
+
+        figures = [
+            metric(
+                "RSS growth after warm-up",
+                growth,
+                "MiB",
+                f"<= {MAX_GROWTH_MIB:g}",
+                ok,
+            ),
+            metric("RSS after warm-up, first sample", rss[0], "MiB"),
+            metric("minutes streamed", samples[-1][0] / 60, "min"),
+        ]
+        write(Path(args.json), "soak", figures, verdict=verdict, smoke=args.smoke)
     return 0 if ok or args.smoke else 1
 
 
@@ -114,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=60.0, help="seconds before the first sample")
     parser.add_argument("--smoke", action="store_true", help="a few seconds, no target check (for CI)")
     parser.add_argument("--worker", metavar="BUNDLE", help=argparse.SUPPRESS)
+    parser.add_argument("--json", metavar="PATH", help="also write this run's figures as JSON")
     args = parser.parse_args(argv)
     if args.smoke:
         args.minutes, args.interval, args.warmup = 5 / 60, 0.5, 1.0
@@ -133,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             str(args.warmup),
         ]
         flags += ["--smoke"] if args.smoke else []
+        flags += ["--json", str(Path(args.json).resolve())] if args.json else []
         # A process of its own that imports only the runtime: torch's memory stays out of the samples.
         return subprocess.call([sys.executable, __file__, "--worker", str(bundle), *flags])
 

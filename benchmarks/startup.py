@@ -21,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _lstm import FEATURES, HIDDEN, LAYERS, build_bundle  # noqa: E402
+from _results import add_json_option, metric, write  # noqa: E402
 
 MAX_WALL_RATIO = 1.5
 MAX_RSS_RATIO = 1.25
@@ -77,6 +78,7 @@ def measure_side_by_side(cmds: dict[str, list[str]], runs: int) -> dict[str, lis
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="few runs, no target check (for CI)")
+    add_json_option(parser)
     args = parser.parse_args(argv)
     runs = 2 if args.smoke else 15
     edgernn_bin = Path(sys.executable).with_name("edgernn")
@@ -108,6 +110,27 @@ def main(argv: list[str] | None = None) -> int:
         f"startup ratios: wall {wall_ratio:.3f} (<= {MAX_WALL_RATIO}), "
         f"peak RSS {rss_ratio:.3f} (<= {MAX_RSS_RATIO}) -> {verdict}"
     )
+    figures = [
+        metric(
+            "edgernn run / bare onnxruntime script, wall",
+            wall_ratio,
+            "x",
+            f"<= {MAX_WALL_RATIO}",
+            wall_ratio <= MAX_WALL_RATIO,
+        ),
+        metric(
+            "edgernn run / bare onnxruntime script, peak RSS",
+            rss_ratio,
+            "x",
+            f"<= {MAX_RSS_RATIO}",
+            rss_ratio <= MAX_RSS_RATIO,
+        ),
+        metric("bare onnxruntime script wall", wall["bare"] * 1e3, "ms"),
+        metric("edgernn run wall", wall["edge"] * 1e3, "ms"),
+        metric("bare onnxruntime script peak RSS", rss["bare"], "MiB"),
+        metric("edgernn run peak RSS", rss["edge"], "MiB"),
+    ]
+    write(args.json, "startup", figures, verdict=verdict, smoke=args.smoke)
     return 0 if ok else 1
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _lstm import FEATURES, export_with_int8  # noqa: E402
+from _results import add_json_option, metric, write  # noqa: E402
 
 STREAMS = (64, 256)
 TARGETS = {64: 4.0, 256: 8.0}
@@ -176,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="few rounds, no target check (for CI)")
     parser.add_argument("--rounds", type=int, default=15, help="alternating rounds per comparison")
+    add_json_option(parser)
     args = parser.parse_args(argv)
     rounds = 2 if args.smoke else args.rounds
     from edgernn.runtime import Session
@@ -193,10 +195,49 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             gc.enable()
     results["floor_us"] = handoff_floor_us(64, 20 if args.smoke else 200)
-    return report(results, args.smoke)
+    return report(results, args.smoke, args.json)
 
 
-def report(results: dict, smoke: bool) -> int:
+def figures(results: dict) -> list[dict]:
+    """The run's figures for ``--json``: per variant the batched/independent ratio per stream count
+    (median over rounds), the tick at 64 streams, threaded producers; int8's batching deviation."""
+    out = []
+    for variant, res in results.items():
+        for n in STREAMS:
+            x = statistics.median(res[n]["ratios"])
+            out.append(
+                metric(
+                    f"{variant}: {n} streams batched / independent, steps/s",
+                    x,
+                    "x",
+                    f">= {TARGETS[n]:g}",
+                    x >= TARGETS[n],
+                )
+            )
+        p99 = res[64]["p99_ms"]
+        out.append(metric(f"{variant}: tick at 64 streams p50", res[64]["p50_ms"], "ms"))
+        out.append(
+            metric(f"{variant}: tick at 64 streams p99", p99, "ms", f"<= {MAX_P99_MS:g}", p99 <= MAX_P99_MS)
+        )
+        thr = statistics.median(res["threaded"])
+        out.append(
+            metric(
+                f"{variant}: 64 producer threads / one producer, steps/s",
+                thr,
+                "x",
+                f">= {MIN_THREADED}",
+                thr >= MIN_THREADED,
+            )
+        )
+    dev = results["int8"][64]["deviation"]
+    if dev is not None:
+        out.append(
+            metric("int8: batched vs independent int8 streams, relative RMS", 100 * dev.vs_independent, "%")
+        )
+    return out
+
+
+def report(results: dict, smoke: bool, json_path=None) -> int:
     floor = results.pop("floor_us")
     for variant, res in results.items():
         for n in STREAMS:
@@ -228,6 +269,7 @@ def report(results: dict, smoke: bool) -> int:
         f"{got[256]:.2f}x (>= {TARGETS[256]:g}), p99 tick at 64 {p99:.2f} ms (<= {MAX_P99_MS:g}), "
         f"64 threads {thr:.2f}x of one producer (>= {MIN_THREADED}) -> {verdict}"
     )
+    write(json_path, "stream_batcher", figures(results), verdict=verdict, smoke=smoke)
     return 0 if ok else 1
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _lstm import export_with_int8  # noqa: E402
+from _results import add_json_option, metric, write  # noqa: E402
 
 SEQ_TARGET, STEP_TARGET = 4.5, 8.0
 FP32_ATOL = (
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="few iterations, no target check (for CI)")
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per cell")
+    add_json_option(parser)
     args = parser.parse_args(argv)
     import torch
 
@@ -90,7 +92,42 @@ def main(argv: list[str] | None = None) -> int:
         f"vs PyTorch eager (1 thread, batch 1, T=100): sequence {seq_cell.cell.variant} {seq_x:.2f}x "
         f"(>= {SEQ_TARGET}), stream step {step_cell.cell.variant} {step_x:.2f}x (>= {STEP_TARGET}) -> {verdict}"
     )
+    write(
+        args.json,
+        "vs_torch",
+        figures(seq_cell, seq_x, step_cell, step_x, fp32_parity),
+        verdict=verdict,
+        smoke=args.smoke,
+    )
     return 0 if ok else 1
+
+
+def figures(seq_cell, seq_x: float, step_cell, step_x: float, fp32_parity: float) -> list[dict]:
+    """The run's figures for ``--json``: the two targets, the latencies behind them, fp32 parity."""
+    seq_torch, step_torch = seq_cell.baseline("torch-eager"), step_cell.baseline("torch-eager")
+    return [
+        metric(
+            f"best variant ({seq_cell.cell.variant}) vs PyTorch eager, b1 T=100 sequence",
+            seq_x,
+            "x",
+            f">= {SEQ_TARGET}",
+            seq_x >= SEQ_TARGET,
+        ),
+        metric(
+            f"best variant ({step_cell.cell.variant}) vs PyTorch eager, b1 stream step",
+            step_x,
+            "x",
+            f">= {STEP_TARGET}",
+            step_x >= STEP_TARGET,
+        ),
+        metric(f"edgernn {seq_cell.cell.variant} b1 T=100 sequence p50", seq_cell.latency.p50_ms, "ms"),
+        metric("PyTorch eager b1 T=100 sequence p50", seq_torch.latency.p50_ms, "ms"),
+        metric(f"edgernn {step_cell.cell.variant} stream step p50", step_cell.latency.p50_ms * 1e3, "µs"),
+        metric("PyTorch eager stream step p50", step_torch.latency.p50_ms * 1e3, "µs"),
+        metric(
+            "fp32 max abs diff vs PyTorch", fp32_parity, "", f"<= {FP32_ATOL:g}", fp32_parity <= FP32_ATOL
+        ),
+    ]
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def main(out: Path) -> dict:
         summary = json.loads((out / name / "summary.json").read_text())
         series = summary["model"]["series"]
         results[name] = {
-            "ratio": float(summary["quality"]["ratio"]),
+            "ratio": summary["ratio"],
             "rmse": summary["training"]["test_metric"],
             "persistence_rmse": summary["training"]["baseline_metric"],
             "difference": series["difference"],

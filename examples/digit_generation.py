@@ -19,13 +19,16 @@ from _deployed import run_on_device
 
 from edgernn.export.from_run import export_run
 from edgernn.runtime import Session
-from edgernn.train import DataConfig, ModelConfig, TrainConfig, run_training
+from edgernn.train import DataConfig, ModelConfig, RunConfig, TrainConfig, run_training
 
 
 def train_and_export(out: Path, topology: str, model: ModelConfig) -> Path:
     run, bundle = out / f"{topology}-run", out / f"{topology}-bundle"
     run_training(
-        model, TrainConfig(epochs=40, patience=10), DataConfig(dataset="digits", topology=topology), run
+        RunConfig(
+            DataConfig(dataset="digits", topology=topology), model, TrainConfig(epochs=40, patience=10)
+        ),
+        run,
     )
     export_run(run, bundle)
     return bundle

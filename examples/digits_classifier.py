@@ -18,13 +18,13 @@ from _deployed import run_on_device
 from edgernn.export.from_run import export_run
 from edgernn.export.quantization import quantize
 from edgernn.runtime import Session
-from edgernn.train import DataConfig, ModelConfig, TrainConfig, run_training
+from edgernn.train import DataConfig, ModelConfig, RunConfig, TrainConfig, run_training
 
 
 def main(out: Path) -> dict:
     run, bundle = out / "run", out / "bundle"
     model = ModelConfig(cell="lstm", hidden_size=128, bidirectional=True, dropout=0.3)
-    run_training(model, TrainConfig(epochs=40, patience=10), DataConfig(dataset="digits"), run)
+    run_training(RunConfig(DataConfig(dataset="digits"), model, TrainConfig(epochs=40, patience=10)), run)
     export_run(run, bundle)
     quantize(bundle, ["int8"])
 

@@ -18,7 +18,7 @@ from _deployed import run_on_device
 
 from edgernn.export.from_run import export_run
 from edgernn.runtime import Session
-from edgernn.train import DataConfig, ModelConfig, TrainConfig, run_training
+from edgernn.train import DataConfig, ModelConfig, RunConfig, TrainConfig, run_training
 
 HORIZON_YEARS = 10
 
@@ -40,7 +40,10 @@ def main(out: Path) -> dict:
         dataset="sunspots", columns=("sunspots",), target=("sunspots",), window=24, difference="none"
     )
     run_training(
-        ModelConfig(cell="gru", hidden_size=32), TrainConfig(batch_size=16, epochs=80, patience=20), data, run
+        RunConfig(
+            data, ModelConfig(cell="gru", hidden_size=32), TrainConfig(batch_size=16, epochs=80, patience=20)
+        ),
+        run,
     )
     export_run(run, bundle)
 

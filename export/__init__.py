@@ -2,9 +2,10 @@
 
 Heavy modules (torch, onnx) load on first use of the names below::
 
-    from edgernn.export import export, quantize
+    from edgernn.export import ExportConfig, export, quantize
     report = export(model, example_x, "bundle")      # verified, or ExportError and nothing written
-    quantize("bundle", ["int8"])                       # each variant gated, scored and timed
+    report = export(model, example_x, "bundle", ExportConfig(lengths=True))  # or lengths=True
+    quantize(report.as_bundle(), ["int8"])           # each variant gated, scored and timed
 """
 
 from __future__ import annotations
@@ -17,14 +18,12 @@ _LAZY = {
     "ExportReport": ".api",
     "ExportConfig": ".config",
     "ExportError": ".errors",
-    "Check": ".verify",
+    "export_run": ".from_run",
+    "export_trained": ".from_run",
     "quantize": ".quantization",
     "QuantizeConfig": ".quantization",
     "QuantizeReport": ".quantization",
-    "VariantResult": ".quantization",
     "inspect_path": ".inspection",
-    "summarize": ".graph",
-    "load_model": ".graph",
     "rnn_with_lengths": ".rnn_ops",
 }
 

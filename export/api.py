@@ -13,12 +13,13 @@ import onnx
 import torch
 
 from edgernn._version import __version__
+from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.manifest import InputSpec, Manifest, OutputSpec
 from edgernn.runtime.records import Metric, SeriesRecord
 from edgernn.runtime.vocab import TOPOLOGIES
 
 from .bundle_writer import BundlePlan, check_out_dir, write_bundle
-from .config import AUTO_ORDER, EXPORTERS, ExportConfig
+from .config import AUTO_ORDER, EXPORTERS, ExportConfig, with_overrides
 from .errors import ExportError
 from .graph import summarize
 from .onnx_export import finalize, metadata_props, run_exporter
@@ -36,7 +37,9 @@ class ExportMeta:
     output: OutputSpec | None = None  # default: kind "raw", size from the module's output
     condition: InputSpec | None = None  # one_to_many: spec of the vector init_state() takes
     data_files: dict[str, Path] = field(default_factory=dict)  # bundle name -> source file
-    source_files: dict[str, Path] = field(default_factory=dict)  # the PyTorch checkpoint, for baselines
+    source_files: dict[str, Path | bytes] = field(
+        default_factory=dict
+    )  # the PyTorch checkpoint, for baselines
     torch_metric: Metric | None = None  # the PyTorch model's test metric, for quantize to compare
     series: SeriesRecord | None = None  # forecasts: time index and the graph's differencing
 
@@ -51,6 +54,10 @@ class ExportReport:
     attempts: dict[str, str]
     native_nodes: dict[str, int]
     manifest: Manifest
+
+    def as_bundle(self) -> Bundle:
+        """The written bundle with its manifest already loaded (nothing is read back)."""
+        return Bundle(self.bundle, self.manifest)
 
     @property
     def max_abs_diff(self) -> float:
@@ -73,24 +80,17 @@ def export(
     module: torch.nn.Module,
     example_inputs: torch.Tensor | tuple[Any, ...],
     out_dir: str | Path,
+    config: ExportConfig | None = None,
     *,
-    topology: str | None = None,
-    state: bool | str = "auto",
-    lengths: bool = False,
-    time_major: bool | None = None,
-    min_length: int | None = None,
-    opset: int = 17,
-    exporter: str = "auto",
-    atol: float = 1e-5,
-    rtol: float = 1e-4,
-    stream_atol: float | None = None,
-    allow_unrolled: bool = False,
-    ort_format: bool = False,
     meta: ExportMeta | None = None,
     real_inputs: np.ndarray | None = None,
     real_lengths: np.ndarray | None = None,
+    **overrides: Any,
 ) -> ExportReport:
     """Export ``module`` to a bundle in ``out_dir`` and prove it before writing anything.
+
+    How to export and how hard to verify is an :class:`ExportConfig`; its fields may also be given
+    as keywords (``export(m, x, "b", lengths=True)``), which replace the config's.
 
     ``example_inputs`` is ``x`` or ``(x, state)``. The module takes its state the way it is written:
     ``forward(x, h)``, ``forward(x, hidden=None)``, ``forward(x, *, state=None)``..., the state a
@@ -102,22 +102,10 @@ def export(
     PyTorch runs the module on; verification starts there and the runtime refuses shorter inputs.
     With ``lengths`` the module must accept ``lengths=`` (a ``[batch]`` int64 tensor).
     ``one_to_many`` modules also need ``init_state(cond) -> state``. ``real_inputs`` (model space,
-    ``[n, time, ...]``) adds a parity check on real data. Raises :class:`ExportError` per failed check.
+    ``[n, time, ...]``) adds a parity check on real data. Raises :class:`ExportError` listing each
+    failed check.
     """
-    config = ExportConfig(
-        topology=topology,
-        state=state,
-        lengths=lengths,
-        time_major=time_major,
-        min_length=min_length,
-        opset=opset,
-        exporter=exporter,
-        atol=atol,
-        rtol=rtol,
-        stream_atol=stream_atol,
-        allow_unrolled=allow_unrolled,
-        ort_format=ort_format,
-    )
+    config = with_overrides(config or ExportConfig(), overrides)
     _check_choices(config)
     check_out_dir(Path(out_dir))  # before any work: export never removes what it did not write
     layers = find_recurrent(module, allow_unrolled=config.allow_unrolled)

@@ -54,10 +54,11 @@ def private_copy(bundle: Bundle, folder: Path) -> Path:
     return path
 
 
-def commit(root: Path, bundle: Bundle, results: list[VariantRecord], made: dict[str, Path]) -> None:
+def commit(root: Path, bundle: Bundle, results: list[VariantRecord], made: dict[str, Path]) -> Manifest:
     """Move the accepted variants into the bundle so that a crash at any point leaves every file the
     manifest lists matching its sha256: variants being replaced leave the manifest first. If a step
-    fails (a full disk), files placed here that the manifest on disk does not list are removed."""
+    fails (a full disk), files placed here that the manifest on disk does not list are removed.
+    Returns the manifest as written."""
     manifest = bundle.manifest
     accepted = [r for r in results if r.accepted]
     replaced = {r.file for r in accepted if r.file in manifest.files}
@@ -71,10 +72,12 @@ def commit(root: Path, bundle: Bundle, results: list[VariantRecord], made: dict[
             path = root / r.file
             files[r.file] = FileEntry(sha256_file(path), path.stat().st_size, r.variant, ROLE_MODEL)
             quant[r.variant] = dataclasses.replace(r, sha256=files[r.file].sha256)
-        _write_manifest(root, dataclasses.replace(manifest, files=files, quantization=quant))
+        final = dataclasses.replace(manifest, files=files, quantization=quant)
+        _write_manifest(root, final)
     except BaseException:
         _remove_unlisted(root, [r.file for r in accepted])
         raise
+    return final
 
 
 def _remove_unlisted(root: Path, placed: list[str]) -> None:

@@ -143,7 +143,10 @@ def _write_files(plan: BundlePlan, tmp: Path, checks: list[Check]) -> dict[str, 
         roles[rel] = (None, ROLE_DATA)
     for rel, source in plan.meta.source_files.items():
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, tmp / rel)
+        if isinstance(source, bytes):  # written from memory (a run's config), never read back
+            (tmp / rel).write_bytes(source)
+        else:
+            shutil.copyfile(source, tmp / rel)
         roles[rel] = (None, ROLE_SOURCE)
     if plan.config.ort_format:
         from .ort_format import write_ort

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .errors import ExportError
+
+C = TypeVar("C")
 
 EXPORTERS = ("auto", "torchscript", "dynamo")
 # Tried in this order by exporter="auto"; the first that passes verification wins. Both give native
@@ -35,3 +41,15 @@ class ExportConfig:
     allow_unrolled: bool = False  # accept Loop/Scan or missing native nodes (never by default)
     ort_format: bool = False  # also write model.ort + required-operators config for minimal builds
     seed: int = 0  # random verification inputs are reproducible
+
+
+def with_overrides(config: C, overrides: dict[str, Any]) -> C:
+    """``config`` with the fields named in ``overrides`` replaced (a stage's keyword shortcuts); an
+    unknown name is one :class:`ExportError` listing the fields there are."""
+    fields = {f.name for f in dataclasses.fields(config)}  # type: ignore[arg-type]
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ExportError(
+            f"{type(config).__name__}: no field {', '.join(map(repr, unknown))}; expected some of {', '.join(sorted(fields))}"
+        )
+    return dataclasses.replace(config, **overrides) if overrides else config  # type: ignore[type-var]

@@ -52,11 +52,19 @@ class EvalData:
                 f"{path}: expected an .npz file with arrays x and y, could not read it "
                 f"({type(err).__name__}: {' '.join(str(err).split())[:200]})"
             ) from None
+        return cls.from_arrays(arrays, path)
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], source: str | Path = "") -> EvalData:
+        """The held-back data from named arrays already in memory (a :class:`TrainedRun`'s test
+        split), checked as :meth:`load` checks a file's."""
         if "x" not in arrays:
-            raise InputError(f"{path}: expected an array named 'x', found {sorted(arrays) or 'none'}")
-        _check_arrays(path, arrays)
+            raise InputError(f"{source}: expected an array named 'x', found {sorted(arrays) or 'none'}")
+        _check_arrays(Path(source), arrays)
         get = arrays.get
-        return cls(arrays["x"], get("y"), get("lengths"), get("calib_x"), get("mask"), get("cond"), str(path))
+        return cls(
+            arrays["x"], get("y"), get("lengths"), get("calib_x"), get("mask"), get("cond"), str(source)
+        )
 
 
 def _check_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -1,8 +1,14 @@
-"""Export a finished ``edgernn train`` run: its best weights, normalisation, labels and data."""
+"""Export a finished ``edgernn train`` run: its best weights, normalisation, labels and data.
+
+:func:`export_trained` takes the :class:`~edgernn.train.run.TrainedRun` that training returned (the
+model in memory, nothing read back); :func:`export_run` is the same from a run directory on disk.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -11,51 +17,66 @@ from edgernn.runtime.manifest import InputSpec
 from edgernn.runtime.vocab import EVAL_FILE, SOURCE_DIR
 
 from .api import ExportMeta, ExportReport, export
-from .bundle_writer import check_out_dir
 from .errors import ExportError
 from .evaluate import EvalData
 
+if TYPE_CHECKING:
+    from edgernn.train.run import TrainedRun
+
 
 def export_run(
-    run_dir: str | Path,
+    run_dir: str | Path, out_dir: str | Path, *, lengths: bool | None = None, **options
+) -> ExportReport:
+    """Export RUN_DIR's best checkpoint (see :func:`export_trained`); ``options`` are
+    :func:`~edgernn.export.api.export`'s keyword arguments."""
+    from edgernn.train.run import load_trained
+
+    _check_apart(Path(run_dir), Path(out_dir))  # before the model is built
+    return export_trained(load_trained(run_dir), out_dir, lengths=lengths, **options)
+
+
+def export_trained(
+    trained: TrainedRun,
     out_dir: str | Path,
     *,
     lengths: bool | None = None,
     eval_data: EvalData | None = None,
     **options,
 ) -> ExportReport:
-    """Export RUN_DIR's best checkpoint; the test split ships in the bundle as ``eval.npz`` and the
+    """Export a finished run's best model; the test split ships in the bundle as ``eval.npz`` and the
     checkpoint itself as ``source/`` (for PyTorch baselines; the runtime never reads it).
 
-    ``eval_data``: the run's ``eval.npz`` when the caller has read it already (the pipeline);
-    ``options`` are :func:`~edgernn.export.api.export`'s keyword arguments."""
+    ``eval_data``: the run's test split when the caller holds it already as :class:`EvalData`;
+    ``lengths`` defaults to whether the data had padding; ``options`` are
+    :func:`~edgernn.export.api.export`'s keyword arguments."""
     from edgernn.train.checkpoint import WEIGHTS_FILE
-    from edgernn.train.errors import RunError
-    from edgernn.train.run import CONFIG_FILE, load_run, manifest_specs
+    from edgernn.train.run import CONFIG_FILE, config_dict, manifest_specs
 
-    _check_apart(Path(run_dir), Path(out_dir))
-    model, info = load_run(run_dir)
+    info, run_dir = trained.info, trained.run_dir
+    _check_apart(run_dir, Path(out_dir))
     specs = manifest_specs(info)
-    eval_path = Path(run_dir) / EVAL_FILE
-    if not eval_path.is_file():
-        raise RunError(f"{run_dir}: no {EVAL_FILE}; the run did not finish")
-    data = eval_data if eval_data is not None else EvalData.load(eval_path)
+    eval_path = run_dir / EVAL_FILE
+    data = eval_data if eval_data is not None else EvalData.from_arrays(trained.eval_arrays, eval_path)
     real_x = _model_space(data.x, specs.input)
     if lengths is None:
         lengths = bool(info.data.variable_length)
+    doc = config_dict(info.model, info.train, info.data_config, info.data)
     meta = ExportMeta(
-        name=Path(run_dir).resolve().name,
+        name=run_dir.resolve().name,
         input=specs.input,
         output=specs.output,
         condition=specs.condition,
         data_files={EVAL_FILE: eval_path},
         # The checkpoint travels too (safetensors + JSON), so `edgernn profile --torch` can time PyTorch.
-        source_files={f"{SOURCE_DIR}/{name}": Path(run_dir) / name for name in (CONFIG_FILE, WEIGHTS_FILE)},
+        source_files={
+            f"{SOURCE_DIR}/{CONFIG_FILE}": (json.dumps(doc, indent=2) + "\n").encode("utf-8"),
+            f"{SOURCE_DIR}/{WEIGHTS_FILE}": run_dir / WEIGHTS_FILE,
+        },
         torch_metric=info.summary.test if info.summary is not None else None,
         series=specs.series,
     )
     return export(
-        model,
+        trained.model,
         torch.from_numpy(real_x[:2]),
         out_dir,
         topology=info.model.topology,
@@ -78,7 +99,6 @@ def _check_apart(run_dir: Path, out_dir: Path) -> None:
         )
     if run.is_relative_to(out):
         raise ExportError(f"--out {out_dir}: holds the run directory {run_dir}; expected a folder elsewhere")
-    check_out_dir(out_dir)
 
 
 def _model_space(x: np.ndarray, spec: InputSpec) -> np.ndarray:

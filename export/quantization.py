@@ -6,6 +6,7 @@ import dataclasses
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from edgernn.runtime import Session
 from edgernn.runtime._ort import ort
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import BundleError, InputError
+from edgernn.runtime.manifest import Manifest
 from edgernn.runtime.records import Check, Metric, VariantRecord
 from edgernn.runtime.vocab import (
     CUDA,
@@ -28,6 +30,7 @@ from edgernn.runtime.vocab import (
 
 from . import quantize_ops as ops
 from .bundle_update import bundle_lock, commit, private_copy, remove_stale_temps
+from .config import with_overrides
 from .errors import ExportError
 from .evaluate import EvalData, p50_latency_ms, score, score_stream
 from .variant_gate import gate, loads_in_isolation
@@ -39,7 +42,6 @@ def available_providers() -> list[str]:
 
 
 WEIGHT_CANDIDATES = (("s8", False), ("u8", False), ("s8", True), ("u8", True))
-VariantResult = VariantRecord  # what quantize reports per variant is what the manifest records
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,11 @@ class QuantizeReport:
     bundle: Path
     fp32: Reference
     results: tuple[VariantRecord, ...]
+    manifest: Manifest  # the bundle's manifest as quantize left it
+
+    def as_bundle(self) -> Bundle:
+        """The bundle with its new manifest already loaded (nothing is read back)."""
+        return Bundle(self.bundle, self.manifest)
 
     @property
     def refused(self) -> list[str]:
@@ -113,16 +120,20 @@ def quantize(
     eval_path: str | Path | None = None,
     calib_path: str | Path | None = None,
     eval_data: EvalData | None = None,
+    **overrides: Any,
 ) -> QuantizeReport:
     """Add quantized variants to ``bundle``; each is gated against fp32, scored on held-back data
     and timed. Variants over the metric budget are refused (not written) unless ``config.force``.
 
-    ``eval_data`` (or ``eval_path``) replaces the bundle's own ``eval.npz`` when given."""
-    config = dataclasses.replace(config or QuantizeConfig(), variants=tuple(variants))
+    ``config`` fields may also be given as keywords (``max_metric_drop=0.02``). ``eval_data`` (or
+    ``eval_path``) replaces the bundle's own ``eval.npz`` when given."""
+    config = with_overrides(config or QuantizeConfig(), {**overrides, "variants": tuple(variants)})
     for v in config.variants:
         if v not in QUANTIZED_VARIANTS:
             raise InputError(f"variant: expected one of {', '.join(QUANTIZED_VARIANTS)}, got {v!r}")
-    root = (bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)).root
+    # A path is checked to be a bundle before its lock; under the lock the manifest is read again,
+    # since another writer may have changed it while this one waited.
+    root = bundle.root if isinstance(bundle, Bundle) else Bundle.load(bundle).root
     with bundle_lock(root):  # writers of one bundle take turns; the manifest is read under the lock
         loaded = Bundle.load(root)
         remove_stale_temps(root)
@@ -143,8 +154,8 @@ def _quantize(loaded: Bundle, tmp: Path, config, eval_path, calib_path, eval_dat
     builder = _Builder(loaded, fp32_path, data, calib, reference, config)
     made = {variant: builder.build(variant, tmp) for variant in config.variants}
     results = [result for result, _ in made.values()]
-    commit(loaded.root, loaded, results, {v: path for v, (_, path) in made.items()})
-    return QuantizeReport(loaded.root, reference, tuple(results))
+    manifest = commit(loaded.root, loaded, results, {v: path for v, (_, path) in made.items()})
+    return QuantizeReport(loaded.root, reference, tuple(results), manifest)
 
 
 def _reference(bundle: Bundle, data: EvalData, config: QuantizeConfig) -> Reference:

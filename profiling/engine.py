@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import EdgernnError, InputError
 from edgernn.runtime.session import Session
 
@@ -58,18 +59,19 @@ class Baseline(Protocol):
 
 
 def profile(
-    target: str | Path,
+    target: str | Path | Bundle,
     config: ProfileConfig,
     *,
     baselines: Sequence[Baseline] = (),
     progress: Callable[[int, int, Cell], None] | None = None,
     loader: Loader | None = None,
 ) -> ProfileReport:
-    """Measure every cell of ``config``'s sweep on ``target`` (a bundle folder or an ``.onnx``).
+    """Measure every cell of ``config``'s sweep on ``target`` (a bundle folder, a loaded
+    :class:`~edgernn.runtime.Bundle` or an ``.onnx``).
 
     ``loader`` shares sessions between sweeps of the same target (see :class:`Loader`)."""
-    target = Path(target)
-    loader = loader or Loader(target, config)
+    loader = loader or Loader(target if isinstance(target, Bundle) else Path(target), config)
+    target = loader.target
     variants, notes, accuracy = resolve_variants(target, loader.bundle, config)
     check_providers(config.providers)
     probe, _ = loader.get(probe_variant(loader.bundle, variants), "cpu", 1)

@@ -43,9 +43,12 @@ class Loader:
     A provider that does not start is an error, never a silent fallback. onnxruntime's own log is
     quiet: failures reach the caller as one typed error each."""
 
-    def __init__(self, target: Path, config: ProfileConfig) -> None:
-        self.target = Path(target)
-        self.bundle = Bundle.load(self.target) if self.target.is_dir() else None  # read once
+    def __init__(self, target: Path | Bundle, config: ProfileConfig) -> None:
+        if isinstance(target, Bundle):  # already loaded by the caller (the pipeline)
+            self.target, self.bundle = target.root, target
+        else:
+            self.target = Path(target)
+            self.bundle = Bundle.load(self.target) if self.target.is_dir() else None  # read once
         self._constants = config.constants() or None
         self._state_map = config.state_pairs()
         self._loaded: dict[tuple[str, str, int], tuple[Session, float]] = {}

@@ -13,8 +13,8 @@ Depends on numpy and onnxruntime only; it imports nothing else of edgernn. Shape
 """
 
 from . import _ort  # noqa: F401  (fails early, naming the extra to install)
-from .batcher import StreamBatcher, StreamHandle
-from .bundle import Bundle, detect_state_pairs, manifest_from_graph
+from .batcher import StreamBatcher
+from .bundle import Bundle
 from .errors import (
     BundleError,
     EdgernnError,
@@ -24,6 +24,7 @@ from .errors import (
     ProviderError,
     UnsupportedError,
 )
+from .handle import StreamHandle
 from .manifest import FileEntry, InputSpec, Manifest, OutputSpec, StateSpec
 from .providers import ProviderFallbackWarning, RuntimeConfig
 from .result import Result
@@ -51,6 +52,4 @@ __all__ = [
     "StreamBatcher",
     "StreamHandle",
     "UnsupportedError",
-    "detect_state_pairs",
-    "manifest_from_graph",
 ]

@@ -18,7 +18,7 @@ import itertools
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
@@ -77,7 +77,7 @@ class StreamBatcher:
         self._names = tuple(n for i, n in enumerate(sig.x.axis_names) if i != sig.x.time_axis)
         self._main = engine.output_names.index(sig.main)
         out = engine.manifest.output
-        self._result_kw = {"kind": out.kind, "main": sig.main, "label_names": out.labels}
+        self._result_kw: dict[str, Any] = {"kind": out.kind, "main": sig.main, "label_names": out.labels}
 
     # -- membership -------------------------------------------------------------------------------
     def open(self) -> StreamHandle:
@@ -295,6 +295,10 @@ class StreamBatcher:
         return Tick(handles, results)
 
     # -- per-handle state -------------------------------------------------------------------------
+    @overload
+    def _slot(self, handle: StreamHandle, what: str) -> int: ...
+    @overload
+    def _slot(self, handle: StreamHandle, what: None) -> int | None: ...
     def _slot(self, handle: StreamHandle, what: str | None) -> int | None:
         slot = self._slot_of.get(handle)
         if slot is None and what is not None:

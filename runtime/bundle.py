@@ -246,7 +246,9 @@ def manifest_from_graph(
     return _from_graph(name, inputs, outputs, pairs, graph)
 
 
-def _from_graph(name: str, inputs: list[Any], outputs: list[Any], pairs: dict[str, str], graph) -> Manifest:
+def _from_graph(
+    name: str, inputs: list[Any], outputs: list[Any], pairs: dict[str, str], graph: GraphScan | None
+) -> Manifest:
     """A manifest for a graph that carries none: first data input and output, state pairs, and an
     integer ``[batch]`` input named like ``sequence_lens`` as the lengths input."""
     in_args = {a.name: a for a in inputs}

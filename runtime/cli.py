@@ -96,7 +96,8 @@ def _read_npy(path: Path) -> np.ndarray:
         raise InputError(
             f"{path}: header promises shape {list(shape)} {dtype} ({want} bytes), the file holds {data_bytes}"
         )
-    return np.load(path, allow_pickle=False)
+    array: np.ndarray = np.load(path, allow_pickle=False)
+    return array
 
 
 def _number(name: str, text: str) -> int | float:
@@ -262,7 +263,13 @@ def _check_out(out_path: Path | None, target: Path, input_path: Path) -> None:
 
 
 def _compute(
-    session: Any, x: np.ndarray, stream: bool, echo: bool, notes: list[str], state: dict | None, dated: Any
+    session: Any,
+    x: np.ndarray,
+    stream: bool,
+    echo: bool,
+    notes: list[str],
+    state: dict[str, np.ndarray] | None,
+    dated: Any,
 ) -> tuple[Table, list[Any]]:
     frames = session.signature.x.time_axis is None  # third-party frame models: each row is one call
     table = Table(session, batch=x.shape[0] if not frames else 1, stepped=stream or frames, dated=dated)
@@ -288,7 +295,7 @@ def _say(notes: list[str]) -> None:
 
 def _counter(
     session: Any, batch: int, start_row: int | None, notes: list[str], inferred: bool = False
-) -> dict | None:
+) -> dict[str, Any] | None:
     """The row counter of a bundle with calendar features (``--start-row``), with a note saying
     where it counts from."""
     series = session.manifest.series
@@ -320,7 +327,7 @@ def _stream(
     *,
     echo: bool,
     notes: list[str],
-    state: dict | None = None,
+    state: dict[str, np.ndarray] | None = None,
 ) -> list[Any]:
     rows = x if frames else np.moveaxis(x, session.signature.x.time_axis, 0)
     s = session.stream(1 if frames else x.shape[0])

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import io
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from .stream import Stream
 from .vocab import EVAL_FILE, FP32, INT8
 
 if TYPE_CHECKING:
+    from .manifest import Manifest
     from .session import Session
 
 DYNAMIC_OPS = frozenset({"DynamicQuantizeLSTM", "DynamicQuantizeLinear", "DynamicQuantizeMatMul"})
@@ -71,7 +72,7 @@ class Deviation:
         ]
         if self.vs_fp32 is not None:
             parts.append(f"{self.vs_fp32:.3%} against fp32 (independent: {self.independent_vs_fp32:.3%})")
-        if self.metric_drop is not None:
+        if self.metric_drop is not None and self.metric_batched is not None and self.metric_fp32 is not None:
             parts.append(
                 f"{self.metric_batched.name} {self.metric_batched.value:.4g} vs fp32 "
                 f"{self.metric_fp32.value:.4g} ({self.metric_drop:+.2%}, budget {self.budget:.0%})"
@@ -181,7 +182,8 @@ def _eval_arrays(session: Session) -> dict[str, np.ndarray]:
 
 
 def _step_shape(x: TensorSig) -> tuple[int, ...]:
-    return tuple(d for i, d in enumerate(x.dims) if i not in (x.batch_axis, x.time_axis))
+    # a bundle (the only source of a batch check) fixes every dim but batch and time
+    return tuple(cast(int, d) for i, d in enumerate(x.dims) if i not in (x.batch_axis, x.time_axis))
 
 
 def _batched(session: Session, x: np.ndarray) -> np.ndarray:
@@ -217,7 +219,7 @@ def _fp32(session: Session) -> Session | None:
         return None
 
 
-def _scored(manifest, pred: np.ndarray) -> np.ndarray:
+def _scored(manifest: Manifest, pred: np.ndarray) -> np.ndarray:
     """Per-step outputs as the task scores them: every step, or the last one (many_to_one)."""
     return pred[:, -1] if manifest.topology == "many_to_one" else pred
 

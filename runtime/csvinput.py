@@ -70,7 +70,9 @@ def _rows(path: Path) -> list[tuple[int, list[str]]]:
     ]
 
 
-def _mapping(path, header, width, names, manifest) -> tuple[list[int], list[str], list[str]]:
+def _mapping(
+    path: Path, header: list[str] | None, width: int, names: tuple[str, ...] | None, manifest: Manifest | None
+) -> tuple[list[int], list[str], list[str]]:
     """Which file column feeds each input, their names for messages, and notes."""
     if names is None:
         labels = [repr(h) for h in header] if header is not None else [str(i + 1) for i in range(width)]
@@ -92,7 +94,7 @@ def _mapping(path, header, width, names, manifest) -> tuple[list[int], list[str]
             f"{path}: missing column {missing[0]!r}; the bundle reads {', '.join(names)}, "
             f"the header has {', '.join(header)}"
         )
-    time = manifest.series.time_column if manifest.series is not None else None
+    time = manifest.series.time_column if manifest is not None and manifest.series is not None else None
     extra = [h + (" (time column)" if h == time else "") for h in header if h not in names]
     notes = [f"left out columns the bundle does not read: {', '.join(extra)}"] if extra else []
     index = [header.index(n) for n in names]
@@ -101,7 +103,7 @@ def _mapping(path, header, width, names, manifest) -> tuple[list[int], list[str]
     return index, [repr(n) for n in names], notes
 
 
-def _values(path: Path, body: list, index: list[int], labels: list[str]) -> np.ndarray:
+def _values(path: Path, body: list[tuple[int, list[str]]], index: list[int], labels: list[str]) -> np.ndarray:
     try:
         return np.array([[cells[i] for i in index] for _, cells in body], dtype=np.float64)
     except ValueError:

@@ -53,7 +53,8 @@ class Engine:
     def run(self, names: Sequence[str], feeds: Mapping[str, Any]) -> list[np.ndarray]:
         """Run the graph: ``names`` of the outputs wanted, ``feeds`` every input."""
         try:
-            return self.ort.run(names, feeds, self._options)
+            outputs: list[np.ndarray] = self.ort.run(names, feeds, self._options)
+            return outputs
         except Exception as err:  # onnxruntime's own exception types
             raise self._failed(err, feeds) from None
 
@@ -119,7 +120,7 @@ class Engine:
         return shapes
 
     def prepare_input(
-        self, x: Any, *, dims: Sequence[int | str] | None = None, fixed: dict | None = None
+        self, x: Any, *, dims: Sequence[int | str] | None = None, fixed: dict[int, int] | None = None
     ) -> np.ndarray:
         """Validate ``x`` against the input signature (or ``dims``), then normalise it."""
         spec = self.sig.x

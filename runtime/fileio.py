@@ -17,7 +17,7 @@ _NAME_MAX_BYTES = 255  # the longest file name most file systems take (ext4, xfs
 _TEMP_EXTRA = len("..") + 8 + len(".tmp")  # ".<stem>.XXXXXXXX.tmp": mkstemp adds 8 random characters
 
 
-def sha256_file(path: str | os.PathLike) -> str:
+def sha256_file(path: str | os.PathLike[str]) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -35,7 +35,7 @@ def temp_stem(name: str, extra: int = _TEMP_EXTRA) -> str:
     return name
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to a temp file in the same folder, fsync it, then rename it into place."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{temp_stem(path.name)}.", suffix=".tmp", dir=path.parent)
@@ -52,13 +52,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Text version of :func:`atomic_write_bytes` (UTF-8)."""
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 @contextmanager
-def staged_dir(final: str | os.PathLike) -> Iterator[Path]:
+def staged_dir(final: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temp folder beside ``final``; on success it replaces ``final`` in one rename.
 
     On any error the temp folder is removed and ``final`` is left as it was.
@@ -83,7 +83,7 @@ def staged_dir(final: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def exchange(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+def exchange(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     """Swap two existing paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where the
     system or file system cannot, so the caller falls back to two renames."""
     if not sys.platform.startswith("linux"):

@@ -6,7 +6,7 @@ Generator; feature models feed each output (in model space) back as the next inp
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -21,12 +21,16 @@ from .validate import as_input
 
 def pick_tokens(logits: np.ndarray, temperature: float | None, rng: np.random.Generator) -> np.ndarray:
     """Next token per row: argmax when ``temperature`` is None or 0, else a sample of softmax(logits/T)."""
+    picked: np.ndarray
     if not temperature:
-        return logits.argmax(axis=-1).astype(np.int64)
+        picked = logits.argmax(axis=-1).astype(np.int64)
+        return picked
     probs = softmax(logits.astype(np.float64) / temperature)
     cdf = np.cumsum(probs, axis=-1)
-    draws = rng.random(logits.shape[0])[:, None]
-    return np.minimum((cdf < draws).sum(axis=-1), logits.shape[-1] - 1).astype(np.int64)
+    rows: int = logits.shape[0]
+    draws = rng.random(rows)[:, None]
+    picked = np.minimum((cdf < draws).sum(axis=-1), logits.shape[-1] - 1).astype(np.int64)
+    return picked
 
 
 def _initial_state(engine: Engine, init: Any, cond: Any) -> tuple[dict[str, np.ndarray], int]:
@@ -77,7 +81,8 @@ def generate(
     stream.state = state
     sig = engine.sig
     tokens = manifest.input.kind == "tokens"
-    step_shape = (batch,) if tokens else (batch, sig.x.dims[-1])
+    features = cast(int, sig.x.dims[-1])  # a bundle fixes its feature dim
+    step_shape = (batch,) if tokens else (batch, features)
     start = (
         (manifest.input.start_token or 0) if tokens else 0
     )  # features start at the mean (0 once normalised)

@@ -53,7 +53,7 @@ class GraphScan:
         return {n.direction for n in self.nodes if n.op_type in RECURRENT_OPS and n.domain in ("", "ai.onnx")}
 
 
-def scan_graph(source: str | os.PathLike | bytes) -> GraphScan | None:
+def scan_graph(source: str | os.PathLike[str] | bytes) -> GraphScan | None:
     """The main graph of an ONNX model (its bytes, or the file at a path), or None when it cannot be
     read (an ``.ort`` file, or bytes that do not parse: onnxruntime has loaded the model, so this only
     adds knowledge)."""
@@ -76,7 +76,9 @@ def _scan(buf: memoryview) -> GraphScan | None:
     )
     if graph is None:
         return None
-    nodes, inputs, outputs, weights = [], [], [], set()
+    inputs: list[str] = []
+    outputs: list[str] = []
+    nodes, weights = [], set()
     for f, w, lo, hi in _fields(buf, *graph):
         if w != 2:
             continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
@@ -66,6 +66,10 @@ class Tick:
     def __init__(self, handles: list[StreamHandle], results: list[Any]) -> None:
         self.handles, self.results = handles, results
 
+    @overload
+    def hand_out(self, own: StreamHandle) -> Result: ...
+    @overload
+    def hand_out(self, own: None) -> None: ...
     def hand_out(self, own: StreamHandle | None) -> Result | None:
         """Wake every waiting handle but ``own`` with its result; return (or raise) ``own``'s."""
         mine = None
@@ -81,7 +85,8 @@ class Tick:
 
 
 def take(handle: StreamHandle) -> Result:
-    result, handle._result = handle._result, None
+    result: Result | BaseException = handle._result
+    handle._result = None
     if isinstance(result, BaseException):
         raise result
     return result

@@ -39,4 +39,5 @@ def interruptible(work: Callable[[], T], interrupt: Callable[[], Any]) -> T:
         raise
     if "error" in box:
         raise box["error"]
-    return box["value"]
+    value: T = box["value"]
+    return value

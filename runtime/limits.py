@@ -60,7 +60,7 @@ def check_total_bytes(what: str, size: int) -> None:
         )
 
 
-def regular_file(path: str | os.PathLike) -> int:
+def regular_file(path: str | os.PathLike[str]) -> int:
     """The size of ``path`` in bytes: a regular file (links followed), refused before it is opened,
     since opening a FIFO waits for a writer and a device such as /dev/zero never ends."""
     try:
@@ -79,7 +79,7 @@ def regular_file(path: str | os.PathLike) -> int:
     return info.st_size
 
 
-def read_text_file(path: str | os.PathLike) -> str:
+def read_text_file(path: str | os.PathLike[str]) -> str:
     """A UTF-8 text input (a BOM is dropped), refused when it is not a regular file or could not fit
     in memory as text."""
     check_total_bytes(str(path), 8 * regular_file(path))  # bytes -> str and the parsed rows

@@ -19,7 +19,7 @@ from .manifest import Manifest
 from .modelfile import ModelBytes
 from .providers import RuntimeConfig
 from .statepairs import StatePair, infer_state_pairs
-from .vocab import AUTO, FP16, METADATA_KEY, ROLE_INIT
+from .vocab import AUTO, CPU, CUDA, FP16, METADATA_KEY, ROLE_INIT
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Plan:
         available = ort.get_available_providers()
         wanted, chain = prov.resolve_providers(provider, available)
         auto = isinstance(provider, str) and provider.lower() == AUTO
-        return cls(config, wanted, chain, "silent" if auto else fallback, auto and prov.CUDA in available)
+        return cls(config, wanted, chain, "silent" if auto else fallback, auto and CUDA in available)
 
 
 class GpuRoute:
@@ -59,7 +59,7 @@ class GpuRoute:
 
     def engine_for(self, batch: int, cpu: Any) -> Any:
         """The engine that runs ``batch`` sequences: ``cpu``, or the CUDA one (loaded now if needed)."""
-        if prov.auto_device(batch, not self.error) != prov.CUDA:
+        if prov.auto_device(batch, not self.error) != CUDA:
             return cpu
         if self._session is None:
             try:
@@ -92,7 +92,7 @@ def refuse_cuda_fp16(bundle: Bundle, variant: str) -> None:
     if record is None or record.settings.get("target") != "cpu":
         raise ProviderError(
             f"{bundle.root}: the fp16 variant is built for CUDA, and this session would run on "
-            f"{prov.CPU}, which has no fp16 recurrent kernels; use provider='cuda', or the fp32/int8 variant"
+            f"{CPU}, which has no fp16 recurrent kernels; use provider='cuda', or the fp32/int8 variant"
         )
 
 
@@ -129,7 +129,7 @@ def create_session(
             model.data, sess_options=so, providers=prov.provider_options(chain, config, cuda_graph=cuda_graph)
         )
     except Exception as err:  # onnxruntime raises its own pybind exception types
-        hint = " (the fp16 variant needs a GPU provider)" if variant == FP16 and chain[0] == prov.CPU else ""
+        hint = " (the fp16 variant needs a GPU provider)" if variant == FP16 and chain[0] == CPU else ""
         detail = " ".join(str(err).split())  # one line: some onnxruntime messages span several
         raise BundleError(f"{model.path}: onnxruntime could not load the model{hint}: {detail}") from None
 
@@ -141,22 +141,22 @@ def open_bundle(bundle: Bundle, variant: str, plan: Plan, streaming: bool) -> tu
     chain, config = plan.chain, plan.config
     have = [v for v in bundle.variants() if not (streaming and stream_refusal(bundle.manifest, v))]
     chosen = prov.pick_variant(variant, have, chain[0])
-    if chain[0] == prov.CPU:
+    if chain[0] == CPU:
         refuse_cuda_fp16(bundle, chosen)
     model = bundle.model(bundle.model_file(chosen))
     try:
         sess = create_session(model, chain, config, chosen)
     except BundleError:
-        if chain[0] == prov.CPU:
+        if chain[0] == CPU:
             raise
         sess = None
-    if chain[0] == prov.CPU or (sess is not None and sess.get_providers()[0] != prov.CPU):
+    if chain[0] == CPU or (sess is not None and sess.get_providers()[0] != CPU):
         return sess, chosen, model
-    on_cpu = prov.pick_variant(variant, have, prov.CPU)
+    on_cpu = prov.pick_variant(variant, have, CPU)
     refuse_cuda_fp16(bundle, on_cpu)
     if sess is None or on_cpu != chosen:
         model = bundle.model(bundle.model_file(on_cpu))
-        sess = create_session(model, [prov.CPU], config, on_cpu)
+        sess = create_session(model, [CPU], config, on_cpu)
     return sess, on_cpu, model
 
 
@@ -193,14 +193,14 @@ def as_model_path(path: Any) -> Path:
         raise InputError(
             f"path: expected a bundle folder or an .onnx/.ort file (str or os.PathLike), got {type(path).__name__}"
         )
-    path = Path(path)
+    model_path = Path(path)
     try:
-        path.stat()
+        model_path.stat()
     except FileNotFoundError:
         pass  # the caller says what it expected to find there
     except OSError as err:  # a name too long, a link loop, no permission
-        raise BundleError(f"{str(path)[:200]}: cannot read it ({err.strerror})") from None
-    return path
+        raise BundleError(f"{str(model_path)[:200]}: cannot read it ({err.strerror})") from None
+    return model_path
 
 
 def check_mapping(name: str, value: Any) -> None:

@@ -204,7 +204,8 @@ def parse_dataclass(cls: type[T], data: Any, what: str = "manifest") -> T:
     (``"{what} field 'input.features': expected int, got 'four' (str)"``); so does an
     :class:`EdgernnError` or ``TypeError`` raised by the dataclass itself.
     """
-    return _parse(cls, data, "", what)
+    parsed: T = _parse(cls, data, "", what)
+    return parsed
 
 
 def _parse(tp: Any, value: Any, where: str, what: str) -> Any:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -96,7 +96,7 @@ def read_regular(path: Path, what: str = "model file") -> bytes:
 
 
 def read_model(
-    path: str | os.PathLike, *, sha256: str | None = None, resolve: Resolver | None = None
+    path: str | os.PathLike[str], *, sha256: str | None = None, resolve: Resolver | None = None
 ) -> ModelBytes:
     """Read ``path`` once; refuse it (:class:`BundleError`) unless its sha256 is ``sha256`` (when
     given) and every external file it names passes ``resolve`` (default: a relative path inside
@@ -124,7 +124,7 @@ def read_model(
     return ModelBytes(path, data, digest, fmt, tuple(external))
 
 
-def check_model_file(path: str | os.PathLike) -> dict[str, str]:
+def check_model_file(path: str | os.PathLike[str]) -> dict[str, str]:
     """Refuse ``path`` (:class:`BundleError`) unless it is an ORT-format model or a well-formed ONNX
     protobuf whose external data is main-graph initializers in files inside its folder; returns
     ``{tensor name: location}``. Reads the external files' names, never their contents."""
@@ -141,7 +141,7 @@ def check_model_file(path: str | os.PathLike) -> dict[str, str]:
     return found
 
 
-def model_refs(path: str | os.PathLike) -> dict[str, str]:
+def model_refs(path: str | os.PathLike[str]) -> dict[str, str]:
     """``{tensor name: location}`` of a model's external data, unchecked (for reports)."""
     path = Path(path)
     data = read_regular(path)
@@ -285,7 +285,7 @@ def _tensor_location(buf: memoryview, start: int, end: int) -> tuple[str, bytes 
     return name, location
 
 
-def _fields(buf: memoryview, pos: int, end: int):
+def _fields(buf: memoryview, pos: int, end: int) -> Iterator[tuple[int, int, int, int]]:
     """Yield ``(field number, wire type, value start, value end)`` for each field in ``buf[pos:end]``."""
     while pos < end:
         key, pos = _varint(buf, pos, end)

@@ -11,7 +11,7 @@ import json
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from .errors import InputError, ProviderError
 from .limits import max_threads
@@ -89,7 +89,8 @@ def resolve_providers(provider: str | Sequence[Any], available: Sequence[str]) -
             f"provider: expected auto, cpu, cuda, tensorrt, openvino or a list of names, got {provider!r}"
         )
     else:
-        wanted = [PROVIDER_ALIASES.get(p.lower(), p) for p in provider]
+        names = cast("Sequence[str]", provider)  # every item checked to be a str just above
+        wanted = [PROVIDER_ALIASES.get(p.lower(), p) for p in names]
         if not wanted:
             raise ProviderError("provider: expected at least one provider in the list, got an empty list")
     chain = [p for p in wanted if p in available]

@@ -14,7 +14,8 @@ SCORED_KINDS = ("classes", "tokens")  # outputs that are logits over a label set
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     """Numerically stable softmax."""
     z = np.exp(logits - logits.max(axis=axis, keepdims=True))
-    return z / z.sum(axis=axis, keepdims=True)
+    probs: np.ndarray = z / z.sum(axis=axis, keepdims=True)
+    return probs
 
 
 class Result:
@@ -88,10 +89,11 @@ class Result:
     @property
     def labels(self) -> np.ndarray:
         """The most probable class per row: label names from the manifest, else class indices."""
-        index = self._logits("labels").argmax(axis=-1)
+        index: np.ndarray = self._logits("labels").argmax(axis=-1)
         if self._label_names is None:
             return index
-        return np.asarray(self._label_names)[index]
+        names: np.ndarray = np.asarray(self._label_names)[index]
+        return names
 
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}={list(v.shape)}" for k, v in self.outputs.items())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,7 @@ from .result import Result
 from .signature import Signature, build_signature
 from .statepairs import StatePair
 from .validate import check_lengths, check_min_length
-from .vocab import AUTO, BARE_VARIANT, FP32
+from .vocab import AUTO, BARE_VARIANT, CPU, FP32
 
 if TYPE_CHECKING:
     from .batcher import StreamBatcher
@@ -70,7 +70,9 @@ class Session:
         self._why = ""  # why this variant runs (set by from_bundle / from_onnx)
         self._gpu: GpuRoute | None = None  # provider="auto" with the CUDA EP installed
         self._bundle: Bundle | None = None  # the bundle this session came from (eval data, other variants)
-        self._batch_checks: dict[tuple, Any] = {}  # StreamBatcher's int8 checks, by (max_batch, budget)
+        self._batch_checks: dict[
+            tuple[int, float], Any
+        ] = {}  # StreamBatcher's int8 checks, by (max_batch, budget)
         self._inferred: tuple[StatePair, ...] = ()  # bare .onnx: state pairs read from the graph
         self._state_source = "manifest"  # where the state pairs came from, when not inferred
         self._providers: tuple[str, ...] = tuple(engine.ort.get_providers())
@@ -107,7 +109,12 @@ class Session:
         variants refused for streaming.
         """
         path = as_model_path(path)
-        common = {"provider": provider, "threads": threads, "fallback": fallback, "options": options}
+        common: dict[str, Any] = {
+            "provider": provider,
+            "threads": threads,
+            "fallback": fallback,
+            "options": options,
+        }
         if path.is_dir():
             if state_map is not None:
                 raise InputError(
@@ -173,9 +180,9 @@ class Session:
         try:
             sess = create_session(model, plan.chain, plan.config, BARE_VARIANT)
         except BundleError:
-            if plan.chain[0] == prov.CPU:
+            if plan.chain[0] == CPU:
                 raise
-            sess = create_session(model, [prov.CPU], plan.config, BARE_VARIANT)  # the GPU failed
+            sess = create_session(model, [CPU], plan.config, BARE_VARIANT)  # the GPU failed
         manifest, inferred, source = describe_bare(path.name, sess, model, state_map, constants)
         state_map = {s.input: s.output for s in manifest.state} if inferred else state_map
         reload = lambda: read_model(path, sha256=model.sha256)  # noqa: E731
@@ -186,7 +193,18 @@ class Session:
         return session
 
     @classmethod
-    def _finish(cls, sess, manifest, plan: Plan, constants, model, reload, variant, init, on_gpu) -> Session:
+    def _finish(
+        cls,
+        sess: Any,
+        manifest: Manifest,
+        plan: Plan,
+        constants: Mapping[str, Any] | None,
+        model: ModelBytes,
+        reload: Callable[[], ModelBytes],
+        variant: str,
+        init: Any,
+        on_gpu: Callable[..., Session],
+    ) -> Session:
         """Check what runs, resolve the signature, and set up CUDA graphs (GPU) or auto's GPU route."""
         prov.check_fallback(plan.wanted[0], sess.get_providers()[0], plan.policy)
         sess.disable_fallback()  # onnxruntime would otherwise rerun a failed GPU call on CPU, silently

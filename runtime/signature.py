@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -84,7 +84,8 @@ class Signature:
         """Raw input values (already of the input's dtype) as the graph takes them: normalised."""
         if self.in_scale is None:
             return x
-        return ((x - self.in_scale[0]) / self.in_scale[1]).astype(self.x.dtype, copy=False)
+        scaled: np.ndarray = ((x - self.in_scale[0]) / self.in_scale[1]).astype(self.x.dtype, copy=False)
+        return scaled
 
     def check_batch(self, batch: int, what: str) -> None:
         """Refuse a stream batch whose state (two sets: the step reads one, writes the other) and
@@ -93,7 +94,8 @@ class Signature:
         def size(spec: Any) -> int:  # dims the model leaves open (other than batch) count as 1
             dims = [batch if i == spec.batch_axis else d for i, d in enumerate(spec.dims)]
             count = np.prod([d if isinstance(d, int) else 1 for d in dims], dtype=object)
-            return int(count) * np.dtype(spec.dtype).itemsize
+            size_bytes: int = int(count) * np.dtype(spec.dtype).itemsize
+            return size_bytes
 
         check_total_bytes(what, 2 * sum(size(inp) for inp, _ in self.states) + size(self.x))
 
@@ -144,7 +146,12 @@ def _bare_x_sig(name: str, graph: tuple[int | str, ...], dtype: np.dtype, output
     return TensorSig(name, dims, dtype, batch, time)
 
 
-def _carries(dims: tuple[int | str, ...], name: str, axis: int) -> bool:
+def fixed_dims(dims: tuple[int | str, ...]) -> TypeGuard[tuple[int, ...]]:
+    """Whether every dim is a fixed size (no named, open dim left)."""
+    return all(isinstance(d, int) for d in dims)
+
+
+def _carries(dims: tuple[int | str, ...], name: int | str, axis: int) -> bool:
     return name in dims or (axis < len(dims) and not isinstance(dims[axis], int))
 
 
@@ -284,7 +291,7 @@ def _check_outputs(manifest: Manifest, outputs: list[Any]) -> None:
 
 
 def _constants(
-    where: str, graph_in: dict[str, Any], used: set, given: dict[str, Any]
+    where: str, graph_in: dict[str, Any], used: set[str | None], given: dict[str, Any]
 ) -> dict[str, np.ndarray]:
     for name in given:
         if name not in graph_in or name in used:

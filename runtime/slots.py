@@ -16,7 +16,7 @@ re-layouts go through the host (only on partial ticks and membership changes).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -66,14 +66,17 @@ class Buffer:
 class OutputSig:
     """A data output's dims (``batch`` and ``time`` resolved per tick) and where its batch axis is."""
 
-    def __init__(self, name: str, dims: tuple, dtype: np.dtype, time_axis: int | None) -> None:
+    def __init__(
+        self, name: str, dims: tuple[int | str, ...], dtype: np.dtype, time_axis: int | None
+    ) -> None:
         self.name, self.dims, self.dtype, self.time_axis = name, dims, dtype, time_axis
         self.batch_axis = next(i for i, d in enumerate(dims) if d == "batch")
         # the batch axis once the length-1 time axis is dropped
         self.row_axis = self.batch_axis - (time_axis is not None and time_axis < self.batch_axis)
 
     def shape(self, batch: int) -> tuple[int, ...]:
-        return tuple(batch if d == "batch" else 1 if d == "time" else d for d in self.dims)
+        # output_sigs let through only fixed dims besides "batch" and "time"
+        return tuple(batch if d == "batch" else 1 if d == "time" else cast(int, d) for d in self.dims)
 
 
 def output_sigs(engine: Engine) -> list[OutputSig]:
@@ -101,13 +104,17 @@ def output_sigs(engine: Engine) -> list[OutputSig]:
             )
         sigs.append(
             OutputSig(
-                arg.name, tuple(dims), np.dtype(ort_dtype(arg.type)), engine.sig.step_axes.get(arg.name)
+                arg.name,
+                tuple(d for d in dims if d is not None),
+                np.dtype(ort_dtype(arg.type)),
+                engine.sig.step_axes.get(arg.name),
             )
         )
     return sigs
 
 
-def _index(axis: int, rows: Any) -> tuple:
+def _index(axis: int | None, rows: Any) -> tuple[Any, ...]:
+    assert axis is not None  # Slots refuses, when made, a state without a batch axis
     return (slice(None),) * axis + (rows,)
 
 

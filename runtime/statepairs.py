@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .graphscan import RECURRENT_OPS, GraphScan
+from .graphscan import RECURRENT_OPS, GraphScan, Node
 
 _SUFFIXES = ("N", "n", "_out", "_new", "_next", ".out", "Out", "_n")
 _PREFIXES = ("new_", "next_", "out_", "new", "next")
@@ -106,7 +106,9 @@ def infer_state_pairs(
     return found
 
 
-def _by_name(free_in, free_out, graph, inputs, outputs) -> Iterator[StatePair]:
+def _by_name(
+    free_in: list[Any], free_out: list[Any], graph: GraphScan | None, inputs: list[Any], outputs: list[Any]
+) -> Iterator[StatePair]:
     used: set[str] = set()
     for i in free_in:
         for o in free_out:
@@ -117,12 +119,14 @@ def _by_name(free_in, free_out, graph, inputs, outputs) -> Iterator[StatePair]:
                 break
 
 
-def _by_trace(free_in, free_out, graph: GraphScan | None, inputs, outputs) -> Iterator[StatePair]:
+def _by_trace(
+    free_in: list[Any], free_out: list[Any], graph: GraphScan | None, inputs: list[Any], outputs: list[Any]
+) -> Iterator[StatePair]:
     if graph is None:
         return
     ins, outs = {a.name for a in free_in}, {a.name for a in free_out}
     producer = {o: n for n in graph.nodes for o in n.outputs}
-    consumers: dict[str, list] = {}
+    consumers: dict[str, list[Node]] = {}
     for n in graph.nodes:
         for name in n.inputs:
             consumers.setdefault(name, []).append(n)
@@ -141,7 +145,7 @@ def _by_trace(free_in, free_out, graph: GraphScan | None, inputs, outputs) -> It
                 yield StatePair(sources.pop(), sinks.pop(), f"trace: {node.op_type} {what}")
 
 
-def _back(name: str, producer: dict, inputs: set[str], seen: set[str]) -> set[str]:
+def _back(name: str, producer: dict[str, Node], inputs: set[str], seen: set[str]) -> set[str]:
     if not name or name in seen:
         return set()
     seen.add(name)
@@ -154,7 +158,7 @@ def _back(name: str, producer: dict, inputs: set[str], seen: set[str]) -> set[st
     return set().union(*(_back(r, producer, inputs, seen) for r in reads)) if reads else set()
 
 
-def _forward(name: str, consumers: dict, outputs: set[str], seen: set[str]) -> set[str]:
+def _forward(name: str, consumers: dict[str, list[Node]], outputs: set[str], seen: set[str]) -> set[str]:
     if not name or name in seen:
         return set()
     seen.add(name)
@@ -166,7 +170,9 @@ def _forward(name: str, consumers: dict, outputs: set[str], seen: set[str]) -> s
     return found
 
 
-def _by_shape(free_in, free_out, graph: GraphScan | None, inputs, outputs) -> Iterator[StatePair]:
+def _by_shape(
+    free_in: list[Any], free_out: list[Any], graph: GraphScan | None, inputs: list[Any], outputs: list[Any]
+) -> Iterator[StatePair]:
     first_in, first_out = inputs[0].name if inputs else None, outputs[0].name if outputs else None
     left_in = [a for a in free_in if a.name != first_in and a.shape is not None and len(a.shape) >= 2]
     left_out = [a for a in free_out if a.name != first_out]

@@ -26,6 +26,7 @@ from ._ort import ort
 from .engine import Engine
 from .errors import InputError, UnsupportedError
 from .result import Result
+from .signature import fixed_dims
 from .validate import as_input, check_min_length, check_tokens
 
 
@@ -72,7 +73,7 @@ class Stream:
         names = x.axis_names
         self._step_names = names if x.time_axis is None else names[: x.time_axis] + names[x.time_axis + 1 :]
         self._step_shape: tuple[int, ...] | None = None
-        if all(isinstance(d, int) for d in self._step_dims):
+        if fixed_dims(self._step_dims):
             self._bind_step(self._step_dims)
 
     @property
@@ -189,10 +190,12 @@ class Stream:
     def _replay_step(self, k: int) -> None:
         """Replay binding ``k``'s CUDA graph; a capture onnxruntime refuses turns replay off (for the
         whole session) and this step runs again as a plain device step."""
+        graph = self._graph
+        assert graph is not None  # steps replay only on a stream that has CUDA graphs
         try:
-            self._graph.run(self._bindings[k], self._graph_ids[k])
+            graph.run(self._bindings[k], self._graph_ids[k])
         except Exception as err:  # onnxruntime raises its own types when a capture fails
-            self._graph.disable(f"capture failed: {' '.join(str(err).split())[:300]}")
+            graph.disable(f"capture failed: {' '.join(str(err).split())[:300]}")
             self._make_bindings()
             self._engine.run_binding(self._bindings[k], synchronize=True)
 
@@ -231,10 +234,12 @@ class Stream:
         stream replays CUDA graphs."""
         sig, graph = self._sig, self._graph
         self._replay = bool(graph is not None and graph.active and self._out_values and graph.session)
-        if self._replay:
+        session = None
+        if self._replay and graph is not None:
             self._graph_ids = graph.new_ids(2)  # one captured graph per binding: the state sets swap
-        session = graph.session if self._replay else None
-        self._bindings, self._views = [], [None, None]
+            session = graph.session
+        self._bindings = []
+        self._views: list[list[Any] | None] = [None, None]
         for k in (0, 1):
             binding = self._engine.io_binding(session)
             for name, value in self._extra.items():
@@ -257,14 +262,16 @@ class Stream:
             values = binding.get_outputs()[: len(self._sig.outputs)]
             for name, value in zip(self._sig.outputs, values, strict=True):
                 binding.bind_ortvalue_output(name, value)
+        views: list[Any]
         if self._device_io:
-            self._views[k] = list(values)
+            views = list(values)
         else:
             axes = [self._sig.step_axes.get(n) for n in self._sig.outputs]
-            self._views[k] = [
+            views = [
                 v.numpy() if a is None else _drop(v.numpy(), a) for v, a in zip(values, axes, strict=True)
             ]
-        return self._views[k]
+        self._views[k] = views
+        return views
 
 
 class _Exclusive:

@@ -53,7 +53,7 @@ class Table:
     def _header(self, width: int, stepped: bool) -> list[str]:
         self.stepped = self.stepped or stepped
         cols = (["sequence"] if self.batch > 1 else []) + (["step"] if self.stepped else [])
-        cols += [self.time_name] if self.dated and self.stepped else []
+        cols += [str(self.time_name)] if self.dated and self.stepped else []
         tail = ["warmup"] if self.dated and self.stepped else []
         if self.classes:
             names = self.labels or tuple(str(i) for i in range(width))

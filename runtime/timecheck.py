@@ -41,7 +41,7 @@ def check_csv(path: Path, series: SeriesRecord | None, allow_gaps: bool) -> Time
     if series is None or series.time_column is None or series.first is None:
         return None
     lines, cells = _column(path, series.time_column)
-    times = []
+    parsed: list[np.datetime64] = []
     for line, cell in zip(lines, cells, strict=True):
         value = _year(cell) if series.step == "yearly" else None
         value = value if value is not None else parse_time(cell)
@@ -49,8 +49,8 @@ def check_csv(path: Path, series: SeriesRecord | None, allow_gaps: bool) -> Time
             raise InputError(
                 f"{path}: line {line}, time column {series.time_column!r}: {cell!r} is not a time ({FORMATS})"
             )
-        times.append(value)
-    times = np.array(times, dtype="datetime64[s]")
+        parsed.append(value)
+    times = np.array(parsed, dtype="datetime64[s]")
     _respaced(path, times, series)
     position = _positions(times, series)
     notes = _spacing(path, lines, cells, position, series, allow_gaps)
@@ -116,24 +116,30 @@ def _positions(times: np.ndarray, series: SeriesRecord) -> np.ndarray:
     first = np.datetime64(series.first, "s")
     months = _MONTHS.get(series.step or "")
     if months:
-        index = times.astype("datetime64[M]").astype(np.int64) - first.astype("datetime64[M]").astype(
-            np.int64
-        )
-        return index / months
+        origin = int(first.astype("datetime64[M]").astype(np.int64))
+        return (times.astype("datetime64[M]").astype(np.int64) - origin) / float(months)
     if series.business_days:
         days = times.astype("datetime64[D]")
         weekend = np.is_busday(days) == False  # noqa: E712 (numpy array)
         count = np.busday_count(first.astype("datetime64[D]"), days).astype(np.float64)
-        return np.where(weekend, count + 0.5, count)  # a weekend day is off the grid
+        return np.asarray(np.where(weekend, count + 0.5, count))  # a weekend day is off the grid
     return (times - first).astype(np.int64) / float(series.step_seconds or 1.0)
 
 
-def _spacing(path, lines, cells, position, series: SeriesRecord, allow_gaps: bool) -> list[str]:
+def _spacing(
+    path: Path,
+    lines: list[int],
+    cells: list[str],
+    position: np.ndarray,
+    series: SeriesRecord,
+    allow_gaps: bool,
+) -> list[str]:
     """Refuse rows out of order, repeated or off the bundle's spacing; gaps only with ``allow_gaps``."""
     delta = np.diff(position)
     step, col = series.step, series.time_column
     whole = np.abs(delta - np.round(delta)) <= _TOLERANCE
-    for k in np.flatnonzero((delta <= _TOLERANCE) | ~whole):
+    for bad in np.flatnonzero((delta <= _TOLERANCE) | ~whole):
+        k = int(bad)
         at, prev, this = lines[k + 1], cells[k], cells[k + 1]
         if abs(delta[k]) <= _TOLERANCE:
             why = f"repeats {prev!r}; each time step comes once"

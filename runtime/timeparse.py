@@ -60,7 +60,7 @@ def parse_time(cell: str) -> np.datetime64 | None:
     return None
 
 
-def _iso(match: re.Match) -> np.datetime64 | None:
+def _iso(match: re.Match[str]) -> np.datetime64 | None:
     y, _, mo, d, hh, mi, ss, zone = match.groups()
     try:
         value = np.datetime64(f"{y}-{mo}-{d}T{hh or '00'}:{mi or '00'}:{ss or '00'}", "s")

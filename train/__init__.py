@@ -1,6 +1,10 @@
 """edgernn.train: recurrent models (RNN/LSTM/GRU) and BPTT training in PyTorch.
 
-Names load lazily, so ``import edgernn.train`` never pulls in torch until a model is needed.
+Names load lazily, so ``import edgernn.train`` never pulls in torch until a model is needed::
+
+    from edgernn.train import DataConfig, ModelConfig, RunConfig, run_training
+    trained = run_training(RunConfig(DataConfig(dataset="sunspots"), ModelConfig(cell="gru")), "runs/s")
+    trained.model, trained.summary.test_metric      # the best model in memory, its test score
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ from __future__ import annotations
 from edgernn._lazy import lazy_names
 
 _LAZY = {
+    "RunConfig": ".config",
     "ModelConfig": ".config",
     "TrainConfig": ".config",
     "DataConfig": ".config",
@@ -16,12 +21,10 @@ _LAZY = {
     "SequenceModel": ".model",
     "load_dataset": ".data",
     "run_training": ".training",
-    "RunResult": ".training",
+    "TrainedRun": ".run",
+    "load_trained": ".run",
     "RunInfo": ".run",
-    "ManifestSpecs": ".run",
     "load_run": ".run",
-    "read_run_info": ".run",
-    "manifest_specs": ".run",
     "TrainError": ".errors",
     "RunError": ".errors",
 }

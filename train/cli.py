@@ -32,6 +32,7 @@ from .config import (
     TOPOLOGIES,
     DataConfig,
     ModelConfig,
+    RunConfig,
     TrainConfig,
 )
 
@@ -191,8 +192,8 @@ def train_options(func: Any) -> Any:
     return func
 
 
-def build_configs(given: dict[str, Any], stored: dict[str, dict[str, Any]] | None) -> tuple[Any, Any, Any]:
-    """DataConfig, ModelConfig and TrainConfig from flags over presets (or a stored run) over defaults."""
+def build_configs(given: dict[str, Any], stored: dict[str, dict[str, Any]] | None = None) -> RunConfig:
+    """The run's configs from flags over presets (or a stored run's ``RunConfig.to_dict()``) over defaults."""
     from .datasets import presets
 
     if stored is None:
@@ -207,7 +208,11 @@ def build_configs(given: dict[str, Any], stored: dict[str, dict[str, Any]] | Non
         if field in ("columns", "target"):
             value = tuple(c.strip() for c in value.split(",") if c.strip())
         base[section][field] = value
-    return DataConfig(**base["data"]), ModelConfig(**base["model"]), TrainConfig(**base["train"])
+    return RunConfig(
+        data=DataConfig(**base["data"]),
+        model=ModelConfig(**base["model"]),
+        train=TrainConfig(**base["train"]),
+    )
 
 
 @click.command("train")
@@ -241,8 +246,6 @@ def train_command(out: Path | None, resume: bool, nproc_per_node: int | None, **
     """
     from edgernn.runtime.errors import InputError
 
-    from .config import to_dict
-
     given = {k: v for k, v in flags.items() if v is not None}
     stored = None
     if resume:
@@ -250,27 +253,22 @@ def train_command(out: Path | None, resume: bool, nproc_per_node: int | None, **
             raise InputError("--resume needs --out RUN_DIR, the run to continue")
         from .run import read_run_info
 
-        info = read_run_info(out)
-        stored = {
-            "data": to_dict(info.data_config),
-            "model": to_dict(info.model),
-            "train": to_dict(info.train),
-        }
-    data_config, model_config, train_config = build_configs(given, stored)
+        stored = read_run_info(out).config.to_dict()
+    config = build_configs(given, stored)
     if out is None:
-        out = Path("runs") / (data_config.dataset or Path(data_config.path).stem)
+        out = Path("runs") / (config.data.dataset or Path(config.data.path).stem)
     if nproc_per_node is not None and nproc_per_node > 1:
         from .distributed import Cluster
         from .launch import check_devices, launch
 
-        Cluster(world_size=nproc_per_node).local_batch(train_config.batch_size)
-        check_devices(nproc_per_node, train_config.device)
+        Cluster(world_size=nproc_per_node).local_batch(config.train.batch_size)
+        check_devices(nproc_per_node, config.train.device)
         try:
-            launch(nproc_per_node, worker_args(given, out, resume), train_config.threads)
+            launch(nproc_per_node, worker_args(given, out, resume), config.train.threads)
         except KeyboardInterrupt:
             raise click.exceptions.Exit(130) from None  # rank 0 printed how to resume
         return
-    _run(model_config, train_config, data_config, out, resume)
+    _run(config, out, resume)
 
 
 def worker_args(given: dict[str, Any], out: Path, resume: bool) -> list[str]:
@@ -288,9 +286,7 @@ def worker_args(given: dict[str, Any], out: Path, resume: bool) -> list[str]:
     return [*args, "--out", str(out), *(["--resume"] if resume else [])]
 
 
-def _run(
-    model_config: ModelConfig, train_config: TrainConfig, data_config: DataConfig, out: Path, resume: bool
-) -> None:
+def _run(config: RunConfig, out: Path, resume: bool) -> None:
     from .distributed import StoppedTogether
     from .health import ExplodingGradientWarning, VanishingGradientWarning
     from .report import summary_lines
@@ -301,7 +297,7 @@ def _run(
         warnings.simplefilter("always", ExplodingGradientWarning)
         warnings.showwarning = _show_warning
         try:
-            result = run_training(model_config, train_config, data_config, out, resume=resume)
+            result = run_training(config, out, resume=resume)
         except StoppedTogether:
             raise click.exceptions.Exit(1) from None  # rank 0 prints the reason once
         except KeyboardInterrupt:

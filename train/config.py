@@ -1,8 +1,8 @@
 """The frozen configs of the training stage and the data description that travels with a run.
 
 ``ModelConfig`` describes a model completely (``SequenceModel(config)`` rebuilds it),
-``TrainConfig`` the optimisation, ``DataConfig`` where the data comes from and how it is cut,
-and ``DataInfo`` what the data turned out to be (sizes, normalisation, labels, vocabulary),
+``TrainConfig`` the optimisation, ``DataConfig`` where the data comes from and how it is cut (the three
+together: ``RunConfig``), and ``DataInfo`` what the data turned out to be (sizes, normalisation, labels, vocabulary),
 which export needs to fill the bundle manifest. CLI flags map one-to-one onto these fields.
 """
 
@@ -178,7 +178,7 @@ class DataConfig:
     split_seed: int = 0  # shuffles non-temporal data before splitting; series and text are never shuffled
     time_column: str | None = None  # CSV time index; None: the first column not asked for that holds dates
     difference: str = "auto"  # CSV forecasts: auto (unit-root test) | none | 1 (first) | season
-    calendar: bool = False  # CSV forecasts: sin/cos of the time index's seasons (opt-in: see README)
+    calendar: bool = False  # CSV forecasts: sin/cos of the time index's seasons (opt-in: see docs/data.md)
     units: str | None = None  # CSV forecasts: units of the targets, recorded in the manifest
 
     def __post_init__(self) -> None:
@@ -259,6 +259,23 @@ class Transform:
     calendar_rate: tuple[float, ...] = ()  # cycles per row (harmonic / steps per cycle)
     calendar_offset: tuple[float, ...] = ()  # phase of row 0 (harmonic x the cycle's phase)
     calendar_sine: tuple[bool, ...] = ()  # True: sin, False: cos
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a training run is told: where the data comes from, the model, the optimisation.
+
+    The one argument of :func:`~edgernn.train.run_training`; ``edgernn train`` and ``edgernn pipeline``
+    build it from their flags, and ``config.json`` stores it (with the :class:`DataInfo` it produced).
+    """
+
+    data: DataConfig
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """``{"data": ..., "model": ..., "train": ...}``, JSON-ready (``--resume`` starts from it)."""
+        return {"data": to_dict(self.data), "model": to_dict(self.model), "train": to_dict(self.train)}
 
 
 T = TypeVar("T")

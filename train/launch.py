@@ -3,7 +3,7 @@
 The launcher is torch's elastic agent (``torch.distributed.run``, i.e. ``torchrun``) with a
 single-node c10d rendezvous on a free loopback port; each worker runs ``python -m edgernn.train``
 with the same flags and finds its rank in the environment. Multi-node jobs call ``torchrun``
-themselves (see ``train/README.md``).
+themselves (see ``docs/training.md``).
 """
 
 from __future__ import annotations

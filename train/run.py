@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgernn.runtime.limits import strict_json
 from edgernn.runtime.manifest import InputSpec, OutputSpec
 from edgernn.runtime.records import SeriesRecord
 
-from .config import DataConfig, DataInfo, ModelConfig, TrainConfig, from_dict, to_dict
+from .config import DataConfig, DataInfo, ModelConfig, RunConfig, TrainConfig, from_dict, to_dict
 from .errors import RunError
 from .records import TrainingSummary
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
 CONFIG_FILE = "config.json"  # the run's configs; also the name it has in a bundle's source/
 SUMMARY_FILE = "summary.json"
@@ -35,6 +39,36 @@ class RunInfo:
     data_config: DataConfig
     data: DataInfo
     summary: TrainingSummary | None = None
+
+    @property
+    def config(self) -> RunConfig:
+        """The run's three configs as one."""
+        return RunConfig(data=self.data_config, model=self.model, train=self.train)
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """A finished run, as training hands it on: the best model in memory, its configs and data
+    description, the summary, the test split and the per-epoch records. Later stages take this
+    instead of reading the run directory back (:func:`load_trained` reads one from disk)."""
+
+    info: RunInfo  # configs, data description and summary (None only for a run stopped early)
+    model: torch.nn.Module  # the best checkpoint's weights, eval mode, on the CPU
+    eval_arrays: dict[str, np.ndarray]  # the test split in raw units, as written to eval.npz
+    history: tuple[dict[str, Any], ...] = ()  # the records of metrics.jsonl, one per epoch
+    rank: int = 0  # this process's rank under torchrun; rank 0 wrote the run directory
+
+    @property
+    def run_dir(self) -> Path:
+        """The run directory the files were written to."""
+        return self.info.run_dir
+
+    @property
+    def summary(self) -> TrainingSummary:
+        """Best epoch, validation and test metrics, baseline (the same numbers as summary.json)."""
+        if self.info.summary is None:
+            raise RunError(f"{self.run_dir}: the run did not finish (no {SUMMARY_FILE})")
+        return self.info.summary
 
 
 @dataclass(frozen=True)
@@ -97,8 +131,32 @@ def _read_json(path: Path) -> Any:
         raise RunError(f"{path}: not valid JSON ({detail})") from None
 
 
-def load_run(run_dir: str | Path) -> tuple[Any, RunInfo]:
-    """The best model of a run (eval mode, CPU) and its :class:`RunInfo`.
+def load_trained(run_dir: str | Path) -> TrainedRun:
+    """A run directory as a :class:`TrainedRun` (for stages run one at a time): each file is read once
+    and the model is built once. A run stopped before its summary still has its best weights and test
+    split; only :attr:`TrainedRun.summary` is missing then. Raises :class:`RunError` without them."""
+    import numpy as np
+
+    from edgernn.runtime.limits import regular_file
+    from edgernn.runtime.vocab import EVAL_FILE
+
+    from .report import read_metrics
+
+    model, info = load_run(run_dir)
+    path = info.run_dir / EVAL_FILE
+    if not path.is_file():
+        raise RunError(f"{run_dir}: no {EVAL_FILE}; the run did not finish")
+    regular_file(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except Exception as err:  # a damaged file fails in numpy or zipfile in many ways
+        raise RunError(f"{path}: could not read the run's test split ({type(err).__name__}: {err})") from None
+    return TrainedRun(info, model, arrays, tuple(read_metrics(info.run_dir)))
+
+
+def load_run(run_dir: str | Path, info: RunInfo | None = None) -> tuple[Any, RunInfo]:
+    """The best model of a run (eval mode, CPU) and its :class:`RunInfo` (``info``: already read).
 
     Raises :class:`RunError` for a missing or incompatible run directory; pickle checkpoints
     are refused, never opened.
@@ -106,7 +164,7 @@ def load_run(run_dir: str | Path) -> tuple[Any, RunInfo]:
     from .checkpoint import WEIGHTS_FILE, load_weights
     from .forecaster import build_model
 
-    info = read_run_info(run_dir)
+    info = info or read_run_info(run_dir)
     weights = info.run_dir / WEIGHTS_FILE
     if not weights.is_file():
         pickles = sorted(p.name for p in info.run_dir.iterdir() if p.suffix in _PICKLE_SUFFIXES)

@@ -17,7 +17,6 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from edgernn.runtime.vocab import EVAL_FILE
 from . import baselines
 from .batches import to_batch
 from .checkpoint import RESUME_FILE, WEIGHTS_FILE, load_weights, read_resume, restore
-from .config import DataConfig, DataInfo, ModelConfig, TrainConfig
+from .config import DataConfig, DataInfo, ModelConfig, RunConfig, TrainConfig
 from .data import load_dataset
 from .distributed import Cluster, StoppedTogether, join
 from .errors import TrainError
@@ -42,20 +41,11 @@ from .loop import Hook, Trainer
 from .objective import Objective
 from .records import TrainingSummary
 from .report import ProgressHook, RunWriter, plot_losses, read_metrics
-from .run import CONFIG_FILE, SUMMARY_FILE, config_dict, read_run_info
+from .run import CONFIG_FILE, SUMMARY_FILE, RunInfo, TrainedRun, config_dict, read_run_info
 from .splits import Dataset, Split
 
 _CALIB_SAMPLES = 64
 _RESUMABLE_CHANGES = ("epochs", "device", "threads")
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """What a finished run reports; the same numbers are in ``summary.json``."""
-
-    run_dir: Path
-    summary: TrainingSummary
-    rank: int = 0  # this process's rank; rank 0 wrote the run directory and reports
 
 
 def derive_model_config(config: ModelConfig, dataset: Dataset) -> ModelConfig:
@@ -135,8 +125,8 @@ def _check_resumable(
         )
 
 
-def _eval_arrays(dataset: Dataset, seed: int) -> bytes:
-    """``eval.npz``: the test split in raw units and a calibration sample of training inputs."""
+def eval_arrays(dataset: Dataset, seed: int) -> dict[str, np.ndarray]:
+    """What ``eval.npz`` holds: the test split in raw units and a calibration sample of training inputs."""
     test = dataset.test
     arrays = {"x": test.x, "y": test.y}
     for name in ("lengths", "cond", "mask"):
@@ -146,15 +136,15 @@ def _eval_arrays(dataset: Dataset, seed: int) -> bytes:
     arrays["calib_x"] = dataset.train.x[np.sort(rows)]
     if dataset.train.cond is not None:
         arrays["calib_cond"] = dataset.train.cond[np.sort(rows)]
+    return {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+
+
+def _start_run(out: Path, doc: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     buffer = io.BytesIO()
-    np.savez(buffer, **{k: np.ascontiguousarray(v) for k, v in arrays.items()})
-    return buffer.getvalue()
-
-
-def _start_run(out: Path, doc: dict[str, Any], dataset: Dataset, seed: int) -> None:
+    np.savez(buffer, **arrays)
     with staged_dir(out) as tmp:
         (tmp / CONFIG_FILE).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-        (tmp / EVAL_FILE).write_bytes(_eval_arrays(dataset, seed))
+        (tmp / EVAL_FILE).write_bytes(buffer.getvalue())
 
 
 def check_run(
@@ -179,21 +169,22 @@ def check_run(
 
 
 def run_training(
-    model_config: ModelConfig,
-    train_config: TrainConfig,
-    data_config: DataConfig,
+    config: RunConfig,
     out: str | Path,
+    *,
     resume: bool = False,
     hooks: Sequence[Hook] = (),
     console: Console | None = None,
-) -> RunResult:
-    """Train a model and write the run directory ``out``; see the module docstring.
+) -> TrainedRun:
+    """Train a model and write the run directory ``out``; see the module docstring. Returns the
+    :class:`TrainedRun` (the best model in memory, configs, summary, test split) for later stages.
 
     Under torchrun (``WORLD_SIZE`` > 1 in the environment) every process calls this and trains its
     shard of each global batch; ``hooks`` run in every process, but only rank 0 writes ``out`` and
     shows progress, and every process returns the same summary.
     """
     out, console = Path(out), console or Console(stderr=True)
+    model_config, train_config, data_config = config.model, config.train, config.data
     started = time.perf_counter()
     with join(pick_device(train_config.device)) as cluster:
         with cluster.together("checking the data and flags"):
@@ -212,14 +203,9 @@ def run_training(
         trainer = Trainer(
             model, objective, train_config, cluster.device, [writer] if cluster.is_main else [], cluster
         )
+        arrays = eval_arrays(dataset, train_config.seed)
         doc = config_dict(model_config, train_config, data_config, dataset.info)
-        with cluster.together("opening the run directory"):
-            if resume:
-                _restore(trainer, out, train_config, writer)
-            if cluster.is_main and resume:
-                atomic_write_text(out / CONFIG_FILE, json.dumps(doc, indent=2) + "\n")  # a new --epochs
-            elif cluster.is_main:
-                _start_run(out, doc, dataset, train_config.seed)
+        _open_run(cluster, out, resume, trainer, writer, doc, arrays)
         train_batch = to_batch(dataset.train, dataset.info, cluster.device)
         val_batch = to_batch(dataset.val, dataset.info, cluster.device)
         with _reporting(cluster, console, train_config.epochs, dataset.info.metric, trainer) as shown:
@@ -232,7 +218,30 @@ def run_training(
                     f"(epoch {trainer.progress.best_epoch}). Lower --lr or keep --clip-grad-norm above 0"
                 )
                 raise (TrainError if cluster.is_main else StoppedTogether)(message) from None
-        return _finish(out, trainer, dataset.test, progress, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        summary = _finish(out, trainer, dataset.test, progress, seconds, writer.records)
+    info = RunInfo(out, model_config, train_config, data_config, dataset.info, summary)
+    model = trainer.model.cpu().eval()
+    return TrainedRun(info, model, arrays, tuple(writer.records), cluster.rank)
+
+
+def _open_run(
+    cluster: Cluster,
+    out: Path,
+    resume: bool,
+    trainer: Trainer,
+    writer: RunWriter,
+    doc: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+) -> None:
+    """Rank 0 writes a new run directory, or restores a resumed one (every rank restores its trainer)."""
+    with cluster.together("opening the run directory"):
+        if resume:
+            _restore(trainer, out, trainer.config, writer)
+        if cluster.is_main and resume:
+            atomic_write_text(out / CONFIG_FILE, json.dumps(doc, indent=2) + "\n")  # a new --epochs
+        elif cluster.is_main:
+            _start_run(out, doc, arrays)
 
 
 @contextmanager
@@ -266,7 +275,9 @@ def _restore(trainer: Trainer, out: Path, train_config: TrainConfig, writer: Run
     writer.records = read_metrics(out, up_to_epoch=progress.epoch)
 
 
-def _finish(out: Path, trainer: Trainer, test: Split, progress: Any, seconds: float) -> RunResult:
+def _finish(
+    out: Path, trainer: Trainer, test: Split, progress: Any, seconds: float, records: list[dict[str, Any]]
+) -> TrainingSummary:
     model, objective, cluster = trainer.model, trainer.objective, trainer.cluster
     with cluster.together("loading the best checkpoint"):
         if cluster.is_main:
@@ -294,5 +305,5 @@ def _finish(out: Path, trainer: Trainer, test: Split, progress: Any, seconds: fl
     with cluster.together("writing the summary"):
         if cluster.is_main:
             atomic_write_text(out / SUMMARY_FILE, json.dumps(summary.to_dict(), indent=2) + "\n")
-            plot_losses(out, read_metrics(out), info.metric)
-    return RunResult(run_dir=out, summary=summary, rank=cluster.rank)
+            plot_losses(out, records, info.metric)
+    return summary

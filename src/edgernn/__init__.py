@@ -21,6 +21,9 @@ _LAZY = {
     "ExportError": "edgernn.export.errors",
     "TrainError": "edgernn.train.errors",
     "RunError": "edgernn.train.errors",
+    "PipelineConfig": "edgernn.pipeline",
+    "PipelineSummary": "edgernn.summary",
+    "run_pipeline": "edgernn.pipeline",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

@@ -79,24 +79,31 @@ def pipeline_command(
     """
     from edgernn.train.cli import build_configs
 
+    from .pipeline import PipelineConfig
+
     given = {k: v for k, v in flags.items() if v is not None}
-    stored = _stored(out) if resume else None
-    data_config, model_config, train_config = build_configs(given, stored)
-    options = dict(overwrite=overwrite, resume=resume, require_baseline=require_baseline)
-    options["gate"] = dict(atol=atol, rtol=rtol, stream_atol=stream_atol)
-    _run(data_config, model_config, train_config, out, profile_iters, not no_torch_baseline, **options)
+    config = PipelineConfig(
+        run=build_configs(given, _stored(out) if resume else None),
+        out=out,
+        profile_iters=profile_iters,
+        torch_baseline=not no_torch_baseline,
+        overwrite=overwrite,
+        resume=resume,
+        atol=atol,
+        rtol=rtol,
+        stream_atol=stream_atol,
+    )
+    _run(config, require_baseline=require_baseline)
 
 
 def _stored(out: Path) -> dict[str, dict[str, Any]] | None:
     """The configs of the run a --resume continues (flags given again still win), if it got that far."""
-    from edgernn.train.config import to_dict
     from edgernn.train.run import CONFIG_FILE, read_run_info
 
     run = out / "run"
     if not (run / CONFIG_FILE).is_file():
         return None
-    info = read_run_info(run)
-    return {"data": to_dict(info.data_config), "model": to_dict(info.model), "train": to_dict(info.train)}
+    return read_run_info(run).config.to_dict()
 
 
 @click.command("demo")
@@ -104,43 +111,23 @@ def _stored(out: Path) -> dict[str, dict[str, Any]] | None:
     "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/demo"), show_default=True
 )
 def demo_command(out: Path) -> None:
-    """The whole pipeline on the bundled yearly sunspot numbers (about a minute on 2 cores).
+    """The whole pipeline on the bundled yearly sunspot numbers (under a minute on 2 cores).
 
     Run again, it replaces its own previous output in --out (never a folder it did not write).
     """
     from .outdir import is_pipeline_output
-    from .pipeline import demo_configs
+    from .pipeline import PipelineConfig, demo_config
 
-    _run(*demo_configs(), out, 100, True, overwrite=is_pipeline_output(out))
+    _run(PipelineConfig(run=demo_config(), out=out, overwrite=is_pipeline_output(out)))
 
 
-def _run(
-    data_config,
-    model_config,
-    train_config,
-    out: Path,
-    iters: int,
-    torch_baseline: bool,
-    *,
-    overwrite: bool = False,
-    resume: bool = False,
-    require_baseline: bool = False,
-    gate: dict[str, float] | None = None,
-) -> None:
+def _run(config: Any, *, require_baseline: bool = False) -> None:
     from rich.console import Console
 
-    from .pipeline import PipelineConfig, run_pipeline
+    from .pipeline import run_pipeline
 
     console = Console(width=None if Console().is_terminal else 120)
-    config = PipelineConfig(
-        out=out,
-        profile_iters=iters,
-        torch_baseline=torch_baseline,
-        overwrite=overwrite,
-        resume=resume,
-        **(gate or {}),
-    )
-    summary = run_pipeline(data_config, model_config, train_config, config, console)
-    if require_baseline and summary["verdict"]:
-        click.echo(f"error: {summary['verdict']} (--require-baseline)", err=True)
+    summary = run_pipeline(config, console)
+    if require_baseline and summary.verdict:
+        click.echo(f"error: {summary.verdict} (--require-baseline)", err=True)
         raise click.exceptions.Exit(1)

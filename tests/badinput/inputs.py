@@ -39,13 +39,13 @@ class Base:
         """A finished one-epoch ``edgernn train`` run (torch; built only when a case needs it)."""
         from train_fixtures import QUIET, tiny
 
-        from edgernn.train.config import DataConfig
+        from edgernn.train.config import DataConfig, RunConfig
         from edgernn.train.datasets import presets
         from edgernn.train.training import run_training
 
         model_cfg, train_cfg = tiny(hidden_size=4, epochs=1)
         data = DataConfig(dataset="sunspots", **presets("sunspots")[0])
-        run_training(model_cfg, train_cfg, data, self.root / "run", console=QUIET)
+        run_training(RunConfig(data, model_cfg, train_cfg), self.root / "run", console=QUIET)
         return self.root / "run"
 
     @cached_property

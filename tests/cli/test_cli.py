@@ -50,6 +50,6 @@ def test_debug_shows_the_traceback(tmp_path):
 
 
 def test_shipped_sample_is_what_the_builder_makes():
-    # The README's Quickstart inspects this file; it must be the 2-layer LSTM the tests build.
+    # The committed sample must be the 2-layer LSTM the tests build.
     assert SAMPLE.read_bytes() == stacked_lstm(layers=2, features=4, hidden=8, seed=0).SerializeToString()
     assert onnx.load(str(SAMPLE)).graph.input[0].name == "x"

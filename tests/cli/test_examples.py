@@ -1,4 +1,4 @@
-"""The examples end to end, with the targets the README states (slow: ~70 s together)."""
+"""The examples end to end, with the targets each example states (slow: ~70 s together)."""
 
 from __future__ import annotations
 

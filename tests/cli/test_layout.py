@@ -102,6 +102,38 @@ def test_imports_point_one_way(module):
         assert other in ALLOWED[stage], f"{module} ({stage}) imports {target} ({other})"
 
 
+# Lazy imports (inside a function) that go against ALLOWED on purpose: module -> the stages it may reach.
+LAZY_ALLOWED = {"edgernn.profiling.torch_baseline": {"train"}}  # rebuilds a bundle's PyTorch source model
+
+
+def _all_imports(module: str, path: Path) -> list[str]:
+    """Every import of ``module``, lazy ones (inside functions) included, as absolute names."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            target = (f"{base}.{node.module}" if node.module else base) if node.level else node.module
+            found += [f"{target}.{a.name}" for a in node.names]
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_lazy_imports_point_one_way_too(module):
+    """No stage reaches the face, not even inside a function: the face wires stages, never the reverse."""
+    stage = _stage(module)
+    for name in _all_imports(module, MODULES[module]):
+        target = _ours(name)
+        if target is None or _stage(target) in (stage, "root"):
+            continue
+        other = _stage(target)
+        allowed = ALLOWED[stage] | LAZY_ALLOWED.get(module, set())
+        assert other in allowed, f"{module} ({stage}) imports {target} ({other}), lazily or not"
+
+
 def test_no_import_cycles():
     graph = {m: {t for n in _imports(m, p) if (t := _ours(n)) and t != m} for m, p in MODULES.items()}
     state: dict[str, int] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,7 +19,8 @@ from edgernn.runtime.bundle import Bundle  # noqa: E402
 def _check_outputs(out):
     summary = json.loads((out / "summary.json").read_text())
     train = json.loads((out / "run" / "summary.json").read_text())
-    assert summary["quality"]["value"] == f"{train['test_metric']:.4g}"
+    assert summary["training"] == train  # summary.json holds the run's own numbers, unrounded
+    assert summary["ratio"] == pytest.approx(train["test_metric"] / train["baseline_metric"])
     assert set(summary["variants"]) == {"fp32", "int8"}
     bundle = Bundle.load(out / "bundle")
     assert bundle.variants() == ["fp32", "int8"] and set(bundle.verify().values()) == {"ok"}
@@ -56,6 +58,7 @@ def test_pipeline_on_bundled_data(tmp_path):
     assert result.exit_code == 0, result.output
     assert "6/6 report" in result.output and "Variants (CPU, 1 thread, batch 1)" in result.output
     assert f"report: {tmp_path / 'p' / 'report.md'}" in result.output
+    assert "**" not in result.output and "`" not in result.output  # the console gets no markdown
     _check_outputs(tmp_path / "p")
 
 
@@ -72,7 +75,7 @@ def test_demo(tmp_path):
     result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
     summary = _check_outputs(tmp_path / "demo")
-    assert float(summary["quality"]["ratio"]) <= 0.7  # the sunspots quality bar
+    assert summary["ratio"] <= 0.7  # the sunspots quality bar
 
 
 def _tiny_pipeline(out, *extra):
@@ -115,9 +118,9 @@ def test_demo_twice_in_one_folder_replaces_its_own_output(tmp_path, monkeypatch)
     def tiny():
         from edgernn.train.cli import build_configs
 
-        return build_configs({"dataset": "sunspots", "epochs": 1, "hidden": 4}, None)
+        return build_configs({"dataset": "sunspots", "epochs": 1, "hidden": 4})
 
-    monkeypatch.setattr(pipeline, "demo_configs", tiny)
+    monkeypatch.setattr(pipeline, "demo_config", tiny)
     monkeypatch.chdir(tmp_path)
     for _ in range(2):
         result = CliRunner().invoke(cli, ["demo"])
@@ -132,7 +135,7 @@ def test_require_baseline_exits_1_when_the_model_loses(tmp_path, monkeypatch):
     import edgernn.pipeline as pipeline
 
     verdict = "not better than persistence on the test split (rmse 1.25 vs 0.5, 2.50x persistence): do not ship this model"
-    monkeypatch.setattr(pipeline, "run_pipeline", lambda *a, **k: {"verdict": verdict})
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda *a, **k: SimpleNamespace(verdict=verdict))
     base = ["pipeline", "--dataset", "sunspots", "--out", str(tmp_path / "p")]
     assert CliRunner().invoke(cli, base).exit_code == 0
     strict = CliRunner().invoke(cli, [*base, "--require-baseline"])
@@ -185,9 +188,9 @@ def test_export_gate_tolerances_reach_export(tmp_path, monkeypatch):
         seen.update(kw)
         raise SystemExit(0)  # stop after the call: the tolerances are what this test is about
 
-    monkeypatch.setattr(from_run, "export_run", fake_export)
-    monkeypatch.setattr(pipeline, "_train", lambda *a, **k: None)
-    monkeypatch.setattr("edgernn.export.evaluate.EvalData.load", lambda path: None)
+    monkeypatch.setattr(from_run, "export_trained", fake_export)
+    monkeypatch.setattr(pipeline, "_train", lambda *a, **k: SimpleNamespace(eval_arrays=None))
+    monkeypatch.setattr("edgernn.export.evaluate.EvalData.from_arrays", lambda arrays, path: None)
     base = ["pipeline", "--dataset", "sunspots", "--out", str(tmp_path / "p")]
     CliRunner().invoke(cli, [*base, "--atol", "5e-5", "--rtol", "1e-3"])
     assert seen["atol"] == 5e-5 and seen["rtol"] == 1e-3 and seen["stream_atol"] == 1e-4

@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from edgernn.runtime import Bundle, BundleError, InputError, Manifest, Session, manifest_from_graph
+from edgernn.runtime import Bundle, BundleError, InputError, Manifest, Session
+from edgernn.runtime.bundle import manifest_from_graph
 from edgernn.runtime.modelfile import check_model_file
 
 SCALE = int(os.environ.get("EDGERNN_FUZZ_SCALE", "1"))

@@ -98,14 +98,14 @@ def trained(tmp_path_factory):
     from train_fixtures import QUIET, tiny
 
     from edgernn.export.from_run import export_run
-    from edgernn.train.config import DataConfig
+    from edgernn.train.config import DataConfig, RunConfig
     from edgernn.train.datasets import presets
     from edgernn.train.training import run_training
 
     root = tmp_path_factory.mktemp("trained")
     model_cfg, train_cfg = tiny(hidden_size=4, epochs=1)
     data = DataConfig(dataset="sunspots", **presets("sunspots")[0])
-    run_training(model_cfg, train_cfg, data, root / "run", console=QUIET)
+    run_training(RunConfig(data, model_cfg, train_cfg), root / "run", console=QUIET)
     export_run(root / "run", root / "bundle")
     return root
 

@@ -1,4 +1,8 @@
-"""The soak benchmark in smoke mode (a few seconds, no target check), as CI runs it."""
+"""The soak benchmark in smoke mode (a few seconds, no target check), its output checked.
+
+Slow suite, like the other benchmark smokes (tests/cli/test_benchmarks_smoke.py): `.ci/run` smoke-runs
+every benchmark, soak.py included, on every CI run, and the soak's memory check is a slow-suite bar.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ pytest.importorskip("torch")  # the benchmark model is exported with torch
 SOAK = Path(__file__).resolve().parents[2] / "benchmarks" / "soak.py"
 
 
+@pytest.mark.slow
 def test_soak_smoke_streams_samples_rss_and_prints_the_growth_last():
     proc = subprocess.run([sys.executable, str(SOAK), "--smoke"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -14,7 +14,7 @@ from train_fixtures import QUIET, tiny  # noqa: E402
 from edgernn.export.from_run import export_run  # noqa: E402
 from edgernn.runtime import Session  # noqa: E402
 from edgernn.runtime.bundle import Bundle  # noqa: E402
-from edgernn.train import DataConfig, load_run, run_training  # noqa: E402
+from edgernn.train import DataConfig, RunConfig, load_run, run_training  # noqa: E402
 
 
 def _csv(tmp_path, seasonal: bool):
@@ -37,7 +37,7 @@ def _csv(tmp_path, seasonal: bool):
 def test_levels_in_levels_out_verified_and_streamed(tmp_path, seasonal, cell):
     data = DataConfig(path=str(_csv(tmp_path, seasonal)), target=("load",), window=12)
     model_config, train_config = tiny(cell=cell, epochs=1)
-    run_training(model_config, train_config, data, tmp_path / "run", console=QUIET)
+    run_training(RunConfig(data, model_config, train_config), tmp_path / "run", console=QUIET)
     report = export_run(tmp_path / "run", tmp_path / "b")
     manifest = Bundle.load(tmp_path / "b").manifest
     want = "season" if seasonal else "first"
@@ -86,7 +86,7 @@ def test_calendar_features_run_from_the_counter_state(tmp_path):
 
     data = DataConfig(path=str(_csv(tmp_path, seasonal=False)), target=("load",), window=12, calendar=True)
     model_config, train_config = tiny(cell="lstm", epochs=1)
-    run_training(model_config, train_config, data, tmp_path / "run", console=QUIET)
+    run_training(RunConfig(data, model_config, train_config), tmp_path / "run", console=QUIET)
     report = export_run(tmp_path / "run", tmp_path / "b")
     assert all(c.passed for c in report.checks)
     manifest = Bundle.load(tmp_path / "b").manifest

@@ -1,5 +1,6 @@
 """Counts what a process (and every child that inherits PYTHONPATH) opens: onnxruntime sessions,
-bundle loads, manifest parses and eval.npz reads, one line each in $EDGERNN_COUNT_LOG.
+bundle loads, manifest parses, eval.npz reads, opens of the run's and bundle's JSON files and
+constructions of the PyTorch model, one line each in $EDGERNN_COUNT_LOG.
 
 Used by tests/cli/test_pipeline_economy.py as ``PYTHONPATH=tests/shim``; Python imports this module
 at start-up, and it patches the counted functions right after their modules first load.
@@ -72,7 +73,37 @@ def _manifest(module):
     module.Manifest.from_dict = classmethod(from_dict)
 
 
+def _model(module):
+    init = module.SequenceModel.__init__
+
+    def counted(self, *args, **kwargs):
+        _record("model_built", "")
+        init(self, *args, **kwargs)
+
+    module.SequenceModel.__init__ = counted
+
+
+WATCHED = ("config.json", "metrics.jsonl", "manifest.json")  # file names whose opens are counted
+
+
+def _opens():
+    """Count every open of a watched file name, through ``open`` and pathlib alike."""
+    import builtins
+    import io
+
+    original = io.open
+
+    def counted(file, *args, **kwargs):
+        name = os.fspath(file) if isinstance(file, str | os.PathLike) else ""
+        if isinstance(name, str) and name.endswith(WATCHED):
+            _record("open", os.path.basename(name))
+        return original(file, *args, **kwargs)
+
+    builtins.open = io.open = counted
+
+
 PATCHES = {
+    "edgernn.train.model": _model,
     "onnxruntime.capi.onnxruntime_inference_collection": _ort,
     "numpy": _numpy,
     "edgernn.runtime.bundle": _bundle,
@@ -107,3 +138,4 @@ class _AfterImport(importlib.abc.MetaPathFinder):
 
 if LOG:
     sys.meta_path.insert(0, _AfterImport())
+    _opens()

@@ -22,7 +22,7 @@ from test_train_ddp import assert_same_records, assert_same_tensors, records  # 
 from train_fixtures import QUIET, tiny, write_cond_npz, write_tagging_npz  # noqa: E402
 
 from edgernn.runtime.errors import EdgernnError, InputError  # noqa: E402
-from edgernn.train.config import DataConfig  # noqa: E402
+from edgernn.train.config import DataConfig, RunConfig  # noqa: E402
 from edgernn.train.datasets import presets  # noqa: E402
 from edgernn.train.training import run_training  # noqa: E402
 
@@ -71,32 +71,32 @@ def equivalent_configs(name: str, root: Path):
     decoder: one_to_many in TBPTT chunks of 2, whose init layer only the first chunk reaches."""
     if name == "masked":
         data = DataConfig(path=str(write_tagging_npz(root / "tags.npz")))
-        return (*tiny(cell="gru", batch_size=8, epochs=2, tbptt=3, lr=1e-2), data)
+        return RunConfig(data, *tiny(cell="gru", batch_size=8, epochs=2, tbptt=3, lr=1e-2))
     data = DataConfig(path=str(write_cond_npz(root / "cond.npz")))
-    return (*tiny(cell="lstm", batch_size=8, epochs=2, tbptt=2, lr=1e-2), data)
+    return RunConfig(data, *tiny(cell="lstm", batch_size=8, epochs=2, tbptt=2, lr=1e-2))
 
 
 def scenario_equivalent(rank: int, root: Path) -> None:
     for name in EQUIVALENT:
-        run_training(*equivalent_configs(name, root), root / name, console=QUIET)
+        run_training(equivalent_configs(name, root), root / name, console=QUIET)
 
 
 def scenario_resume(rank: int, root: Path) -> None:
-    run_training(*sun_configs(), SUNSPOTS, root / "resumed", resume=True, console=QUIET)
+    run_training(RunConfig(SUNSPOTS, *sun_configs()), root / "resumed", resume=True, console=QUIET)
 
 
 def scenario_dropout(rank: int, root: Path) -> None:
     for name in ("dropout_a", "dropout_b"):
-        run_training(*sun_configs(num_layers=2, dropout=0.3), SUNSPOTS, root / name, console=QUIET)
+        run_training(RunConfig(SUNSPOTS, *sun_configs(num_layers=2, dropout=0.3)), root / name, console=QUIET)
 
 
 def scenario_nan(rank: int, root: Path) -> None:
     hooks = [PoisonRankOne(root)]
-    run_training(*sun_configs(epochs=3), SUNSPOTS, root / "nan", hooks=hooks, console=QUIET)
+    run_training(RunConfig(SUNSPOTS, *sun_configs(epochs=3)), root / "nan", hooks=hooks, console=QUIET)
 
 
 def scenario_one_rank_fails(rank: int, root: Path) -> None:
-    run_training(*sun_configs(), SUNSPOTS, root / "fails", hooks=[FailOnRankOne()], console=QUIET)
+    run_training(RunConfig(SUNSPOTS, *sun_configs()), root / "fails", hooks=[FailOnRankOne()], console=QUIET)
 
 
 EQUIVALENT = ("masked", "decoder")
@@ -134,7 +134,9 @@ def group(tmp_path_factory):
     """Prepare the single-process starting points, run every scenario in 2 processes, read outcomes."""
     root = tmp_path_factory.mktemp("group")
     with pytest.raises(KeyboardInterrupt):
-        run_training(*sun_configs(), SUNSPOTS, root / "resumed", hooks=[Interrupt(1)], console=QUIET)
+        run_training(
+            RunConfig(SUNSPOTS, *sun_configs()), root / "resumed", hooks=[Interrupt(1)], console=QUIET
+        )
     mp.spawn(_worker, args=(_free_port(), str(root)), nprocs=2)
     outcomes = [json.loads((root / f"rank{r}.json").read_text()) for r in (0, 1)]
     return root, outcomes
@@ -145,7 +147,7 @@ def test_tbptt_with_masks_or_a_decoder_state_matches_one_process(group, tmp_path
     """Masked chunks weight each process by its scored steps (some processes have none)."""
     root, outcomes = group
     assert outcomes[0]["equivalent"] is None and outcomes[1]["equivalent"] is None
-    run_training(*equivalent_configs(name, tmp_path), tmp_path / "single", console=QUIET)
+    run_training(equivalent_configs(name, tmp_path), tmp_path / "single", console=QUIET)
     assert_same_records(records(root / name), records(tmp_path / "single"))
     assert_same_tensors(root / name / "resume.safetensors", tmp_path / "single" / "resume.safetensors")
 
@@ -153,7 +155,7 @@ def test_tbptt_with_masks_or_a_decoder_state_matches_one_process(group, tmp_path
 def test_a_one_process_run_resumes_in_two(group, tmp_path):
     root, outcomes = group
     assert outcomes[0]["resume"] is None and outcomes[1]["resume"] is None
-    run_training(*sun_configs(), SUNSPOTS, tmp_path / "whole", console=QUIET)
+    run_training(RunConfig(SUNSPOTS, *sun_configs()), tmp_path / "whole", console=QUIET)
     assert [r["epoch"] for r in records(root / "resumed")] == [0, 1, 2]
     assert_same_records(records(root / "resumed"), records(tmp_path / "whole"))
     assert_same_tensors(root / "resumed" / "model.safetensors", tmp_path / "whole" / "model.safetensors")

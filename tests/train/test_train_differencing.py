@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from edgernn.runtime.errors import InputError  # noqa: E402
-from edgernn.train.config import DataConfig, ModelConfig  # noqa: E402
+from edgernn.train.config import DataConfig, ModelConfig, RunConfig  # noqa: E402
 from edgernn.train.data import load_dataset  # noqa: E402
 from edgernn.train.forecaster import DifferencingForecaster, build_model  # noqa: E402
 from edgernn.train.model import SequenceModel  # noqa: E402
@@ -224,13 +224,13 @@ def test_resume_refuses_a_run_whose_data_now_reads_differently(tmp_path):
     path = _csv(tmp_path, _series())
     data = DataConfig(path=str(path), target=("walk",), window=8)
     model_config, train_config = tiny(epochs=1)
-    run_training(model_config, train_config, data, tmp_path / "run", console=QUIET)
+    run_training(RunConfig(data, model_config, train_config), tmp_path / "run", console=QUIET)
     doc = json.loads((tmp_path / "run" / "config.json").read_text())
     doc["data"]["transform"] = None  # as a run from before differencing recorded it
     (tmp_path / "run" / "config.json").write_text(json.dumps(doc))
     again = dataclasses.replace(train_config, epochs=2)
     with pytest.raises(InputError, match="reads the data differently from the run's"):
-        run_training(model_config, again, data, tmp_path / "run", resume=True, console=QUIET)
+        run_training(RunConfig(data, model_config, again), tmp_path / "run", resume=True, console=QUIET)
 
 
 def test_too_few_training_windows_earn_a_note(tmp_path):

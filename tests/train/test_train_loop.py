@@ -14,7 +14,7 @@ from train_fixtures import QUIET, tiny, write_classes_npz, write_cond_npz, write
 
 from edgernn.train.batches import to_batch  # noqa: E402
 from edgernn.train.checkpoint import load_weights  # noqa: E402
-from edgernn.train.config import DataConfig  # noqa: E402
+from edgernn.train.config import DataConfig, RunConfig  # noqa: E402
 from edgernn.train.data import load_dataset  # noqa: E402
 from edgernn.train.errors import TrainError  # noqa: E402
 from edgernn.train.loop import Trainer  # noqa: E402
@@ -67,7 +67,9 @@ def reference_test_metric(run_dir) -> float:
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_every_cell_and_topology_trains_and_reports_a_reproducible_test_metric(tmp_path, cell, topology):
     model_cfg, train_cfg = tiny(cell=cell, num_layers=2, epochs=4, lr=1e-2)
-    result = run_training(model_cfg, train_cfg, data_for(topology, tmp_path), tmp_path / "run", console=QUIET)
+    result = run_training(
+        RunConfig(data_for(topology, tmp_path), model_cfg, train_cfg), tmp_path / "run", console=QUIET
+    )
     log = records(tmp_path / "run")
     assert [r["epoch"] for r in log] == [0, 1, 2, 3, 4]
     assert log[-1]["val_loss"] < log[0]["val_loss"]  # it learned something
@@ -129,7 +131,7 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path):
     runs = []
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
         model_cfg, train_cfg = tiny(dropout=0.2, num_layers=2, seed=seed, epochs=2)
-        run_training(model_cfg, train_cfg, data, tmp_path / name, console=QUIET)
+        run_training(RunConfig(data, model_cfg, train_cfg), tmp_path / name, console=QUIET)
         runs.append([(r["train_loss"], r["val_loss"]) for r in records(tmp_path / name)])
     assert runs[0] == runs[1]
     assert runs[0] != runs[2]
@@ -138,7 +140,7 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path):
 def test_early_stopping_ends_patience_epochs_after_the_best(tmp_path):
     model_cfg, train_cfg = tiny(epochs=60, patience=2, lr=3e-2)
     result = run_training(
-        model_cfg, train_cfg, data_for("many_to_one", tmp_path), tmp_path / "r", console=QUIET
+        RunConfig(data_for("many_to_one", tmp_path), model_cfg, train_cfg), tmp_path / "r", console=QUIET
     )
     s = result.summary
     log = records(tmp_path / "r")
@@ -161,11 +163,13 @@ class Interrupt:
 def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     data = data_for("many_to_many", tmp_path)
     model_cfg, train_cfg = tiny(cell="gru", num_layers=2, dropout=0.3, epochs=5, tbptt=4)
-    run_training(model_cfg, train_cfg, data, tmp_path / "whole", console=QUIET)
+    run_training(RunConfig(data, model_cfg, train_cfg), tmp_path / "whole", console=QUIET)
     with pytest.raises(KeyboardInterrupt):
-        run_training(model_cfg, train_cfg, data, tmp_path / "cut", hooks=[Interrupt(2)], console=QUIET)
+        run_training(
+            RunConfig(data, model_cfg, train_cfg), tmp_path / "cut", hooks=[Interrupt(2)], console=QUIET
+        )
     assert [r["epoch"] for r in records(tmp_path / "cut")] == [0, 1, 2]
-    run_training(model_cfg, train_cfg, data, tmp_path / "cut", resume=True, console=QUIET)
+    run_training(RunConfig(data, model_cfg, train_cfg), tmp_path / "cut", resume=True, console=QUIET)
 
     def strip(log):
         return [{k: v for k, v in r.items() if k != "seconds"} for r in log]
@@ -205,7 +209,7 @@ def test_exploding_run_stops_with_the_last_good_checkpoint_loadable(tmp_path):
         pytest.warns(ExplodingGradientWarning, match="exploding gradients: norm .* its running mean"),
     ):
         data = data_for("many_to_many", tmp_path)
-        run_training(model_cfg, train_cfg, data, tmp_path / "r", hooks=[blowup], console=QUIET)
+        run_training(RunConfig(data, model_cfg, train_cfg), tmp_path / "r", hooks=[blowup], console=QUIET)
     log = records(tmp_path / "r")
     assert [r["epoch"] for r in log] == [0, 1, 2]
     model, info = load_run(tmp_path / "r")

@@ -1,6 +1,6 @@
 """Quality bars on the bundled data with default settings (slow: run with ``pytest -m slow``).
 
-Bars (also in train/README.md): sunspots RMSE <= 0.7x persistence, digits accuracy >= 97 %,
+Bars (also in docs/training.md): sunspots RMSE <= 0.7x persistence, digits accuracy >= 97 %,
 character-model validation loss <= 0.8x the unigram baseline; each run within a few minutes
 on a 2-core CPU.
 """

@@ -12,11 +12,12 @@ torch = pytest.importorskip("torch")
 from train_fixtures import QUIET, tiny, write_classes_npz, write_cond_npz  # noqa: E402
 
 from edgernn.runtime.manifest import Manifest  # noqa: E402
-from edgernn.train import load_run, manifest_specs  # noqa: E402
-from edgernn.train.config import DataConfig  # noqa: E402
+from edgernn.train import load_run  # noqa: E402
+from edgernn.train.config import DataConfig, RunConfig  # noqa: E402
 from edgernn.train.data import load_dataset  # noqa: E402
 from edgernn.train.datasets import presets  # noqa: E402
 from edgernn.train.errors import RunError  # noqa: E402
+from edgernn.train.run import manifest_specs  # noqa: E402
 from edgernn.train.training import run_training  # noqa: E402
 
 SUNSPOTS = DataConfig(dataset="sunspots", **presets("sunspots")[0])
@@ -26,7 +27,7 @@ SUNSPOTS = DataConfig(dataset="sunspots", **presets("sunspots")[0])
 def sun_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "sun"
     model_cfg, train_cfg = tiny(cell="lstm", epochs=2)
-    run_training(model_cfg, train_cfg, SUNSPOTS, out, console=QUIET)
+    run_training(RunConfig(SUNSPOTS, model_cfg, train_cfg), out, console=QUIET)
     return out
 
 
@@ -88,7 +89,7 @@ def test_manifest_specs_for_classes_conditions_and_tokens(tmp_path, kind):
         (tmp_path / "t.txt").write_text("the cat sat on the mat. " * 60)
         data = DataConfig(path=str(tmp_path / "t.txt"), window=8, stride=8)
     model_cfg, train_cfg = tiny(epochs=1)
-    run_training(model_cfg, train_cfg, data, tmp_path / "r", console=QUIET)
+    run_training(RunConfig(data, model_cfg, train_cfg), tmp_path / "r", console=QUIET)
     _, info = load_run(tmp_path / "r")
     specs = manifest_specs(info)
     if kind == "classes":
