@@ -41,6 +41,8 @@ def _check_outputs(out):
         "## Quantization notes",
         "stayed float: /module/rnn/GRU (GRU)",
         "## Quality",
+        "| simple forecast | test rmse | model / forecast |\n|---|---|---|\n| persistence | ",
+        "| seasonal naive (11) | ",  # yearly sunspots: the cycle found by the autocorrelation
         "## Variants",
         "## Export verification",
         "](loss.png)",
