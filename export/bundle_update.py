@@ -4,17 +4,16 @@ copy of the checked fp32 bytes, and a commit that leaves every listed file match
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import BundleError
-from edgernn.runtime.fileio import atomic_write_text, sha256_file
+from edgernn.runtime.fileio import atomic_write_text, folder_lock, sha256_file
 from edgernn.runtime.manifest import FileEntry, Manifest
 from edgernn.runtime.records import VariantRecord
 from edgernn.runtime.vocab import FP32, MANIFEST_NAME, QUANTIZE_TMP_PREFIX, ROLE_MODEL, VARIANT_FILES
@@ -22,17 +21,15 @@ from edgernn.runtime.vocab import FP32, MANIFEST_NAME, QUANTIZE_TMP_PREFIX, ROLE
 
 @contextmanager
 def bundle_lock(root: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on the bundle folder itself (``flock`` on its fd): concurrent
-    writers wait their turn, readers are never blocked, and a killed writer's lock goes with it."""
-    try:
-        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError as err:
-        raise BundleError(f"{root}: expected a bundle folder, could not open it ({err.strerror})") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    """:func:`~edgernn.runtime.fileio.folder_lock` on the bundle: concurrent writers wait their turn."""
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(folder_lock(root))
+        except OSError as err:
+            raise BundleError(
+                f"{root}: expected a bundle folder, could not open it ({err.strerror})"
+            ) from None
         yield
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def remove_stale_temps(root: Path) -> None:

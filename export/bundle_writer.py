@@ -15,7 +15,7 @@ import torch
 
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import BundleError
-from edgernn.runtime.fileio import atomic_write_text, sha256_file, staged_dir
+from edgernn.runtime.fileio import atomic_write_text, sha256_file, staged_dir, unwritable_folder
 from edgernn.runtime.manifest import FileEntry
 from edgernn.runtime.records import Check, Validation
 from edgernn.runtime.vocab import (
@@ -87,8 +87,9 @@ def check_out_dir(out: Path) -> None:
     link, or a non-empty folder that is not an edgernn bundle, or a bundle holding other files. A
     new or empty folder, or a bundle of nothing but its own files, is fine (replaced atomically)."""
     out = Path(out)
-    if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise ExportError(f"--out {out}: is a file or a link; expected a new folder or an edgernn bundle")
+    why = unwritable_folder(out)
+    if why is not None:
+        raise ExportError(f"--out {out}: is {why}; expected a new folder or an edgernn bundle")
     if not out.exists() or not any(out.iterdir()):
         return
     try:

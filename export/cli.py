@@ -166,6 +166,15 @@ def quantize_command(
     _run_quantize(_console(), bundle, names, options, eval_path, calib_path, json_path, strict)
 
 
+def _check_report_path(path: Path | None) -> None:
+    """The report quantize writes into the bundle by default: a regular file or none (before the work)."""
+    from edgernn.runtime.fileio import unwritable_file
+
+    why = None if path is None else "a link" if path.is_symlink() else unwritable_file(path)
+    if why is not None:
+        raise InputError(f"{path}: is {why}; expected the report file quantize writes there, or pass --json")
+
+
 def _run_quantize(
     console, bundle, variants, options, eval_path=None, calib_path=None, json_path=None, strict=False
 ) -> None:
@@ -176,6 +185,7 @@ def _run_quantize(
     from .quantization import QuantizeConfig, quantize
 
     check_outputs({"--json": json_path}, [bundle, eval_path, calib_path])
+    _check_report_path(Path(bundle) / QUANTIZE_REPORT if json_path is None else None)
     config = QuantizeConfig(**options)
     report = quantize(bundle, variants, config=config, eval_path=eval_path, calib_path=calib_path)
     fp32, metric = report.fp32, report.fp32.metric.name

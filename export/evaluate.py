@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.runtime import Session
+from edgernn.runtime.arrayfiles import check_arrays, read_npz
 from edgernn.runtime.errors import InputError
-from edgernn.runtime.limits import check_total_bytes, regular_file
 from edgernn.runtime.manifest import Manifest
 from edgernn.runtime.metrics import task_metric
 from edgernn.runtime.records import Metric
@@ -33,59 +33,16 @@ class EvalData:
     def load(cls, path: str | Path) -> EvalData:
         """Read an ``.npz`` with arrays ``x``, ``y`` and optional ``lengths``/``calib_x`` (never pickles)."""
         path = Path(path)
-        regular_file(path)  # before any open: a FIFO would wait for a writer forever
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                if not isinstance(data, np.lib.npyio.NpzFile):
-                    raise ValueError(
-                        f"it holds one array, not named arrays ({data.dtype} {list(data.shape)})"
-                    )
-                check_total_bytes(str(path), sum(i.file_size for i in data.zip.infolist()))
-                arrays = {k: data[k] for k in data.files}
-                foreign = [k for k, v in arrays.items() if not isinstance(v, np.ndarray)]
-                if foreign:
-                    raise ValueError(f"member {foreign[0]!r} is not an .npy array")
-        except InputError:
-            raise
-        except Exception as err:  # a damaged or foreign file fails in numpy or zipfile in many ways
-            raise InputError(
-                f"{path}: expected an .npz file with arrays x and y, could not read it "
-                f"({type(err).__name__}: {' '.join(str(err).split())[:200]})"
-            ) from None
-        return cls.from_arrays(arrays, path)
+        return cls.from_arrays(read_npz(path), path)
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], source: str | Path = "") -> EvalData:
         """The held-back data from named arrays already in memory (a :class:`TrainedRun`'s test
         split), checked as :meth:`load` checks a file's."""
-        if "x" not in arrays:
-            raise InputError(f"{source}: expected an array named 'x', found {sorted(arrays) or 'none'}")
-        _check_arrays(Path(source), arrays)
+        check_arrays(source, arrays)
         get = arrays.get
         return cls(
             arrays["x"], get("y"), get("lengths"), get("calib_x"), get("mask"), get("cond"), str(source)
-        )
-
-
-def _check_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Numbers, a batch of sequences in ``x``, and per-sequence ``y``/``lengths`` that fit it."""
-    x = arrays["x"]
-    for name, array in arrays.items():
-        if array.dtype.kind not in "biuf":
-            raise InputError(f"{path}: array {name!r}: expected numbers, got dtype {array.dtype}")
-    if x.ndim not in (2, 3) or 0 in x.shape:
-        raise InputError(f"{path}: array 'x': expected [sequences, time(, features)], got {list(x.shape)}")
-    for name in ("y", "lengths", "mask", "cond"):
-        if name in arrays and (arrays[name].ndim == 0 or len(arrays[name]) != len(x)):
-            got = list(arrays[name].shape)
-            raise InputError(f"{path}: array {name!r}: expected one entry per sequence ({len(x)}), got {got}")
-    lengths = arrays.get("lengths")
-    if lengths is not None and (
-        lengths.ndim != 1 or lengths.dtype.kind not in "iu" or lengths.min() < 1 or lengths.max() > x.shape[1]
-    ):
-        raise InputError(
-            f"{path}: array 'lengths': expected [{len(x)}] integers in [1, {x.shape[1]}] (the time axis of x), "
-            f"got {list(lengths.shape)} {lengths.dtype} in [{lengths.min()}, {lengths.max()}]"
         )
 
 

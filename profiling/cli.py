@@ -11,7 +11,14 @@ from typing import Any
 
 import click
 
-from edgernn.runtime.flags import MAX_SECONDS, FiniteFloat, check_outputs, count_range, seed_range
+from edgernn.runtime.flags import (
+    MAX_SECONDS,
+    FiniteFloat,
+    check_output_folder,
+    check_outputs,
+    count_range,
+    seed_range,
+)
 
 
 def _ints(ctx: click.Context, param: click.Parameter, text: str | None) -> tuple[int, ...] | None:
@@ -141,10 +148,15 @@ def _check_outputs(config: Any, target: Path) -> None:
     """Every output path, before the sweep: writable, and never the model or inside the bundle."""
     from edgernn.runtime.bundle import check_outside
 
+    from .plot import PLOT_FILES
+
     files = {"--json": config.json_path, "--csv": config.csv_path, "--markdown": config.markdown_path}
-    check_outputs(files, [target])
     if config.plot_dir is not None:
-        check_outside("--plot", Path(config.plot_dir), target)
+        plots = Path(config.plot_dir)
+        check_outside("--plot", plots, target)
+        check_output_folder("--plot", plots)
+        files.update({f"--plot {name}": plots / name for name in PLOT_FILES} if plots.is_dir() else {})
+    check_outputs(files, [target])
 
 
 def _run(profile: Any, target: Path, config: Any, baselines: list, err: Any) -> Any:

@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from edgernn.runtime.errors import MissingDependencyError
+from edgernn.runtime.fileio import atomic_write_figure
 
 MAX_OPS_PANELS = 6
+LATENCY_PNG, OPS_PNG = "latency_vs_seq.png", "ops_share.png"
+PLOT_FILES = (LATENCY_PNG, OPS_PNG)  # what --plot DIR may replace
 
 
 def _pyplot() -> Any:
@@ -29,10 +32,10 @@ def plot_report(report: Any, out_dir: str | Path) -> list[Path]:
     plt = _pyplot()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = [_latency(plt, report, out / "latency_vs_seq.png")]
+    written = [_latency(plt, report, out / LATENCY_PNG)]
     with_ops = [c for c in report.cells if c.ops is not None]
     if with_ops:
-        written.append(_ops(plt, with_ops[:MAX_OPS_PANELS], out / "ops_share.png"))
+        written.append(_ops(plt, with_ops[:MAX_OPS_PANELS], out / OPS_PNG))
     return written
 
 
@@ -69,7 +72,7 @@ def _latency(plt: Any, report: Any, path: Path) -> Path:
     ax.legend(fontsize=8)
     ax.set_title(f"{Path(report.target).name}: {report.machine.get('cpu_model', '')}")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_write_figure(fig, path, dpi=120)
     plt.close(fig)
     return path
 
@@ -86,6 +89,6 @@ def _ops(plt: Any, cells: list, path: Path) -> Path:
         ax.tick_params(labelsize=7)
         ax.set_xlabel("share of node time, %")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_write_figure(fig, path, dpi=120)
     plt.close(fig)
     return path

@@ -23,10 +23,12 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 
 from .errors import InputError, UnsupportedError
-from .handle import StreamHandle, Tick, take
+from .handle import StreamHandle, Tick, failed, refuse_repeats, take
 from .result import Result
 from .slots import Slots
 from .validate import as_input, check_tokens
+
+_HAND_OUT_S = 5.0  # an interrupted wait whose tick has run waits at most this long for its result
 
 if TYPE_CHECKING:
     from .coupling import Deviation
@@ -145,6 +147,8 @@ class StreamBatcher:
                 slots = list(map(self._slot_of.__getitem__, handles))
             except (KeyError, TypeError):
                 self._refuse_handles(handles)
+            if len(set(slots)) != own or len(xs) != own:
+                refuse_repeats(handles, len(xs))
             if self._pending:
                 self._refuse_pending(handles)
                 waiting = list(self._pending)
@@ -157,8 +161,8 @@ class StreamBatcher:
             except InputError:  # one of our steps is bad; the waiting ones wait for the next tick
                 self._pending.update(zip(handles[own:], xs[own:], strict=True))
                 raise
-            except Exception as err:
-                Tick(handles[own:], [err] * (len(handles) - own)).hand_out(None)
+            except BaseException as err:  # an interrupt too: the waiting threads must not wait forever
+                Tick(handles[own:], [failed(err)] * (len(handles) - own)).hand_out(None)
                 raise
         if len(handles) > own:
             Tick(handles[own:], results[own:]).hand_out(None)
@@ -269,18 +273,34 @@ class StreamBatcher:
         return self._wait(handle, deadline)
 
     def _wait(self, handle: StreamHandle, deadline: float) -> Result:
-        done = handle._done
-        if self.max_wait_ms is None:
-            done.acquire()
-            return take(handle)
-        if done.acquire(timeout=max(deadline - time.monotonic(), 0)):
-            return take(handle)
-        with self._lock:  # nobody ran our tick in time: run it with the steps that are here
-            tick = self._run_pending() if handle in self._pending else None
-        if tick is not None:
-            return tick.hand_out(handle)
-        done.acquire()  # our tick ran meanwhile and is handing its results out
+        done, woken = handle._done, False
+        try:
+            if self.max_wait_ms is None:
+                woken = done.acquire()
+            else:
+                woken = done.acquire(timeout=max(deadline - time.monotonic(), 0))
+            if not woken:
+                with self._lock:  # nobody ran our tick in time: run it with the steps that are here
+                    tick = self._run_pending() if handle in self._pending else None
+                if tick is not None:
+                    woken = True
+                    return tick.hand_out(handle)
+                woken = done.acquire()  # our tick ran meanwhile and is handing its results out
+        except BaseException:
+            if not woken:
+                self._withdraw(handle)
+            raise
         return take(handle)
+
+    def _withdraw(self, handle: StreamHandle) -> None:
+        """An interrupted wait (a signal, Ctrl-C): take the step back if its tick has not run (the
+        stream is as it was), else take the result the tick is handing out and drop it (the step ran).
+        Either way the handle's next step waits for, and gets, its own result."""
+        with self._lock:
+            if self._pending.pop(handle, None) is not None:
+                return
+        handle._done.acquire(timeout=_HAND_OUT_S)  # the tick has run: its hand-out is under way
+        handle._result = None
 
     def _run_pending(self) -> Tick:
         """Run the waiting steps as one tick (under the lock); its results are handed out after."""
@@ -290,8 +310,8 @@ class StreamBatcher:
         slots = None if handles == self._order else [self._slot_of[h] for h in handles]
         try:
             results = self._tick(handles, xs, slots)
-        except Exception as err:  # every waiting thread learns why its step did not run
-            return Tick(handles, [err] * len(handles))
+        except BaseException as err:  # every waiting thread learns why its step did not run
+            return Tick(handles, [failed(err)] * len(handles))
         return Tick(handles, results)
 
     # -- per-handle state -------------------------------------------------------------------------

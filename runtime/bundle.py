@@ -49,6 +49,7 @@ class Bundle:
         manifest_path = root / MANIFEST_NAME
         if not manifest_path.is_file():
             raise BundleError(f"{root}: expected {MANIFEST_NAME} in the bundle folder, found none")
+        _check_inside(root, MANIFEST_NAME, manifest_path)  # read and trusted like every listed file
         try:
             data = strict_json(read_regular(manifest_path, "manifest").decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as err:
@@ -74,17 +75,8 @@ class Bundle:
         path = self.root / rel
         if not path.is_file():
             raise BundleError(f"{self.root}: {MANIFEST_NAME} lists {rel!r}, but the file is missing")
-        self._inside(rel, path)
+        _check_inside(self.root, rel, path)
         return path, entry.sha256
-
-    def _inside(self, rel: str, path: Path) -> None:
-        root = Path(os.path.realpath(self.root))
-        target = Path(os.path.realpath(path))
-        if not target.is_relative_to(root):
-            raise BundleError(
-                f"{self.root}: {rel!r} resolves (through a link) to {target}, outside the bundle; "
-                "expected a file inside the bundle folder"
-            )
 
     def file(self, rel: str) -> Path:
         """Path of a listed file after checking that it exists and matches its sha256."""
@@ -157,6 +149,16 @@ class Bundle:
             {loc for loc in refs.values() if posixpath.normpath(posixpath.join(base, loc)) not in listed}
         )
         return f"external data not listed: {', '.join(unlisted)}" if unlisted else "ok"
+
+
+def _check_inside(root: Path, rel: str, path: Path) -> None:
+    """Refuse a bundle file that resolves (through a link) to a file outside the bundle folder."""
+    target = Path(os.path.realpath(path))
+    if not target.is_relative_to(os.path.realpath(root)):
+        raise BundleError(
+            f"{root}: {rel!r} resolves (through a link) to {target}, outside the bundle; "
+            "expected a file inside the bundle folder"
+        )
 
 
 def check_outside(flag: str, out: Path, target: Path) -> None:

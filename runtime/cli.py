@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -17,12 +16,13 @@ from typing import Any
 import click
 import numpy as np
 
+from .arrayfiles import read_npy
 from .csvinput import read_csv_rows
 from .errors import InputError
 from .fileio import atomic_write_bytes, atomic_write_text
 from .flags import check_outputs
 from .interrupt import interruptible
-from .limits import check_tensor_bytes, max_threads, read_text_file, regular_file, strict_json
+from .limits import max_threads, read_text_file, regular_file, strict_json
 from .table import Table, csv_line
 from .timecheck import check_csv, counter_row
 from .vocab import AUTO, PROVIDER_NAMES, VARIANTS
@@ -39,7 +39,7 @@ def read_input(path: Path, manifest: Any = None) -> tuple[np.ndarray, list[str]]
         regular_file(path)  # before any open: a FIFO would wait for a writer forever
     try:
         if suffix == ".npy":
-            return _read_npy(path), []
+            return read_npy(path), []
         if suffix == ".json":
             return _read_json(path), []
         if suffix == ".csv":
@@ -68,36 +68,6 @@ def _read_json(path: Path) -> np.ndarray:
             f"{path}: expected a list of rows (or an object with key 'x'), got {type(data).__name__}"
         )
     return np.asarray(data)
-
-
-def _read_npy(path: Path) -> np.ndarray:
-    """Check the header (shape, dtype, the bytes it promises) before numpy allocates anything."""
-    with open(path, "rb") as f:
-        try:
-            version = np.lib.format.read_magic(f)
-            read_header = (
-                np.lib.format.read_array_header_1_0
-                if version == (1, 0)
-                else np.lib.format.read_array_header_2_0
-            )
-            shape, _, dtype = read_header(f)
-        except Exception as err:  # numpy parses the header as a Python literal: many ways to fail
-            raise ValueError(f"its .npy header cannot be read: {type(err).__name__}: {err}") from None
-        data_bytes = os.fstat(f.fileno()).st_size - f.tell()
-    if dtype.hasobject:
-        raise ValueError(
-            f"it holds Python objects (dtype {dtype}); edgernn never unpickles (allow_pickle=False)"
-        )
-    if len(shape) == 0:
-        raise InputError(f"{path}: expected an array of rows (at least 1 dimension), got a 0-d scalar")
-    check_tensor_bytes(str(path), tuple(shape), dtype.itemsize)
-    want = int(np.prod(shape, dtype=object)) * dtype.itemsize
-    if want != data_bytes:
-        raise InputError(
-            f"{path}: header promises shape {list(shape)} {dtype} ({want} bytes), the file holds {data_bytes}"
-        )
-    array: np.ndarray = np.load(path, allow_pickle=False)
-    return array
 
 
 def _number(name: str, text: str) -> int | float:
@@ -241,16 +211,31 @@ def run_command(
     start_row, inferred = counter_row(dated, session.manifest.series, start_row, notes)
     state = _counter(session, x.shape[0], start_row, notes, inferred=inferred)
     echo = out_path is None
-    with np.errstate(all="ignore"):  # an overflow in de-normalising is data, not a second stderr line
-        table, results = interruptible(
-            lambda: _compute(session, x, stream, echo, notes, state, dated), session.interrupt
-        )
+    table, results = interruptible(
+        lambda: _compute(session, x, stream, echo, notes, state, dated), session.interrupt
+    )
+    _warn_not_finite(results)
     if out_path is not None:
         write_output(out_path, table, results, session)
 
 
 def _is_csv(path: Path) -> bool:
     return path.suffix.lower() == ".csv"
+
+
+def _warn_not_finite(results: list[Any]) -> None:
+    """Inputs are refused unless finite, so a non-finite output is the model's (or its float32
+    de-normalisation's) overflow: said on stderr, with the count, instead of passing as a forecast."""
+    outputs = [np.asarray(r.output) for r in results]
+    bad = sum(int(np.count_nonzero(~np.isfinite(o))) for o in outputs if o.dtype.kind == "f")
+    if bad:
+        total = sum(o.size for o in outputs)
+        click.echo(
+            f"warning: {bad} of {total} output values are not finite (inf or NaN) although every input "
+            "was; the model or its de-normalisation overflowed float32 (inputs far outside the training "
+            "range?)",
+            err=True,
+        )
 
 
 def _check_out(out_path: Path | None, target: Path, input_path: Path) -> None:
@@ -271,6 +256,20 @@ def _compute(
     state: dict[str, np.ndarray] | None,
     dated: Any,
 ) -> tuple[Table, list[Any]]:
+    with np.errstate(all="ignore"):  # in the worker thread: numpy's error state is per thread
+        return _compute_quietly(session, x, stream, echo, notes, state, dated)
+
+
+def _compute_quietly(
+    session: Any,
+    x: np.ndarray,
+    stream: bool,
+    echo: bool,
+    notes: list[str],
+    state: dict[str, np.ndarray] | None,
+    dated: Any,
+) -> tuple[Table, list[Any]]:
+    """An overflow in de-normalising is data (counted by :func:`_warn_not_finite`), not a stderr line."""
     frames = session.signature.x.time_axis is None  # third-party frame models: each row is one call
     table = Table(session, batch=x.shape[0] if not frames else 1, stepped=stream or frames, dated=dated)
     if stream or frames:

@@ -1,14 +1,24 @@
-"""A CSV of time steps for ``edgernn run``: columns mapped by name when the bundle knows its columns.
+"""The one CSV reader: every entry point (``edgernn run``, ``train``) reads CSV text here.
 
-One row per time step. A header row (a first line with no number in it) names the columns: for a
-bundle whose manifest lists its input columns, they are read by name in the bundle's order, in any
-order in the file, extra columns (such as the time column) are left out with a note, and a missing
-one is refused. Without a header the width must match the bundle's inputs. Bundles that do not name
-their columns read every column in file order, as before.
+Lines: only ``\n``, ``\r\n`` and ``\r`` end one (one line is one row, one time step); cells follow
+the csv module's quoting (``"temp, C"`` is one cell) and are stripped; a BOM is dropped; the file
+must be a regular UTF-8 file that fits in memory. :func:`csv_lines` gives the rows,
+:func:`number_cell` reads one cell with the checks every reader applies.
+
+For ``edgernn run`` (:func:`read_csv_rows`): one row per time step. A header row names the columns:
+the first line is a header when it holds every column name the bundle records (so numeric names
+such as ``0,1`` are recognised) or some of them beside a cell that is no number, or when it holds no
+number at all. For a bundle
+whose manifest lists its input columns, they are read by name in the bundle's order, in any order in
+the file, extra columns (such as the time column) are left out with a note, and a missing one is
+refused. Without a header the width must match the bundle's inputs. Bundles that do not name their
+columns read every column in file order.
 """
 
 from __future__ import annotations
 
+import csv
+import math
 import re
 from pathlib import Path
 
@@ -16,7 +26,9 @@ import numpy as np
 
 from .errors import InputError
 from .limits import read_text_file
-from .manifest import Manifest
+from .manifest import FLOAT32_MAX, Manifest
+
+Row = tuple[int, list[str]]  # (line number from 1, stripped cells); a blank line has no cells
 
 
 def is_number(text: str) -> bool:
@@ -28,14 +40,69 @@ def is_number(text: str) -> bool:
     return True
 
 
+def csv_lines(path: Path) -> list[Row]:
+    """Every line of the CSV file at ``path`` up to its last non-blank one, as stripped cells."""
+    try:
+        text = read_text_file(path)
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    # Only \n, \r\n and \r end a line: str.splitlines would also split at \v, \x1c-\x1e and U+2028,
+    # turning one row into two time steps.
+    lines = re.split(r"\r\n|\r|\n", text)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return [(number, _cells(path, number, line)) for number, line in enumerate(lines, 1)]
+
+
+def _cells(path: Path, number: int, line: str) -> list[str]:
+    if not line.strip():
+        return []
+    try:
+        return [cell.strip() for cell in next(csv.reader([line]))]
+    except csv.Error as err:
+        raise InputError(f"{path}: line {number} is not valid CSV ({err})") from None
+
+
+def number_cell(path: Path, line: int, column: str, cell: str) -> float:
+    """One cell as a float: a finite number within float32's range (models compute in float32);
+    ``column`` is the column as messages show it (``'temp'``, or ``2`` without a header)."""
+    text = cell.strip()
+    if not text:
+        raise InputError(f"{path}: line {line}, column {column}: empty cell, expected a number")
+    try:
+        value = float(text)
+    except ValueError:
+        shown = repr(text[:20]) + (f"… ({len(text)} characters)" if len(text) > 20 else "")
+        raise InputError(f"{path}: line {line}, column {column}: {shown} is not a number") from None
+    if not math.isfinite(value):
+        raise InputError(f"{path}: line {line}, column {column}: {text!r} is not a finite number")
+    if abs(value) > FLOAT32_MAX:
+        raise InputError(
+            f"{path}: line {line}, column {column}: {text!r} is beyond the float32 range (±{FLOAT32_MAX:.3g}) "
+            "that models compute in"
+        )
+    return value
+
+
+def is_header(cells: list[str], names: tuple[str, ...] | None) -> bool:
+    """Whether a first line is a header: it holds every recorded column name, or some of them beside
+    a cell that is no number (a header with a name missing or misspelt), or it holds no number."""
+    if names and set(names) <= set(cells):
+        return True
+    numbers = [is_number(cell) for cell in cells]
+    if names and not all(numbers) and set(names) & set(cells):
+        return True
+    return not any(numbers)
+
+
 def read_csv_rows(path: Path, manifest: Manifest | None = None) -> tuple[np.ndarray, list[str]]:
     """Values ``[rows, columns]`` for the bundle's inputs, and notes on how the columns were mapped."""
     rows = _rows(path)
-    header = None if any(is_number(cell) for cell in rows[0][1]) else [c.strip() for c in rows[0][1]]
+    names = manifest.input.columns if manifest is not None else None
+    header = rows[0][1] if is_header(rows[0][1], names) else None
     body = rows[1:] if header is not None else rows
     if not body:
         raise InputError(f"{path}: expected at least one row of values, found none")
-    names = manifest.input.columns if manifest is not None else None
     width = len(header) if header is not None else len(body[0][1])
     like = "the header" if header is not None else f"line {body[0][0]}"
     for line, cells in body:
@@ -47,27 +114,22 @@ def read_csv_rows(path: Path, manifest: Manifest | None = None) -> tuple[np.ndar
             f"got {width} columns"
         )
     index, labels, notes = _mapping(path, header, width, names, manifest)
+    if names and header is not None and any(is_number(cell) for cell in header):
+        notes.insert(0, f"line 1 read as the header: it holds the bundle's column names {', '.join(names)}")
     return _values(path, body, index, labels), notes
 
 
-def _rows(path: Path) -> list[tuple[int, list[str]]]:
-    """Non-empty lines as cells; a blank line between rows is refused (it would drop a time step)."""
-    # Only \n, \r\n and \r end a line: str.splitlines would also split at \v, \x1c-\x1e and U+2028,
-    # turning one row into two time steps.
-    lines = re.split(r"\r\n|\r|\n", read_text_file(path))
-    while lines and not lines[-1].strip():
-        lines.pop()
-    for number, text in enumerate(lines, 1):
-        if not text.strip():
+def _rows(path: Path) -> list[Row]:
+    """The lines of a run input; a blank line between rows is refused (it would drop a time step)."""
+    rows = csv_lines(path)
+    if not rows:
+        raise InputError(f"{path}: expected at least one row of values, found none")
+    for number, cells in rows:
+        if not cells:
             raise InputError(
                 f"{path}: line {number} is empty; every line is one time step, so remove it or fill it in"
             )
-    if not lines:
-        raise InputError(f"{path}: expected at least one row of values, found none")
-    return [
-        (number, [cell.strip().strip('"') for cell in text.split(",")])
-        for number, text in enumerate(lines, 1)
-    ]
+    return rows
 
 
 def _mapping(
@@ -103,15 +165,13 @@ def _mapping(
     return index, [repr(n) for n in names], notes
 
 
-def _values(path: Path, body: list[tuple[int, list[str]]], index: list[int], labels: list[str]) -> np.ndarray:
+def _values(path: Path, body: list[Row], index: list[int], labels: list[str]) -> np.ndarray:
     try:
         return np.array([[cells[i] for i in index] for _, cells in body], dtype=np.float64)
     except ValueError:
         pass  # find the bad line and cell to name them
     for line, cells in body:
         for label, i in zip(labels, index, strict=True):
-            cell = cells[i]
-            if not is_number(cell):
-                shown = repr(cell[:20]) + (f"… ({len(cell)} characters)" if len(cell) > 20 else "")
-                raise InputError(f"{path}: line {line}, column {label}: {shown} is not a number")
+            if not is_number(cells[i]):
+                number_cell(path, line, label, cells[i])
     raise InputError(f"{path}: expected rows of numbers separated by commas")

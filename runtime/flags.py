@@ -16,6 +16,7 @@ import click
 
 from .bundle import check_outside
 from .errors import InputError
+from .fileio import unwritable_file, unwritable_folder
 
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeds both take 32-bit values
 MAX_COUNT = 10**7  # warm-up calls, timed calls, epochs, steps: beyond this a run would never end
@@ -60,12 +61,19 @@ def check_outputs(outputs: dict[str, Path | None], reads: Iterable[Path | None])
     ``outputs`` maps each flag to its file (None: not given); ``reads`` are the files and folders
     the command reads (a folder, such as a bundle, covers every file inside it). Each output must be
     a file path (not a folder) in an existing folder, none of the inputs, outside every input folder,
-    and no other output's path."""
+    and no other output's path; what exists there must be a regular file or a link to one (see
+    :func:`edgernn.runtime.fileio.unwritable_file`: devices, FIFOs, sockets, dangling links refused)."""
     sources = [Path(p) for p in reads if p is not None]
     given = [(flag, Path(path)) for flag, path in outputs.items() if path is not None]
     for i, (flag, path) in enumerate(given):
         if path.is_dir():
             raise InputError(f"{flag} {path}: expected a file path, got a folder")
+        why = unwritable_file(path)
+        if why is not None:
+            raise InputError(
+                f"{flag} {path}: is {why}; expected a new path, a regular file or a link to one "
+                "(nothing else is replaced)"
+            )
         if not path.parent.is_dir():
             raise InputError(f"{flag} {path}: expected a file in an existing folder, found no such folder")
         for source in sources:
@@ -79,3 +87,15 @@ def check_outputs(outputs: dict[str, Path | None], reads: Iterable[Path | None])
         for other, earlier in given[:i]:
             if same_file(path, earlier):
                 raise InputError(f"{flag} {path}: is also {other}'s file; expected a different path for each")
+
+
+def check_output_folder(flag: str, path: Path | None) -> None:
+    """Refuse, before any work, an output folder that exists as anything but a real folder (a link,
+    a file, a device, a FIFO): it would be replaced or written through."""
+    if path is None:
+        return
+    why = unwritable_folder(path)
+    if why is not None:
+        raise InputError(
+            f"{flag} {path}: is {why}; expected a new path or a real folder (nothing else is replaced)"
+        )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
+from .errors import InputError, ModelRunError
 from .result import Result
 
 if TYPE_CHECKING:
@@ -90,3 +91,20 @@ def take(handle: StreamHandle) -> Result:
     if isinstance(result, BaseException):
         raise result
     return result
+
+
+def failed(err: BaseException) -> Exception:
+    """What the other threads of a tick raise: its error, or for an interrupt one that says so."""
+    if isinstance(err, Exception):
+        return err
+    return ModelRunError(
+        f"the tick that ran this step was interrupted ({type(err).__name__}); the step did not run"
+    )
+
+
+def refuse_repeats(handles: list[StreamHandle], given: int) -> None:
+    """``batcher.step`` of a Mapping that lists a handle twice (or whose values do not match its keys)."""
+    twice = next((h for k, h in enumerate(handles) if h in handles[:k]), None)
+    if twice is not None:
+        raise InputError(f"steps: {twice!r} is listed twice; a tick steps each handle once")
+    raise InputError(f"steps: {len(handles)} handles but {given} step inputs; expected one input per handle")

@@ -180,7 +180,10 @@ def describe_bare(
     inferred: tuple[StatePair, ...] = ()
     source = "metadata" if METADATA_KEY in metadata and state_map is None else "state_map"
     if state_map is None and METADATA_KEY not in metadata:
-        inferred = tuple(infer_state_pairs(inputs, sess.get_outputs(), graph))
+        try:
+            inferred = tuple(infer_state_pairs(inputs, sess.get_outputs(), graph))
+        except BundleError as err:
+            raise BundleError(f"{name}: {err}") from None
         state_map = {p.input: p.output for p in inferred}
     pairs = dict(state_map) if state_map is not None else None
     manifest = manifest_from_graph(name, metadata, inputs, sess.get_outputs(), pairs, graph)

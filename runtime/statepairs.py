@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import BundleError
 from .graphscan import RECURRENT_OPS, GraphScan, Node
 
 _SUFFIXES = ("N", "n", "_out", "_new", "_next", ".out", "Out", "_n")
@@ -90,20 +91,57 @@ def infer_state_pairs(
     inputs: list[Any], outputs: list[Any], graph: GraphScan | None = None
 ) -> list[StatePair]:
     """State pairs of a bare graph. ``inputs``/``outputs``: onnxruntime NodeArgs (``name``, ``shape``,
-    ``type``) of the inputs that are not pinned constants; ``graph``: its scanned nodes, when read."""
-    found: list[StatePair] = []
-    by_in = {a.name: a for a in inputs}
-    by_out = {a.name: a for a in outputs}
-    taken: set[str] = set()
-    for rule in (_by_name, _by_trace, _by_shape):
-        free_in = [a for a in inputs if a.name not in taken]
-        free_out = [a for a in outputs if a.name not in taken]
-        for pair in rule(free_in, free_out, graph, inputs, outputs):
-            fresh = pair.input not in taken and pair.output not in taken
-            if fresh and compatible(by_in[pair.input], by_out[pair.output]):
-                found.append(pair)
-                taken |= {pair.input, pair.output}
+    ``type``) of the inputs that are not pinned constants; ``graph``: its scanned nodes, when read.
+
+    Where the rules disagree, the trace wins: a name pair that shares an input or output with a
+    different traced pair is dropped (outputs named ``hn``/``cn`` that carry ``Y_c``/``Y_h``), and
+    the traced pair's rule says which name pairing it overrode. Two traced pairings of one input or
+    output are refused (:class:`BundleError` naming both)."""
+    by_in, by_out = {a.name: a for a in inputs}, {a.name: a for a in outputs}
+
+    def fits(pairs: Iterator[StatePair]) -> list[StatePair]:
+        return [p for p in pairs if compatible(by_in[p.input], by_out[p.output])]
+
+    traced = _one_to_one(fits(_by_trace(inputs, outputs, graph, inputs, outputs)))
+    named = fits(_by_name(inputs, outputs, graph, inputs, outputs))
+    found, taken = [], set()
+    for pair in named:
+        rival = next((t for t in traced if _clash(t, pair)), None)
+        if rival is None and pair.input not in taken and pair.output not in taken:
+            found.append(pair)
+            taken |= {pair.input, pair.output}
+    for pair in traced:
+        if pair.input not in taken and pair.output not in taken:
+            overrode = [f"{n.input} -> {n.output}" for n in named if _clash(pair, n)]
+            note = f" (over the name rule's {', '.join(overrode)})" if overrode else ""
+            found.append(StatePair(pair.input, pair.output, pair.rule + note))
+            taken |= {pair.input, pair.output}
+    free_in = [a for a in inputs if a.name not in taken]
+    free_out = [a for a in outputs if a.name not in taken]
+    found += fits(_by_shape(free_in, free_out, graph, inputs, outputs))
     return found
+
+
+def _clash(a: StatePair, b: StatePair) -> bool:
+    """Two different pairings that share an input or an output."""
+    return (a.input, a.output) != (b.input, b.output) and (a.input == b.input or a.output == b.output)
+
+
+def _one_to_one(pairs: list[StatePair]) -> list[StatePair]:
+    """Traced pairs without repeats; two traces pairing one input or output differently are refused."""
+    unique: list[StatePair] = []
+    for pair in pairs:
+        if any((q.input, q.output) == (pair.input, pair.output) for q in unique):
+            continue
+        other = next((q for q in unique if _clash(q, pair)), None)
+        if other is not None:
+            raise BundleError(
+                f"state pairs disagree: {other.rule} pairs {other.input} -> {other.output}, {pair.rule} pairs "
+                f"{pair.input} -> {pair.output}; expected one pairing per state input and output (pass "
+                "state_map to say which)"
+            )
+        unique.append(pair)
+    return unique
 
 
 def _by_name(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from edgernn.runtime.fileio import sha256_file
 from . import datasets
 from .arrays import load_arrays
 from .config import DataConfig, DataInfo
-from .readers import read_text
+from .readers import ARRAY_KEYS, read_text
 from .series import load_series
 from .splits import Dataset, Split, require_samples, time_bounds, unigram_logprobs
 
@@ -24,7 +25,7 @@ __all__ = ["Dataset", "Split", "load_dataset", "load_text"]
 def load_dataset(config: DataConfig) -> Dataset:
     """Read and cut the data that ``config`` names; bad data raises :class:`InputError` before any write."""
     path, overrides = datasets.resolve(config)
-    sha = sha256_file(path)
+    sha = _sha256(path)
     if path.suffix == ".csv":
         dataset = load_series(config, path, sha)
     elif path.suffix == ".txt" or config.task == "text":
@@ -76,3 +77,14 @@ def load_text(config: DataConfig, path: Path, sha: str) -> Dataset:
         split_sizes=tuple(len(s) for s in splits.values()),
     )
     return Dataset(info=info, **splits)
+
+
+def _sha256(path: Path) -> str:
+    """The data's sha256; a folder of ``.npy`` files hashes the arrays it holds, by name."""
+    if not path.is_dir():
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    for key in ARRAY_KEYS:
+        if (path / f"{key}.npy").is_file():
+            digest.update(f"{key}:{sha256_file(path / f'{key}.npy')};".encode())
+    return digest.hexdigest()

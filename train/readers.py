@@ -7,15 +7,14 @@ same. Text: UTF-8. Nothing here unpickles: ``numpy.load`` always runs with ``all
 
 from __future__ import annotations
 
-import csv
-import math
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edgernn.runtime import timeparse
+from edgernn.runtime.arrayfiles import check_arrays, read_npy, read_npz
+from edgernn.runtime.csvinput import Row, csv_lines, number_cell
 from edgernn.runtime.errors import InputError
 
 from . import timeindex
@@ -74,7 +73,7 @@ def read_table(path: str | Path, columns: tuple[str, ...] = (), time_column: str
         i = header.index(name)
         for r, (line, row) in enumerate(body):
             try:
-                values[r, c] = _number(path, line, name, row[i])
+                values[r, c] = number_cell(path, line, repr(name), row[i])
             except InputError as err:
                 if columns:
                     raise
@@ -91,21 +90,15 @@ def read_table(path: str | Path, columns: tuple[str, ...] = (), time_column: str
     return Table(names, values, time, times)
 
 
-def _csv_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """The stripped header and the non-empty rows with their line numbers."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
-    except csv.Error as err:
-        raise InputError(f"{path}: not a valid CSV file ({err})") from None
-    if not rows or not any(cell.strip() for cell in rows[0]):
+def _csv_rows(path: Path) -> tuple[list[str], list[Row]]:
+    """The header and the non-empty rows with their line numbers (the runtime's CSV reader)."""
+    rows = csv_lines(path)
+    if not rows or not any(rows[0][1]):
         raise InputError(f"{path}: empty file, expected a header row")
-    body = [(line, row) for line, row in enumerate(rows[1:], start=2) if row]
+    body = [(line, cells) for line, cells in rows[1:] if cells]
     if not body:
         raise InputError(f"{path}: no data rows after the header")
-    return [cell.strip() for cell in rows[0]], body
+    return rows[0][1], body
 
 
 def _time_index(
@@ -152,94 +145,21 @@ def _nearly_dates(path: Path, column: str, body: list, i: int) -> None:
     )
 
 
-def _number(path: Path, line: int, column: str, cell: str) -> float:
-    text = cell.strip()
-    if not text:
-        raise InputError(f"{path}: line {line}, column {column!r}: empty cell, expected a number")
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"{path}: line {line}, column {column!r}: {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise InputError(f"{path}: line {line}, column {column!r}: {text!r} is not a finite number")
-    return value
-
-
 def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
-    """Read ``x``, ``y`` and the optional arrays from an ``.npz``, a folder of ``.npy`` files, or ``x.npy``."""
+    """Read ``x``, ``y`` and the optional arrays from an ``.npz``, a folder of ``.npy`` files, or ``x.npy``
+    (the runtime's array reader and checks)."""
     path = _existing(path)
     if path.is_dir() or path.suffix == ".npy":
         folder = path if path.is_dir() else path.parent
-        arrays = {k: _load_npy(folder / f"{k}.npy") for k in ARRAY_KEYS if (folder / f"{k}.npy").exists()}
+        arrays = {k: read_npy(folder / f"{k}.npy") for k in ARRAY_KEYS if (folder / f"{k}.npy").exists()}
         where = folder
     elif path.suffix == ".npz":
-        arrays = _load_npz(path)
+        arrays = read_npz(path, ARRAY_KEYS)
         where = path
     else:
         raise InputError(f"{path}: expected .csv, .npz, .npy, .txt or a folder of .npy files")
-    for key in ("x", "y"):
-        if key not in arrays:
-            raise InputError(f"{where}: missing array {key!r} (found: {', '.join(sorted(arrays)) or 'none'})")
-    _check_arrays(where, arrays)
+    check_arrays(where, arrays, required=("x", "y"))
     return arrays
-
-
-def _load_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as err:
-        raise InputError(
-            f"{path}: cannot read without unpickling ({err}); save plain numeric arrays"
-        ) from None
-    except OSError as err:
-        raise InputError(f"{path}: not a .npy file ({err})") from None
-
-
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files if k in ARRAY_KEYS}
-    except ValueError as err:
-        raise InputError(
-            f"{path}: cannot read without unpickling ({err}); save plain numeric arrays"
-        ) from None
-    except (OSError, zipfile.BadZipFile) as err:
-        raise InputError(f"{path}: not a .npz file ({err})") from None
-
-
-def _check_arrays(where: Path, arrays: dict[str, np.ndarray]) -> None:
-    x, y = arrays["x"], arrays["y"]
-    for key, array in arrays.items():
-        if key == "labels":
-            if array.dtype.kind not in "US":
-                raise InputError(f"{where}: array 'labels' must hold strings, got {array.dtype}")
-            continue
-        if array.dtype.kind not in "biuf":
-            raise InputError(f"{where}: array {key!r} must be numeric, got {array.dtype}")
-        if array.dtype.kind == "f" and not np.isfinite(array).all():
-            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-            raise InputError(f"{where}: array {key!r} has a NaN or infinite value at index {bad}")
-        if array.shape[:1] != x.shape[:1]:
-            raise InputError(
-                f"{where}: array {key!r} has {array.shape[0]} rows, expected {x.shape[0]} like 'x'"
-            )
-    if x.ndim not in (2, 3) or x.shape[0] == 0 or x.shape[1] == 0:
-        raise InputError(
-            f"{where}: array 'x' must be [samples, time] or [samples, time, features], got {x.shape}"
-        )
-    if y.ndim > 3:
-        raise InputError(f"{where}: array 'y' has {y.ndim} dimensions, expected at most 3")
-    lengths = arrays.get("lengths")
-    if lengths is not None:
-        if lengths.ndim != 1 or lengths.dtype.kind not in "iu":
-            raise InputError(
-                f"{where}: array 'lengths' must be integers [samples], got {lengths.dtype} {lengths.shape}"
-            )
-        bad = np.flatnonzero((lengths < 1) | (lengths > x.shape[1]))
-        if bad.size:
-            raise InputError(
-                f"{where}: lengths[{bad[0]}] = {lengths[bad[0]]}, expected 1 to {x.shape[1]} (the time steps of 'x')"
-            )
 
 
 def read_text(path: str | Path) -> str:

@@ -26,6 +26,7 @@ from rich.console import Console
 
 from edgernn.runtime.errors import InputError
 from edgernn.runtime.fileio import atomic_write_text, staged_dir
+from edgernn.runtime.flags import check_output_folder
 from edgernn.runtime.vocab import EVAL_FILE
 
 from . import baselines
@@ -35,6 +36,7 @@ from .config import DataConfig, DataInfo, ModelConfig, RunConfig, TrainConfig
 from .data import load_dataset
 from .distributed import Cluster, StoppedTogether, join
 from .errors import TrainError
+from .footprint import check_fits
 from .forecaster import build_model
 from .health import ExplodingGradientWarning, NonFiniteError, VanishingGradientWarning
 from .loop import Hook, Trainer
@@ -159,12 +161,15 @@ def check_run(
     dataset = load_dataset(data_config)
     model_config = derive_model_config(model_config, dataset)
     check_combination(model_config, train_config, dataset)
+    check_fits(model_config, min(train_config.batch_size, len(dataset.train)), int(dataset.train.x.shape[1]))
     Cluster(world_size=world_size).local_batch(train_config.batch_size)
     if resume:
         _check_resumable(out, model_config, train_config, data_config, dataset.info)
-    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
-        hint = "pass --resume to continue it" if (out / CONFIG_FILE).exists() else "choose another --out"
-        raise InputError(f"{out} already exists and is not empty; {hint}")
+    else:
+        check_output_folder("--out", out)
+        if out.exists() and any(out.iterdir()):
+            hint = "pass --resume to continue it" if (out / CONFIG_FILE).exists() else "choose another --out"
+            raise InputError(f"{out} already exists and is not empty; {hint}")
     return dataset, model_config
 
 

@@ -59,16 +59,22 @@ def _stage(console: Console, k: int) -> None:
 
 def run_pipeline(config: PipelineConfig, console: Console) -> PipelineSummary:
     """Run every stage in order, each on what the previous one returned; writes report.md and
-    summary.json and prints the summary."""
+    summary.json and prints the summary. The output folder is held for the whole run: a second
+    pipeline into it is refused."""
+    from . import outdir
+
+    reads = [config.run.data.path]
+    with outdir.claim(Path(config.out), overwrite=config.overwrite, resume=config.resume, reads=reads):
+        return _run_stages(config, console)
+
+
+def _run_stages(config: PipelineConfig, console: Console) -> PipelineSummary:
     import onnxruntime as ort
 
     from edgernn.export.evaluate import EvalData
     from edgernn.export.from_run import export_trained
 
-    from . import outdir
-
     out = Path(config.out)
-    outdir.prepare(out, overwrite=config.overwrite, resume=config.resume, reads=[config.run.data.path])
     run_dir = out / "run"
     _stage(console, 0)
     trained = _train(config.run, run_dir, config.resume, console)

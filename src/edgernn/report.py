@@ -4,12 +4,11 @@ tables plus the loss, gradient-norm and latency charts."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edgernn.runtime.fileio import atomic_write_text
+from edgernn.runtime.fileio import atomic_write_bytes, atomic_write_figure, atomic_write_text
 
 from .advice import advice_lines, advise
 from .summary import ModelDescription, PipelineSummary, Timing
@@ -77,7 +76,7 @@ def _plots(
         return []
     charts = []
     if (run_dir / "loss.png").is_file():
-        shutil.copyfile(run_dir / "loss.png", out / "loss.png")
+        atomic_write_bytes(out / "loss.png", (run_dir / "loss.png").read_bytes())
         charts.append(("Loss and validation metric per epoch", "loss.png"))
     records = history
     layers = sorted({k for r in records for k in (r.get("grad_norm") or {})})
@@ -91,7 +90,7 @@ def _plots(
         ax.set(xlabel="epoch", ylabel="mean gradient norm", yscale="log", title="Gradient norm per layer")
         ax.legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(out / "grad_norm.png", dpi=100)
+        atomic_write_figure(fig, out / "grad_norm.png", dpi=100)
         plt.close(fig)
         charts.append(("Gradient norm per layer", "grad_norm.png"))
     timed = [t for t in timing if t.p50_ms is not None]
@@ -121,7 +120,7 @@ def _latency_chart(plt: Any, path: Path, timed: list[Timing]) -> None:
         xlabel="latency (ms), CPU, 1 thread, batch 1", title="Latency per variant: p50 (bar), p99 (whisker)"
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_write_figure(fig, path, dpi=100)
     plt.close(fig)
 
 

@@ -134,13 +134,13 @@ def _(tmp, base):
     return ["export", run, "--out", run / "bundle"]
 
 
-@case("export-out-is-a-file", "is a file or a link", torch=True)
+@case("export-out-is-a-file", "keep.txt: is a regular file; expected a new folder", torch=True)
 def _(tmp, base):
     (tmp / "keep.txt").write_text("mine")
     return ["export", base.run, "--out", tmp / "keep.txt"]
 
 
-@case("export-out-is-a-link", "is a file or a link", torch=True)
+@case("export-out-is-a-link", "link: is a link; expected a new folder", torch=True)
 def _(tmp, base):
     (tmp / "real").mkdir()
     os.symlink(tmp / "real", tmp / "link")

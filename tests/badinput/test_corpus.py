@@ -77,5 +77,6 @@ def test_bad_input_ends_in_one_clear_message_and_writes_nothing(case: Case, base
     assert snapshot(tmp_path) == before
 
 
-def test_the_readme_states_the_corpus_size(repo_root: Path):
-    assert f"**{len(CASES)} cases**" in (repo_root / "README.md").read_text(encoding="utf-8")
+def test_the_reliability_page_states_the_corpus_size(repo_root: Path):
+    page = repo_root / "docs" / "reliability.md"
+    assert f"**{len(CASES)} cases**" in page.read_text(encoding="utf-8")
