@@ -91,8 +91,8 @@ def figure_row(name: str, entries: list[dict]) -> str:
     spread = values if len(values) > 1 else entries[0].get("samples", values)
     median = statistics.median(values)
     cell = with_unit(median, unit)
-    if len(spread) > 1:
-        cell += f" ({fmt(min(spread))}-{fmt(max(spread))})"
+    if len(spread) > 1 and fmt(min(spread)) != fmt(max(spread)):
+        cell += f" ({span(spread)})"
     met = ""
     if target is not None:
         met = f"{sum(bool(e['ok']) for e in entries)} of {len(entries)}"
@@ -101,7 +101,8 @@ def figure_row(name: str, entries: list[dict]) -> str:
 
 def context(runs: list[dict]) -> list[str]:
     """Dates, command, machine, load and versions of a benchmark's runs."""
-    first, last = runs[0]["date"], runs[-1]["date"]
+    first, last = runs[0]["date"][:16].replace("T", " "), runs[-1]["date"][:16].replace("T", " ")
+    until = last[11:] if last[:10] == first[:10] else last
     machines = sorted(
         {f"{r['machine']['cpu_model']}, {r['machine']['usable_cores']} usable cores" for r in runs}
     )
@@ -111,8 +112,8 @@ def context(runs: list[dict]) -> list[str]:
         {", ".join(f"{k} {r['versions'][k]}" for k in names if r["versions"].get(k)) for r in runs}
     )
     lines = [
-        f"- {len(runs)} run{'s' if len(runs) > 1 else ''}, {first[:16].replace('T', ' ')}"
-        + (f" to {last[:16].replace('T', ' ')}" if last != first else "")
+        f"- {len(runs)} run{'s' if len(runs) > 1 else ''}, {first}"
+        + (f" to {until}" if last != first else "")
         + " UTC: "
         + "; ".join(sorted({f"`{r['command']}`" for r in runs})),
         f"- machine: {'; '.join(machines)}"
@@ -128,12 +129,6 @@ def context(runs: list[dict]) -> list[str]:
         r["versions"].get("openvino") for r in runs
     ):
         lines.append("- openvino was not installed: the OpenVINO peers and their target were not measured")
-    cores = min(r["machine"]["usable_cores"] for r in runs)
-    if loads and max(loads) > cores:
-        lines.append(
-            f"- the machine was shared: the load average exceeded its {cores} cores, so timings and "
-            "ratios here move with the other jobs (a miss can be load, not the code)"
-        )
     return lines
 
 

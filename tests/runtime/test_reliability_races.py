@@ -14,9 +14,11 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 from _runtime_models import rnn_manifest, rnn_model, write_bundle
 from interrupts import popen_interruptible
 from onnx import TensorProto, helper
@@ -119,10 +121,32 @@ def forever_model(path):
     return path
 
 
+# The child marks the moment onnxruntime starts running the model: a fixed sleep raced the start-up
+# on a loaded machine (a Ctrl-C during the imports is click's "Aborted!", not the run's interrupt).
+_MARK_RUN = """
+import pathlib, onnxruntime
+_run = onnxruntime.InferenceSession.run
+def run(self, *args, **kwargs):
+    pathlib.Path({mark!r}).touch()
+    return _run(self, *args, **kwargs)
+onnxruntime.InferenceSession.run = run
+"""
+
+
+def _wait_for(mark: Path, proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not mark.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the child never started the model (exit code {proc.poll()})")
+        time.sleep(0.05)
+
+
 def test_ctrl_c_ends_a_run_that_would_never_end(tmp_path):
     model = forever_model(tmp_path / "forever.onnx")
     (tmp_path / "x.csv").write_text("1,2,3\n")
-    code = "import sys; sys.argv[0] = 'edgernn'; from edgernn.cli import main; main()"
+    mark = tmp_path / "running"
+    code = _MARK_RUN.format(mark=str(mark))
+    code += "import sys; sys.argv[0] = 'edgernn'; from edgernn.cli import main; main()"
     args = [
         sys.executable,
         "-c",
@@ -135,7 +159,8 @@ def test_ctrl_c_ends_a_run_that_would_never_end(tmp_path):
     ]
     proc = popen_interruptible(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(1.5)  # loaded and inside the Loop by now
+        _wait_for(mark, proc)
+        time.sleep(0.2)  # inside the never-ending Loop
         assert proc.poll() is None, proc.communicate()
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=10)
