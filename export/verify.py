@@ -29,6 +29,7 @@ class GraphIO:
     example_time: int
     input_names: tuple[str, ...]
     min_length: int = 1  # the fewest steps the module runs on: checks never go below it
+    state_dtypes: tuple[str, ...] = ()  # per state tensor ("float64": a row counter); () = all float32
 
 
 def compare_outputs(
@@ -67,11 +68,12 @@ class Verifier:
 
     def _state(self, batch: int, random: bool) -> list[np.ndarray]:
         make = self.rng.standard_normal if random else np.zeros
+        dtypes = self.io.state_dtypes or ("float32",) * len(self.io.state_shapes)
         return [
-            (0.5 * make((rows, batch, hidden))).astype(np.float32)
+            (0.5 * make((rows, batch, hidden))).astype(dtype)
             if random
-            else make((rows, batch, hidden), np.float32)
-            for rows, hidden in self.io.state_shapes
+            else make((rows, batch, hidden), dtype)
+            for (rows, hidden), dtype in zip(self.io.state_shapes, dtypes, strict=True)
         ]
 
     def _feed(self, x: np.ndarray, state: list[np.ndarray], lengths: np.ndarray | None) -> list[np.ndarray]:
@@ -170,7 +172,11 @@ class Verifier:
             pieces.append(out[0])
             state = out[1:]
         y = np.concatenate(pieces, axis=1) if self.io.per_step else pieces[-1]
-        return self.compare(name, [y, *state], full, "ORT streamed vs PyTorch full sequence")
+        atol = self.config.atol if self.config.stream_atol is None else self.config.stream_atol
+        detail = "ORT streamed vs PyTorch full sequence" + (
+            f", atol {atol:g}" if atol != self.config.atol else ""
+        )
+        return compare_outputs(name, [y, *state], full, atol, self.config.rtol, detail)
 
     def _row(self, out: list[np.ndarray], i: int, n: int) -> list[np.ndarray]:
         """Row ``i`` of a batch's outputs, its first ``n`` steps."""

@@ -29,6 +29,7 @@ from edgernn.runtime.fileio import atomic_write_text, staged_dir
 from edgernn.runtime.flags import check_output_folder
 from edgernn.runtime.vocab import EVAL_FILE
 
+from . import baselines
 from .batches import to_batch
 from .checkpoint import RESUME_FILE, WEIGHTS_FILE, load_weights, read_resume, restore
 from .config import DataConfig, DataInfo, ModelConfig, RunConfig, TrainConfig
@@ -289,19 +290,22 @@ def _finish(
     cluster.broadcast_state(model)  # no process but rank 0 needs to see the run directory
     test_scores = trainer.evaluate(test)
     info = objective.info
+    scores = objective.baselines(test)
+    best = baselines.strongest(scores, info.metric == "accuracy")
     summary = TrainingSummary(
         metric=info.metric,
         best_val_metric=float(progress.best_metric),
         best_epoch=int(progress.best_epoch),
         test_metric=float(test_scores["metric"]),
         test_loss=float(test_scores["loss"]),
-        baseline=info.baseline,
-        baseline_metric=float(objective.baseline(test)),
+        baseline=best.name,
+        baseline_metric=float(best.metric),
         epochs_run=int(progress.epoch),
         stopped=progress.stopped,
         checkpoint=str(out / WEIGHTS_FILE),
         processes=cluster.world_size,
         seconds=round(seconds, 2),
+        baselines=scores if len(scores) > 1 else (),
     )
     with cluster.together("writing the summary"):
         if cluster.is_main:
