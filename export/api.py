@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from .bundle_writer import BundlePlan, check_out_dir, write_bundle
 from .config import AUTO_ORDER, EXPORTERS, ExportConfig, with_overrides
 from .errors import ExportError
 from .graph import summarize
+from .lengths_feed import LENGTHS_AS
 from .onnx_export import finalize, metadata_props, run_exporter
 from .trace import Traced, trace_module
 from .verify import Check, Verifier
@@ -103,9 +105,13 @@ def export(
     state as graph I/O when forward takes one after ``x`` and returns it; zeros of the right shape
     stand in when the example gives none. ``time_major``: the module reads ``x`` as ``[time, batch,
     ...]`` (default: read from the state's batch dim); the graph always takes ``[batch, time, ...]``.
+    ``dims={"x": {0: "batch", 2: "time"}}`` declares x's batch and time axes when x is laid out
+    otherwise (channel-first, rank 4...; probed when not given): the graph takes ``[batch, time,
+    features]`` with x's other axes flattened into the features.
     ``topology`` defaults to what ``y``'s shape says. ``min_length`` defaults to the fewest steps
     PyTorch runs the module on; verification starts there and the runtime refuses shorter inputs.
-    With ``lengths`` the module must accept ``lengths=`` (a ``[batch]`` int64 tensor).
+    With ``lengths`` the module must accept ``lengths=`` (a ``[batch]`` int64 tensor; with
+    ``lengths_as="fraction"``, float fractions of the padded length, tried anyway when steps fail).
     ``one_to_many`` modules also need ``init_state(cond) -> state``. ``real_inputs`` (model space,
     ``[n, time, ...]``) adds a parity check on real data. Raises :class:`ExportError` listing each
     failed check.
@@ -129,6 +135,8 @@ def _check_choices(config: ExportConfig) -> None:
         raise ExportError(f"topology: expected one of {', '.join(TOPOLOGIES)}, got {config.topology!r}")
     if config.exporter not in EXPORTERS:
         raise ExportError(f"exporter: expected one of {', '.join(EXPORTERS)}, got {config.exporter!r}")
+    if config.lengths_as not in (None, *LENGTHS_AS):
+        raise ExportError(f"lengths_as: expected steps, fraction or None, got {config.lengths_as!r}")
     if config.state not in (True, False, "auto"):
         raise ExportError(f"state: expected True, False or 'auto', got {config.state!r}")
 
@@ -137,6 +145,8 @@ def _export(traced: Traced, out_dir: Path, config, meta, layers, real_x, real_le
     """Try each exporter in turn; the first graph that passes every check becomes the bundle."""
     wrapper = traced.wrapper
     metadata = metadata_props(traced.manifest.to_dict(), __version__)
+    if traced.calling.module_io():  # what inspect shows beside the manifest's contract
+        metadata["edgernn.module_io"] = traced.calling.module_io()
     order = AUTO_ORDER if config.exporter == "auto" else (config.exporter,)
     attempts: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="edgernn-export-") as tmp:
@@ -185,16 +195,24 @@ def _run_one(
     return finalize(path, io_dims={k: v for k, v in traced.io_dims.items() if k in names}, metadata=metadata)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _reason(err: BaseException) -> str:
     """One line for an exporter failure: our own ExportError when one caused it (torch.onnx wraps
-    what the model raised during capture), else the first line of what the exporter said."""
-    cause: BaseException | None = err
-    while cause is not None:
+    what the model raised during capture), else the first line of the deepest cause, with torch's
+    colour codes removed and data-dependent control flow named."""
+    chain, cause = [], err
+    while cause is not None and len(chain) < 20:
         if isinstance(cause, ExportError):
             return str(cause)
+        chain.append(cause)
         cause = cause.__cause__ or cause.__context__
-    text = str(err).splitlines()[0][:300] if str(err) else ""
-    return f"{type(err).__name__}: {text}"
+    deepest = next((c for c in reversed(chain) if str(c).strip()), err)
+    text = _ANSI.sub("", str(deepest)).strip().splitlines()[0][:300] if str(deepest).strip() else ""
+    data_dependent = any("data-dependent" in str(c) or "DataDependent" in type(c).__name__ for c in chain)
+    flow = "data-dependent control flow (a branch on a tensor's values): " if data_dependent else ""
+    return f"{flow}{type(deepest).__name__}: {text}"
 
 
 def _describe(check: Check) -> str:

@@ -79,7 +79,30 @@ def write_bundle(plan: BundlePlan) -> Any:
         )
         final = dataclasses.replace(plan.traced.manifest, files=files, validation=validation)
         atomic_write_text(tmp / MANIFEST_NAME, json.dumps(final.to_dict(), indent=2))
-    return ExportReport(Path(plan.out_dir), plan.exporter, plan.checks, plan.attempts, native, final)
+        final = _through_runtime(tmp, plan, final)
+    return ExportReport(
+        Path(plan.out_dir), plan.exporter, final.validation.checks, plan.attempts, native, final
+    )
+
+
+def _through_runtime(tmp: Path, plan: BundlePlan, manifest: Any) -> Any:
+    """The staged bundle through edgernn.runtime (see :mod:`.runtime_gate`); its check is recorded."""
+    from .runtime_gate import runtime_check
+
+    check = runtime_check(tmp, plan.traced, plan.config)
+    if not check.passed:
+        raise ExportError(
+            f"{type(plan.module).__name__}: {check.name}: {check.detail} (max abs diff "
+            f"{check.max_abs_diff:.3g}); nothing was written"
+        )
+    validation = dataclasses.replace(
+        manifest.validation,
+        checks=(*manifest.validation.checks, check),
+        max_abs_diff=max(manifest.validation.max_abs_diff, check.max_abs_diff),
+    )
+    final = dataclasses.replace(manifest, validation=validation)
+    atomic_write_text(tmp / MANIFEST_NAME, json.dumps(final.to_dict(), indent=2))
+    return final
 
 
 def check_out_dir(out: Path) -> None:

@@ -10,7 +10,6 @@ can call the module the way it is written and give the graph one fixed signature
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,12 +18,13 @@ import torch
 from torch import nn
 
 from .errors import ExportError
+from .input_layout import output_to_graph
 from .layout_probe import reads_time_major
+from .lengths_feed import LengthsFeed, lengths_or_refuse, lengths_parameter, parameters, probe_lengths
+from .output_layout import unflatten
 from .wrapper import RecurrentLayer
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.VAR_POSITIONAL)
-_BY_KEYWORD = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-_LENGTHS_NAME = re.compile(r"(^|_)(len|lens|length|lengths)($|_)")
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,11 @@ class Calling:
     shapes: tuple[tuple[int, int], ...] = ()  # (rows, hidden) per state tensor
     time_major: bool = False  # the module takes x as [time, batch, ...]; the graph stays batch-first
     lengths: str | None = None  # the parameter that takes lengths (int64 [batch]), by keyword
+    lengths_fraction: bool = False  # it takes them as fractions of the padded length (float32)
+    layout: Any = None  # InputLayout: x is not [batch, time(, features)] (channel-first, rank 4...)
+    y_time_axis: int | None = None  # y's time axis when it is not 1 (moved there, the rest flattened)
+    unflatten: str | None = None  # y came as view(-1, out): rows "batch"-major or "time"-major
+    state_index: int = 1  # where the returned state sits in forward's tuple: (y, state), (y, out, state)
     scalar_steps: bool = False  # the module takes float x [batch, time]: the graph's x has 1 feature
     flat_output: bool = False  # the module returns y [batch]: the graph's y is [batch, 1]
 
@@ -47,8 +52,14 @@ class Calling:
     def call(self, module: nn.Module, x: torch.Tensor, state: tuple[torch.Tensor, ...], lengths=None):
         """``module`` on batch-first ``x`` and flat ``state``; returns ``(y batch-first, flat state)``."""
         x = x[..., 0] if self.scalar_steps else x
-        args: list[Any] = [x.transpose(0, 1) if self.time_major else x]
-        kwargs: dict[str, Any] = {self.lengths: lengths} if self.lengths else {}
+        args: list[Any] = [
+            self.layout.to_module(x) if self.layout else x.transpose(0, 1) if self.time_major else x
+        ]
+        kwargs: dict[str, Any] = {}
+        if self.lengths:
+            kwargs[self.lengths] = LengthsFeed(self.lengths, 0, self.lengths_fraction).convert(
+                lengths, x.shape[1]
+            )
         if self.state_param is not None:
             packed = _rebuild(self.structure, iter(state))
             if self.positional:
@@ -56,21 +67,67 @@ class Calling:
             else:
                 kwargs[self.state_param] = packed
         out = module(*args, **kwargs)
-        y, returned = _split(type(module).__name__, out, self.state_param is not None)
+        y, returned = _split(type(module).__name__, out, self.state_param is not None, self.state_index)
         if self.flat_output and y.dim() == 1:
             y = y.unsqueeze(-1)
+        if self.y_time_axis is not None:
+            y = output_to_graph(y, self.y_time_axis)
+        if self.unflatten:  # the graph gives [batch, time, out] for the module's view(-1, out)
+            return unflatten(y, self.unflatten, x.shape[0], x.shape[1]), returned
         if self.time_major and y.dim() == 3:
             y = y.transpose(0, 1)
         return y, returned
 
+    def module_io(self) -> str:
+        """How the graph's I/O differs from the module's, one clause each ("" when it does not)."""
+        parts = []
+        if self.layout is not None:
+            parts.append(f"x: the module takes {self.layout.describe()}, the graph [batch, time, features]")
+        elif self.time_major:
+            parts.append("x: the module takes [time, batch, ...], the graph [batch, time, ...]")
+        if self.lengths_fraction:
+            parts.append("lengths: the module takes fractions of the padded length, the graph int64 steps")
+        if self.y_time_axis not in (None, 1):
+            parts.append(
+                f"y: the module's axis {self.y_time_axis} is time, the graph's axis 1 (rest flattened)"
+            )
+        if self.unflatten:
+            parts.append(
+                f"y: the module returns view(-1, out) {self.unflatten}-major, the graph [batch, time, out]"
+            )
+        return "; ".join(parts)
 
-def _split(name: str, out: Any, stateful: bool) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    def describe(self, args: tuple[torch.Tensor, ...]) -> str:
+        """How the module was called on the graph's ``args``, with every shape, for error messages."""
+        x, rest = args[0], args[1:]
+        shape = [x.shape[1], x.shape[0], *x.shape[2:]] if self.time_major else list(x.shape)
+        shape = list(self.layout.to_module(x).shape) if self.layout else shape
+        parts = [f"x {shape}" + (" (time-major)" if self.time_major else "")]
+        if self.state_param is not None:
+            parts.append(f"{self.state_param}={[list(t.shape) for t in rest[: self.n_state]]}")
+        if self.lengths:
+            kind = "fractions" if self.lengths_fraction else "steps"
+            parts.append(f"{self.lengths}={kind} {list(rest[self.n_state].shape)}")
+        return f"forward({', '.join(parts)})"
+
+
+def _split(
+    name: str, out: Any, stateful: bool, index: int = 1
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
     y = out[0] if isinstance(out, tuple | list) and out else out
     if not isinstance(y, torch.Tensor):
         raise ExportError(
             f"{name}: forward returned {_describe(out)}; expected a tensor y, (y, ...) or (y, state)"
         )
-    return y, (_flat(out[1]) if stateful else ())
+    return y, (_flat(out[index]) if stateful else ())
+
+
+def state_index(out: Any) -> int | None:
+    """Where forward's tuple returns its state: the last item after y that is one (``(y, state)``,
+    ``(y, output, state)`` as flair's language model, ``(y, lengths, states)`` as ESPnet's encoders)."""
+    if not isinstance(out, tuple | list) or len(out) < 2:
+        return None
+    return next((i for i in range(len(out) - 1, 0, -1) if _is_state(out[i])), None)
 
 
 def _flat(state: Any) -> tuple[torch.Tensor, ...]:
@@ -102,29 +159,10 @@ def _rebuild(structure: Any, flat: Iterator[torch.Tensor]) -> Any:
     return items if kind == "list" else tuple(items)
 
 
-def _parameters(module: nn.Module) -> list[inspect.Parameter]:
-    try:
-        return list(inspect.signature(module.forward).parameters.values())
-    except (TypeError, ValueError):
-        return []
-
-
-def lengths_parameter(module: nn.Module) -> str | None:
-    """The parameter of ``forward`` after ``x`` that takes the lengths: ``lengths``, else the first
-    named like it (``text_lengths``, ``seq_lens``, ``x_len``); ``lengths`` when only ``**kwargs``
-    could take it; None when nothing can."""
-    params = _parameters(module)
-    named = [p.name for p in params[1:] if p.kind in _BY_KEYWORD]
-    like = [n for n in named if n == "lengths"] or [n for n in named if _LENGTHS_NAME.search(n)]
-    if like:
-        return like[0]
-    return "lengths" if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params) else None
-
-
 def state_parameter(module: nn.Module) -> inspect.Parameter | None:
     """The parameter of ``forward`` after ``x`` that takes the state: the first one that is not the
     lengths' (``**kwargs`` never counts)."""
-    params = _parameters(module)
+    params = parameters(module)
     if not params:
         return None
     lengths = lengths_parameter(module)
@@ -143,12 +181,18 @@ def read_calling(
     lengths: bool,
     time_major: bool | None,
     layers: list[RecurrentLayer],
+    lengths_as: str | None = None,
+    time_axis: int | None = None,
 ) -> tuple[Calling, tuple[torch.Tensor, ...]]:
     """Work out how ``module`` takes its state (see :class:`Calling`) and return the calling with the
     example state (flat; zeros when the example gave none). ``x`` is the example as the module takes it."""
     name = type(module).__name__
     param = state_parameter(module)
-    lengths = _lengths_or_refuse(module, name) if lengths else None
+    lengths = (
+        _lengths_feed(module, x, example_state, param, time_major, layers, lengths_as, time_axis)
+        if lengths
+        else None
+    )
     if state is False or (state == "auto" and param is None and example_state is None):
         return _stateless(module, x, time_major, lengths, layers), ()
     if param is None:
@@ -161,7 +205,8 @@ def read_calling(
         if not _is_state(example_state):
             raise ExportError(
                 f"{name}: example state: expected a [layers*directions, batch, hidden] float tensor or a "
-                f"tuple/list of them, got {_describe(example_state)}"
+                f"tuple/list of them, got {_describe(example_state)} (the second item of example_inputs is "
+                f"taken for {param.name!r}, the state; several inputs are not supported yet)"
             )
         return _stateful(module, x, example_state, param.name, positional, lengths, time_major)
     if param.default is not inspect.Parameter.empty or param.kind == inspect.Parameter.VAR_POSITIONAL:
@@ -179,44 +224,81 @@ def read_calling(
     return _stateful(module, x, zeros, param.name, positional, lengths, time_major)
 
 
-def _stateless(module, x, time_major: bool | None, lengths: str | None, layers) -> Calling:
-    """A stateless module's calling; its layout, when not given, read by :func:`reads_time_major`
-    (only where a time-major nn module is inside and no lengths make the probe ambiguous)."""
-    if time_major is None and not lengths and not all(layer.batch_first for layer in layers):
+def _stateless(module, x, time_major: bool | None, lengths: LengthsFeed | None, layers) -> Calling:
+    """A stateless module's calling; its layout, when not given, is the axis its lengths fit, else read
+    by :func:`reads_time_major` (only where a time-major nn module is inside)."""
+    if time_major is None and lengths is not None:
+        time_major = lengths.batch_axis == 1
+    if time_major is None and not all(layer.batch_first for layer in layers):
         time_major = reads_time_major(lambda probe: _split("", module(probe), False)[0], x)
-    return Calling(time_major=bool(time_major), lengths=lengths)
+    return Calling(time_major=bool(time_major), **_lengths_fields(lengths))
 
 
-def _lengths_or_refuse(module: nn.Module, name: str) -> str:
-    found = lengths_parameter(module)
-    if found is None:
-        raise ExportError(
-            f"{name}: lengths=True, but forward{inspect.signature(module.forward)} takes no lengths; expected "
-            "a parameter named lengths (or like it: text_lengths, seq_lens, x_len), or pass lengths=False"
-        )
-    return found
+def _lengths_fields(lengths: LengthsFeed | None) -> dict[str, Any]:
+    return {
+        "lengths": lengths.param if lengths else None,
+        "lengths_fraction": bool(lengths and lengths.fraction),
+    }
 
 
-def _probe_default(module, x, lengths: str | None, name: str) -> Any:
+def _lengths_feed(
+    module, x, example_state, param, time_major, layers, lengths_as, time_axis=None
+) -> LengthsFeed:
+    """The module's lengths parameter, and the axis and kind of lengths it runs on (see
+    :func:`probe_lengths`): the axis given, else the one the example state's batch matches, else
+    batch-first, then time-major."""
+    name = type(module).__name__
+    found = lengths_or_refuse(module, name)
+    if time_major is not None:
+        axes = [int(time_major)]
+    elif _is_state(example_state):
+        batch = _flat(example_state)[0].shape[1]
+        axes = [a for a in (0, 1) if x.shape[a] == batch] or [0, 1]
+    else:
+        axes = [0, 1]
+    needs_state = param is not None and (
+        example_state is not None
+        or (param.default is inspect.Parameter.empty and param.kind != inspect.Parameter.VAR_POSITIONAL)
+    )
+
+    def call(axis: int, kwargs: dict[str, Any]) -> Any:
+        args = [x]
+        if needs_state:
+            state = example_state
+            if state is None:
+                state = _zero_state(name, x, layers, axis == 1, param.name)
+            if param.kind in _POSITIONAL:
+                args.append(state)
+            else:
+                kwargs[param.name] = state
+        with torch.no_grad():
+            return module(*args, **kwargs)
+
+    return probe_lengths(name, call, x, found, axes, lengths_as, time_axis)
+
+
+def _probe_default(module, x, lengths: LengthsFeed | None, name: str) -> Any:
     """Call ``module(x)`` (state defaulted); its returned state, or None when it returns none."""
     out = _run(module, (x,), lengths, name)
-    if isinstance(out, tuple | list) and len(out) == 2 and _is_state(out[1]):
-        return out[1]
+    index = state_index(out)
+    if index is not None:
+        return out[index]
     return None
 
 
-def _stateful(module, x, state, param: str, positional: bool, lengths: str | None, time_major: bool | None):
+def _stateful(module, x, state, param: str, positional: bool, lengths: LengthsFeed | None, time_major):
     """Check that ``module`` returns ``(y, state)`` shaped like ``state`` and read the layout."""
     name = type(module).__name__
     flat = _flat(state)
     kwargs_state = {} if positional else {param: state}
     out = _run(module, (x, state) if positional else (x,), lengths, name, **kwargs_state)
-    if not (isinstance(out, tuple | list) and len(out) == 2 and _is_state(out[1])):
+    index = state_index(out)
+    if index is None:
         raise ExportError(
             f"{name}: expected forward(x, {param}) to return (y, state) with the state a tensor or a tuple "
             f"of tensors like the {param} it takes, got {_describe(out)}"
         )
-    returned = _flat(out[1])
+    returned = _flat(out[index])
     if [tuple(t.shape) for t in returned] != [tuple(t.shape) for t in flat]:
         raise ExportError(
             f"{name}: expected the returned state to have the shapes of the state it takes "
@@ -227,7 +309,9 @@ def _stateful(module, x, state, param: str, positional: bool, lengths: str | Non
         raise ExportError(f"{name}: expected every state tensor to share its batch dim (axis 1), got {batch}")
     major = _time_major(x, batch.pop(), name) if time_major is None else time_major
     shapes = tuple((int(t.shape[0]), int(t.shape[2])) for t in flat)
-    calling = Calling(param, positional, _structure(state), shapes, major, lengths)
+    calling = Calling(
+        param, positional, _structure(state), shapes, major, **_lengths_fields(lengths), state_index=index
+    )
     return calling, flat
 
 
@@ -262,17 +346,20 @@ def _zeros_like(state: Any) -> Any:
     return type(state)(_zeros_like(t) for t in state)
 
 
-def _run(module, args, lengths: str | None, name: str, **kwargs) -> Any:
-    """One call on the example; an exception becomes an ExportError naming the module."""
+def _run(module, args, lengths: LengthsFeed | None, name: str, **kwargs) -> Any:
+    """One call on the example; an exception becomes an ExportError naming the module, the call and
+    the shapes passed."""
     if lengths:
-        x = args[0]
-        kwargs[lengths] = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64)
+        kwargs[lengths.param] = lengths.full(args[0])
     try:
         with torch.no_grad():
             return module(*args, **kwargs)
     except Exception as err:  # the user's forward may raise anything; say where and with what
+        passed = ", ".join(
+            [*(_describe(a) for a in args), *(f"{k}={_describe(v)}" for k, v in kwargs.items())]
+        )
         raise ExportError(
-            f"{name}: forward failed on the example input {list(args[0].shape)}: "
+            f"{name}: forward failed on the example input {list(args[0].shape)} (called with {passed}): "
             f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
         ) from None
 

@@ -49,9 +49,17 @@ def gate_options(func: Any) -> Any:
 @click.option(
     "--lengths/--no-lengths", default=None, help="Add a lengths input [default: when the data is ragged]."
 )
+@click.option(
+    "--stream-atol",
+    type=FiniteFloat(min=0),
+    default=None,
+    help="atol of the streaming checks [default: --atol].",
+)
 @click.option("--ort", "ort_format", is_flag=True, help="Also write model.ort + required-operators config.")
 @click.option("--quantize", "variants", default=None, help="Then add variants, e.g. int8 or int8,fp16.")
-def export_command(run_dir, out_dir, exporter, opset, lengths, atol, rtol, ort_format, variants) -> None:
+def export_command(
+    run_dir, out_dir, exporter, opset, lengths, atol, rtol, stream_atol, ort_format, variants
+) -> None:
     """Export the best checkpoint of an `edgernn train` RUN_DIR to a verified bundle."""
 
     from .from_run import export_run
@@ -65,6 +73,7 @@ def export_command(run_dir, out_dir, exporter, opset, lengths, atol, rtol, ort_f
         lengths=lengths,
         atol=atol,
         rtol=rtol,
+        stream_atol=stream_atol,
         ort_format=ort_format,
     )
     console = _console()

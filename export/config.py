@@ -25,12 +25,17 @@ class ExportConfig:
     topology: str | None = None  # many_to_one | many_to_many | one_to_many; None: read from y's shape
     state: bool | str = "auto"  # auto: stateful when forward takes a state after x and returns one
     lengths: bool = False  # add an int64 `lengths` input mapped to the op's sequence_lens
+    lengths_as: str | None = None  # steps | fraction (of the padded length); None: steps, else fractions
+    dims: dict | None = None  # {"x": {axis: "batch" | "time"}}: x's layout when not [batch, time, ...]
     time_major: bool | None = None  # module reads x as [time, batch, ...]; None: from the state's batch dim
     min_length: int | None = None  # fewest steps the module runs on; None: probed on PyTorch
     opset: int = 17  # 17 loads in older edge runtimes and has every recurrent op we need
     exporter: str = "auto"  # auto | torchscript | dynamo
     atol: float = 1e-5  # fp32 tolerance: exporter and ORT kernels agree to ~1e-6 on tiny models
     rtol: float = 1e-4
+    # the streaming checks' atol (None: atol); chaining many calls through the state adds float32
+    # rounding a whole-sequence call does not have, so a caller may allow it more
+    stream_atol: float | None = None
     # 1 = the shortest length the module runs on (min_length), 0 = the example's, -1 = 2x example + 3
     verify_lengths: tuple[int, ...] = (1, 0, -1)
     verify_batches: tuple[int, ...] = (1, 3)  # two batch sizes, one of them 1 (the streaming case)

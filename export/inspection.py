@@ -84,7 +84,7 @@ def render(report: dict[str, Any], console: Any) -> None:
             f"layers={manifest['layers']} hidden={manifest['hidden_size']} "
             f"bidirectional={manifest['bidirectional']}"
         )
-        for line in columns_lines(manifest):
+        for line in [*columns_lines(manifest), *_module_io_lines(report)]:
             console.print(line, highlight=False, markup=False, soft_wrap=True)
     files = Table("file", "size", "sha256", "manifest check", title="Files")
     for f in report["files"]:
@@ -131,6 +131,12 @@ def render(report: dict[str, Any], console: Any) -> None:
         )
 
 
+def _module_io_lines(report: dict[str, Any]) -> list[str]:
+    """How the module's own I/O maps onto the graph's (layout, view(-1), fractions), when it differs."""
+    found = {m.get("metadata", {}).get("edgernn.module_io") for m in report["models"].values()} - {None}
+    return [f"module I/O: {text}" for text in sorted(found)]
+
+
 def columns_lines(manifest: dict[str, Any]) -> list[str]:
     """What goes in and comes out, by name: input columns in order, outputs with units, the series."""
     spec, out, series = manifest["input"], manifest["output"], manifest.get("series")
@@ -149,6 +155,8 @@ def columns_lines(manifest: dict[str, Any]) -> list[str]:
             (time if series.get("time_column") else "")
             + f"difference: {series['difference']} ({series['reason']}); warm-up {series['warmup']} rows"
         )
+        for period, why in zip(series.get("seasons") or (), series.get("season_reasons") or (), strict=False):
+            lines.append(f"season {period} rows: {why}")
     return lines
 
 

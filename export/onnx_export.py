@@ -16,6 +16,7 @@ import onnx
 import torch
 
 from .errors import ExportError
+from .graph_repair import repair
 
 Dims = Sequence[int | str]
 
@@ -103,6 +104,9 @@ def _export_dynamo(wrapper, args, path, input_names, output_names, dynamic, opse
         )
     fold_weight_preparation(program.model)
     program.save(str(path))
+    model = onnx.load(str(path))
+    repair(model)  # torch.chunk's opset-18 Split and Squeeze on dims that are not 1
+    onnx.save(model, str(path))
 
 
 def _shapes_for_varargs(specs: list):

@@ -35,9 +35,9 @@ _KERNELS = {"lstm": torch.lstm, "gru": torch.gru, "rnn_tanh": torch.rnn_tanh, "r
 
 def mode_of(rnn: nn.Module) -> str:
     """``lstm``, ``gru``, ``rnn_tanh`` or ``rnn_relu`` for an nn.LSTM/GRU/RNN."""
-    if type(rnn) is nn.LSTM:
+    if isinstance(rnn, nn.LSTM):  # subclasses too (a library's LSTM that handles zero lengths)
         return "lstm"
-    if type(rnn) is nn.GRU:
+    if isinstance(rnn, nn.GRU):
         return "gru"
     return "rnn_" + rnn.nonlinearity
 
@@ -206,20 +206,46 @@ def _map_state(state, fn):
 def _recurrent_children(model: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Module]]:
     for parent in model.modules():
         for name, child in parent.named_children():
-            if type(child) in RECURRENT_TYPES:
+            if isinstance(child, RECURRENT_TYPES):
                 yield parent, name, child
+
+
+_BASE_FORWARD = {kind: kind.forward for kind in RECURRENT_TYPES}
+
+
+def _own_forward(rnn: nn.Module) -> bool:
+    """A subclass that writes its own forward (and calls ``super().forward`` inside it)."""
+    return type(rnn).forward not in _BASE_FORWARD.values()
 
 
 @contextlib.contextmanager
 def swap_rnn_modules(model: nn.Module) -> Iterator[nn.Module]:
-    """Temporarily replace every nn.LSTM/GRU/RNN in ``model`` by the custom-op shim."""
-    swapped = list(_recurrent_children(model))
+    """Temporarily replace every nn.LSTM/GRU/RNN in ``model`` by the custom-op shim. A subclass with its
+    own forward stays in place (its forward is the module's behaviour): the base class's forward it
+    calls is routed to the shim instead, for the duration of the export."""
+    found = list(_recurrent_children(model))
+    for _, name, child in found:
+        if getattr(child, "proj_size", 0):
+            raise ExportError(f"module {name!r} has proj_size: ONNX's LSTM has no projection")
+    swapped = [(p, n, c) for p, n, c in found if not _own_forward(c)]
+    routed = {id(c): _ExportRNN(c) for _, _, c in found if _own_forward(c)}
     try:
         for parent, name, child in swapped:
-            if getattr(child, "proj_size", 0):
-                raise ExportError(f"module {name!r} has proj_size: ONNX's LSTM has no projection")
             setattr(parent, name, _ExportRNN(child))
+        for kind, original in _BASE_FORWARD.items():
+            if routed:
+                kind.forward = _routed_forward(routed, original)
         yield model
     finally:
         for parent, name, child in swapped:
             setattr(parent, name, child)
+        for kind, original in _BASE_FORWARD.items():
+            kind.forward = original
+
+
+def _routed_forward(shims: dict[int, nn.Module], original):
+    def forward(self, *args, **kwargs):
+        shim = shims.get(id(self))
+        return shim(*args, **kwargs) if shim is not None else original(self, *args, **kwargs)
+
+    return forward

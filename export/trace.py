@@ -16,6 +16,8 @@ from edgernn.runtime.manifest import InputSpec, Manifest, OutputSpec, StateSpec
 from .calling import Calling, read_calling
 from .config import ExportConfig
 from .errors import ExportError
+from .input_layout import choose_layout
+from .output_layout import flattened_order
 from .verify import GraphIO
 from .wrapper import ExportWrapper, RecurrentLayer, state_names
 
@@ -44,15 +46,21 @@ def split_example(module: torch.nn.Module, example_inputs: Any) -> tuple[torch.T
     items = tuple(example_inputs) if isinstance(example_inputs, tuple | list) else (example_inputs,)
     if not 1 <= len(items) <= 2:
         raise ExportError(
-            f"{type(module).__name__}: example_inputs: expected x or (x, state), got {len(items)} items"
+            f"{type(module).__name__}: example_inputs: expected x or (x, state), got {len(items)} items "
+            f"({_describe(items)}); several inputs are not supported yet"
         )
     x = items[0]
-    if not isinstance(x, torch.Tensor) or x.dim() not in (2, 3):
+    if not isinstance(x, torch.Tensor) or x.dim() < 2:
+        got = f"a rank-{x.dim()} tensor {list(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
         raise ExportError(
-            f"{type(module).__name__}: example input: expected a [batch, time(, features)] tensor, "
-            f"got {type(x).__name__}"
+            f"{type(module).__name__}: example input: expected a [batch, time(, features)] tensor "
+            f"(rank 2 or 3; higher ranks with a batch and a time axis), got {got}"
         )
     return x, (items[1] if len(items) == 2 else None)
+
+
+def _describe(items: tuple) -> str:
+    return ", ".join(f"{list(i.shape)}" if isinstance(i, torch.Tensor) else type(i).__name__ for i in items)
 
 
 def trace_module(
@@ -62,18 +70,43 @@ def trace_module(
     meta: Any,
     layers: list[RecurrentLayer],
 ) -> Traced:
-    """Call ``module`` on the example and describe the graph an export must produce."""
+    """Call ``module`` on the example and describe the graph an export must produce. x of rank 4 and
+    up, or x with declared ``dims``, is read through its layout (:mod:`.input_layout`); a rank-3 x
+    that fails as ``[batch, time, features]`` is tried once more with its time axis probed."""
     x, example_state = split_example(module, example_inputs)
     x, example_state = _as_float32(x), _as_float32(example_state)  # the graph's floats are float32
+    name = type(module).__name__
+    found = choose_layout(name, module, x, config)
+    try:
+        return _trace(module, x, example_state, config, meta, layers, found)
+    except ExportError as err:
+        if found is not None or x.dim() != 3 or config.time_major is not None:
+            raise
+        try:
+            retry = choose_layout(name, module, x, config, probe=True)
+        except ExportError:  # an ambiguous probe says less than the first refusal
+            raise err from None
+        if retry is None or retry[0].time_axis == 1:
+            raise
+        return _trace(module, x, example_state, config, meta, layers, retry)
+
+
+def _trace(module, x, example_state, config, meta, layers, found) -> Traced:
+    layout, y_axis = found if found is not None else (None, None)
     calling, state = read_calling(
         module,
         x,
         example_state,
         state=config.state,
         lengths=config.lengths,
-        time_major=config.time_major,
+        time_major=False if layout else config.time_major,
         layers=layers,
+        lengths_as=config.lengths_as,
+        time_axis=layout.time_axis if layout else None,
     )
+    if layout is not None:
+        x = layout.to_graph(x).contiguous()
+        calling = dataclasses.replace(calling, layout=layout, y_time_axis=y_axis)
     x = x.transpose(0, 1).contiguous() if calling.time_major else x
     if x.dim() == 2 and x.is_floating_point():  # one value per step: the graph gives it a feature axis
         x, calling = x.unsqueeze(-1), dataclasses.replace(calling, scalar_steps=True)
@@ -82,16 +115,17 @@ def trace_module(
     if config.lengths:
         args += (torch.full((batch,), time, dtype=torch.int64),)
     wrapper = ExportWrapper(module, calling).eval()
-    with torch.no_grad():
-        out = wrapper(*args)
+    name = type(module).__name__
+    out = guarded_call(name, wrapper, args, calling)
+    y = out[0] if calling.n_state else out
+    if y.dim() == 1 and y.shape[0] == batch:  # y [batch]: one value per sequence
+        wrapper.calling = calling = dataclasses.replace(calling, flat_output=True)
+        out = guarded_call(name, wrapper, args, calling)
         y = out[0] if calling.n_state else out
-        if y.dim() == 1 and y.shape[0] == batch:  # y [batch]: one value per sequence
-            wrapper.calling = calling = dataclasses.replace(calling, flat_output=True)
-            out = wrapper(*args)
-            y = out[0] if calling.n_state else out
-    topology = resolve_topology(type(module).__name__, config.topology, y, batch, time)
+    calling, y = _unflattened(name, wrapper, args, calling, y, config.topology)
+    topology = resolve_topology(name, config.topology, y, batch, time, calling.time_major, layout)
     per_step = topology != "many_to_one"
-    min_length = find_min_length(type(module).__name__, wrapper, args, per_step, config.min_length)
+    min_length = find_min_length(name, wrapper, args, per_step, config.min_length)
     return _traced(config, meta, layers, wrapper, calling, topology, min_length, args, y)
 
 
@@ -110,6 +144,7 @@ def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, 
     input_names = ("x", *state_in, *(("lengths",) if config.lengths else ()))
     io = GraphIO(
         state_shapes=shapes,
+        state_dtypes=_dtypes(args, calling),
         features=x.shape[2] if x.dim() == 3 else None,
         vocab_size=_vocab(wrapper.module, meta),
         lengths=config.lengths,
@@ -133,13 +168,53 @@ def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, 
         io_dims=io_dims,
         dynamic={n: {i: d for i, d in enumerate(dims) if isinstance(d, str)} for n, dims in io_dims.items()},
         io=io,
-        manifest=_manifest(resolved, meta, layers, x, y, state_in, state_out, shapes),
+        manifest=_manifest(resolved, meta, layers, x, y, state_in, state_out, shapes, _dtypes(args, calling)),
     )
 
 
-def resolve_topology(name: str, requested: str | None, y: torch.Tensor, batch: int, time: int) -> str:
+def _unflattened(name, wrapper: ExportWrapper, args: tuple, calling: Calling, y, topology):
+    """A ``view(-1, out)`` output ``[batch * time, out]`` whose row order the probe finds becomes
+    ``[batch, time, out]`` in the graph (see :mod:`.output_layout`)."""
+    batch, time = args[0].shape[0], args[0].shape[1]
+    if topology == "many_to_one" or y.dim() != 2 or y.shape[0] != batch * time or min(batch, time) < 2:
+        return calling, y
+    order = flattened_order(lambda x: _first(wrapper(x, *args[1:])), args[0])
+    if order is None:
+        return calling, y
+    wrapper.calling = calling = dataclasses.replace(calling, unflatten=order)
+    return calling, _first(guarded_call(name, wrapper, args, calling))
+
+
+def _first(out):
+    return out[0] if isinstance(out, tuple) else out
+
+
+def guarded_call(name: str, wrapper: ExportWrapper, args: tuple, calling: Calling):
+    """The wrapper on ``args``; whatever the user's module raises becomes one ExportError naming the
+    call and the shapes it was given."""
+    try:
+        with torch.no_grad():
+            return wrapper(*args)
+    except ExportError:
+        raise
+    except Exception as err:  # the user's forward may raise anything; say where and with what
+        raise ExportError(
+            f"{name}: forward failed when called as {calling.describe(args)}: "
+            f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
+        ) from None
+
+
+def resolve_topology(
+    name: str,
+    requested: str | None,
+    y: torch.Tensor,
+    batch: int,
+    time: int,
+    time_major: bool = False,
+    layout=None,
+) -> str:
     """The topology as given, or read from ``y``: ``[batch, out]`` is many_to_one, ``[batch, time, out]``
-    many_to_many. A given topology that the output contradicts is an error."""
+    many_to_many. A given topology that the output contradicts is an error that says how x was read."""
     inferred = None
     if y.dim() in (2, 3) and y.shape[0] == batch:
         inferred = "many_to_one" if y.dim() == 2 else "many_to_many" if y.shape[1] == time else None
@@ -147,7 +222,8 @@ def resolve_topology(name: str, requested: str | None, y: torch.Tensor, batch: i
         if inferred is None:
             raise ExportError(
                 f"{name}: expected y of shape [batch={batch}, out] (many_to_one) or [batch={batch}, "
-                f"time={time}, out] (many_to_many), got {list(y.shape)}{_flattened_hint(y, batch, time)}"
+                f"time={time}, out] (many_to_many), got {list(y.shape)}{_flattened_hint(y, batch, time, time_major)}"
+                f"; {layout_note(batch, time, time_major, layout)}"
             )
         return inferred
     per_step = requested != "many_to_one"
@@ -155,15 +231,34 @@ def resolve_topology(name: str, requested: str | None, y: torch.Tensor, batch: i
         want = f"[batch, time={time}, out]" if per_step else "[batch, out]"
         hint = f"; the output looks {inferred}: leave topology unset to infer it" if inferred else ""
         raise ExportError(
-            f"{name}: topology {requested}: expected y of shape {want}, got {list(y.shape)}{hint}"
+            f"{name}: topology {requested}: expected y of shape {want}, got {list(y.shape)}{hint}; "
+            f"{layout_note(batch, time, time_major, layout)}"
         )
     return requested
 
 
-def _flattened_hint(y: torch.Tensor, batch: int, time: int) -> str:
+def _flattened_hint(y: torch.Tensor, batch: int, time: int, time_major: bool) -> str:
+    """A ``view(-1, out)`` output, named in the order the module flattened it; or a sequence output
+    whose length is not x's."""
+    if y.dim() == 3 and y.shape[0] == batch and y.shape[1] != time:
+        return (
+            f"; y's axis 1 has {y.shape[1]} steps where x has {time}: the module gives another number of "
+            "steps than it reads (a decoding loop of fixed length?), which no per-step graph can stream"
+        )
     if y.dim() == 2 and y.shape[0] == batch * time and batch > 1:
-        return f"; its axis 0 is batch x time ({batch} x {time}): return y as [batch, time, out] (no view(-1, ...))"
+        axes = f"time x batch ({time} x {batch})" if time_major else f"batch x time ({batch} x {time})"
+        want = "[time, batch, out]" if time_major else "[batch, time, out]"
+        return f"; its axis 0 is {axes}: return y as {want} (no view(-1, ...))"
     return ""
+
+
+def layout_note(batch: int, time: int, time_major: bool, layout=None) -> str:
+    """How x was read: which axis was taken for time, which for batch."""
+    if layout is not None:
+        return f"x was read as {layout.describe()}: axis {layout.batch_axis} batch={batch}, axis {layout.time_axis} time={time}"
+    if time_major:
+        return f"x was read time-major: axis 0 time={time}, axis 1 batch={batch}"
+    return f"x was read batch-first: axis 0 batch={batch}, axis 1 time={time}"
 
 
 def _as_float32(value: Any) -> Any:
@@ -212,7 +307,13 @@ def _vocab(module: torch.nn.Module, meta: Any) -> int | None:
     return emb.num_embeddings if emb is not None else None
 
 
-def _manifest(config, meta, layers, x, y, state_in, state_out, shapes) -> Manifest:
+def _dtypes(args: tuple, calling: Any) -> tuple[str, ...]:
+    """The numpy name of each state's dtype ("float32"; "float64" for a forecaster's row counter)."""
+    states = args[1 : 1 + calling.n_state]
+    return tuple(str(s.dtype).removeprefix("torch.") for s in states)
+
+
+def _manifest(config, meta, layers, x, y, state_in, state_out, shapes, dtypes) -> Manifest:
     first = layers[0] if layers else None
     tokens = x.dim() == 2
     input_spec = meta.input or InputSpec(
@@ -230,14 +331,15 @@ def _manifest(config, meta, layers, x, y, state_in, state_out, shapes) -> Manife
         input=input_spec,
         output=output_spec,
         state=tuple(
-            StateSpec(i, o, (r, "batch", h)) for i, o, (r, h) in zip(state_in, state_out, shapes, strict=True)
+            StateSpec(i, o, (r, "batch", h), d)
+            for i, o, (r, h), d in zip(state_in, state_out, shapes, dtypes, strict=True)
         ),
         condition=meta.condition,
         series=meta.series,
         topology=config.topology,
         cell=first.cell if first else None,
         layers=first.layers if first else None,
-        hidden_size=first.hidden_size if first else None,
+        hidden_size=shapes[0][1] if shapes else first.hidden_size if first else None,  # the state's own
         bidirectional=any(layer.bidirectional for layer in layers),
         opset=config.opset,
         producer={

@@ -31,6 +31,7 @@ class GraphIO:
     example_time: int
     input_names: tuple[str, ...]
     min_length: int = 1  # the fewest steps the module runs on: checks never go below it
+    state_dtypes: tuple[str, ...] = ()  # per state tensor ("float64": a row counter); () = all float32
 
 
 REAL_LIMIT = 512  # real sequences the gate compares (the whole test split of most runs)
@@ -88,11 +89,12 @@ class Verifier:
 
     def _state(self, batch: int, random: bool) -> list[np.ndarray]:
         make = self.rng.standard_normal if random else np.zeros
+        dtypes = self.io.state_dtypes or ("float32",) * len(self.io.state_shapes)
         return [
-            (0.5 * make((rows, batch, hidden))).astype(np.float32)
+            (0.5 * make((rows, batch, hidden))).astype(dtype)
             if random
-            else make((rows, batch, hidden), np.float32)
-            for rows, hidden in self.io.state_shapes
+            else make((rows, batch, hidden), dtype)
+            for (rows, hidden), dtype in zip(self.io.state_shapes, dtypes, strict=True)
         ]
 
     def _feed(self, x: np.ndarray, state: list[np.ndarray], lengths: np.ndarray | None) -> list[np.ndarray]:
@@ -216,21 +218,77 @@ class Verifier:
             pieces.append(out[0])
             state = out[1:]
         y = np.concatenate(pieces, axis=1) if self.io.per_step else pieces[-1]
-        return self.compare(name, [y, *state], full, "ORT streamed vs PyTorch full sequence")
+        atol = self.config.atol if self.config.stream_atol is None else self.config.stream_atol
+        detail = "ORT streamed vs PyTorch full sequence" + (
+            f", atol {atol:g}" if atol != self.config.atol else ""
+        )
+        return compare_outputs(name, [y, *state], full, atol, self.config.rtol, detail)
+
+    def _row(self, out: list[np.ndarray], i: int, n: int) -> list[np.ndarray]:
+        """Row ``i`` of a batch's outputs, its first ``n`` steps."""
+        return _row_of(self, out, i, n)
 
     def _ragged(self, name: str, time: int) -> Check:
-        shortest = self.io.min_length
-        lengths = np.array([time, shortest, max(shortest, (time + 1) // 2)], dtype=np.int64)
-        x, state = self._x(3, time), self._state(3, True)
+        """Rows of lengths ``time``, 0, 1 (or min_length) and about half, against PyTorch on the padded
+        batch and each row alone. Length 0 is left out, in one line, where PyTorch itself refuses it
+        (``pack_padded_sequence`` does); a module that answers it is held to its answer."""
+        x, state, lengths = ragged_batch(self, time)
+        note = ""
+        try:
+            want = self.run_torch(self._feed(x, state, lengths))
+        except Exception as err:  # PyTorch's answer is the reference: none for 0 here
+            keep = lengths > 0
+            note = f"; length 0 left out: PyTorch refuses it ({type(err).__name__}: {_first_line(err)})"
+            x, state, lengths = x[keep], [s[:, keep] for s in state], lengths[keep]
+            want = self.run_torch(self._feed(x, state, lengths))
         batched = self.run_ort(self._feed(x, state, lengths))
-        packed = self.compare(name, batched, self.run_torch(self._feed(x, state, lengths)))
-        rows = []
+        packed = self.compare(name, batched, want)
+        rows, padded = [], 0
         for i, n in enumerate(lengths):  # each sequence alone, unpadded: the independent reference
+            if n == 0:
+                continue  # nothing to run alone; the padded batch's answer above is PyTorch's
             alone = self.run_torch(
                 self._feed(x[i : i + 1, :n], [s[:, i : i + 1] for s in state], lengths[i : i + 1])
             )
-            y = batched[0][i : i + 1, :n] if self.io.per_step else batched[0][i : i + 1]
-            rows.append(self.compare(name, [y, *(s[:, i : i + 1] for s in batched[1:])], alone))
+            if not self.compare(name, self._row(want, i, n), alone).passed:
+                padded += 1  # PyTorch's own row reads the padding (a conv before the packing)
+                continue
+            rows.append(self.compare(name, self._row(batched, i, n), alone))
         worst = max([packed, *rows], key=lambda c: c.max_abs_diff)
         passed = packed.passed and all(r.passed for r in rows)
-        return Check(name, passed, worst.max_abs_diff, f"lengths {lengths.tolist()}; each row also run alone")
+        note += (
+            f"; {padded} rows read their padding in PyTorch itself: held to the padded batch"
+            if padded
+            else ""
+        )
+        if not packed.passed:
+            note += _rows_that_differ(self, batched, want, lengths, time)
+        detail = f"lengths {lengths.tolist()}; each row also run alone{note}"
+        return Check(name, passed, worst.max_abs_diff, detail)
+
+
+def _rows_that_differ(verifier, got, want, lengths: np.ndarray, time: int) -> str:
+    """Which rows of the padded batch differ from PyTorch, by their lengths."""
+    bad = [
+        int(n)
+        for i, n in enumerate(lengths)
+        if not verifier.compare("", _row_of(verifier, got, i, time), _row_of(verifier, want, i, time)).passed
+    ]
+    zero = " (a row of length 0: does the module branch on the lengths' values?)" if 0 in bad else ""
+    return f"; rows of length {bad} differ from PyTorch on the padded batch{zero}"
+
+
+def _row_of(verifier, out: list[np.ndarray], i: int, n: int) -> list[np.ndarray]:
+    y = out[0][i : i + 1, :n] if verifier.io.per_step else out[0][i : i + 1]
+    return [y, *(s[:, i : i + 1] for s in out[1:])]
+
+
+def ragged_batch(verifier: Verifier, time: int) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """Inputs, random state and lengths ``[time, 0, max(1, min_length), about half]`` for the ragged check."""
+    shortest = verifier.io.min_length
+    lengths = np.array([time, 0, max(1, shortest), max(shortest, (time + 1) // 2)], dtype=np.int64)
+    return verifier._x(len(lengths), time), verifier._state(len(lengths), True), lengths
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).splitlines() or [""])[0][:160]

@@ -9,7 +9,7 @@ from torch import nn
 
 from .errors import ExportError
 
-_CELLS = {nn.LSTM: "lstm", nn.GRU: "gru", nn.RNN: "rnn"}
+_CELLS = ((nn.LSTM, "lstm"), (nn.GRU, "gru"), (nn.RNN, "rnn"))  # subclasses included (isinstance)
 _UNROLLED = (nn.LSTMCell, nn.GRUCell, nn.RNNCell)
 
 
@@ -44,7 +44,7 @@ def find_recurrent(module: nn.Module, *, allow_unrolled: bool = False) -> list[R
                 "into one node per step. Use nn.LSTM/nn.GRU/nn.RNN over the whole sequence "
                 "(or pass allow_unrolled=True to export it anyway)"
             )
-        cell = _CELLS.get(type(sub))
+        cell = cell_of(sub)
         if cell is None:
             continue
         if getattr(sub, "proj_size", 0) and not allow_unrolled:
@@ -65,6 +65,11 @@ def find_recurrent(module: nn.Module, *, allow_unrolled: bool = False) -> list[R
             f"module {type(module).__name__!r} holds no nn.LSTM, nn.GRU or nn.RNN: nothing recurrent to export"
         )
     return found
+
+
+def cell_of(module: nn.Module) -> str | None:
+    """``lstm``, ``gru`` or ``rnn`` for an nn.LSTM/GRU/RNN or a subclass of one; None otherwise."""
+    return next((cell for kind, cell in _CELLS if isinstance(module, kind)), None)
 
 
 class ExportWrapper(nn.Module):

@@ -42,6 +42,15 @@ def read_lengths(path: Path, batch: int) -> np.ndarray | None:
     return result
 
 
+def input_lengths(path: Path, session: Any, batch: int, stream: bool) -> np.ndarray | None:
+    """The lengths an input file gives (checked against the bundle), or None."""
+    lengths = read_lengths(path, batch)
+    check_ragged(path, session, batch, lengths)
+    if lengths is not None and stream:
+        raise InputError(f"{path}: --stream feeds every row; lengths are for whole sequences (drop --stream)")
+    return lengths
+
+
 def check_ragged(path: Path, session: Any, batch: int, lengths: np.ndarray | None) -> None:
     """A bundle trained on sequences of different lengths reads a padded batch only with its lengths."""
     if lengths is None and batch > 1 and session.manifest.input.lengths:

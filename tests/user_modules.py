@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from root_cause_modules import SqueezeLayers, SubclassTagger, TwoGRUShared  # noqa: E402
 from torch import nn
 
 from edgernn.export import rnn_with_lengths
@@ -438,4 +439,8 @@ KINDS = [
     Kind("bi_lstm_mean_pool", BiLSTMMean, 4, {"LSTM": 2}, topology="many_to_one"),
     Kind("lstm_encoder_gru", EncoderDecoder, 4, {"LSTM": 1, "GRU": 1}),
     Kind("residual_layernorm_lstm", ResidualLSTM, 4, {"LSTM": 1}, ((1, 8), (1, 8)), "tuple", "keyword:state"),
+    # issue 27: a subclass of nn.LSTM, torch.chunk on the state (dynamo's Split), squeeze of a non-1 dim
+    Kind("lstm_subclass", SubclassTagger, 4, {"LSTM": 2}, ((2, 8), (2, 8)), "tuple", "keyword:state"),
+    Kind("two_gru_chunked_state", TwoGRUShared, 4, {"GRU": 2}, ((1, 16),), passing="keyword:h"),
+    Kind("lstm_squeeze_layers", SqueezeLayers, 4, {"LSTM": 2}, topology="many_to_one"),
 ]

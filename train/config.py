@@ -28,6 +28,7 @@ DEVICES = ("auto", "cpu", "cuda")
 DATASETS = ("sunspots", "digits", "text")
 DIFFERENCES = ("auto", "none", "1", "season")
 POOLS = ("last", "mean", "max", "meanmax")
+SEASONAL = ("season", "season+first")  # target differences that look back a season (the y_hist state)
 
 
 def _choice(field: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -265,7 +266,7 @@ class Transform:
     change over ``horizon`` steps, which the graph adds back to the level it is a change from.
     """
 
-    difference: str  # "none", "first" or "season": what the model predicts of its targets
+    difference: str  # "none", "first", "season" or "season+first": what the model predicts of its targets
     period: int  # rows back of a seasonal difference (1 otherwise)
     changed: tuple[bool, ...]  # per input column: the model sees its first change
     targets: tuple[int, ...]  # the input column of each target

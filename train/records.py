@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from edgernn.runtime.records import Metric
+
+from .baselines import BaselineScore
 
 MIN_TEST_SAMPLES = 30  # below this a test accuracy moves by > 3 points per sample
 
@@ -20,14 +22,14 @@ class TrainingSummary:
     best_epoch: int
     test_metric: float
     test_loss: float
-    baseline: str  # "persistence", "majority", "unigram" or "mean"
+    baseline: str  # the strongest simple forecast: "persistence", "seasonal naive (12)", "majority", ...
     baseline_metric: float
     epochs_run: int
     stopped: str | None  # why training ended early ("early_stop", ...), None when it ran every epoch
     checkpoint: str
     processes: int
     seconds: float
-    baselines: dict[str, float] = field(default_factory=dict)  # every baseline's test metric, by name
+    baselines: tuple[BaselineScore, ...] = ()  # every simple forecast scored (series: persistence, ...)
     test_samples: int = 0  # samples in the test split (0: not recorded)
     notes: tuple[str, ...] = ()  # how the baselines were computed (subsampling), one line each
 
@@ -70,11 +72,21 @@ class TrainingSummary:
         if self.beats_baseline:
             return None
         ratio = self.baseline_ratio
-        how = f", ratio {ratio:.2f}" if ratio is not None and self.metric != "accuracy" else ""
-        return (
-            f"not better than {self.baseline} on the test split ({self.metric} {self.test_metric:.4g} vs "
-            f"{self.baseline_metric:.4g}{how}): do not ship this model"
+        how = f", {ratio:.2f}x {self.baseline}" if ratio is not None and self.metric != "accuracy" else ""
+        named = (
+            f"the strongest simple forecast, {self.baseline}," if len(self.baselines) > 1 else self.baseline
         )
+        return (
+            f"not better than {named} on the test split ({self.metric} "
+            f"{self.test_metric:.4g} vs {self.baseline_metric:.4g}{how}): do not ship this model"
+        )
+
+    def headline(self) -> str:
+        """The comparison in a few words: ``0.94x seasonal naive (12)`` (error metrics) or the metrics."""
+        ratio = self.baseline_ratio
+        if ratio is None or self.metric == "accuracy":
+            return f"{self.metric} {self.test_metric:.4g} vs {self.baseline} {self.baseline_metric:.4g}"
+        return f"{ratio:.2f}x {self.baseline}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, as ``summary.json`` stores it."""

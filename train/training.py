@@ -29,7 +29,7 @@ from edgernn.runtime.fileio import atomic_write_text, staged_dir
 from edgernn.runtime.flags import check_output_folder
 from edgernn.runtime.vocab import EVAL_FILE
 
-from .baselines import classification_baselines, join_splits
+from . import baselines
 from .batches import to_batch
 from .checkpoint import RESUME_FILE, WEIGHTS_FILE, load_weights, read_resume, restore
 from .config import DataConfig, DataInfo, ModelConfig, RunConfig, TrainConfig
@@ -302,38 +302,30 @@ def _finish(
     cluster.broadcast_state(model)  # no process but rank 0 needs to see the run directory
     test_scores = trainer.evaluate(test)
     info = objective.info
+    scores, notes = objective.baselines(test), []
+    if baselines.is_sequence_classes(info):  # 1-NN on the samples the model learned from
+        nn, notes = baselines.nearest_neighbour_score(baselines.join_splits(dataset.train, dataset.val), test)
+        scores = (*scores, nn)
+    best = baselines.strongest(scores, info.metric == "accuracy")
     summary = TrainingSummary(
         metric=info.metric,
         best_val_metric=float(progress.best_metric),
         best_epoch=int(progress.best_epoch),
         test_metric=float(test_scores["metric"]),
         test_loss=float(test_scores["loss"]),
+        baseline=best.name,
+        baseline_metric=float(best.metric),
         epochs_run=int(progress.epoch),
         stopped=progress.stopped,
         checkpoint=str(out / WEIGHTS_FILE),
         processes=cluster.world_size,
         seconds=round(seconds, 2),
         test_samples=len(test),
-        **_baselines(objective, dataset),
+        baselines=scores if len(scores) > 1 else (),
+        notes=tuple(notes),
     )
     with cluster.together("writing the summary"):
         if cluster.is_main:
             atomic_write_text(out / SUMMARY_FILE, json.dumps(summary.to_dict(), indent=2) + "\n")
             plot_losses(out, records, info.metric)
     return summary
-
-
-def _baselines(objective: Objective, dataset: Dataset) -> dict[str, Any]:
-    """The naive baseline (and for sequence classifiers 1-NN Euclidean) on the test split; the
-    strongest one becomes ``baseline``/``baseline_metric``."""
-    info, test = objective.info, dataset.test
-    if info.metric != "accuracy":
-        return {"baseline": info.baseline, "baseline_metric": float(objective.baseline(test))}
-    scores = classification_baselines(info, join_splits(dataset.train, dataset.val), test)
-    best = max(scores, key=lambda s: s.value)
-    return {
-        "baseline": best.name,
-        "baseline_metric": best.value,
-        "baselines": {s.name: s.value for s in scores},
-        "notes": tuple(s.note for s in scores if s.note),
-    }

@@ -170,23 +170,32 @@ def _quantization_notes(summary: PipelineSummary) -> list[str]:
     return lines or ["- none"]
 
 
+def _baselines(summary: PipelineSummary) -> list[str]:
+    """Every simple forecast the model was measured against (series), as a table."""
+    t = summary.training
+    rows = [
+        [b.name, f"{b.metric:.4g}", f"{t.test_metric / b.metric:.2f}" if b.metric else "-"]
+        for b in t.baselines
+    ]
+    return [_table(["simple forecast", f"test {t.metric}", "model / forecast"], rows)] if rows else []
+
+
 def _headline(summary: PipelineSummary) -> str:
     t, ratio = summary.training, summary.ratio
     caveat = f"\n\nWarning: {t.caveat()}." if t.caveat() else ""
     if summary.verdict:
         return f"**Verdict: {summary.verdict}.**" + caveat
-    how = f", ratio {ratio:.2f})." if ratio is not None else ")."
+    how = f", {ratio:.2f}x {t.baseline})." if ratio is not None else ")."
+    strongest = ", the strongest simple forecast," if len(t.baselines) > 1 else ""
     return (
-        f"**Verdict: better than {t.baseline}** on the test split ({t.metric} {t.test_metric:.4g} "
+        f"**Verdict: better than {t.baseline}**{strongest} on the test split ({t.metric} {t.test_metric:.4g} "
         f"vs {t.baseline_metric:.4g}" + how + caveat
     )
 
 
-def _baselines_line(t: TrainingSummary) -> str:
-    """Every baseline scored on the test split, and how (a subsampled 1-NN says so)."""
-    scores = ", ".join(f"{k} {v:.4g}" for k, v in t.baselines.items())
-    notes = "".join(f" Note: {n}." for n in t.notes)
-    return (f"Baselines on the test split: {scores}." if scores else "") + notes
+def _notes_line(t: TrainingSummary) -> str:
+    """How the baselines were computed (a subsampled 1-NN says so)."""
+    return " ".join(f"Note: {n}." for n in t.notes)
 
 
 def render_markdown(summary: PipelineSummary, charts: Sequence[tuple[str, str]] = ()) -> str:
@@ -215,8 +224,9 @@ def render_markdown(summary: PipelineSummary, charts: Sequence[tuple[str, str]] 
         "## Model and data",
         "\n".join(_model_and_data(summary.model)),
         "## Quality",
-        _table(["", "metric", "value", "strongest baseline", "ratio"], [quality_cells(summary)]),
-        _baselines_line(summary.training),
+        _table(["", "metric", "value", "strongest simple forecast", "ratio"], [quality_cells(summary)]),
+        *_baselines(summary),
+        _notes_line(summary.training),
         _table(["variant", f"streamed {metric} (batch 1, step by step)", "may stream"], streamed),
         "## Variants",
         _table(VARIANT_HEADERS, variant_rows(summary)),

@@ -39,8 +39,9 @@ def test_bidirectional_classifier_with_test_data_goes_through(tmp_path):
     assert {t["mode"] for t in summary["timing"]} == {"sequence"}
     assert not any(v["stream_ok"] for v in summary["variants"].values())
     training = summary["training"]
-    assert training["test_samples"] == 20 and set(training["baselines"]) == {"majority", "1-NN Euclidean"}
-    assert training["baseline_metric"] == max(training["baselines"].values())
+    scores = {b["name"]: b["metric"] for b in training["baselines"]}
+    assert training["test_samples"] == 20 and set(scores) == {"majority", "1-NN Euclidean"}
+    assert training["baseline_metric"] == max(scores.values())
     assert "the verdict rests on too little data" in result.output  # 20 test samples
     report = (out / "report.md").read_text()
-    assert "Baselines on the test split: majority " in report and "1-NN Euclidean" in report
+    assert "| majority | " in report and "| 1-NN Euclidean | " in report  # every baseline, in a table

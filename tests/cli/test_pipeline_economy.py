@@ -1,4 +1,4 @@
-"""One `edgernn pipeline` run hands each stage what the previous one returned: at most 8 onnxruntime
+"""One `edgernn pipeline` run hands each stage what the previous one returned: at most 9 onnxruntime
 sessions in all its processes, the test split and the training records never read back, the run's
 configs opened at most 3 times (written by training, written into the bundle, hashed there), the
 bundle's manifest read at most 3 times, the PyTorch module built once (training's own, also timed as
@@ -31,8 +31,9 @@ def test_pipeline_opens_each_thing_once(tmp_path):
     assert (tmp_path / "p" / "report.md").is_file()
     lines = [line.split("\t") for line in log.read_text().splitlines()]
     counts = Counter(kind for _, kind, _ in lines)
-    # fp32 verification (export) + fp32 reference and 4 int8 weight settings (quantize) + the
-    # profiled fp32 and int8 sessions, shared by the sequence and stream passes.
+    # fp32 verification and the staged bundle through edgernn.runtime (export) + fp32 reference and 4
+    # int8 weight settings (quantize) + the profiled int8 session (fp32 profiles quantize's reference;
+    # each shared by the sequence and stream passes).
     assert 1 <= counts["session"] <= MAX_SESSIONS, counts
     assert counts["eval_read"] <= 1, [w for _, k, w in lines if k == "eval_read"]
     opens = Counter(what for _, kind, what in lines if kind == "open")

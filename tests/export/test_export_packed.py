@@ -157,7 +157,7 @@ def test_lengths_under_another_name(tmp_path, exporter):
 
 
 def test_which_parameter_takes_the_lengths():
-    from edgernn.export.calling import lengths_parameter, state_parameter
+    from edgernn.export.calling import lengths_parameter, state_parameter  # re-exported
 
     def module(forward):
         class M(nn.Module):

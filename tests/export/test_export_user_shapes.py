@@ -169,16 +169,23 @@ class Flattened(nn.Module):
             DictOut(),
             r"DictOut: forward returned a dict with keys \['logits', 'hidden'\]; expected a tensor y",
         ),
-        (
-            Flattened(),
-            r"Flattened: expected y of shape \[batch=2, out\] .* got \[14, 5\]; its axis 0 is batch x ",
-        ),
     ],
 )
 def test_outputs_edgernn_cannot_map_are_one_clear_error(tmp_path, module, message):
     with pytest.raises(ExportError, match=message):
         export(module.eval(), torch.randn(2, 7, 3), tmp_path / "b")
     assert not (tmp_path / "b").exists()
+
+
+def test_a_flattened_output_is_given_as_batch_time_out(tmp_path):
+    """y.reshape(-1, out): the probe finds rows batch-major, the bundle gives [batch, time, out]."""
+    module = Flattened().eval()
+    export(module, torch.randn(2, 7, 3), tmp_path / "b")
+    x = torch.randn(3, 10, 3)
+    with torch.no_grad():
+        want = module(x).view(3, 10, 5)
+    got = Session.load(tmp_path / "b", provider="cpu").run(x.numpy()).output
+    np.testing.assert_allclose(got, want.numpy(), atol=1e-5, rtol=1e-4)
 
 
 def test_the_layout_probe_on_plain_functions():
