@@ -96,7 +96,8 @@ def _counter(manifest: Manifest, data: EvalData, rows: slice) -> dict[str, np.nd
     counter = manifest.series.counter if manifest.series is not None else None
     if counter is None or data.cond is None:
         return None
-    start = data.cond[rows].reshape(-1).astype(np.float32)
+    dtype = next((np.dtype(s.dtype) for s in manifest.state if s.input == counter), np.dtype(np.float32))
+    start = data.cond[rows].reshape(-1).astype(dtype)  # float64 counters count exactly past 2**24
     return {counter: start.reshape(1, -1, 1)}
 
 

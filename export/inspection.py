@@ -155,6 +155,8 @@ def columns_lines(manifest: dict[str, Any]) -> list[str]:
             (time if series.get("time_column") else "")
             + f"difference: {series['difference']} ({series['reason']}); warm-up {series['warmup']} rows"
         )
+        for period, why in zip(series.get("seasons") or (), series.get("season_reasons") or (), strict=False):
+            lines.append(f"season {period} rows: {why}")
     return lines
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,7 @@ class Reference:
     torch_metric: Metric | None = None
     stream_metric: Metric | None = None  # fp32 streamed step by step on the first sequences
     stream_reference: Metric | None = None  # fp32 on the same sequences run whole (what streams compare to)
+    load_ms: float = 0.0  # how long the session took to load (its cold start, for a profiler reusing it)
 
     def to_dict(self) -> dict:
         """JSON-ready (what ``quantize_report.json`` calls ``fp32``)."""
@@ -159,7 +161,9 @@ def _quantize(loaded: Bundle, tmp: Path, config, eval_path, calib_path, eval_dat
 
 
 def _reference(bundle: Bundle, data: EvalData, config: QuantizeConfig) -> Reference:
+    started = time.perf_counter()
     session = Session.from_bundle(bundle, provider="cpu", variant=FP32, threads=1)
+    load_ms = (time.perf_counter() - started) * 1e3
     metric, pred = score(session, data)
     validation = bundle.manifest.validation
     streamed = score_stream(session, data)
@@ -172,6 +176,7 @@ def _reference(bundle: Bundle, data: EvalData, config: QuantizeConfig) -> Refere
         p50_ms=p50_latency_ms(session, data.x[:1], iters=config.latency_iters),
         size_bytes=session.model_path.stat().st_size,
         torch_metric=validation.torch_metric if validation is not None else None,
+        load_ms=load_ms,
     )
 
 

@@ -144,6 +144,7 @@ def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, 
     input_names = ("x", *state_in, *(("lengths",) if config.lengths else ()))
     io = GraphIO(
         state_shapes=shapes,
+        state_dtypes=_dtypes(args, calling),
         features=x.shape[2] if x.dim() == 3 else None,
         vocab_size=_vocab(wrapper.module, meta),
         lengths=config.lengths,
@@ -167,7 +168,7 @@ def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, 
         io_dims=io_dims,
         dynamic={n: {i: d for i, d in enumerate(dims) if isinstance(d, str)} for n, dims in io_dims.items()},
         io=io,
-        manifest=_manifest(resolved, meta, layers, x, y, state_in, state_out, shapes),
+        manifest=_manifest(resolved, meta, layers, x, y, state_in, state_out, shapes, _dtypes(args, calling)),
     )
 
 
@@ -306,7 +307,13 @@ def _vocab(module: torch.nn.Module, meta: Any) -> int | None:
     return emb.num_embeddings if emb is not None else None
 
 
-def _manifest(config, meta, layers, x, y, state_in, state_out, shapes) -> Manifest:
+def _dtypes(args: tuple, calling: Any) -> tuple[str, ...]:
+    """The numpy name of each state's dtype ("float32"; "float64" for a forecaster's row counter)."""
+    states = args[1 : 1 + calling.n_state]
+    return tuple(str(s.dtype).removeprefix("torch.") for s in states)
+
+
+def _manifest(config, meta, layers, x, y, state_in, state_out, shapes, dtypes) -> Manifest:
     first = layers[0] if layers else None
     tokens = x.dim() == 2
     input_spec = meta.input or InputSpec(
@@ -324,7 +331,8 @@ def _manifest(config, meta, layers, x, y, state_in, state_out, shapes) -> Manife
         input=input_spec,
         output=output_spec,
         state=tuple(
-            StateSpec(i, o, (r, "batch", h)) for i, o, (r, h) in zip(state_in, state_out, shapes, strict=True)
+            StateSpec(i, o, (r, "batch", h), d)
+            for i, o, (r, h), d in zip(state_in, state_out, shapes, dtypes, strict=True)
         ),
         condition=meta.condition,
         series=meta.series,

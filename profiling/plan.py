@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,14 @@ class Loader:
     A provider that does not start is an error, never a silent fallback. onnxruntime's own log is
     quiet: failures reach the caller as one typed error each."""
 
-    def __init__(self, target: Path | Bundle, config: ProfileConfig) -> None:
+    def __init__(
+        self,
+        target: Path | Bundle,
+        config: ProfileConfig,
+        loaded: Mapping[tuple[str, str, int], tuple[Session, float]] | None = None,
+    ) -> None:
+        """``loaded``: sessions the caller already holds, ``(variant, provider, threads) -> (session,
+        load_ms)`` (the pipeline's fp32 reference from quantize), used instead of loading again."""
         if isinstance(target, Bundle):  # already loaded by the caller (the pipeline)
             self.target, self.bundle = target.root, target
         else:
@@ -51,7 +58,7 @@ class Loader:
             self.bundle = Bundle.load(self.target) if self.target.is_dir() else None  # read once
         self._constants = config.constants() or None
         self._state_map = config.state_pairs()
-        self._loaded: dict[tuple[str, str, int], tuple[Session, float]] = {}
+        self._loaded: dict[tuple[str, str, int], tuple[Session, float]] = dict(loaded or {})
         self._interrupted = False
 
     def interrupt(self) -> None:

@@ -126,6 +126,8 @@ def check_arrays(
 
 
 def _check_values(where: str | os.PathLike[str], key: str, array: np.ndarray) -> None:
+    if key == "y" and array.dtype.kind in "US":  # class labels as text: training maps them to ids
+        return
     if key == "labels":
         if array.dtype.kind not in "US":
             raise InputError(f"{where}: array 'labels': expected strings, got dtype {array.dtype}")

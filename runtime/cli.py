@@ -5,7 +5,6 @@ Only numpy, onnxruntime and click load on this path: no torch, onnx, matplotlib 
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -24,21 +23,27 @@ from .fileio import atomic_write_bytes, atomic_write_text
 from .flags import check_outputs
 from .interrupt import interruptible
 from .limits import max_threads, read_text_file, regular_file, strict_json
+from .ragged import input_lengths, read_npz_x
+from .table import Table, csv_line
+from .timecheck import check_csv, counter_row
 from .vocab import AUTO, PROVIDER_NAMES, VARIANTS
 
 FORMATS = (".csv", ".npy", ".json")
-MAX_ROW = 2**24  # the graph counts rows in float32, exact up to 2**24
+INPUT_FORMATS = (*FORMATS, ".npz")  # .npz: 'x' and optional 'lengths' (as edgernn train reads them)
+MAX_ROW = 2**53  # the graph counts rows in float64, exact up to 2**53 (older bundles: float32, 2**24)
 
 
 def read_input(path: Path, manifest: Any = None) -> tuple[np.ndarray, list[str]]:
     """CSV (one row per time step, optional header; columns by name for bundles that name them),
     ``.npy`` or JSON (a nested list, or ``{"x": ...}``); returns the values and notes for the user."""
     suffix = path.suffix.lower()
-    if suffix in FORMATS:
+    if suffix in INPUT_FORMATS:
         regular_file(path)  # before any open: a FIFO would wait for a writer forever
     try:
         if suffix == ".npy":
             return read_npy(path), []
+        if suffix == ".npz":
+            return read_npz_x(path), []
         if suffix == ".json":
             return _read_json(path), []
         if suffix == ".csv":
@@ -50,7 +55,7 @@ def read_input(path: Path, manifest: Any = None) -> tuple[np.ndarray, list[str]]
         detail = detail if len(detail) <= 200 else detail[:200] + "…"
         raise InputError(f"{path}: could not read it as {suffix[1:].upper()} ({detail})") from None
     raise InputError(
-        f"{path}: expected an input file ending in {', '.join(FORMATS)}, got {suffix or 'no suffix'!r}"
+        f"{path}: expected an input file ending in {', '.join(INPUT_FORMATS)}, got {suffix or 'no suffix'!r}"
     )
 
 
@@ -89,61 +94,6 @@ def _as_batch(array: np.ndarray, session: Any) -> np.ndarray:
     if session.manifest.input.kind == "tokens" and array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     return array[None] if array.ndim == len(x.dims) - 1 else array
-
-
-class Table:
-    """Outputs as rows: ``[sequence,] [step,] values`` where values are labels + probabilities or numbers."""
-
-    def __init__(self, session: Any, batch: int, stepped: bool) -> None:
-        spec = session.manifest.output
-        self.classes = spec.kind == "classes"
-        self.labels = spec.labels
-        self.batch, self.stepped, self.name = batch, stepped, spec.name
-        self.names = spec.names
-        self.rows: list[list[Any]] = []
-        self.header: list[str] | None = None
-
-    def add(self, result: Any, step: int | None = None) -> list[list[Any]]:
-        """Append the rows of one result (``output`` of ``[batch, out]`` or ``[batch, time, out]``)."""
-        values = result.probabilities if self.classes else result.output
-        labels = result.labels if self.classes else None
-        values = (
-            values.reshape(values.shape[0], -1, values.shape[-1])
-            if values.ndim > 1
-            else values[:, None, None]
-        )
-        if self.header is None:
-            self.header = self._header(values.shape[-1], step is not None or values.shape[1] > 1)
-        new = []
-        for b in range(values.shape[0]):
-            for t in range(values.shape[1]):
-                row: list[Any] = [b] if self.batch > 1 else []
-                if self.stepped or values.shape[1] > 1:
-                    row.append(step if step is not None else t)
-                if labels is not None:
-                    row.append(np.asarray(labels).reshape(values.shape[0], -1)[b, t].item())
-                row += [float(v) for v in values[b, t]]
-                new.append(row)
-        self.rows += new
-        return new
-
-    def _header(self, width: int, stepped: bool) -> list[str]:
-        self.stepped = self.stepped or stepped
-        cols = (["sequence"] if self.batch > 1 else []) + (["step"] if self.stepped else [])
-        if self.classes:
-            names = self.labels or tuple(str(i) for i in range(width))
-            return cols + ["label"] + [f"p_{n}" for n in names]
-        if self.names is not None and len(self.names) == width:
-            return cols + list(self.names)
-        return cols + ([self.name] if width == 1 else [f"{self.name}_{i}" for i in range(width)])
-
-
-def csv_line(row: list[Any]) -> str:
-    """One CSV line; a field holding a comma, a quote or a newline (a label) is quoted."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")  # with "\n" here, a field holding one is quoted
-    writer.writerow([f"{v:.7g}" if isinstance(v, float) else v for v in row])
-    return buffer.getvalue()[:-1]
 
 
 def write_output(path: Path, table: Table, results: list[Any], session: Any) -> None:
@@ -203,6 +153,11 @@ def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
     help="Bundles with calendar features: the row of their training CSV this input starts at [default: 0].",
 )
 @click.option(
+    "--allow-gaps",
+    is_flag=True,
+    help="Dated bundles: run across missing rows (with a note) instead of refusing.",
+)
+@click.option(
     "--threads",
     type=click.IntRange(min=1, max=max_threads()),
     default=None,
@@ -221,12 +176,16 @@ def run_command(
     variant: str,
     stream: bool,
     start_row: int | None,
+    allow_gaps: bool,
     threads: int | None,
     fallback: str,
     state_map: tuple[str, ...],
     constants: tuple[str, ...],
 ) -> None:
-    """Run BUNDLE (a bundle folder or an .onnx file) on INPUT (.csv rows = time steps, .npy or .json).
+    """Run BUNDLE (a bundle folder or an .onnx file) on INPUT (.csv rows = time steps, .npy, .npz or .json).
+
+    Padded sequences of different lengths: an .npz with arrays 'x' and 'lengths', or JSON
+    {"x": [...], "lengths": [...]}.
 
     Prints CSV to stdout unless --out is given. With --stream, rows are fed one at a time through a
     stream that carries the state, and each step's output is printed as soon as it is computed.
@@ -254,15 +213,22 @@ def run_command(
         click.echo(f"note: {bundle.name}: state pairs inferred from the graph: {pairs}", err=True)
     values, notes = read_input(input_path, session.manifest)
     x = _as_batch(values, session)
+    lengths = input_lengths(input_path, session, x.shape[0], stream)
     notes.insert(0, session.describe()["choice"])
-    state = _counter(session, x.shape[0], start_row, notes)
+    dated = check_csv(input_path, session.manifest.series, allow_gaps) if _is_csv(input_path) else None
+    start_row, inferred = counter_row(dated, session.manifest.series, start_row, notes)
+    state = _counter(session, x.shape[0], start_row, notes, inferred=inferred)
     echo = out_path is None
     table, results = interruptible(
-        lambda: _compute(session, x, stream, echo, notes, state), session.interrupt
+        lambda: _compute(session, x, stream, echo, notes, state, dated, lengths), session.interrupt
     )
     _warn_not_finite(results)
     if out_path is not None:
         write_output(out_path, table, results, session)
+
+
+def _is_csv(path: Path) -> bool:
+    return path.suffix.lower() == ".csv"
 
 
 def _warn_not_finite(results: list[Any]) -> None:
@@ -296,9 +262,11 @@ def _compute(
     echo: bool,
     notes: list[str],
     state: dict[str, np.ndarray] | None,
+    dated: Any,
+    lengths: np.ndarray | None = None,
 ) -> tuple[Table, list[Any]]:
     with np.errstate(all="ignore"):  # in the worker thread: numpy's error state is per thread
-        return _compute_quietly(session, x, stream, echo, notes, state)
+        return _compute_quietly(session, x, stream, echo, notes, state, dated, lengths)
 
 
 def _compute_quietly(
@@ -308,16 +276,18 @@ def _compute_quietly(
     echo: bool,
     notes: list[str],
     state: dict[str, np.ndarray] | None,
+    dated: Any,
+    lengths: np.ndarray | None = None,
 ) -> tuple[Table, list[Any]]:
     """An overflow in de-normalising is data (counted by :func:`_warn_not_finite`), not a stderr line."""
     frames = session.signature.x.time_axis is None  # third-party frame models: each row is one call
-    table = Table(session, batch=x.shape[0] if not frames else 1, stepped=stream or frames)
+    table = Table(session, batch=x.shape[0] if not frames else 1, stepped=stream or frames, dated=dated)
     if stream or frames:
         results = _stream(session, x, frames, table, echo=stream and echo, notes=notes, state=state)
         if echo and not stream:
             _print(table.header, table.rows)
     else:
-        results = [session.run(x, state=state)]
+        results = [session.run(x, lengths=lengths, state=state)]
         _say(notes)
         table.add(results[0])
         if echo:
@@ -332,7 +302,9 @@ def _say(notes: list[str]) -> None:
     notes.clear()
 
 
-def _counter(session: Any, batch: int, start_row: int | None, notes: list[str]) -> dict[str, Any] | None:
+def _counter(
+    session: Any, batch: int, start_row: int | None, notes: list[str], inferred: bool = False
+) -> dict[str, Any] | None:
     """The row counter of a bundle with calendar features (``--start-row``), with a note saying
     where it counts from."""
     series = session.manifest.series
@@ -341,11 +313,19 @@ def _counter(session: Any, batch: int, start_row: int | None, notes: list[str]) 
             raise InputError("--start-row: this bundle has no calendar features, so it counts no rows")
         return None
     row = start_row or 0
+    how = "from its date" if inferred else "--start-row sets it"
     notes.append(
         f"calendar features: the first input row is row {row} of the training CSV "
-        f"({series.step} rows from {series.first}; --start-row sets it)"
+        f"({series.step} rows from {series.first}; {how})"
     )
-    return {series.counter: np.full((1, batch, 1), row, np.float32)}
+    spec = next((s for s in session.manifest.state if s.input == series.counter), None)
+    dtype = np.dtype(spec.dtype) if spec is not None else np.dtype(np.float32)  # float64: exact past 2**24
+    if dtype == np.float32 and row > 2**24:
+        raise InputError(
+            f"--start-row {row}: this bundle counts rows in float32, exact up to {2**24}; export it again "
+            "with this edgernn for a float64 counter"
+        )
+    return {series.counter: np.full((1, batch, 1), row, dtype)}
 
 
 def _stream(

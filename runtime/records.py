@@ -34,6 +34,15 @@ class Check:
     passed: bool
     max_abs_diff: float
     detail: str = ""
+    # A failure is recorded as a warning, not a refusal: random inputs past the length the model was
+    # trained on, when the gate also proved the model on its own data (a trained net may amplify noise
+    # it never sees; what it will see is held to the tolerance by the real-data checks).
+    warning: bool = False
+
+    @property
+    def refused(self) -> bool:
+        """Whether this check stops the export (failed, and not a recorded warning)."""
+        return not self.passed and not self.warning
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -100,7 +109,13 @@ class SeriesRecord:
     first: str | None = None  # ISO time of the first and last row of the training CSV
     last: str | None = None
     step: str | None = None  # "weekly", "quarterly", ...
-    period: int = 1  # season in steps (1: none)
+    step_seconds: float = 0.0  # the median spacing of the training rows (0: unknown)
+    business_days: bool = False  # daily rows without weekends: Friday -> Monday is one step
+    horizon: int = 1  # steps ahead of its input row that each output forecasts
+    window: int = 0  # rows of context each scored output had in training (its first outputs: warm-up)
+    period: int = 1  # season in steps (1: none): the seasonal difference's, else the shortest found
+    seasons: tuple[int, ...] = ()  # every season found (rows), for the seasonal naive baselines
+    season_reasons: tuple[str, ...] = ()  # why each was found ("monthly rows: a year is 12 rows")
     difference: str = "none"  # what the model predicts of its targets: none (levels), first, season
     reason: str = ""  # why that difference was chosen
     changes: tuple[str, ...] = ()  # input columns the model sees as their change since the previous row

@@ -16,14 +16,15 @@ import numpy as np
 from edgernn.runtime.errors import InputError
 
 from .config import DataConfig, DataInfo
-from .readers import read_arrays
-from .splits import Dataset, Split, fit_stats, shuffled_split
+from .samples import describe, prepare_labels, read_samples, split_rows, with_test_file
+from .splits import Dataset, Split, fit_stats
 
 
 def load_arrays(config: DataConfig, path: Path, sha: str) -> Dataset:
     """Classification/regression data from the arrays at ``path``."""
-    a = read_arrays(path)
+    a, test_samples = with_test_file(config, read_samples(path), path)
     x, y, lengths, cond, labels = (a.get(k) for k in ("x", "y", "lengths", "cond", "labels"))
+    y, labels, notes = prepare_labels(config, path, y, labels)
     tokens = _is_tokens(config, path, x)
     x = x.astype(np.int64) if tokens else (x if x.ndim == 3 else x[..., None]).astype(np.float32)
     topology = config.topology or _topology(x, y, cond)
@@ -43,7 +44,7 @@ def load_arrays(config: DataConfig, path: Path, sha: str) -> Dataset:
     y = _check_y(path, topology, task, x, y)
     mask = None if lengths is None else np.arange(x.shape[1])[None, :] < lengths[:, None]
     lengths = None if lengths is None else lengths.astype(np.int64)
-    parts = shuffled_split(len(x), config)
+    parts = split_rows(len(x), test_samples, config)
     train_rows = parts[0]
     info: dict = dict(
         source=str(path),
@@ -74,6 +75,7 @@ def load_arrays(config: DataConfig, path: Path, sha: str) -> Dataset:
         baseline = np.broadcast_to(mean.astype(np.float32), y.shape).copy()
     if topology == "one_to_many":
         cond, x = _condition(path, cond, cond_labels, train_rows, info), _decoder_inputs(y, info)
+    info["notes"] = (*describe(x, lengths, y, info.get("labels"), parts, config), *notes)
     whole = Split(x=x, y=y, lengths=lengths, mask=mask, cond=cond, baseline=baseline)
     splits = {name: whole.take(rows) for name, rows in zip(("train", "val", "test"), parts, strict=True)}
     return Dataset(info=DataInfo(**info), **splits)

@@ -27,6 +27,7 @@ from .config import (
     INPUT_KINDS,
     MAX_WIDTH,
     OPTIMIZERS,
+    POOLS,
     SCHEDULES,
     TASKS,
     TOPOLOGIES,
@@ -47,6 +48,12 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
         "path",
         click.Path(dir_okay=True, path_type=str),
         "CSV series, NPZ/NPY arrays or a text file.",
+    ),
+    "--test-data": (
+        "data",
+        "test_data",
+        click.Path(dir_okay=True, path_type=str),
+        "A fixed test split (same format as --data); train and validation then come from --data only.",
     ),
     "--dataset": ("data", "dataset", click.Choice(DATASETS), "A bundled dataset instead of --data."),
     "--task": ("data", "task", click.Choice(TASKS), "What to learn; inferred from the data when left out."),
@@ -105,6 +112,19 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
         "Hidden units per layer and direction.",
     ),
     "--bidirectional/--unidirectional": ("model", "bidirectional", bool, "Read sequences both ways."),
+    "--pool": (
+        "model",
+        "pool",
+        click.Choice(POOLS),
+        "Classifiers: the head reads the last step or pools all.",
+    ),
+    "--znorm/--no-znorm": ("model", "znorm", bool, "Classifiers: z-normalise each series in the graph."),
+    "--downsample": (
+        "model",
+        "downsample",
+        count_range(),
+        "Classifiers: strided Conv1d front end, stride N.",
+    ),
     "--dropout": (
         "model",
         "dropout",
@@ -307,9 +327,9 @@ def _run(config: RunConfig, out: Path, resume: bool) -> None:
     if result.rank == 0:
         for line in summary_lines(result.summary):
             click.echo(line)
-        verdict = result.summary.verdict()
-        if verdict:
-            click.echo(f"warning: {verdict}", err=True)
+        for line in (result.summary.verdict(), result.summary.caveat()):
+            if line:
+                click.echo(f"warning: {line}", err=True)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:

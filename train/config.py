@@ -27,6 +27,8 @@ SCHEDULES = ("cosine", "plateau", "none")
 DEVICES = ("auto", "cpu", "cuda")
 DATASETS = ("sunspots", "digits", "text")
 DIFFERENCES = ("auto", "none", "1", "season")
+POOLS = ("last", "mean", "max", "meanmax")
+SEASONAL = ("season", "season+first")  # target differences that look back a season (the y_hist state)
 
 
 def _choice(field: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -60,15 +62,28 @@ class ModelConfig:
     project_size: int | None = None  # optional Linear projection of the features before the RNN; None: direct
     hidden_size: int = 64  # big enough for the bundled tasks, small enough for microcontroller-class RAM
     num_layers: int = 1  # 1-4; stacking helps long-range text more than short series
-    bidirectional: bool = False  # only for many_to_one / tagging, never for forecasts or decoders
+    bidirectional: bool | None = None  # None: decided from the data (sequence classifiers: yes; else no)
     dropout: float = 0.0  # between layers and before the head; tiny datasets rarely need it
     output_kind: str = "regression"  # set from the data: "classes", "regression" or "tokens"
     output_size: int = 1  # classes, vocabulary, or regression values per output
     cond_size: int | None = None  # one_to_many: width of the conditioning vector
     start_token: int | None = None  # one_to_many token decoders: the first input token
+    # Whole-sequence classifiers (many_to_one, bidirectional): see train/README.md "Sequence classifiers".
+    # "auto"/None/0: decided from the data by train/recipe.py (sequence classifiers get the recipe).
+    pool: str = "auto"  # what the head reads: last step | mean | max | meanmax over the valid steps
+    znorm: bool | None = None  # z-normalise each series (and channel) over its valid steps in the graph
+    downsample: int = 0  # a strided Conv1d front end (kernel = stride = this) before the recurrence
 
     def __post_init__(self) -> None:
         _choice("cell", self.cell, CELLS)
+        _choice("pool", self.pool, ("auto", *POOLS))
+        _at_least("downsample", self.downsample, 0)
+        whole = self.pool not in ("auto", "last") or self.znorm or self.downsample > 1
+        if whole and (self.topology != "many_to_one" or self.bidirectional is False):
+            raise InputError(
+                "pool/znorm/downsample read the whole sequence: expected a bidirectional many_to_one model "
+                f"(add --bidirectional), got {'bidirectional ' if self.bidirectional else ''}{self.topology}"
+            )
         _choice("topology", self.topology, TOPOLOGIES)
         _choice("input_kind", self.input_kind, INPUT_KINDS)
         _choice("output_kind", self.output_kind, OUTPUT_KINDS)
@@ -119,15 +134,17 @@ class ModelConfig:
 class TrainConfig:
     """How to optimise; every default is what the bundled datasets were tuned with."""
 
-    epochs: int = 60  # upper bound; early stopping usually ends runs sooner
-    batch_size: int = 32  # small batches give many updates on the small bundled datasets
+    epochs: int = 0  # upper bound (0: 60, or for sequence classifiers enough for ~1500 updates, 60 to 400)
+    batch_size: int = 0  # 0: 32, or for sequence classifiers an eighth of the training set (4 to 32)
     lr: float = 3e-3  # Adam learning rate that trains all three cells without clipping storms
     weight_decay: float = 0.0  # L2 penalty (decoupled for adamw)
     optimizer: str = "adam"  # adam | adamw | sgd (momentum 0.9)
     schedule: str = "cosine"  # cosine: anneal to 0 over `epochs`; plateau: halve on stalls; none
     clip_grad_norm: float = 1.0  # clip the global gradient norm (0 disables); guards against explosions
     tbptt: int = 0  # truncated BPTT chunk length in steps; 0 = full backpropagation through time
-    patience: int = 15  # stop after this many epochs without a better validation metric (0: never)
+    patience: int | None = (
+        None  # epochs without a better val metric before stopping (0: never; None: 15, or a quarter of a classifier's epochs)
+    )
     seed: int = 0  # seeds weights, dropout and batch order; the same seed gives the same run
     device: str = "auto"  # auto picks CUDA when available, else CPU; asking for cuda without it fails
     threads: int = (
@@ -139,8 +156,8 @@ class TrainConfig:
     explode_norm: float = 1e3  # warn when the gradient norm is above this at all (inputs are normalised)
 
     def __post_init__(self) -> None:
-        _at_least("epochs", self.epochs, 1)
-        _at_least("batch_size", self.batch_size, 1)
+        _at_least("epochs", self.epochs, 0)
+        _at_least("batch_size", self.batch_size, 0)
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise InputError(f"lr: expected a finite number > 0, got {self.lr}")
         _at_least("weight_decay", self.weight_decay, 0.0)
@@ -148,7 +165,8 @@ class TrainConfig:
         _choice("schedule", self.schedule, SCHEDULES)
         _at_least("clip_grad_norm", self.clip_grad_norm, 0.0)
         _at_least("tbptt", self.tbptt, 0)
-        _at_least("patience", self.patience, 0)
+        if self.patience is not None:
+            _at_least("patience", self.patience, 0)
         _choice("device", self.device, DEVICES)
         _at_least("threads", self.threads, 0)
         _at_least("vanish_steps", self.vanish_steps, 1)
@@ -179,6 +197,7 @@ class DataConfig:
     difference: str = "auto"  # CSV forecasts: auto (unit-root test) | none | 1 (first) | season
     calendar: bool = False  # CSV forecasts: sin/cos of the time index's seasons (opt-in: see docs/data.md)
     units: str | None = None  # CSV forecasts: units of the targets, recorded in the manifest
+    test_data: str | None = None  # a fixed test split (same format as path); train/val then come from path
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.dataset is None):
@@ -247,7 +266,7 @@ class Transform:
     change over ``horizon`` steps, which the graph adds back to the level it is a change from.
     """
 
-    difference: str  # "none", "first" or "season": what the model predicts of its targets
+    difference: str  # "none", "first", "season" or "season+first": what the model predicts of its targets
     period: int  # rows back of a seasonal difference (1 otherwise)
     changed: tuple[bool, ...]  # per input column: the model sees its first change
     targets: tuple[int, ...]  # the input column of each target

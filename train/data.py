@@ -15,6 +15,7 @@ from edgernn.runtime.fileio import sha256_file
 from . import datasets
 from .arrays import load_arrays
 from .config import DataConfig, DataInfo
+from .longcsv import is_long_format
 from .readers import ARRAY_KEYS, read_text
 from .series import load_series
 from .splits import Dataset, Split, require_samples, time_bounds, unigram_logprobs
@@ -26,7 +27,9 @@ def load_dataset(config: DataConfig) -> Dataset:
     """Read and cut the data that ``config`` names; bad data raises :class:`InputError` before any write."""
     path, overrides = datasets.resolve(config)
     sha = _sha256(path)
-    if path.suffix == ".csv":
+    if path.suffix == ".csv" and is_long_format(path):  # labelled sequences, one row per step
+        dataset = load_arrays(config, path, sha)
+    elif path.suffix == ".csv":
         dataset = load_series(config, path, sha)
     elif path.suffix == ".txt" or config.task == "text":
         dataset = load_text(config, path, sha)

@@ -23,7 +23,7 @@ import math
 import torch
 from torch import Tensor
 
-from .config import DataInfo, ModelConfig, Transform
+from .config import SEASONAL, DataInfo, ModelConfig, Transform
 from .model import SequenceModel
 
 _RECURRENT_NAMES = {"lstm": ("h", "c")}
@@ -39,13 +39,14 @@ class DifferencingForecaster(SequenceModel):
         f_mean, f_std = _vector(t.feature_mean), _vector(t.feature_std)
         changed = torch.tensor(t.changed, dtype=torch.float32)
         season = torch.zeros_like(changed)
-        if t.difference == "season":
+        if t.difference in SEASONAL:
             season[t.targets[0]] = 1.0
         level = 1.0 - changed - season
         cols = list(t.targets)
         out_mean, out_std = _vector(info.output_mean), _vector(info.output_std)
         on = 0.0 if t.difference == "none" else 1.0
-        self.season = t.difference == "season"
+        self.season = t.difference in SEASONAL
+        self.both = t.difference == "season+first"  # the seasonal change, first-differenced
         self.period = t.period
         self.horizon = info.horizon or 1
         self.register_buffer("changed", changed, persistent=False)
@@ -61,8 +62,9 @@ class DifferencingForecaster(SequenceModel):
         self.calendar = bool(t.calendar_rate)
         # calendar feature j: sin or cos of 2 pi (rate_j * row + offset_j); cos(a) = sin(a + 1/4 turn)
         quarter = torch.tensor([0.0 if s else 0.25 for s in t.calendar_sine])
-        self.register_buffer("cal_rate", torch.tensor(t.calendar_rate, dtype=torch.float32), persistent=False)
-        self.register_buffer("cal_offset", torch.tensor(t.calendar_offset) + quarter, persistent=False)
+        self.register_buffer("cal_rate", torch.tensor(t.calendar_rate, dtype=torch.float64), persistent=False)
+        offset = torch.tensor(t.calendar_offset, dtype=torch.float64) + quarter.to(torch.float64)
+        self.register_buffer("cal_offset", offset, persistent=False)
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -77,7 +79,7 @@ class DifferencingForecaster(SequenceModel):
         hidden = (self.config.num_layers, batch, self.config.hidden_size)
         core = (zeros(hidden), zeros(hidden)) if self.config.cell == "lstm" else (zeros(hidden),)
         hist = (zeros(1, batch, self.period),) if self.season else ()
-        step = (cond.reshape(1, batch, 1).to(torch.float32),) if self.calendar else ()
+        step = (cond.reshape(1, batch, 1).to(torch.float64),) if self.calendar else ()
         columns = self.config.input_size - len(self.cal_rate)
         return (*core, zeros(1, batch, columns), zeros(1, batch, 1), *hist, *step)
 
@@ -88,7 +90,7 @@ class DifferencingForecaster(SequenceModel):
         parts = self.config.cell == "lstm"
         if state is None:
             core, prev, primed, hist = None, x[:, :1].transpose(0, 1), x.new_zeros(1, x.shape[0], 1), None
-            step = x.new_zeros(1, x.shape[0], 1)
+            step = x.new_zeros(1, x.shape[0], 1, dtype=torch.float64)
         else:
             core = (state[0], state[1]) if parts else state[0]
             prev, primed = state[1 + parts], state[2 + parts]
@@ -108,7 +110,9 @@ class DifferencingForecaster(SequenceModel):
             )
             past = torch.cat([hist, levels], dim=1)  # [batch, period + time]
             d = d - self.season_mask * past[:, : x.shape[1], None]
-            base = past[:, self.horizon : self.horizon + x.shape[1], None]
+            base = past[:, self.horizon : self.horizon + x.shape[1], None]  # y[t+h-P]
+            if self.both:  # + y[t] - y[t-P]: the seasonal change so far carries on
+                base = base + (levels - past[:, : x.shape[1]])[..., None]
         else:
             base = x.index_select(2, self.targets)
         features = d * self.scale + self.shift
@@ -125,11 +129,14 @@ class DifferencingForecaster(SequenceModel):
         return y, carried
 
     def _calendar(self, step: Tensor, time: int) -> Tensor:
-        """sin/cos features ``[batch, time, n]`` of rows ``step .. step + time - 1``; the phase is reduced
-        to [0, 1) before the sine, so the sine's argument stays small however far the counter runs."""
-        rows = step[0] + torch.arange(time, dtype=torch.float32, device=step.device)[None, :]  # [batch, time]
-        turns = rows[..., None] * self.cal_rate + self.cal_offset
-        return torch.sin(2 * math.pi * (turns - torch.floor(turns)))
+        """sin/cos features ``[batch, time, n]`` of rows ``step .. step + time - 1``. The counter and the
+        phase are float64 (rows exact to 2**53, no float32 limit at 2**24), reduced to [0, 1) turns
+        before the float32 sine, so the phase holds however far the counter runs."""
+        rows = (
+            step[0].to(torch.float64) + torch.arange(time, dtype=torch.float64, device=step.device)[None, :]
+        )
+        turns = rows[..., None] * self.cal_rate + self.cal_offset  # [batch, time, n], float64
+        return torch.sin(2 * math.pi * (turns - torch.floor(turns)).to(torch.float32))
 
 
 def _vector(values: tuple[float, ...] | None) -> Tensor:

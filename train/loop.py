@@ -37,6 +37,7 @@ class Progress:
     epoch: int = 0  # last finished epoch (0: only the initial evaluation)
     step: int = 0  # optimiser steps so far
     best_metric: float | None = None
+    best_loss: float | None = None  # the val loss at best_metric: breaks ties of a coarse metric (accuracy)
     best_epoch: int = 0
     bad_epochs: int = 0  # epochs since the validation metric last improved
     stopped: str | None = None  # "early_stop" or "max_epochs" once finished
@@ -127,11 +128,18 @@ class Trainer:
         finally:
             self.replica = self.model
 
+    def _tie_with_lower_loss(self, scores: dict[str, float]) -> bool:
+        """Accuracy on a small validation split ties often (10 samples: 11 values); a tie with a lower
+        validation loss is an improvement, so the checkpoint is not stuck at the first epoch to reach it."""
+        best, loss = self.progress.best_loss, scores["loss"]
+        tie = self.objective.info.metric == "accuracy" and scores["metric"] == self.progress.best_metric
+        return tie and best is not None and loss < best
+
     def _fit(self, train: Batch, val_split: Split, val: Batch) -> Progress:
         progress = self.progress
         if progress.best_metric is None:
             scores = self.evaluate(val_split, val)
-            progress.best_metric = scores["metric"]
+            progress.best_metric, progress.best_loss = scores["metric"], scores["loss"]
             record = {
                 "epoch": 0,
                 "train_loss": None,
@@ -146,10 +154,13 @@ class Trainer:
             scores = self.evaluate(val_split, val)
             higher = self.objective.higher_is_better
             self.health.check_validation(epoch, scores["metric"], progress.best_metric, higher)
-            improved = self.objective.better(scores["metric"], progress.best_metric)
+            improved = self.objective.better(
+                scores["metric"], progress.best_metric
+            ) or self._tie_with_lower_loss(scores)
             progress.epoch = epoch
             if improved:
                 progress.best_metric, progress.best_epoch, progress.bad_epochs = scores["metric"], epoch, 0
+                progress.best_loss = scores["loss"]
             else:
                 progress.bad_epochs += 1
             self._step_scheduler(scores["metric"])

@@ -17,6 +17,22 @@ from .packing import rnn_with_lengths
 State = Tensor | tuple[Tensor, Tensor]
 
 _CORES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+CONV_CHANNELS = 32  # width of the strided front end (when downsample > 1)
+_EPS = 1e-5  # a constant series normalises to zeros, not NaN
+
+
+def per_series_znorm(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """Each series and channel to zero mean and unit std over its valid steps (padding stays 0)."""
+    if lengths is None:
+        mean = x.mean(dim=1, keepdim=True)
+        std = ((x - mean) ** 2).mean(dim=1, keepdim=True).sqrt()
+        return (x - mean) / (std + _EPS)
+    valid = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]
+    valid = valid.unsqueeze(-1).to(x.dtype)
+    count = valid.sum(dim=1, keepdim=True).clamp(min=1.0)
+    mean = (x * valid).sum(dim=1, keepdim=True) / count
+    std = ((((x - mean) * valid) ** 2).sum(dim=1, keepdim=True) / count).sqrt()
+    return (x - mean) / (std + _EPS) * valid
 
 
 class SequenceModel(nn.Module):
@@ -41,16 +57,20 @@ class SequenceModel(nn.Module):
         else:
             self.front = nn.Identity()
             core_input = config.input_size
+        if config.downsample > 1:
+            self.conv = nn.Conv1d(core_input, CONV_CHANNELS, config.downsample, stride=config.downsample)
+            core_input = CONV_CHANNELS
         self.rnn = _CORES[config.cell](
             core_input,
             config.hidden_size,
             num_layers=config.num_layers,
             batch_first=True,
             dropout=config.dropout if config.num_layers > 1 else 0.0,
-            bidirectional=config.bidirectional,
+            bidirectional=bool(config.bidirectional),
         )
         self.drop = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.hidden_size * config.directions, config.output_size)
+        pooled = 2 if config.pool == "meanmax" else 1
+        self.head = nn.Linear(config.hidden_size * config.directions * pooled, config.output_size)
         if config.topology == "one_to_many":
             parts = 2 if config.cell == "lstm" else 1
             self.init = nn.Linear(config.cond_size, parts * self._state_rows * config.hidden_size)
@@ -68,14 +88,38 @@ class SequenceModel(nn.Module):
         state is then taken at each sequence's last valid step. Returns ``(y, state)`` with ``y``
         ``[batch, out]`` for many_to_one and ``[batch, time, out]`` otherwise.
         """
+        if self.config.znorm:
+            x = per_series_znorm(x, lengths)
         z = self.front(x)
+        if self.config.downsample > 1:
+            z, lengths = self._downsample(z, lengths)
         if lengths is None:
             out, state = self.rnn(z, state)
         else:
             out, state = rnn_with_lengths(self.rnn, z, lengths, state)
         if self.config.topology == "many_to_one":
-            out = self._last_step(out, lengths)
+            pooled = self.config.pool in ("mean", "max", "meanmax")
+            out = self._pool(out, lengths) if pooled else self._last_step(out, lengths)
         return self.head(self.drop(out)), state
+
+    def _downsample(self, z: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """The strided Conv1d front end: ``ceil(T / k)`` steps (the tail padded with zeros), ReLU."""
+        k = self.config.downsample
+        z = nn.functional.pad(z.transpose(1, 2), (0, k - 1))  # a partial last window still counts
+        z = torch.relu(self.conv(z)).transpose(1, 2)
+        return z, None if lengths is None else torch.div(lengths + (k - 1), k, rounding_mode="floor")
+
+    def _pool(self, out: Tensor, lengths: Tensor | None) -> Tensor:
+        """Mean and/or max of the outputs over each sequence's valid steps."""
+        if lengths is None:
+            mean, top = out.mean(dim=1), out.amax(dim=1)
+        else:
+            valid = torch.arange(out.shape[1], device=out.device)[None, :] < lengths.to(out.device)[:, None]
+            valid = valid.unsqueeze(-1).to(out.dtype)
+            mean = (out * valid).sum(dim=1) / valid.sum(dim=1).clamp(min=1.0)
+            top = (out + (valid - 1.0) * 1e9).amax(dim=1)
+        pool = self.config.pool
+        return mean if pool == "mean" else top if pool == "max" else torch.cat([mean, top], dim=-1)
 
     def _last_step(self, out: Tensor, lengths: Tensor | None) -> Tensor:
         hidden = self.config.hidden_size

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .baselines import BaselineScore
 from .batches import Batch, in_order, scored_mask, time_chunks, to_batch
 from .config import DataInfo
 from .splits import Split
@@ -184,3 +185,13 @@ class Objective:
     def baseline(self, split: Split) -> float:
         """The naive baseline's metric on ``split`` (persistence, majority class, unigram or mean)."""
         return score(self.info.metric, split.baseline, split.y, scored_mask(split, self.info))
+
+    def baselines(self, split: Split) -> tuple[BaselineScore, ...]:
+        """Every simple forecast's metric on ``split``: the naive baseline, then (series) seasonal
+        naive for each season and the training mean."""
+        mask = scored_mask(split, self.info)
+        scores = [BaselineScore(self.info.baseline, float(self.baseline(split)))]
+        scores += [
+            BaselineScore(k, float(score(self.info.metric, v, split.y, mask))) for k, v in split.naive.items()
+        ]
+        return tuple(scores)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgernn.runtime import timeparse
 from edgernn.runtime.arrayfiles import check_arrays, read_npy, read_npz
 from edgernn.runtime.csvinput import Row, csv_lines, number_cell
 from edgernn.runtime.errors import InputError
@@ -110,6 +111,8 @@ def _time_index(
         cells = [row[i] for _, row in body]
         times = timeindex.parse_column(candidate, cells)
         if times is None:
+            if not name and not columns and timeparse.looks_like_dates(cells):
+                _nearly_dates(path, candidate, body, i)
             if name:
                 line, cell = next(
                     (ln, row[i]) for ln, row in body if timeindex.parse_column(candidate, [row[i]]) is None
@@ -128,6 +131,18 @@ def _time_index(
             )
         return timeindex.index_of(candidate, times), times
     return None, None
+
+
+def _nearly_dates(path: Path, column: str, body: list, i: int) -> None:
+    """Refuse a column that is nearly a time column, naming the first cell that is not a time."""
+    good = next((row[i].strip() for _, row in body if timeindex.parse_time(row[i]) is not None), None)
+    line, cell = next((ln, row[i]) for ln, row in body if timeindex.parse_time(row[i]) is None)
+    like = f" like {good!r} above it" if good is not None else ""
+    raise InputError(
+        f"{path}: line {line}, column {column!r}: {cell.strip()[:40]!r} is not a time{like}, though the column "
+        f"looks like dates (time columns hold {timeindex.FORMATS}); fix the cell, or pass --time-column "
+        f"to use another column"
+    )
 
 
 def read_arrays(path: str | Path) -> dict[str, np.ndarray]:

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from edgernn.runtime.fileio import atomic_write_bytes, atomic_write_text
 
+from .baselines import describe
 from .checkpoint import RESUME_FILE, WEIGHTS_FILE, save_resume, save_weights
 from .loop import Trainer
 from .records import TrainingSummary
@@ -132,9 +133,12 @@ def summary_lines(summary: TrainingSummary) -> list[str]:
     else:
         ratio = test / naive if naive and math.isfinite(naive) else float("nan")
         compare = f"test {metric} {test:.4g} vs {baseline} baseline {naive:.4g} (ratio {ratio:.2f})"
-    return [
+    lines = [
         f"best val {metric} {summary.best_val_metric:.4g} (epoch {summary.best_epoch}, "
         f"{summary.epochs_run} epochs, {summary.stopped})",
         compare,
-        f"checkpoint {summary.checkpoint}",
+        *(f"note: {n}" for n in summary.notes),
     ]
+    if summary.baselines:
+        lines.append("simple forecasts: " + describe(summary.baselines, metric, test).split(": ", 1)[1])
+    return [*lines, f"checkpoint {summary.checkpoint}"]

@@ -21,7 +21,7 @@ import numpy as np
 from edgernn.runtime.errors import InputError
 from edgernn.runtime.records import SeriesRecord
 
-from . import differencing, timeindex
+from . import baselines, differencing, seasons, timeindex
 from .config import DataConfig, DataInfo
 from .readers import read_table
 from .splits import Dataset, Split, fit_stats, require_samples, time_bounds
@@ -44,8 +44,8 @@ def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:
     extra = [c for c in targets if c not in inputs]
     t_idx = [inputs.index(c) if c in inputs else len(inputs) + extra.index(c) for c in targets]
     x_all, t_all = values[:, : len(inputs)], values[:, t_idx]
-    period = time.period if time is not None else 1
-    plan = differencing.plan(config, inputs, targets, values, val_start, period, topology)
+    found = seasons.find(time, times, t_all[:val_start, 0].astype(np.float64))
+    plan = differencing.plan(config, inputs, targets, values, val_start, found, topology)
     if config.calendar:
         cycles = timeindex.cycles(time, times, val_start) if time is not None else []
         plan = differencing.with_calendar(plan, cycles, topology)
@@ -58,7 +58,8 @@ def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:
         )
     bounds = {"train": (0, val_start), "val": (val_start, test_start), "test": (test_start, rows)}
     start = np.array(out_mean, dtype=np.float32)
-    cutter = _Cutter(x_all, t_all, window, horizon, start, plan.warmup, bool(plan.cycles))
+    periods = tuple(x.period for x in found)
+    cutter = _Cutter(x_all, t_all, window, horizon, start, plan.warmup, bool(plan.cycles), periods)
     make = getattr(cutter, topology)
     splits = {}
     for name, (lo, hi) in bounds.items():
@@ -67,7 +68,11 @@ def load_series(config: DataConfig, path: Path, sha: str) -> Dataset:
     info = _info(path, sha, topology, inputs, targets, window, horizon, splits)
     in_mean, in_std = in_stats
     info.update(input_mean=in_mean, input_std=in_std, output_mean=out_mean, output_std=out_std)
-    info.update(_series_info(inputs, time, plan, transform, rows), units=config.units)
+    info.update(
+        _series_info(inputs, time, plan, transform, rows, found, times, horizon, window), units=config.units
+    )
+    if not config.target:
+        info["notes"] += _target_warning(targets[0], inputs, values[:val_start, : len(inputs)])
     if len(splits["train"]) < FEW_WINDOWS:
         info["notes"] += (
             f"only {len(splits['train'])} training windows ({val_start} rows, --window {window}): too few to "
@@ -86,14 +91,44 @@ COUNTER = "step0"  # the forecaster's row-counter state input (see forecaster.py
 FEW_WINDOWS = 20  # fewer training windows than this earn a note: the metrics rest on very little
 
 
-def _series_info(inputs, time: TimeIndex | None, plan: differencing.Plan, transform, rows: int) -> dict:
+def _target_warning(target: str, inputs: tuple[str, ...], train: np.ndarray) -> tuple[str, ...]:
+    """A warning when the default target (the last column) is constant or takes two values in
+    training (a dummy, a flag): it names --target and the columns that vary more."""
+    distinct = len(np.unique(train[:, inputs.index(target)]))
+    if distinct > 2:
+        return ()
+    what = "constant" if distinct == 1 else "two-valued (a flag or dummy?)"
+    others = [c for j, c in enumerate(inputs) if c != target and len(np.unique(train[:, j])) > 2]
+    hint = f" (candidates: {', '.join(others)})" if others else ""
+    return (
+        f"warning: the default target {target!r} (the last column) is {what} in training; pass --target NAME{hint}",
+    )
+
+
+def _series_info(
+    inputs,
+    time: TimeIndex | None,
+    plan: differencing.Plan,
+    transform,
+    rows: int,
+    found: tuple,
+    times,
+    horizon: int,
+    window: int,
+) -> dict:
     """The series record, the graph's transform and the lines that say what was decided."""
     record = SeriesRecord(
         time_column=time.column if time else None,
         first=time.first if time else None,
         last=time.last if time else None,
         step=time.step if time else None,
-        period=time.period if time else 1,
+        step_seconds=time.step_seconds if time else 0.0,
+        business_days=bool(time and time.step == "daily" and timeindex.business_days(times)),
+        horizon=horizon,
+        window=window,
+        period=plan.period if plan.period > 1 else (found[0].period if found else 1),
+        seasons=tuple(x.period for x in found),
+        season_reasons=tuple(x.reason for x in found),
         difference=plan.difference,
         reason=plan.reason,
         changes=tuple(name for name, changed in zip(inputs, plan.changed, strict=True) if changed),
@@ -103,6 +138,7 @@ def _series_info(inputs, time: TimeIndex | None, plan: differencing.Plan, transf
     )
     notes = [time.describe(rows)] if time else []
     notes.append(f"forecast: {plan.reason}")
+    notes += [f"season {x.period} rows: {x.reason}" for x in found]
     if record.changes:
         notes.append(f"inputs seen as changes: {', '.join(record.changes)}")
     if record.calendar:
@@ -177,6 +213,12 @@ class _Cutter:
     start: np.ndarray  # the decoder's first input: the training mean of the targets
     warmup: int = 0  # many_to_many: rows before each sequence that only prime a differencing graph
     counter: bool = False  # many_to_many: each sample's first row goes in `cond` (calendar row counter)
+    periods: tuple[int, ...] = ()  # seasons of the seasonal naive baselines
+
+    def _naive(self, rows: np.ndarray, lead: np.ndarray | int, flat: bool = False) -> dict[str, np.ndarray]:
+        """Seasonal naive and training-mean forecasts of target rows ``rows`` (see baselines.py)."""
+        out = baselines.predictions(self.targets, rows, lead, self.periods, self.start)
+        return {k: v.reshape(v.shape[0], v.shape[1] * v.shape[2]) for k, v in out.items()} if flat else out
 
     def _ends(self, lo: int, hi: int, stride: int) -> np.ndarray:
         """Last input rows ``e`` whose targets ``e+1 .. e+horizon`` all lie in ``[lo, hi)``."""
@@ -190,7 +232,10 @@ class _Cutter:
         ends = self._ends(lo, hi, stride)
         past, ahead = self._past_and_ahead(ends)
         y = self.targets[ahead].reshape(len(ends), self.horizon * self.targets.shape[1])
-        return Split(x=self.inputs[past], y=y, baseline=np.tile(self.targets[ends], (1, self.horizon)))
+        naive = self._naive(ahead, np.arange(1, self.horizon + 1)[None, :], flat=True)
+        return Split(
+            x=self.inputs[past], y=y, baseline=np.tile(self.targets[ends], (1, self.horizon)), naive=naive
+        )
 
     def many_to_many(self, lo: int, hi: int, stride: int, train: bool) -> Split:
         """Training windows, or (val/test) one sequence with ``window`` steps of context before ``lo``.
@@ -210,6 +255,7 @@ class _Cutter:
                 mask=mask,
                 baseline=self.targets[steps],
                 cond=self._rows(steps),
+                naive=self._naive(steps + horizon, horizon),
             )
         first = max(0, lo - horizon - window - warmup)
         steps = np.arange(first, hi - horizon)[None, :] if hi > lo else np.zeros((0, 1), dtype=np.int64)
@@ -220,6 +266,7 @@ class _Cutter:
             mask=mask,
             baseline=self.targets[steps],
             cond=self._rows(steps),
+            naive=self._naive(steps + horizon, horizon),
         )
 
     def _rows(self, steps: np.ndarray) -> np.ndarray | None:
@@ -237,4 +284,5 @@ class _Cutter:
             y=y,
             cond=self.inputs[past].reshape(len(ends), -1),
             baseline=np.repeat(self.targets[ends][:, None, :], self.horizon, axis=1),
+            naive=self._naive(ahead, np.arange(1, self.horizon + 1)[None, :]),
         )

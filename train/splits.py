@@ -8,7 +8,7 @@ first, so every split is deterministic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from edgernn.runtime.errors import InputError
 
 from .config import DataConfig, DataInfo
 
-_MIN_STD = 1e-8
+_MIN_REL = 1e-9  # a spread under this fraction of a column's magnitude is rounding, not signal
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class Split:
     baseline: np.ndarray | None = (
         None  # the naive prediction: like y (raw units), or [V] log-probs for tokens
     )
+    # series: more simple forecasts like y (seasonal naive, training mean), by name (see baselines.py)
+    naive: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -44,7 +46,8 @@ class Split:
         baseline = self.baseline
         if baseline is not None and baseline.shape[:1] == self.x.shape[:1]:
             baseline = baseline[index]
-        return replace(self, x=self.x[index], y=self.y[index], baseline=baseline, **pick)
+        naive = {name: value[index] for name, value in self.naive.items()}
+        return replace(self, x=self.x[index], y=self.y[index], baseline=baseline, naive=naive, **pick)
 
 
 @dataclass(frozen=True)
@@ -84,10 +87,13 @@ def require_samples(split: str, count: int, why: str) -> None:
 
 
 def fit_stats(values: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-column mean and std of ``values`` ``[rows, columns]`` (std floored so constants divide safely)."""
+    """Per-column mean and std of ``values`` ``[rows, columns]``. A constant column (a spread under
+    :data:`_MIN_REL` of its magnitude, whatever the units) gets std 1, so it divides safely; any
+    other column is standardised however small its scale (nanovolts as volts)."""
     mean = values.mean(axis=0, dtype=np.float64)
     std = values.std(axis=0, dtype=np.float64)
-    std = np.where(std < _MIN_STD, 1.0, std)
+    magnitude = np.abs(values).max(axis=0) if len(values) else np.zeros_like(std)
+    std = np.where((std <= _MIN_REL * magnitude) | (std == 0), 1.0, std)
     return tuple(float(v) for v in mean), tuple(float(v) for v in std)
 
 

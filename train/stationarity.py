@@ -72,9 +72,10 @@ def unit_root(y_train: np.ndarray) -> Verdict:
     y = np.asarray(y_train, dtype=np.float64)
     if len(y) < MIN_ROWS:
         return Verdict(False, f"{len(y)} training rows are too few for a unit-root test")
-    if float(np.std(y)) < 1e-12 * max(1.0, float(np.abs(y).max())):
+    spread = float(np.std(y))
+    if spread == 0.0 or spread < 1e-12 * float(np.abs(y).max()):
         return Verdict(False, "constant on the training part")
-    t, lags, crit = adf(y)
+    t, lags, crit = adf((y - float(np.mean(y))) / spread)  # standardised: volts and nanovolts decide alike
     if t > crit:
         return Verdict(True, f"ADF t={t:.2f} > {crit:.2f} (5 %, {lags} lags): a unit root is not rejected")
     return Verdict(False, f"ADF t={t:.2f} < {crit:.2f} (5 %, {lags} lags): stationary")

@@ -1,11 +1,10 @@
 """The time index of a CSV series: which column holds dates, the step between rows, and the season.
 
-A column whose every cell is an ISO date or date-time (``1958-03-29``, ``2010-01-01T13:00``,
-``2010-01-01 13:00:00``), a month (``1959-03``) or a quarter (``1959-Q1``) is a time column; so is a
-column named ``year`` holding integer years. It is the index of the rows, never a feature. The step
-is the median spacing; the season period (the steps in the shortest calendar cycle that a row step
-fits at least twice: a day of hours, a week of days, a year of weeks, months or quarters) is what
-seasonal differencing looks back. numpy only.
+A column whose every cell is a date, date-time, month or quarter in one of the forms of
+:mod:`edgernn.runtime.timeparse` (ISO with offsets converted to UTC, ``Jan 1980``, ``01/1980``,
+``1980M01``, ``1959-Q1``, ...) is a time column; so is a column named ``year`` holding integer years.
+It is the index of the rows, never a feature. The step is the median spacing; the seasons are
+:mod:`edgernn.train.seasons`'. numpy only.
 """
 
 from __future__ import annotations
@@ -15,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_DATE = re.compile(
-    r"^\s*(\d{4})-(\d{2})(?:-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?)?\s*$"
-)
-_QUARTER = re.compile(r"^\s*(\d{4})[- ]?[Qq]([1-4])\s*$")
+from edgernn.runtime.timeparse import FORMATS, parse_cells, parse_time
+
+__all__ = ["FORMATS", "parse_time", "parse_column", "TimeIndex", "index_of", "cycles", "first_disorder"]
+
 _YEAR = re.compile(r"^\s*\d{3,4}\s*$")
 YEAR_NAMES = ("year", "yr")
 DAY_S = 86400.0
@@ -31,22 +30,6 @@ _STEPS = (
     ("quarterly", 88 * DAY_S, 93 * DAY_S, 4),
     ("yearly", 360 * DAY_S, 370 * DAY_S, 1),
 )
-FORMATS = "ISO dates or date-times, YYYY-MM, YYYY-Qn, or integer years in a column named 'year'"
-
-
-def parse_time(cell: str) -> np.datetime64 | None:
-    """One cell as ``datetime64[s]``, or None when it is not a date, date-time, month or quarter."""
-    match = _DATE.match(cell)
-    if match:
-        y, mo, d, hh, mi, ss = match.groups()
-        try:
-            return np.datetime64(f"{y}-{mo}-{d or '01'}T{hh or '00'}:{mi or '00'}:{ss or '00'}", "s")
-        except ValueError:
-            return None
-    match = _QUARTER.match(cell)
-    if match:
-        return np.datetime64(f"{match[1]}-{3 * int(match[2]) - 2:02d}-01T00:00:00", "s")
-    return None
 
 
 def parse_column(name: str, cells: list[str]) -> np.ndarray | None:
@@ -54,13 +37,8 @@ def parse_column(name: str, cells: list[str]) -> np.ndarray | None:
     like ``year``); None otherwise."""
     if name.strip().lower() in YEAR_NAMES and cells and all(_YEAR.match(c) for c in cells):
         return np.array([np.datetime64(f"{int(c):04d}-01-01", "s") for c in cells])
-    parsed = []
-    for cell in cells:
-        value = parse_time(cell)
-        if value is None:
-            return None
-        parsed.append(value)
-    return np.array(parsed, dtype="datetime64[s]") if parsed else None
+    parsed, _ = parse_cells(cells)
+    return parsed if parsed is not None and len(parsed) else None
 
 
 @dataclass(frozen=True)
@@ -90,10 +68,17 @@ def index_of(column: str, times: np.ndarray) -> TimeIndex:
     seconds = np.diff(times.astype(np.int64)).astype(np.float64)
     step = float(np.median(seconds)) if len(seconds) else 0.0
     name, period = f"{step / DAY_S:.3g}-day", 1
+    if 0 < step < 0.8 * DAY_S:  # sub-daily: "half-hourly", "15-minute", ...; a day is the season
+        name = every(step)
+        per_day = DAY_S / step
+        period = round(per_day) if abs(per_day - round(per_day)) <= 0.01 * per_day else 1
     for label, low, high, p in _STEPS:
         if low <= step < high:
             name, period = label, p
     gaps = int((seconds > 1.5 * step).sum()) if step else 0
+    if name == "daily" and business_days(times):  # a weekend is no gap; a missing weekday is
+        days = times.astype("datetime64[D]")
+        gaps = int((np.busday_count(days[:-1], days[1:]) > 1).sum())
     return TimeIndex(column, _iso(times[0]), _iso(times[-1]), name, step, period, gaps)
 
 
@@ -114,9 +99,32 @@ def cycles(index: TimeIndex, times: np.ndarray, train_rows: int) -> list[tuple[s
         steps = seconds / index.step_seconds
         if name == "year":
             steps = _STEPS_PER_YEAR.get(index.step, steps)
+        if index.step == "daily" and business_days(times):  # 5 rows a week, ~261 a year
+            steps = {"week": 5.0, "year": 365.2425 * 5 / 7}.get(name, steps)
         if steps >= 2 - 1e-9 and span >= 2 * seconds * (1 - 0.02):
-            found.append((name, float(steps), _phase(times[0], name)))
+            phase = _phase(times[0], name)
+            if name == "week" and steps == 5.0:
+                phase = phase * 7.0 / 5.0  # Monday 0, Tuesday 0.2, ... Friday 0.8
+            found.append((name, float(steps), phase))
     return found
+
+
+def every(step_s: float) -> str:
+    """A sub-daily step in words: "hourly", "half-hourly", "15-minute", "10-second"."""
+    minutes = step_s / 60.0
+    if abs(minutes - 60) < 1:
+        return "hourly"
+    if abs(minutes - 30) < 0.5:
+        return "half-hourly"
+    if minutes >= 1:
+        return f"{minutes:.4g}-minute"
+    return f"{step_s:.4g}-second"
+
+
+def business_days(times: np.ndarray) -> bool:
+    """Whether daily rows skip weekends: no Saturday or Sunday row among more than ten."""
+    days = times.astype("datetime64[D]").astype(np.int64)
+    return len(days) > 10 and not np.any((days + 3) % 7 >= 5)  # 1970-01-01 was a Thursday
 
 
 def _phase(time: np.datetime64, cycle: str) -> float:
@@ -127,7 +135,7 @@ def _phase(time: np.datetime64, cycle: str) -> float:
         return float((seconds - seconds.astype("datetime64[D]")).astype(np.int64)) / DAY_S
     if cycle == "week":
         days = float(seconds.astype(np.int64)) / DAY_S + 3.0  # 1970-01-01 was a Thursday
-        return (days % 7.0) / 7.0
+        return (days % 7.0) / 7.0  # (business days start on a Monday too: phase 0 .. 0.8 in 5 rows)
     year = seconds.astype("datetime64[Y]")
     start = year.astype("datetime64[s]").astype(np.int64)
     end = (year + 1).astype("datetime64[s]").astype(np.int64)

@@ -29,6 +29,7 @@ from edgernn.runtime.fileio import atomic_write_text, staged_dir
 from edgernn.runtime.flags import check_output_folder
 from edgernn.runtime.vocab import EVAL_FILE
 
+from . import baselines
 from .batches import to_batch
 from .checkpoint import RESUME_FILE, WEIGHTS_FILE, load_weights, read_resume, restore
 from .config import DataConfig, DataInfo, ModelConfig, RunConfig, TrainConfig
@@ -40,10 +41,11 @@ from .forecaster import build_model
 from .health import ExplodingGradientWarning, NonFiniteError, VanishingGradientWarning
 from .loop import Hook, Trainer
 from .objective import Objective
+from .recipe import plain_defaults, resolve
 from .records import TrainingSummary
 from .report import ProgressHook, RunWriter, plot_losses, read_metrics
 from .run import CONFIG_FILE, SUMMARY_FILE, RunInfo, TrainedRun, config_dict, read_run_info
-from .splits import Dataset, Split
+from .splits import Dataset
 
 _CALIB_SAMPLES = 64
 _RESUMABLE_CHANGES = ("epochs", "device", "threads")
@@ -53,6 +55,7 @@ def derive_model_config(config: ModelConfig, dataset: Dataset) -> ModelConfig:
     """Fill the fields that the data decides (sizes, kinds, topology) into ``config``."""
     info = dataset.info
     derived: dict[str, Any] = {
+        **plain_defaults(config),  # fields train/recipe.py left open (callers that skip it)
         "topology": info.topology,
         "input_kind": info.input_kind,
         "output_kind": info.output_kind,
@@ -155,9 +158,11 @@ def check_run(
     out: Path,
     resume: bool,
     world_size: int = 1,
-) -> tuple[Dataset, ModelConfig]:
-    """Every check on data, flags and ``out`` that writes nothing; the dataset and the derived model config."""
+) -> tuple[Dataset, ModelConfig, TrainConfig, str | None]:
+    """Every check on data, flags and ``out`` that writes nothing; the dataset, the model and training
+    configs with what the data decides filled in, and the ``model:`` line saying so (or None)."""
     dataset = load_dataset(data_config)
+    model_config, train_config, line = resolve(model_config, train_config, dataset, world_size)
     model_config = derive_model_config(model_config, dataset)
     check_combination(model_config, train_config, dataset)
     check_fits(model_config, min(train_config.batch_size, len(dataset.train)), int(dataset.train.x.shape[1]))
@@ -169,7 +174,7 @@ def check_run(
         if out.exists() and any(out.iterdir()):
             hint = "pass --resume to continue it" if (out / CONFIG_FILE).exists() else "choose another --out"
             raise InputError(f"{out} already exists and is not empty; {hint}")
-    return dataset, model_config
+    return dataset, model_config, train_config, line
 
 
 def run_training(
@@ -192,12 +197,14 @@ def run_training(
     started = time.perf_counter()
     with join(pick_device(train_config.device)) as cluster:
         with cluster.together("checking the data and flags"):
-            dataset, model_config = check_run(
+            dataset, model_config, train_config, line = check_run(
                 model_config, train_config, data_config, out, resume, cluster.world_size
             )
         if cluster.is_main:
             for note in dataset.info.notes:
                 console.print(f"data: {note}", highlight=False, soft_wrap=True)
+            if line:
+                console.print(f"model: {line}", highlight=False, soft_wrap=True)
         if train_config.threads:
             torch.set_num_threads(train_config.threads)
         torch.manual_seed(train_config.seed)
@@ -223,7 +230,7 @@ def run_training(
                 )
                 raise (TrainError if cluster.is_main else StoppedTogether)(message) from None
         seconds = time.perf_counter() - started
-        summary = _finish(out, trainer, dataset.test, progress, seconds, writer.records)
+        summary = _finish(out, trainer, dataset, progress, seconds, writer.records)
     info = RunInfo(out, model_config, train_config, data_config, dataset.info, summary)
     model = trainer.model.cpu().eval()
     return TrainedRun(info, model, arrays, tuple(writer.records), cluster.rank)
@@ -280,28 +287,42 @@ def _restore(trainer: Trainer, out: Path, train_config: TrainConfig, writer: Run
 
 
 def _finish(
-    out: Path, trainer: Trainer, test: Split, progress: Any, seconds: float, records: list[dict[str, Any]]
+    out: Path,
+    trainer: Trainer,
+    dataset: Dataset,
+    progress: Any,
+    seconds: float,
+    records: list[dict[str, Any]],
 ) -> TrainingSummary:
     model, objective, cluster = trainer.model, trainer.objective, trainer.cluster
+    test = dataset.test
     with cluster.together("loading the best checkpoint"):
         if cluster.is_main:
             model.load_state_dict(load_weights(out / WEIGHTS_FILE))
     cluster.broadcast_state(model)  # no process but rank 0 needs to see the run directory
     test_scores = trainer.evaluate(test)
     info = objective.info
+    scores, notes = objective.baselines(test), []
+    if baselines.is_sequence_classes(info):  # 1-NN on the samples the model learned from
+        nn, notes = baselines.nearest_neighbour_score(baselines.join_splits(dataset.train, dataset.val), test)
+        scores = (*scores, nn)
+    best = baselines.strongest(scores, info.metric == "accuracy")
     summary = TrainingSummary(
         metric=info.metric,
         best_val_metric=float(progress.best_metric),
         best_epoch=int(progress.best_epoch),
         test_metric=float(test_scores["metric"]),
         test_loss=float(test_scores["loss"]),
-        baseline=info.baseline,
-        baseline_metric=float(objective.baseline(test)),
+        baseline=best.name,
+        baseline_metric=float(best.metric),
         epochs_run=int(progress.epoch),
         stopped=progress.stopped,
         checkpoint=str(out / WEIGHTS_FILE),
         processes=cluster.world_size,
         seconds=round(seconds, 2),
+        test_samples=len(test),
+        baselines=scores if len(scores) > 1 else (),
+        notes=tuple(notes),
     )
     with cluster.together("writing the summary"):
         if cluster.is_main:

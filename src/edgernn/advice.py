@@ -79,7 +79,7 @@ def advise(verdict: str | None, variants: Mapping[str, VariantSummary], timing: 
     if verdict:
         return Advice(blocked=True)
     choices = tuple(c for c in (pick(variants, timing, m) for m in MODES) if c is not None)
-    refused = {v: s.stream_note for v, s in variants.items() if not s.stream_ok}
+    refused = {v: s.stream_note for v, s in variants.items() if not s.stream_ok and s.stream_note}
     return Advice(ship=choices, not_for_streaming=refused)
 
 

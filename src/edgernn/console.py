@@ -15,9 +15,10 @@ def print_summary(console: Console, summary: PipelineSummary) -> None:
     """Quality against the naive baseline, each variant's cost and speed, and what to ship."""
     _, metric, value, baseline, ratio = quality_cells(summary)
     console.rule("[bold]summary")
-    console.print(f"quality: test {metric} {value} vs naive {baseline} (ratio {ratio})", highlight=False)
-    if summary.verdict:
-        console.print(f"[bold red]warning:[/] {escape(summary.verdict)}", highlight=False)
+    console.print(f"quality: test {metric} {value} vs baseline {baseline} (ratio {ratio})", highlight=False)
+    for line in (summary.verdict, summary.training.caveat()):
+        if line:
+            console.print(f"[bold red]warning:[/] {escape(line)}", highlight=False)
     table = Table(*VARIANT_HEADERS, title="Variants (CPU, 1 thread, batch 1)")
     for row in variant_rows(summary):
         table.add_row(*row)

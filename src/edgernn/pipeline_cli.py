@@ -7,11 +7,30 @@ from typing import Any
 
 import click
 
-from edgernn.runtime.flags import count_range
+from edgernn.runtime.flags import FiniteFloat, count_range
 from edgernn.train.cli import train_options
 
 
+def _gate_options(func: Any) -> Any:
+    """The export gate's tolerances, as ``edgernn export`` takes them."""
+    func = click.option(
+        "--stream-atol",
+        type=FiniteFloat(min=0),
+        default=1e-4,
+        show_default=True,
+        help="Export gate: atol of the streaming checks (state chained through many calls).",
+    )(func)
+    func = click.option("--rtol", type=FiniteFloat(min=0), default=1e-4, show_default=True)(func)
+    return click.option(
+        "--atol",
+        type=FiniteFloat(min=0),
+        default=None,
+        help="Export gate tolerance [default: 1e-5; 1e-4 on a classifier's logits].",
+    )(func)
+
+
 def _pipeline_options(func: Any) -> Any:
+    func = _gate_options(func)
     func = click.option(
         "--require-baseline",
         is_flag=True,
@@ -45,6 +64,9 @@ def pipeline_command(
     overwrite: bool,
     resume: bool,
     require_baseline: bool,
+    atol: float | None,
+    rtol: float,
+    stream_atol: float,
     **flags: Any,
 ) -> None:
     """Train, export with verification, quantize, evaluate, profile and report, in one go.
@@ -70,6 +92,9 @@ def pipeline_command(
         torch_baseline=not no_torch_baseline,
         overwrite=overwrite,
         resume=resume,
+        atol=atol,
+        rtol=rtol,
+        stream_atol=stream_atol,
     )
     _run(config, require_baseline=require_baseline)
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgernn.runtime.fileio import atomic_write_bytes, atomic_write_figure, atomic_write_text
 
 from .advice import advice_lines, advise
 from .summary import ModelDescription, PipelineSummary, Timing
+
+if TYPE_CHECKING:
+    from edgernn.train.records import TrainingSummary
 
 SUMMARY_FILE = "summary.json"
 VARIANT_HEADERS = [
@@ -167,22 +170,44 @@ def _quantization_notes(summary: PipelineSummary) -> list[str]:
     return lines or ["- none"]
 
 
+def _baselines(summary: PipelineSummary) -> list[str]:
+    """Every simple forecast the model was measured against (series), as a table."""
+    t = summary.training
+    rows = [
+        [b.name, f"{b.metric:.4g}", f"{t.test_metric / b.metric:.2f}" if b.metric else "-"]
+        for b in t.baselines
+    ]
+    return [_table(["simple forecast", f"test {t.metric}", "model / forecast"], rows)] if rows else []
+
+
 def _headline(summary: PipelineSummary) -> str:
     t, ratio = summary.training, summary.ratio
+    caveat = f"\n\nWarning: {t.caveat()}." if t.caveat() else ""
     if summary.verdict:
-        return f"**Verdict: {summary.verdict}.**"
-    how = f", ratio {ratio:.2f})." if ratio is not None else ")."
+        return f"**Verdict: {summary.verdict}.**" + caveat
+    how = f", {ratio:.2f}x {t.baseline})." if ratio is not None else ")."
+    strongest = ", the strongest simple forecast," if len(t.baselines) > 1 else ""
     return (
-        f"**Verdict: better than {t.baseline}** on the test split ({t.metric} {t.test_metric:.4g} "
-        f"vs {t.baseline_metric:.4g}" + how
+        f"**Verdict: better than {t.baseline}**{strongest} on the test split ({t.metric} {t.test_metric:.4g} "
+        f"vs {t.baseline_metric:.4g}" + how + caveat
     )
+
+
+def _notes_line(t: TrainingSummary) -> str:
+    """How the baselines were computed (a subsampled 1-NN says so)."""
+    return " ".join(f"Note: {n}." for n in t.notes)
 
 
 def render_markdown(summary: PipelineSummary, charts: Sequence[tuple[str, str]] = ()) -> str:
     """report.md: the verdict and what to ship, then the model and data, quality, variants and their
     notes, the export checks, the charts and the training summary."""
     checks = summary.checks
-    worst = max((c.max_abs_diff for c in checks), default=0.0)
+    worst = max((c.max_abs_diff for c in checks if not c.warning), default=0.0)
+    warned = "".join(
+        f"\n- warning: {c.name}: max abs diff {c.max_abs_diff:.2e} {c.detail}"
+        for c in checks
+        if c.warning and not c.passed
+    )
     metric = summary.training.metric
     streamed = [
         [v, f"{i.stream_metric.value:.4g}" if i.stream_metric else "-", "yes" if i.stream_ok else "no"]
@@ -199,7 +224,9 @@ def render_markdown(summary: PipelineSummary, charts: Sequence[tuple[str, str]] 
         "## Model and data",
         "\n".join(_model_and_data(summary.model)),
         "## Quality",
-        _table(["", "metric", "value", "naive baseline", "ratio"], [quality_cells(summary)]),
+        _table(["", "metric", "value", "strongest simple forecast", "ratio"], [quality_cells(summary)]),
+        *_baselines(summary),
+        _notes_line(summary.training),
         _table(["variant", f"streamed {metric} (batch 1, step by step)", "may stream"], streamed),
         "## Variants",
         _table(VARIANT_HEADERS, variant_rows(summary)),
@@ -207,12 +234,12 @@ def render_markdown(summary: PipelineSummary, charts: Sequence[tuple[str, str]] 
         "\n".join(_quantization_notes(summary)),
         "## Export verification",
         f"{len(checks)} checks (PyTorch vs onnxruntime on outputs and final states, lengths, batches, streaming); "
-        f"{sum(not c.passed for c in checks)} failed; max abs diff {worst:.2e}.",
+        f"{sum(c.refused for c in checks)} failed; max abs diff {worst:.2e}." + warned,
         *[f"## {title}\n![{title}]({file})" for title, file in charts],
         "## Training summary",
         "```json\n" + json.dumps(summary.training.to_dict(), indent=2) + "\n```",
     ]
-    return "\n\n".join(parts) + "\n"
+    return "\n\n".join(p for p in parts if p) + "\n"
 
 
 def write_reports(summary: PipelineSummary, run_dir: Path) -> None:

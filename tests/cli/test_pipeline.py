@@ -44,6 +44,8 @@ def _check_outputs(out):
         "## Quantization notes",
         "stayed float: /module/rnn/GRU (GRU)",
         "## Quality",
+        "| simple forecast | test rmse | model / forecast |\n|---|---|---|\n| persistence | ",
+        "| seasonal naive (11) | ",  # yearly sunspots: the cycle found by the autocorrelation
         "## Variants",
         "## Export verification",
         "](loss.png)",
@@ -137,9 +139,7 @@ def test_demo_twice_in_one_folder_replaces_its_own_output(tmp_path, monkeypatch)
 def test_require_baseline_exits_1_when_the_model_loses(tmp_path, monkeypatch):
     import edgernn.pipeline as pipeline
 
-    verdict = (
-        "not better than persistence on the test split (rmse 1.25 vs 0.5, ratio 2.50): do not ship this model"
-    )
+    verdict = "not better than persistence on the test split (rmse 1.25 vs 0.5, 2.50x persistence): do not ship this model"
     monkeypatch.setattr(pipeline, "run_pipeline", lambda *a, **k: SimpleNamespace(verdict=verdict))
     base = ["pipeline", "--dataset", "sunspots", "--out", str(tmp_path / "p")]
     assert CliRunner().invoke(cli, base).exit_code == 0
@@ -181,3 +181,23 @@ def test_a_multivariate_csv_is_also_trained_on_its_target_alone(tmp_path):
     summary = json.loads((tmp_path / "p" / "run" / "summary.json").read_text())
     assert summary["best_val_metric"] == pytest.approx(min(alone, every), rel=1e-3)  # printed with 4 digits
     assert sorted(p.name for p in (tmp_path / "p").iterdir() if p.is_dir()) == ["bundle", "run"]
+
+
+def test_export_gate_tolerances_reach_export(tmp_path, monkeypatch):
+    import edgernn.export.from_run as from_run
+    import edgernn.pipeline as pipeline
+
+    seen = {}
+
+    def fake_export(run_dir, bundle, **kw):
+        seen.update(kw)
+        raise SystemExit(0)  # stop after the call: the tolerances are what this test is about
+
+    monkeypatch.setattr(from_run, "export_trained", fake_export)
+    monkeypatch.setattr(pipeline, "_train", lambda *a, **k: SimpleNamespace(eval_arrays=None))
+    monkeypatch.setattr("edgernn.export.evaluate.EvalData.from_arrays", lambda arrays, path: None)
+    base = ["pipeline", "--dataset", "sunspots", "--out", str(tmp_path / "p")]
+    CliRunner().invoke(cli, [*base, "--atol", "5e-5", "--rtol", "1e-3"])
+    assert seen["atol"] == 5e-5 and seen["rtol"] == 1e-3 and seen["stream_atol"] == 1e-4
+    CliRunner().invoke(cli, [*base, "--overwrite", "--atol", "2e-4"])
+    assert seen["stream_atol"] == 2e-4  # never tighter than --atol

@@ -99,15 +99,36 @@ def test_calendar_features_run_from_the_counter_state(tmp_path):
     )
     # `run` with --start-row gives what the session gives with the counter set
     x = evald["x"][0, :5].astype(np.float32)
-    (tmp_path / "x.csv").write_text("other,load\n" + "\n".join(f"{a:.9g},{b:.9g}" for a, b in x) + "\n")
+    hours = np.datetime64("2010-01-01T00:00") + (start + np.arange(5)).astype("timedelta64[h]")
+    rows = [f"{h},{a:.9g},{b:.9g}" for h, (a, b) in zip(hours, x, strict=True)]
+    (tmp_path / "x.csv").write_text("when,other,load\n" + "\n".join(rows) + "\n")
     session = Session.load(tmp_path / "b", provider="cpu", variant="fp32")
     want = session.run(x[None], state={"step0": np.full((1, 1, 1), start, np.float32)}).output[0, :, 0]
     ran = CliRunner().invoke(
         cli, ["run", str(tmp_path / "b"), str(tmp_path / "x.csv"), "--start-row", str(start)]
     )
     assert ran.exit_code == 0, ran.output
-    got = np.array([float(line.split(",")[1]) for line in ran.stdout.splitlines()[1:]])
+    got = np.array([float(line.split(",")[2]) for line in ran.stdout.splitlines()[1:]])
     np.testing.assert_allclose(got, want, rtol=1e-6)
     assert (
         f"the first input row is row {start} of the training CSV (hourly rows from 2010-01-01" in ran.stderr
     )
+    # the dates alone give the same row (no --start-row), and each output is indexed by its forecast hour
+    ran = CliRunner().invoke(cli, ["run", str(tmp_path / "b"), str(tmp_path / "x.csv")])
+    assert ran.exit_code == 0, ran.output
+    lines = ran.stdout.splitlines()
+    assert lines[0] == "step,when,load[t+1],warmup" and f"row {start} of the training CSV" in ran.stderr
+    np.testing.assert_allclose([float(v.split(",")[2]) for v in lines[1:]], want, rtol=1e-6)
+    assert [v.split(",")[1] for v in lines[1:]] == [str(h + np.timedelta64(1, "h")) + ":00" for h in hours]
+    assert "from its date" in ran.stderr and "the first 5 outputs are warm-up" in ran.stderr
+    # the counter is float64: a stream past 2**24 rows keeps its phase (a day is 24 rows here)
+    far = start + 24 * 2**20  # 25,165,824 rows later: same hour of the day
+    assert far > 2**24 and manifest.state[-1].dtype == "float64"
+    later = session.run(x[None], state={"step0": np.full((1, 1, 1), far, np.float64)}).output[0, :, 0]
+    np.testing.assert_allclose(later, want, rtol=1e-6)
+    ran = CliRunner().invoke(
+        cli, ["run", str(tmp_path / "b"), str(tmp_path / "x.csv"), "--start-row", str(far)]
+    )
+    assert ran.exit_code == 0, ran.output
+    got = np.array([float(line.split(",")[2]) for line in ran.stdout.splitlines()[1:]])
+    np.testing.assert_allclose(got, want, rtol=1e-6)

@@ -51,11 +51,17 @@ def test_bundled_run_prints_a_summary_and_resume_extends_it(tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
     assert lines[0].startswith("best val rmse ")
-    assert (
-        lines[1].startswith("test rmse ") and "vs persistence baseline" in lines[1] and "(ratio " in lines[1]
-    )
-    assert lines[2] == f"checkpoint {out / 'model.safetensors'}"
+    assert lines[1].startswith("test rmse ") and " baseline " in lines[1] and "(ratio " in lines[1]
     summary = json.loads((out / "summary.json").read_text())
+    scores = {b["name"]: b["metric"] for b in summary["baselines"]}
+    shown = ", ".join(f"{summary['test_metric'] / v:.2f}x {k} ({v:.4g})" for k, v in scores.items())
+    assert lines[2] == f"simple forecasts: {shown}" and set(scores) == {
+        "persistence",
+        "seasonal naive (11)",  # yearly rows: the sunspot cycle, from the autocorrelation
+        "training mean",
+    }
+    assert summary["baseline_metric"] == min(scores.values())  # the verdict is against the strongest
+    assert lines[3] == f"checkpoint {out / 'model.safetensors'}"
     assert f"{summary['test_metric']:.4g}" in lines[1] and f"{summary['baseline_metric']:.4g}" in lines[1]
     assert "epoch 2/2 loss " in result.stderr and "(* = the best validation metric so far" in result.stderr
     again = invoke("--out", out, "--resume", "--epochs", "3")

@@ -111,7 +111,8 @@ def test_two_processes_match_one_process_with_the_same_global_batch(runs):
 def test_only_rank_zero_reports_and_writes(runs):
     root, proc = runs
     lines = proc.stdout.strip().splitlines()
-    assert len(lines) == 3 and lines[0].startswith("best val rmse ") and lines[2].startswith("checkpoint ")
+    assert len(lines) == 4 and lines[0].startswith("best val rmse ") and lines[3].startswith("checkpoint ")
+    assert lines[2].startswith("simple forecasts: ")  # persistence, seasonal naive (11), training mean
     assert proc.stderr.count("epoch 2/2 loss ") == 1 and "error" not in proc.stderr.lower()
     names = sorted(p.name for p in (root / "ddp").iterdir())
     assert names == sorted(p.name for p in (root / "single").iterdir())

@@ -77,12 +77,16 @@ def test_impossible_differences_are_refused(tmp_path):
         load_dataset(DataConfig(path=str(path), columns=("ar",), target=("walk",), difference="1"))
     plain = tmp_path / "plain.csv"
     plain.write_text("v\n" + "\n".join(str(v) for v in _series()["walk"]) + "\n")
-    with pytest.raises(InputError, match="--difference season: needs a time column with a season"):
+    with pytest.raises(InputError, match="--difference season: needs a season"):
         load_dataset(DataConfig(path=str(plain), difference="season"))
 
 
 def _model(tmp_path, target, difference="auto", cell="lstm"):
-    path = _csv(tmp_path, _series())
+    columns = _series()
+    if target == "drift":  # a weekly shape whose level wanders: the seasonal change has a unit root
+        rng = np.random.default_rng(7)
+        columns = {"drift": columns["season"] + np.cumsum(rng.normal(0, 0.5, len(columns["season"])))}
+    path = _csv(tmp_path, columns)
     data = load_dataset(DataConfig(path=str(path), target=(target,), window=8, difference=difference))
     torch.manual_seed(0)
     config = derive_model_config(ModelConfig(cell=cell, hidden_size=6), data)
@@ -91,8 +95,11 @@ def _model(tmp_path, target, difference="auto", cell="lstm"):
     return model, data
 
 
-@pytest.mark.parametrize("target,cell", [("walk", "lstm"), ("season", "gru")])
-def test_levels_out_equal_a_numpy_computation_in_raw_units(tmp_path, target, cell):
+@pytest.mark.parametrize(
+    "target,cell,want",
+    [("walk", "lstm", "first"), ("season", "gru", "season"), ("drift", "lstm", "season+first")],
+)
+def test_levels_out_equal_a_numpy_computation_in_raw_units(tmp_path, target, cell, want):
     model, data = _model(tmp_path, target, cell=cell)
     info, t = data.info, data.info.transform
     raw = data.test.x[0].astype(np.float64)  # [time, columns] levels, raw units
@@ -105,17 +112,20 @@ def test_levels_out_equal_a_numpy_computation_in_raw_units(tmp_path, target, cel
     c = t.targets[0]
     past = np.concatenate([np.repeat(raw[:1], period, axis=0), raw])  # rows t-period .. t
     feats = np.where(t.changed, raw - past[period - 1 : -1], raw)
-    if t.difference == "season":
+    if t.difference in ("season", "season+first"):
         feats[:, c] = raw[:, c] - past[:-period, c]
     feats = (feats - t.feature_mean) / t.feature_std
     with torch.no_grad():
         core, _ = SequenceModel.forward(model, torch.tensor(feats[None], dtype=torch.float32))
     change = core[0].numpy().astype(np.float64) * info.output_std + t.change_mean
     base = raw[:, c] if t.difference == "first" else past[1 : 1 + len(raw), c]  # y[t], or y[t+1-P]
+    if t.difference == "season+first":
+        base = base + raw[:, c] - past[: len(raw), c]  # + y[t] - y[t-P]
+    assert t.difference == want
     assert np.allclose(got[:, 0], base + change[:, 0], rtol=1e-5, atol=1e-4 * info.output_std[0])
 
 
-@pytest.mark.parametrize("target", ["walk", "season"])
+@pytest.mark.parametrize("target", ["walk", "season", "drift"])
 def test_a_stream_step_by_step_gives_the_whole_sequence(tmp_path, target):
     model, data = _model(tmp_path, target)
     info = data.info
@@ -129,7 +139,7 @@ def test_a_stream_step_by_step_gives_the_whole_sequence(tmp_path, target):
     assert torch.allclose(torch.cat(pieces, dim=1), whole, atol=1e-5)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(state, final, strict=True))
     assert len(final) == len(model.state_names) and model.state_names[-1] == (
-        "y_hist" if target == "season" else "primed"
+        "y_hist" if target in ("season", "drift") else "primed"
     )
 
 

@@ -132,7 +132,7 @@ def test_the_verdict_names_the_baseline_when_the_model_does_not_beat_it():
     worse = TrainingSummary("rmse", test_metric=1.25, baseline="persistence", baseline_metric=0.5,
                             processes=1, seconds=1, **common)  # fmt: skip
     assert worse.verdict() == (
-        "not better than persistence on the test split (rmse 1.25 vs 0.5, ratio 2.50): do not ship this model"
+        "not better than persistence on the test split (rmse 1.25 vs 0.5, 2.50x persistence): do not ship this model"
     )
     better = TrainingSummary("accuracy", test_metric=0.9, baseline="majority", baseline_metric=0.1,
                              processes=1, seconds=1, **common)  # fmt: skip

@@ -121,3 +121,39 @@ def test_calendar_cycles_and_their_phase_at_row_0(start, step, rows, want):
     assert [name for name, _, _ in found] == [name for name, _, _ in want]
     for (_, steps, phase), (_, want_steps, want_phase) in zip(found, want, strict=True):
         assert steps == pytest.approx(want_steps) and phase == pytest.approx(want_phase)
+
+
+@pytest.mark.parametrize(
+    "cell,want",
+    [
+        ("Jan 1980", "1980-01-01T00:00:00"),
+        ("1980 Jan", "1980-01-01T00:00:00"),
+        ("January 1980", "1980-01-01T00:00:00"),
+        ("Sep-1980", "1980-09-01T00:00:00"),
+        ("01/1980", "1980-01-01T00:00:00"),
+        ("1980M11", "1980-11-01T00:00:00"),
+        ("Q3 1980", "1980-07-01T00:00:00"),
+        ("2010-01-01T13:00+02:00", "2010-01-01T11:00:00"),
+        ("2010-01-01T13:00:00Z", "2010-01-01T13:00:00"),
+    ],
+)
+def test_more_date_forms_parse_to_utc(cell, want):
+    assert parse_time(cell) == np.datetime64(want)
+
+
+def test_an_offset_series_across_a_dst_fall_back_is_in_order(tmp_path):
+    # Europe/Berlin, 2021-10-31: 02:00+02:00, 02:00+01:00 (the local hour repeats, UTC does not)
+    cells = ["2021-10-31T01:00:00+02:00", "2021-10-31T02:00:00+02:00", "2021-10-31T02:00:00+01:00"]
+    cells += [f"2021-10-31T{h:02d}:00:00+01:00" for h in range(3, 24)]
+    path = _csv(tmp_path, "when,v", [f"{c},{i}" for i, c in enumerate(cells)])
+    table = read_table(path)
+    assert table.time.step == "hourly" and table.time.gaps == 0 and table.time.first == "2021-10-30T23:00:00"
+
+
+def test_a_column_that_is_nearly_dates_names_the_cell(tmp_path):
+    rows = [f"{m} 1980,{i}" for i, m in enumerate(["Jan", "Feb", "Mar", "Aprl", "May"])]
+    path = _csv(tmp_path, "month,v", rows)
+    with pytest.raises(
+        InputError, match=r"line 5, column 'month': 'Aprl 1980' is not a time like 'Jan 1980'"
+    ):
+        read_table(path)

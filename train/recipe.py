@@ -1,0 +1,95 @@
+"""The defaults a sequence classifier gets from its data (what ``"auto"``, ``None`` and ``0`` in
+:class:`ModelConfig`/:class:`TrainConfig` resolve to), said in one ``model:`` line.
+
+Sequence classification (many_to_one classes from feature sequences, the UCR/UEA kind of data:
+tens to hundreds of labelled series, tens to thousands of steps) trains a bidirectional recurrence
+on per-series z-normalised inputs (univariate series only: across channels the levels carry the
+class, e.g. which sensor reads highest), behind a strided Conv1d front end when the series are long, and
+pools its outputs over time (mean and max) instead of reading the last step; batches are an eighth
+of the training set (4 to 32), and epochs enough for about 1500 updates (60 to 400, patience a
+quarter of them), so a tiny set still trains long enough; accuracy ties on a small validation split
+go to the lower validation loss (loop.py). Measured in
+docs/classification.md. Everything else keeps the plain defaults: last step, no front end, batch 32.
+A flag given by the user (or a bundled preset) always wins, as everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from .config import ModelConfig, TrainConfig
+from .splits import Dataset
+
+STEPS_AFTER_FRONT = 64  # the front end's stride brings long series down to about this many steps
+BATCH_SHARE = 8  # batch = training samples / this, clamped to 4..32
+PLAIN_BATCH = 32
+PLAIN_EPOCHS, PLAIN_PATIENCE = 60, 15
+UPDATES, MAX_EPOCHS = 1500, 400  # a classifier trains for about this many steps (early stopping aside)
+
+
+def is_sequence_classifier(dataset: Dataset) -> bool:
+    """many_to_one class labels from float feature sequences."""
+    info = dataset.info
+    return info.topology == "many_to_one" and info.output_kind == "classes" and info.input_kind == "features"
+
+
+def resolve(
+    model: ModelConfig, train: TrainConfig, dataset: Dataset, world_size: int = 1
+) -> tuple[ModelConfig, TrainConfig, str | None]:
+    """Fill the fields left to the data; the ``model:`` line describing a classifier recipe (or None)."""
+    steps = int(dataset.train.x.shape[1])
+    recipe = is_sequence_classifier(dataset)
+    chosen = {
+        "bidirectional": recipe if model.bidirectional is None else model.bidirectional,
+    }
+    whole = recipe and chosen["bidirectional"]  # pooling etc. read the whole sequence
+    chosen["pool"] = ("meanmax" if whole else "last") if model.pool == "auto" else model.pool
+    univariate = dataset.train.x.ndim == 3 and dataset.train.x.shape[2] == 1
+    chosen["znorm"] = bool(whole and univariate) if model.znorm is None else model.znorm
+    if model.downsample == 0:
+        chosen["downsample"] = max(1, math.ceil(steps / STEPS_AFTER_FRONT)) if whole else 1
+    model = dataclasses.replace(model, **chosen)
+    batch = train.batch_size
+    if batch == 0:
+        batch = min(PLAIN_BATCH, max(4, len(dataset.train) // BATCH_SHARE)) if recipe else PLAIN_BATCH
+        batch = -(-batch // world_size) * world_size  # a multiple of the processes
+    epochs = train.epochs or (_classifier_epochs(len(dataset.train), batch) if recipe else PLAIN_EPOCHS)
+    patience = train.patience
+    if patience is None:
+        patience = max(PLAIN_PATIENCE, epochs // 4) if recipe else PLAIN_PATIENCE
+    train = dataclasses.replace(train, batch_size=batch, epochs=epochs, patience=patience)
+    return model, train, describe(model, train, steps) if recipe else None
+
+
+def _classifier_epochs(samples: int, batch: int) -> int:
+    """Enough epochs for about UPDATES optimiser steps (a tiny set has few steps per epoch)."""
+    per_epoch = max(1, math.ceil(samples / batch))
+    return min(MAX_EPOCHS, max(PLAIN_EPOCHS, math.ceil(UPDATES / per_epoch)))
+
+
+def plain_defaults(model: ModelConfig) -> dict[str, object]:
+    """The plain values of the fields still left to the data: one direction, last step, no front end."""
+    plain = {"bidirectional": False, "pool": "last", "znorm": False, "downsample": 1}
+    unset = {"bidirectional": None, "pool": "auto", "znorm": None, "downsample": 0}
+    return {
+        k: v for k, v in plain.items() if getattr(model, k) == unset[k] and getattr(model, k) is not False
+    }
+
+
+def describe(model: ModelConfig, train: TrainConfig, steps: int) -> str:
+    """One line: what the classifier reads and how."""
+    parts = [f"{'bidirectional ' if model.bidirectional else ''}{model.cell.upper()} {model.hidden_size}"]
+    if model.znorm:
+        parts.append("each series z-normalised")
+    if model.downsample > 1:
+        parts.append(
+            f"strided Conv1d front end x{model.downsample} ({steps} -> {math.ceil(steps / model.downsample)} steps)"
+        )
+    parts.append(
+        {"last": "reads the last step", "mean": "mean over time", "max": "max over time"}.get(
+            model.pool, "mean and max over time"
+        )
+    )
+    parts.append(f"batch {train.batch_size}, up to {train.epochs} epochs (patience {train.patience})")
+    return "sequence classifier: " + ", ".join(parts)
