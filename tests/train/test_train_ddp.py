@@ -157,6 +157,8 @@ def test_a_ddp_checkpoint_exports_like_a_single_process_one(runs, tmp_path):
     assert abs(got - want).max() < 1e-4
 
 
+@pytest.mark.slow  # a third torchrun launch; the fast suite holds every rank stopping together in
+# test_train_ddp_group.py (a NaN on one rank, a failure in one rank), in one spawned group
 def test_a_diverging_run_stops_both_processes_with_one_message(tmp_path):
     out = tmp_path / "run"
     flags = ["--lr", "1e6", "--optimizer", "sgd", "--clip-grad-norm", "0", "--out", out]
