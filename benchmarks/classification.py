@@ -168,13 +168,19 @@ def train_and_score(train: dict, test: dict, flags: list[str], work: Path) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sets", nargs="+", type=Path)
+    parser.add_argument("sets", nargs="*", type=Path)
+    parser.add_argument("--smoke", action="store_true", help="one committed set, 1 epoch, no DTW (for CI)")
     parser.add_argument("--flags", default="", help="extra edgernn train flags, e.g. '--epochs 5'")
     parser.add_argument("--no-dtw", action="store_true")
     parser.add_argument("--no-baselines", action="store_true", help="only train (baselines known)")
     parser.add_argument("--no-train", action="store_true", help="only the 1-NN baselines")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if args.smoke:
+        _smoke()
+        return
+    if not args.sets:
+        parser.error("name at least one set folder (or --smoke)")
     rows = []
     for folder in args.sets:
         train, test = load_set(folder)
@@ -193,6 +199,15 @@ def main() -> None:
         print(json.dumps(row), flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
+
+
+def _smoke() -> None:
+    """CI's smoke run: the committed BasicMotions set, trained 1 epoch, scored through Session."""
+    data = Path(__file__).resolve().parents[1] / "tests" / "data" / "classification"
+    with tempfile.TemporaryDirectory() as tmp:
+        arrays = [dict(np.load(data / f"BasicMotions_{s}.npz")) for s in ("train", "test")]
+        row = train_and_score(*arrays, ["--epochs", "1"], Path(tmp))
+    print(f"classification: BasicMotions, 1 epoch, accuracy {row.get('accuracy')} -> smoke")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,17 @@ def test_vs_torch_smoke_prints_its_ratios_last():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "name", ["overhead.py", "quant_speed.py", "startup.py", "stream_batcher.py", "peers.py"]
+    "name",
+    ["overhead.py", "quant_speed.py", "startup.py", "stream_batcher.py", "peers.py", "classification.py"],
 )
 def test_other_benchmarks_smoke(name):
     assert "smoke" in smoke(name)[-1]
+
+
+def test_every_benchmark_script_has_a_smoke_mode():
+    """`.ci/run` runs ``python benchmarks/NAME.py --smoke`` for every script there (a script without
+    the flag stops CI with a usage error)."""
+    scripts = sorted(BENCHMARKS.glob("[a-z]*.py"))
+    assert len(scripts) >= 10
+    lacking = [p.name for p in scripts if '"--smoke"' not in p.read_text(encoding="utf-8")]
+    assert not lacking, lacking

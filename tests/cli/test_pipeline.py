@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,6 +19,8 @@ from click.testing import CliRunner  # noqa: E402
 
 from edgernn.cli import cli  # noqa: E402
 from edgernn.runtime.bundle import Bundle  # noqa: E402
+
+SHIM = Path(__file__).resolve().parents[1] / "shim"  # counts what a process opens (see its docstring)
 
 # it checks loss.png, so in-process training draws it (tests/conftest.py)
 pytestmark = pytest.mark.plots
@@ -57,14 +64,37 @@ def _check_outputs(out):
     return summary
 
 
+def _check_economy(log: Path) -> None:
+    """Each stage is handed what the previous one returned: at most 8 onnxruntime sessions in all the
+    run's processes (export's fp32 verification and its staged bundle through edgernn.runtime, quantize's
+    fp32 reference and 4 int8 weight settings, the profiled int8; fp32 profiles quantize's reference),
+    the test split and the training records never read back, the run's configs opened at most 3 times
+    (written by training, written into the bundle, hashed there), the bundle's manifest read at most 3
+    times, the PyTorch module built once (training's own, also timed as the PyTorch baseline)."""
+    lines = [line.split("\t") for line in log.read_text().splitlines()]
+    counts = Counter(kind for _, kind, _ in lines)
+    assert 1 <= counts["session"] <= 8, counts
+    assert counts["eval_read"] <= 1, [w for _, k, w in lines if k == "eval_read"]
+    opens = Counter(what for _, kind, what in lines if kind == "open")
+    assert opens["config.json"] <= 3 and opens["metrics.jsonl"] <= 1, opens
+    assert counts["bundle_load"] <= 3, counts  # each reads the bundle's manifest.json
+    assert counts["model_built"] == 1, counts
+
+
 def test_pipeline_on_bundled_data(tmp_path):
+    """The whole pipeline in a fresh process, counted by tests/shim/sitecustomize.py as it runs."""
+    log = tmp_path / "count.log"
+    env = {**os.environ, "PYTHONPATH": str(SHIM), "EDGERNN_COUNT_LOG": str(log)}
     args = "pipeline --dataset sunspots --epochs 2 --profile-iters 5 --out".split() + [str(tmp_path / "p")]
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 0, result.output
-    assert "6/6 report" in result.output and "Variants (CPU, 1 thread, batch 1)" in result.output
-    assert f"report: {tmp_path / 'p' / 'report.md'}" in result.output
-    assert "**" not in result.output and "`" not in result.output  # the console gets no markdown
+    code = f"import sys; sys.argv = ['edgernn', *{args!r}]; from edgernn.cli import main; main()"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    output = proc.stdout
+    assert "6/6 report" in output and "Variants (CPU, 1 thread, batch 1)" in output
+    assert f"report: {tmp_path / 'p' / 'report.md'}" in output
+    assert "**" not in output and "`" not in output  # the console gets no markdown
     _check_outputs(tmp_path / "p")
+    _check_economy(log)
 
 
 def test_pipeline_bad_input_is_one_line(tmp_path):

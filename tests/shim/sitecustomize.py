@@ -2,7 +2,7 @@
 bundle loads, manifest parses, eval.npz reads, opens of the run's and bundle's JSON files and
 constructions of the PyTorch model, one line each in $EDGERNN_COUNT_LOG.
 
-Used by tests/cli/test_pipeline_economy.py as ``PYTHONPATH=tests/shim``; Python imports this module
+Used by tests/cli/test_pipeline.py (test_pipeline_on_bundled_data) as ``PYTHONPATH=tests/shim``; Python imports this module
 at start-up, and it patches the counted functions right after their modules first load.
 """
 
