@@ -30,7 +30,7 @@ class TrainingSummary:
     processes: int
     seconds: float
     baselines: tuple[BaselineScore, ...] = ()  # every simple forecast scored (series: persistence, ...)
-    test_samples: int = 0  # samples in the test split (0: not recorded)
+    test_samples: int = 0  # what the test metric averages over: samples, or a series' scored steps
     notes: tuple[str, ...] = ()  # how the baselines were computed (subsampling), one line each
 
     def caveat(self) -> str | None:

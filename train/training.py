@@ -45,7 +45,7 @@ from .recipe import plain_defaults, resolve
 from .records import TrainingSummary
 from .report import ProgressHook, RunWriter, plot_losses, read_metrics
 from .run import CONFIG_FILE, SUMMARY_FILE, RunInfo, TrainedRun, config_dict, read_run_info
-from .splits import Dataset
+from .splits import Dataset, Split
 
 _CALIB_SAMPLES = 64
 _RESUMABLE_CHANGES = ("epochs", "device", "threads")
@@ -236,6 +236,16 @@ def run_training(
     return TrainedRun(info, model, arrays, tuple(writer.records), cluster.rank)
 
 
+def _scored(test: Split, topology: str) -> int:
+    """What the test metric averages over: the samples, or for a sequence of outputs (a CSV series
+    is one long test sequence) its scored steps."""
+    if test.mask is not None:
+        return int(test.mask.sum())
+    if topology == "many_to_many":
+        return int(test.y.shape[0] * test.y.shape[1]) if test.y.ndim >= 2 else len(test)
+    return len(test)
+
+
 def _open_run(
     cluster: Cluster,
     out: Path,
@@ -320,7 +330,7 @@ def _finish(
         checkpoint=str(out / WEIGHTS_FILE),
         processes=cluster.world_size,
         seconds=round(seconds, 2),
-        test_samples=len(test),
+        test_samples=_scored(test, info.topology),
         baselines=scores if len(scores) > 1 else (),
         notes=tuple(notes),
     )

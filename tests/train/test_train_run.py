@@ -146,3 +146,13 @@ def test_broken_run_directories(sun_run, tmp_path):
     (run / "config.json").write_text(json.dumps(doc))
     with pytest.raises(RunError, match="expected version 1, got 7"):
         load_run(run)
+
+
+def test_a_series_small_test_caveat_counts_scored_steps_not_sequences(tmp_path):
+    """A CSV series is one long test sequence: its verdict rests on the scored steps, so a test split
+    of 1 sequence with dozens of steps gets no 'too little data' warning (it did: "holds 1 samples")."""
+    model_cfg, train_cfg = tiny(cell="gru", epochs=1)
+    trained = run_training(RunConfig(SUNSPOTS, model_cfg, train_cfg), tmp_path / "r", console=QUIET)
+    test = load_dataset(SUNSPOTS).test
+    assert len(test) == 1 and trained.summary.test_samples == int(test.mask.sum()) >= 30
+    assert trained.summary.caveat() is None
