@@ -265,33 +265,22 @@ def _compute(
     dated: Any,
     lengths: np.ndarray | None = None,
 ) -> tuple[Table, list[Any]]:
-    with np.errstate(all="ignore"):  # in the worker thread: numpy's error state is per thread
-        return _compute_quietly(session, x, stream, echo, notes, state, dated, lengths)
-
-
-def _compute_quietly(
-    session: Any,
-    x: np.ndarray,
-    stream: bool,
-    echo: bool,
-    notes: list[str],
-    state: dict[str, np.ndarray] | None,
-    dated: Any,
-    lengths: np.ndarray | None = None,
-) -> tuple[Table, list[Any]]:
-    """An overflow in de-normalising is data (counted by :func:`_warn_not_finite`), not a stderr line."""
+    """Run (or stream) ``x`` into a table. An overflow in de-normalising is data (counted by
+    :func:`_warn_not_finite`), not a stderr line; numpy's error state is per thread, so it is set
+    here, in the worker thread that computes."""
     frames = session.signature.x.time_axis is None  # third-party frame models: each row is one call
     table = Table(session, batch=x.shape[0] if not frames else 1, stepped=stream or frames, dated=dated)
-    if stream or frames:
-        results = _stream(session, x, frames, table, echo=stream and echo, notes=notes, state=state)
-        if echo and not stream:
-            _print(table.header, table.rows)
-    else:
-        results = [session.run(x, lengths=lengths, state=state)]
-        _say(notes)
-        table.add(results[0])
-        if echo:
-            _print(table.header, table.rows)
+    with np.errstate(all="ignore"):
+        if stream or frames:
+            results = _stream(session, x, frames, table, echo=stream and echo, notes=notes, state=state)
+            if echo and not stream:
+                _print(table.header, table.rows)
+        else:
+            results = [session.run(x, lengths=lengths, state=state)]
+            _say(notes)
+            table.add(results[0])
+            if echo:
+                _print(table.header, table.rows)
     return table, results
 
 
