@@ -46,6 +46,8 @@ class PipelineConfig:
     max_metric_drop: float = 0.01  # quantize refuses variants more than 1 % (relative) worse
     overwrite: bool = False  # replace a previous pipeline output in `out` (never other folders)
     resume: bool = False  # continue a previous pipeline output: its training, then every later stage
+    exporter: str = "auto"  # export: auto | torchscript | dynamo (as `edgernn export --exporter`)
+    opset: int = 17
     atol: float | None = None  # export gate tolerances (None: 1e-5, or 1e-4 on a classifier's logits)
     rtol: float = 1e-4
     # the streaming checks' atol: state chained through many calls adds float32 rounding (1.3e-5 seen
@@ -182,9 +184,16 @@ def _export(
     """Export with the gate options given; the checks passed, and any recorded warning, one line each."""
     from edgernn.export.from_run import export_trained
 
-    stream_atol = max(config.stream_atol, config.atol or 0.0)
-    gate = {"atol": config.atol, "rtol": config.rtol, "stream_atol": stream_atol}
-    exported = export_trained(trained, bundle, eval_data=data, **gate)
+    exported = export_trained(
+        trained,
+        bundle,
+        eval_data=data,
+        exporter=config.exporter,
+        opset=config.opset,
+        atol=config.atol,
+        rtol=config.rtol,
+        stream_atol=max(config.stream_atol, config.atol or 0.0),
+    )
     console.print(
         f"{len(exported.checks) - len(exported.warnings)} checks passed; max abs diff "
         f"{exported.max_abs_diff:.2e} ({exported.exporter})"

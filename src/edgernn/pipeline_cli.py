@@ -7,12 +7,13 @@ from typing import Any
 
 import click
 
+from edgernn.export.cli import gate_options
 from edgernn.runtime.flags import FiniteFloat, count_range
 from edgernn.train.cli import train_options
 
 
-def _gate_options(func: Any) -> Any:
-    """The export gate's tolerances, as ``edgernn export`` takes them."""
+def _pipeline_options(func: Any) -> Any:
+    func = gate_options(func)  # --exporter, --opset, --atol, --rtol, as `edgernn export` takes them
     func = click.option(
         "--stream-atol",
         type=FiniteFloat(min=0),
@@ -20,17 +21,6 @@ def _gate_options(func: Any) -> Any:
         show_default=True,
         help="Export gate: atol of the streaming checks (state chained through many calls).",
     )(func)
-    func = click.option("--rtol", type=FiniteFloat(min=0), default=1e-4, show_default=True)(func)
-    return click.option(
-        "--atol",
-        type=FiniteFloat(min=0),
-        default=None,
-        help="Export gate tolerance [default: 1e-5; 1e-4 on a classifier's logits].",
-    )(func)
-
-
-def _pipeline_options(func: Any) -> Any:
-    func = _gate_options(func)
     func = click.option(
         "--require-baseline",
         is_flag=True,
@@ -64,6 +54,8 @@ def pipeline_command(
     overwrite: bool,
     resume: bool,
     require_baseline: bool,
+    exporter: str,
+    opset: int,
     atol: float | None,
     rtol: float,
     stream_atol: float,
@@ -92,6 +84,8 @@ def pipeline_command(
         torch_baseline=not no_torch_baseline,
         overwrite=overwrite,
         resume=resume,
+        exporter=exporter,
+        opset=opset,
         atol=atol,
         rtol=rtol,
         stream_atol=stream_atol,
