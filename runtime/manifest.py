@@ -16,7 +16,7 @@ from typing import Any, TypeVar, Union
 
 from .errors import BundleError, EdgernnError
 from .records import SeriesRecord, Validation, VariantRecord
-from .vocab import CELLS, INPUT_KINDS, OUTPUT_KINDS, ROLE_MODEL, TOPOLOGIES, VARIANTS
+from .vocab import CELLS, INPUT_KINDS, OUTPUT_KINDS, ROLE_MODEL, TENSOR_DTYPES, TOPOLOGIES, VARIANTS
 
 SCHEMA_VERSION = 1
 MAX_SIZE = 1 << 31  # no size or dim of a recurrent model comes near this
@@ -68,6 +68,34 @@ class StateSpec:
 
 
 @dataclass(frozen=True)
+class TensorSpec:
+    """A further named graph input or output beside ``x``, ``lengths``, the state and ``y``.
+
+    The general export contract: a module that takes several tensors (positional, keyword, or
+    inside a dict/tuple/dataclass), or returns more than ``y``, keeps each one as a named graph
+    input or output. Dims are ints (fixed), ``"batch"`` (x's batch), ``"time"`` (x's time axis:
+    the tensor runs step for step with x, and a stream slices it with x), or a name of its own
+    (``"memory_time"``: a length independent of x's).
+    """
+
+    name: str  # the graph's name for it, e.g. "encoder_outputs" or "x.encoder_cat"
+    shape: tuple[Dim, ...]
+    dtype: str = "float32"  # one of TENSOR_DTYPES
+    module: str | None = None  # where the module takes or gives it, e.g. "forward(memory=...)", "x['cat']"
+    low: float | None = None  # integer inputs: the smallest valid value (embedding ids), inclusive
+    high: float | None = None  # integer inputs: the largest valid value, inclusive
+
+    @property
+    def batched(self) -> bool:
+        return "batch" in self.shape
+
+    @property
+    def timed(self) -> bool:
+        """Runs step for step with x (has x's time axis)."""
+        return "time" in self.shape
+
+
+@dataclass(frozen=True)
 class FileEntry:
     """A file of the bundle with its checksum; ``variant`` tells which model it is."""
 
@@ -97,6 +125,8 @@ class Manifest:
     validation: Validation | None = None  # filled by export's verification gate
     quantization: dict[str, VariantRecord] | None = None  # filled by quantize, per variant
     series: SeriesRecord | None = None  # forecasts from a CSV: time index and what the graph differences
+    inputs: tuple[TensorSpec, ...] = ()  # further named inputs (the general contract), in graph order
+    outputs: tuple[TensorSpec, ...] = ()  # further named outputs after y (the general contract)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -124,6 +154,7 @@ class Manifest:
                 _check_choice(f"files[{path!r}].variant", entry.variant, VARIANTS)
             _check_size(f"files[{path!r}].size_bytes", entry.size_bytes, low=0, high=1 << 62)
         _check_sizes(self)
+        _check_tensors(self)
 
     @property
     def streamable(self) -> bool:
@@ -183,6 +214,32 @@ def _check_sizes(m: Manifest) -> None:
                 _check_size(f"state[{i}].shape", d)
             elif not d.isprintable() or not d:
                 raise BundleError(f"manifest field 'state[{i}].shape': expected ints or dim names, got {d!r}")
+
+
+def _check_tensors(m: Manifest) -> None:
+    """Further inputs/outputs: known dtypes, printable dims, and no name used twice in the graph."""
+    taken = {m.input.name, m.output.name, *(s.input for s in m.state), *(s.output for s in m.state)}
+    if m.input.lengths:
+        taken.add(m.input.lengths)
+    for field_name, specs in (("inputs", m.inputs), ("outputs", m.outputs)):
+        for i, spec in enumerate(specs):
+            where = f"{field_name}[{i}]"
+            if not spec.name or not spec.name.isprintable() or spec.name in taken:
+                raise BundleError(
+                    f"manifest field '{where}.name': expected a printable name not used by another "
+                    f"graph input or output, got {spec.name!r}"
+                )
+            taken.add(spec.name)
+            _check_choice(f"{where}.dtype", spec.dtype, TENSOR_DTYPES)
+            for d in spec.shape:
+                if isinstance(d, int):
+                    _check_size(f"{where}.shape", d)
+                elif not d or not d.isprintable():
+                    raise BundleError(
+                        f"manifest field '{where}.shape': expected ints or dim names, got {d!r}"
+                    )
+            if (spec.low is not None or spec.high is not None) and spec.dtype == "float32":
+                raise BundleError(f"manifest field '{where}.low': a value range is for integer inputs only")
 
 
 def _check_choice(name: str, value: str | None, choices: tuple[str, ...]) -> None:

@@ -20,6 +20,7 @@ QUANTIZE_TMP_PREFIX = ".quantize-"  # quantize's private folder inside the bundl
 
 # -- model variants --------------------------------------------------------------------------------
 FP32, INT8, INT8_STATIC, FP16 = "fp32", "int8", "int8-static", "fp16"
+TENSOR_DTYPES = ("float32", "int64", "int32", "bool")  # dtypes of further named inputs/outputs
 VARIANTS = (FP32, INT8, INT8_STATIC, FP16)  # every variant a bundle may list
 QUANTIZED_VARIANTS = VARIANTS[1:]  # what `edgernn quantize` makes
 VARIANT_FILES = {

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 
 import pytest
 from bundles import lstm_manifest
 
 from edgernn.runtime.errors import BundleError
-from edgernn.runtime.manifest import SCHEMA_VERSION, Manifest, StateSpec
+from edgernn.runtime.manifest import SCHEMA_VERSION, Manifest, StateSpec, TensorSpec
 
 
 def test_round_trip_through_json_is_exact():
@@ -76,3 +78,28 @@ def test_min_length_defaults_to_one_and_must_be_positive():
     assert Manifest.from_dict(_data(input__min_length=3)).input.min_length == 3
     with pytest.raises(BundleError, match=r"manifest field 'input.min_length': expected >= 1, got 0"):
         Manifest.from_dict(_data(input__min_length=0))
+
+
+def test_further_named_inputs_and_outputs_round_trip_and_are_checked():
+    """The general contract's named tensors: parsed back exactly; a taken name, an unknown dtype or
+    a value range on a float input names the field."""
+    memory = TensorSpec("memory", ("memory_time", "batch", 8), module="forward(memory=...)")
+    ids = TensorSpec("x.cat", ("batch", "time"), "int64", module="x['cat']", low=0, high=11)
+    manifest = dataclasses.replace(
+        lstm_manifest(), inputs=(memory, ids), outputs=(TensorSpec("attn", ("batch", "time")),)
+    )
+    again = Manifest.from_dict(json.loads(json.dumps(manifest.to_dict())))
+    assert again == manifest and again.inputs[1].timed and not again.inputs[0].timed
+    assert lstm_manifest().inputs == () and Manifest.from_dict(_data()).outputs == ()  # older bundles
+    cases = [
+        ({"name": "h0", "shape": [1]}, "'inputs[0].name': expected a printable name not used by another"),
+        (
+            {"name": "m", "shape": [1], "dtype": "float64"},
+            "'inputs[0].dtype': expected one of float32, int64",
+        ),
+        ({"name": "m", "shape": ["batch"], "low": 0}, "'inputs[0].low': a value range is for integer inputs"),
+        ({"name": "m", "shape": [0]}, "'inputs[0].shape': expected an int in [1, "),
+    ]
+    for spec, message in cases:
+        with pytest.raises(BundleError, match=re.escape(message)):
+            Manifest.from_dict({**_data(), "inputs": [spec]})

@@ -86,6 +86,9 @@ def torchrun_train(*args, temp_dir: Path) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
 
 
+# The torchrun launches (about 10 s of both cores each) run in the slow suite. The fast suite holds
+# DDP's arithmetic in test_train_ddp_group.py (one spawned group: masked TBPTT, resume across process
+# counts, a NaN or a failure on one rank) and the launcher's argument hand-off below.
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """The same 2-epoch run through torchrun with 2 processes, and in this process alone."""
@@ -97,6 +100,7 @@ def runs(tmp_path_factory):
     return root, proc
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process_with_the_same_global_batch(runs):
     root, proc = runs
     assert_same_records(records(root / "ddp"), records(root / "single"))
@@ -108,6 +112,7 @@ def test_two_processes_match_one_process_with_the_same_global_batch(runs):
     assert ddp["best_epoch"] == single["best_epoch"] and ddp["stopped"] == single["stopped"] == "max_epochs"
 
 
+@pytest.mark.slow
 def test_only_rank_zero_reports_and_writes(runs):
     root, proc = runs
     lines = proc.stdout.strip().splitlines()
@@ -120,6 +125,7 @@ def test_only_rank_zero_reports_and_writes(runs):
     assert run_leftovers(root / "tmp") == []  # not even the launcher's torchelastic_* log folder
 
 
+@pytest.mark.slow
 def test_resume_a_two_process_run_in_one_process(runs, tmp_path):
     """N=2 -> M=1: the same global batches, so it continues like the single-process run."""
     root, _ = runs
@@ -132,6 +138,7 @@ def test_resume_a_two_process_run_in_one_process(runs, tmp_path):
     assert_same_tensors(tmp_path / "ddp" / "resume.safetensors", tmp_path / "single" / "resume.safetensors")
 
 
+@pytest.mark.slow
 def test_a_ddp_checkpoint_exports_like_a_single_process_one(runs, tmp_path):
     root, _ = runs
     model, _ = load_run(root / "ddp")
@@ -157,8 +164,7 @@ def test_a_ddp_checkpoint_exports_like_a_single_process_one(runs, tmp_path):
     assert abs(got - want).max() < 1e-4
 
 
-@pytest.mark.slow  # a third torchrun launch; the fast suite holds every rank stopping together in
-# test_train_ddp_group.py (a NaN on one rank, a failure in one rank), in one spawned group
+@pytest.mark.slow
 def test_a_diverging_run_stops_both_processes_with_one_message(tmp_path):
     out = tmp_path / "run"
     flags = ["--lr", "1e6", "--optimizer", "sgd", "--clip-grad-norm", "0", "--out", out]
