@@ -11,10 +11,12 @@ import numpy as np
 
 from edgernn.runtime import Session
 from edgernn.runtime.arrayfiles import check_arrays, read_npz
+from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import InputError
 from edgernn.runtime.manifest import Manifest
 from edgernn.runtime.metrics import task_metric
 from edgernn.runtime.records import Metric
+from edgernn.runtime.vocab import ROLE_DATA
 
 
 @dataclass(frozen=True)
@@ -118,3 +120,33 @@ def p50_latency_ms(session: Session, x: np.ndarray, *, warmup: int = 5, iters: i
         session.run(x)
         times.append(time.perf_counter_ns() - t0)
     return float(np.median(times)) / 1e6
+
+
+def bundle_eval_data(bundle: Bundle, eval_path: str | Path | None) -> EvalData:
+    """The data to score variants on: ``eval_path`` when given, else the evaluation data the bundle ships."""
+    if eval_path is not None:
+        return EvalData.load(eval_path)
+    data_files = [
+        rel for rel, e in bundle.manifest.files.items() if e.role == ROLE_DATA and rel.endswith(".npz")
+    ]
+    if not data_files:
+        raise InputError(
+            f"{bundle.root}: the bundle ships no evaluation data; pass --eval FILE.npz (arrays x, y) "
+            "to score the variants (and --calib FILE.npz for int8-static)"
+        )
+    return EvalData.load(bundle.file(data_files[0]))
+
+
+def check_eval_shape(bundle: Bundle, x: np.ndarray, what: str) -> None:
+    """Refuse ``what`` data (eval, calib) that does not fit the bundle's input, naming both shapes."""
+    spec = bundle.manifest.input
+    want = ("n", "time") if spec.kind == "tokens" else ("n", "time", spec.features)
+    ok = x.ndim == len(want) and (spec.kind == "tokens" or x.shape[-1] == spec.features)
+    ok = ok and (
+        np.issubdtype(x.dtype, np.integer) if spec.kind == "tokens" else np.issubdtype(x.dtype, np.number)
+    )
+    if not ok or len(x) == 0:
+        raise InputError(
+            f"{what} data for input {spec.name!r}: expected shape [{', '.join(map(str, want))}] "
+            f"({'int' if spec.kind == 'tokens' else 'float'}), got {list(x.shape)} {x.dtype}"
+        )

@@ -25,7 +25,6 @@ from edgernn.runtime.vocab import (
     INT8_STATIC,
     QUANTIZE_TMP_PREFIX,
     QUANTIZED_VARIANTS,
-    ROLE_DATA,
     VARIANT_FILES,
 )
 
@@ -33,7 +32,7 @@ from . import quantize_ops as ops
 from .bundle_update import bundle_lock, commit, private_copy, remove_stale_temps
 from .config import with_overrides
 from .errors import ExportError
-from .evaluate import EvalData, p50_latency_ms, score, score_stream
+from .evaluate import EvalData, bundle_eval_data, check_eval_shape, p50_latency_ms, score, score_stream
 from .variant_gate import gate, loads_in_isolation
 
 
@@ -147,11 +146,11 @@ def _quantize(loaded: Bundle, tmp: Path, config, eval_path, calib_path, eval_dat
     fp32_path = private_copy(loaded, tmp / "fp32")  # onnxruntime's tools write beside their input
     if ops.is_quantized(fp32_path):
         raise BundleError(f"{loaded.root}: its fp32 model is already quantized; quantize the fp32 export")
-    data = eval_data if eval_data is not None else _eval_data(loaded, eval_path)
+    data = eval_data if eval_data is not None else bundle_eval_data(loaded, eval_path)
     calib = EvalData.load(calib_path) if calib_path else data
-    _check_shape(loaded, data.x, "eval")
+    check_eval_shape(loaded, data.x, "eval")
     if calib is not data:
-        _check_shape(loaded, calib.x, "calib")
+        check_eval_shape(loaded, calib.x, "calib")
     reference = _reference(loaded, data, config)
     builder = _Builder(loaded, fp32_path, data, calib, reference, config)
     made = {variant: builder.build(variant, tmp) for variant in config.variants}
@@ -178,34 +177,6 @@ def _reference(bundle: Bundle, data: EvalData, config: QuantizeConfig) -> Refere
         torch_metric=validation.torch_metric if validation is not None else None,
         load_ms=load_ms,
     )
-
-
-def _eval_data(bundle: Bundle, eval_path: str | Path | None) -> EvalData:
-    if eval_path is not None:
-        return EvalData.load(eval_path)
-    data_files = [
-        rel for rel, e in bundle.manifest.files.items() if e.role == ROLE_DATA and rel.endswith(".npz")
-    ]
-    if not data_files:
-        raise InputError(
-            f"{bundle.root}: the bundle ships no evaluation data; pass --eval FILE.npz (arrays x, y) "
-            "to score the variants (and --calib FILE.npz for int8-static)"
-        )
-    return EvalData.load(bundle.file(data_files[0]))
-
-
-def _check_shape(bundle: Bundle, x: np.ndarray, what: str) -> None:
-    spec = bundle.manifest.input
-    want = ("n", "time") if spec.kind == "tokens" else ("n", "time", spec.features)
-    ok = x.ndim == len(want) and (spec.kind == "tokens" or x.shape[-1] == spec.features)
-    ok = ok and (
-        np.issubdtype(x.dtype, np.integer) if spec.kind == "tokens" else np.issubdtype(x.dtype, np.number)
-    )
-    if not ok or len(x) == 0:
-        raise InputError(
-            f"{what} data for input {spec.name!r}: expected shape [{', '.join(map(str, want))}] "
-            f"({'int' if spec.kind == 'tokens' else 'float'}), got {list(x.shape)} {x.dtype}"
-        )
 
 
 @dataclass
