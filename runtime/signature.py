@@ -16,6 +16,7 @@ from .bundle import ort_dtype
 from .errors import BundleError, InputError
 from .limits import check_total_bytes
 from .manifest import Manifest
+from .named import NamedSig, resolve_named
 from .vocab import STEP_TOPOLOGIES
 
 BATCH_NAMES = ("batch", "batch_size", "n", "b", "bs")
@@ -79,6 +80,8 @@ class Signature:
     out_scale: tuple[np.ndarray, np.ndarray] | None  # (mean, std): real units = y * std + mean
     min_length: int = 1  # fewest time steps one call may carry (manifest input.min_length)
     lengths_dtype: np.dtype = np.dtype(np.int64)  # ONNX's own sequence_lens is int32
+    named: tuple[NamedSig, ...] = ()  # further named inputs (manifest ``inputs``), graph order
+    named_outputs: tuple[NamedSig, ...] = ()  # further named outputs (manifest ``outputs``)
 
     def to_model(self, x: np.ndarray) -> np.ndarray:
         """Raw input values (already of the input's dtype) as the graph takes them: normalised."""
@@ -229,9 +232,11 @@ def build_signature(
     if manifest.topology is not None:
         _check_outputs(manifest, outputs)
     used = {manifest.input.name, manifest.input.lengths, *(s.input for s in manifest.state)}
+    used |= {spec.name for spec in manifest.inputs}
     pinned = _constants(where, graph_in, used, dict(constants or {}))
     state_outputs = {spec.output for spec in manifest.state}
     x = _x_sig(manifest, graph_in[manifest.input.name], [a for a in outputs if a.name not in state_outputs])
+    named, named_outputs = _named(manifest, x, graph_in, outputs)
     data_out = tuple(n for n in graph_out if n not in {s.output for s in manifest.state})
     step_axes = {}
     if manifest.topology in STEP_TOPOLOGIES:
@@ -245,6 +250,10 @@ def build_signature(
             for n, a in zip(graph_out, outputs, strict=True)
             if time_name in _dims(a)
         }
+    for sig in named_outputs:  # the manifest says where a further output's time axis is, if it has one
+        step_axes.pop(sig.name, None)
+        if sig.time_axes:
+            step_axes[sig.name] = sig.time_axes[0]
     features = x.dims[-1] if manifest.input.kind == "features" else None
     out = manifest.output
     return Signature(
@@ -261,14 +270,32 @@ def build_signature(
         lengths_dtype=np.dtype(ort_dtype(graph_in[manifest.input.lengths].type))
         if manifest.input.lengths
         else np.dtype(np.int64),
+        named=named,
+        named_outputs=named_outputs,
     )
+
+
+def _named(
+    manifest: Manifest, x: TensorSig, graph_in: dict[str, Any], outputs: list[Any]
+) -> tuple[tuple[NamedSig, ...], tuple[NamedSig, ...]]:
+    """The further inputs and outputs, checked against the graph (x's graph dim names say which
+    of their axes are x's batch and time)."""
+    x_graph = _dims(graph_in[x.name])
+    x_axes: dict[str, str] = {}
+    for axis, role in ((x.batch_axis, "batch"), (x.time_axis, "time")):
+        name = x_graph[axis] if axis is not None else None
+        if isinstance(name, str) and name != "?":
+            x_axes[name] = role
+    named = resolve_named(manifest.name, manifest.inputs, graph_in, "input", x_axes)
+    graph_out = {a.name: a for a in outputs}
+    return named, resolve_named(manifest.name, manifest.outputs, graph_out, "output", x_axes)
 
 
 def _check_outputs(manifest: Manifest, outputs: list[Any]) -> None:
     """An edgernn model's graph outputs are exactly its main output and its state outputs, the main
     output's fixed last dim is ``output.size``, and the first state's fixed last dim is
     ``hidden_size``."""
-    want = [manifest.output.name, *(s.output for s in manifest.state)]
+    want = [manifest.output.name, *(t.name for t in manifest.outputs), *(s.output for s in manifest.state)]
     have = [a.name for a in outputs]
     if sorted(want) != sorted(have):
         raise BundleError(f"{manifest.name}: the manifest describes outputs {want}, the graph has {have}")
