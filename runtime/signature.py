@@ -238,22 +238,7 @@ def build_signature(
     x = _x_sig(manifest, graph_in[manifest.input.name], [a for a in outputs if a.name not in state_outputs])
     named, named_outputs = _named(manifest, x, graph_in, outputs)
     data_out = tuple(n for n in graph_out if n not in {s.output for s in manifest.state})
-    step_axes = {}
-    if manifest.topology in STEP_TOPOLOGIES:
-        step_axes = {
-            n: 1 for n, a in zip(graph_out, outputs, strict=True) if n in data_out and len(a.shape) == 3
-        }
-    elif manifest.topology is None and x.time_axis is not None:
-        time_name = _dims(graph_in[x.name])[x.time_axis]
-        step_axes = {
-            n: _dims(a).index(time_name)
-            for n, a in zip(graph_out, outputs, strict=True)
-            if time_name in _dims(a)
-        }
-    for sig in named_outputs:  # the manifest says where a further output's time axis is, if it has one
-        step_axes.pop(sig.name, None)
-        if sig.time_axes:
-            step_axes[sig.name] = sig.time_axes[0]
+    step_axes = _step_axes(manifest, x, graph_in[x.name], outputs, data_out, named_outputs)
     features = x.dims[-1] if manifest.input.kind == "features" else None
     out = manifest.output
     return Signature(
@@ -273,6 +258,30 @@ def build_signature(
         named=named,
         named_outputs=named_outputs,
     )
+
+
+def _step_axes(
+    manifest: Manifest,
+    x: TensorSig,
+    x_arg: Any,
+    outputs: list[Any],
+    data_out: tuple[str, ...],
+    named_outputs: tuple[NamedSig, ...],
+) -> dict[str, int]:
+    """Each data output's time axis, dropped after a one-step call: axis 1 of an edgernn model's
+    3-D outputs, the axis that carries x's time dim name in a third-party graph, and where the
+    manifest puts ``time`` for a further output (none: it has no time axis)."""
+    step_axes: dict[str, int] = {}
+    if manifest.topology in STEP_TOPOLOGIES:
+        step_axes = {a.name: 1 for a in outputs if a.name in data_out and len(a.shape) == 3}
+    elif manifest.topology is None and x.time_axis is not None:
+        time_name = _dims(x_arg)[x.time_axis]
+        step_axes = {a.name: _dims(a).index(time_name) for a in outputs if time_name in _dims(a)}
+    for sig in named_outputs:
+        step_axes.pop(sig.name, None)
+        if sig.time_axes:
+            step_axes[sig.name] = sig.time_axes[0]
+    return step_axes
 
 
 def _named(

@@ -225,7 +225,7 @@ class Stream:
                 f"input {timed.name!r}: runs step for step with x ({timed.describe()}); give it with each "
                 "step or feed (inputs=...), not when the stream opens"
             )
-        return check_named(sig.named, given, self.batch, None)
+        return {k: v.copy() for k, v in check_named(sig.named, given, self.batch, None).items()}
 
     def _push_named(self, inputs: Any, time: int | None) -> dict[str, np.ndarray]:
         """The further inputs of one push (``time`` None: a step): the given ones checked, the held ones
@@ -241,9 +241,13 @@ class Stream:
             hint="give it with each step or feed (inputs=...); one without x's time axis may be given "
             "once, at session.stream(batch, inputs=...)",
         )
-        self._held.update(
-            (n.name, checked[n.name]) for n in sig.named if n.name in checked and not n.time_axes
-        )
+        for n in sig.named:
+            if n.name not in checked:
+                continue
+            if not n.time_axes:  # a copy: the caller may change its array before the next push
+                self._held[n.name] = have[n.name] = checked[n.name].copy()
+            elif time is None:  # the graph takes a step as a chunk of one
+                have[n.name] = np.expand_dims(checked[n.name], n.time_axes[0])
         return have
 
     def _reserved(self) -> list[str]:

@@ -65,7 +65,9 @@ def manifest(**overrides) -> Manifest:
         TensorSpec("cond", ("batch", COND), module="forward(cond=...)"),
         TensorSpec("memory", ("batch", "memory_time", MEM), module="forward(memory=...)"),
         TensorSpec("memory_mask", ("batch", "memory_time"), dtype="bool", module="forward(memory_mask=...)"),
-        TensorSpec("speaker", ("batch",), dtype="int64", module="forward(speaker=...)", low=0, high=SPEAKERS - 1),
+        TensorSpec(
+            "speaker", ("batch",), dtype="int64", module="forward(speaker=...)", low=0, high=SPEAKERS - 1
+        ),
     )
     outputs = (
         TensorSpec("gate", ("batch", "time", 1), module="forward()[2]"),
