@@ -144,7 +144,10 @@ def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
 @click.argument("bundle", type=click.Path(exists=True, path_type=Path))
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
-    "--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Write to .csv/.npy/.json."
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to .csv/.npy/.json/.npz (.json/.npz: with further outputs).",
 )
 @click.option("--provider", default=AUTO, show_default=True, type=click.Choice([AUTO, *PROVIDER_NAMES]))
 @click.option(
@@ -193,7 +196,7 @@ def run_command(
     """Run BUNDLE (a bundle folder or an .onnx file) on INPUT (.csv rows = time steps, .npy, .npz or .json).
 
     Padded sequences of different lengths: an .npz with arrays 'x' and 'lengths', or JSON
-    {"x": [...], "lengths": [...]}.
+    {"x": [...], "lengths": [...]}. A bundle's further inputs: .npz arrays of their names.
 
     Prints CSV to stdout unless --out is given. With --stream, rows are fed one at a time through a
     stream that carries the state, and each step's output is printed as soon as it is computed.

@@ -98,7 +98,7 @@ class Stream:
         return self._replay
 
     def reset(self) -> None:
-        """Clear all state: zero every state buffer and the step count."""
+        """Clear all state: zero every state buffer and the step count (held further inputs stay)."""
         with self._exclusive("reset"):
             zeros = self._engine.initial_state(self.batch)
             for buffers in self._buffers:
@@ -215,7 +215,7 @@ class Stream:
         for named in sig.named:
             if len(named.time_axes) > 1:
                 raise UnsupportedError(
-                    f"input {named.name!r} {list(named.spec.shape)} has x's time axis more than once, so a "
+                    f"input {named.name!r} ({named.describe()}) has x's time axis more than once, so a "
                     "stream cannot take it step by step; use session.run on whole sequences"
                 )
         given = given_inputs(sig.named, inputs, self._engine.manifest.name, self._reserved())

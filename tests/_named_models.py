@@ -163,3 +163,72 @@ def make_bundle(root: Path, model: onnx.ModelProto, **overrides) -> Path:
 def replace_input(name: str, **changes) -> tuple[TensorSpec, ...]:
     """The manifest's inputs with input ``name`` changed."""
     return tuple(dataclasses.replace(s, **changes) if s.name == name else s for s in manifest().inputs)
+
+
+def small_module(kind: str):
+    """Two more shapes of further input, on a GRU over ``x [batch, time, 3]`` with ``h0 -> hn``:
+    ``"time_major"`` takes ``bias [time, batch]`` (x's time on axis 0); ``"pairwise"`` takes
+    ``pair [batch, time, time]`` (x's time twice: it runs whole, never streamed)."""
+    import torch
+    from torch import nn
+
+    class Small(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru = nn.GRU(FEATURES, HIDDEN, batch_first=True)
+
+        def forward(self, x, h0, extra):
+            if kind == "time_major":
+                x = x + extra.transpose(0, 1)[..., None]
+            else:
+                x = x + extra.sum(-1, keepdim=True)
+            y, hn = self.gru(x, h0)
+            return y, hn
+
+    torch.manual_seed(1)
+    return Small().eval()
+
+
+SMALL_SHAPES = {"time_major": ("time", "batch"), "pairwise": ("batch", "time", "time")}
+
+
+def small_bundle(root: Path, kind: str) -> Path:
+    """Export :func:`small_module` (TorchScript, native GRU) as a bundle; its further input is ``extra``."""
+    import torch
+
+    shape = SMALL_SHAPES[kind]
+    sizes = {"batch": 2, "time": 4}
+    args = (torch.randn(2, 4, FEATURES), torch.zeros(1, 2, HIDDEN), torch.randn(*(sizes[d] for d in shape)))
+    path = root.parent / f"{root.name}.onnx"
+    torch.onnx.export(
+        small_module(kind),
+        args,
+        str(path),
+        dynamo=False,
+        opset_version=17,
+        input_names=["x", "h0", "extra"],
+        output_names=["y", "hn"],
+        dynamic_axes={
+            "x": {0: "batch", 1: "time"},
+            "h0": {1: "batch"},
+            "extra": dict(enumerate(shape)),
+            "y": {0: "batch", 1: "time"},
+            "hn": {1: "batch"},
+        },
+    )
+    fields = dict(
+        name=f"small-{kind}",
+        output=OutputSpec(name="y", kind="raw", size=HIDDEN),
+        inputs=(TensorSpec("extra", shape),),
+        outputs=(),
+    )
+    return write_bundle(root, {"model.onnx": onnx.load(str(path))}, manifest(**fields))
+
+
+def small_reference(kind: str, x: np.ndarray, extra: np.ndarray) -> np.ndarray:
+    """PyTorch's ``y`` for :func:`small_module` from zero state."""
+    import torch
+
+    with torch.no_grad():
+        h0 = torch.zeros(1, x.shape[0], HIDDEN)
+        return small_module(kind)(torch.from_numpy(x), h0, torch.from_numpy(extra))[0].numpy()

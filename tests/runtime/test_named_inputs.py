@@ -328,3 +328,45 @@ def test_held_inputs_are_copied_when_given(session):
     held["cond"][:] = 100.0  # changed by the caller after the stream took it
     outs = [stream.step(a["x"][:, t], inputs={"aux": a["aux"][:, t]}).output for t in range(3)]
     np.testing.assert_allclose(np.stack(outs, 1), whole.output, atol=STREAM_ATOL)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    import warnings
+
+    root = tmp_path_factory.mktemp("small")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {
+            kind: Session.load(nm.small_bundle(root / kind, kind), provider="cpu") for kind in nm.SMALL_SHAPES
+        }
+
+
+def test_a_time_major_input_streams_along_its_own_time_axis(small):
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((3, 7, nm.FEATURES)).astype(np.float32)
+    bias = rng.standard_normal((7, 3)).astype(np.float32)  # [time, batch]
+    whole = small["time_major"].run(x, inputs={"extra": bias})
+    np.testing.assert_allclose(whole.output, nm.small_reference("time_major", x, bias), atol=TORCH_ATOL)
+    stream = small["time_major"].stream(3)
+    steps = [stream.step(x[:, t], inputs={"extra": bias[t]}).output for t in range(4)]
+    chunk = stream.feed(x[:, 4:], inputs={"extra": bias[4:]}).output
+    np.testing.assert_allclose(np.concatenate([np.stack(steps, 1), chunk], 1), whole.output, atol=STREAM_ATOL)
+    with pytest.raises(InputError, match=r"^input 'extra': expected \[7, 3\] float32, got \[3, 7\] float32"):
+        small["time_major"].run(x, inputs={"extra": bias.T})
+
+
+def test_an_input_with_x_time_twice_runs_whole_but_never_streams(small):
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 5, nm.FEATURES)).astype(np.float32)
+    pair = rng.standard_normal((2, 5, 5)).astype(np.float32)
+    got = small["pairwise"].run(x, inputs={"extra": pair}).output
+    np.testing.assert_allclose(got, nm.small_reference("pairwise", x, pair), atol=TORCH_ATOL)
+    with pytest.raises(InputError, match=r"^input 'extra': expected \[2, 5, 5\] float32, got \[2, 5, 4\]"):
+        small["pairwise"].run(x, inputs={"extra": pair[..., :4]})
+    with pytest.raises(UnsupportedError) as err:
+        small["pairwise"].stream(2)
+    assert str(err.value) == (
+        "input 'extra' ([batch, time, time] float32) has x's time axis more than once, so a stream cannot take it "
+        "step by step; use session.run on whole sequences"
+    )
