@@ -137,8 +137,8 @@ class Stream:
             x_t = as_input(sig.x.name, x_t, self._step_dims, sig.x.dtype, names=self._step_names)
             if self._tokens:
                 check_tokens(sig.x.name, x_t, self._engine.manifest.input.vocab_size, self._step_dims)
-        named = self._push_named(inputs, None) if sig.named or inputs is not None else None
         with self._exclusive("step"):
+            named = self._push_named(inputs, None) if sig.named or inputs is not None else None
             self.write_step(x_t, scale=True)
             if named:
                 self._set_named(named)
@@ -154,8 +154,10 @@ class Stream:
         x = self._engine.prepare_input(chunk, dims=self._chunk_dims, fixed=None)
         if sig.min_length > 1:
             check_min_length(sig.x.name, x.shape[sig.x.time_axis], sig.min_length)
-        named = self._push_named(inputs, x.shape[sig.x.time_axis]) if sig.named or inputs is not None else {}
         with self._exclusive("feed"):
+            named = (
+                self._push_named(inputs, x.shape[sig.x.time_axis]) if sig.named or inputs is not None else {}
+            )
             binding, k = self._engine.io_binding(), self._k
             for name, value in self._extra.items():
                 binding.bind_ortvalue_input(name, value)
