@@ -107,8 +107,8 @@ class Session:
         ``fallback``: what happens when the requested provider is not the one that runs: ``warn``
         (default), ``error`` (raise :class:`ProviderError`) or ``silent``.
         ``state_map`` names the state pairs of a bare ``.onnx``; ``constants`` pins extra graph
-        inputs, e.g. ``{"sr": 16000}``. ``streaming``: the caller will stream, so ``auto`` skips
-        variants refused for streaming.
+        inputs, e.g. ``{"sr": 16000}``, or further inputs (then not given to ``run``). ``streaming``:
+        the caller will stream, so ``auto`` skips variants refused for streaming.
         """
         path = as_model_path(path)
         common: dict[str, Any] = {

@@ -232,11 +232,12 @@ def build_signature(
     if manifest.topology is not None:
         _check_outputs(manifest, outputs)
     used = {manifest.input.name, manifest.input.lengths, *(s.input for s in manifest.state)}
-    used |= {spec.name for spec in manifest.inputs}
+    used |= {spec.name for spec in manifest.inputs if spec.name not in (constants or {})}  # pinnable too
     pinned = _constants(where, graph_in, used, dict(constants or {}))
     state_outputs = {spec.output for spec in manifest.state}
     x = _x_sig(manifest, graph_in[manifest.input.name], [a for a in outputs if a.name not in state_outputs])
     named, named_outputs = _named(manifest, x, graph_in, outputs)
+    named = tuple(n for n in named if n.name not in pinned)  # fed as constants on every call
     data_out = tuple(n for n in graph_out if n not in {s.output for s in manifest.state})
     step_axes = _step_axes(manifest, x, graph_in[x.name], outputs, data_out, named_outputs)
     features = x.dims[-1] if manifest.input.kind == "features" else None

@@ -370,3 +370,19 @@ def test_an_input_with_x_time_twice_runs_whole_but_never_streams(small):
         "input 'extra' ([batch, time, time] float32) has x's time axis more than once, so a stream cannot take it "
         "step by step; use session.run on whole sequences"
     )
+
+
+def test_further_inputs_pinned_at_load_are_not_passed_again(bundle, session):
+    """constants= pins further inputs too (one batch's values, fed on every call); the rest are passed."""
+    a = nm.example(2, 6, 3, seed=14)
+    want = session.run(a["x"], inputs=nm.further(a)).output
+    pinned = Session.load(bundle, provider="cpu", constants={k: a[k] for k in HELD})
+    assert [n.name for n in pinned.signature.named] == ["aux"]
+    np.testing.assert_array_equal(pinned.run(a["x"], inputs={"aux": a["aux"]}).output, want)
+    with pytest.raises(
+        InputError, match=r"^inputs: 'cond' is not a further input of conditioned-gru; it takes: aux$"
+    ):
+        pinned.run(a["x"], inputs={"aux": a["aux"], "cond": a["cond"]})
+    stream = pinned.stream(2)
+    steps = [stream.step(a["x"][:, t], inputs={"aux": a["aux"][:, t]}).output for t in range(6)]
+    np.testing.assert_allclose(np.stack(steps, 1), want, atol=STREAM_ATOL)
