@@ -3,6 +3,7 @@ run``), further outputs gathered from results and saved, and the lines that show
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,13 @@ def _bound(value: float | None) -> str:
     return "..." if value is None else f"{value:g}"
 
 
-def contract_lines(manifest: Manifest) -> list[str]:
+def contract_lines(manifest: Manifest | Mapping[str, Any]) -> list[str]:
     """What a bundle of the general contract takes and gives beside ``x``, ``lengths``, the state and
     ``y``: one line per further input and output (dims, dtype, where the module takes or gives it).
-    Dims name x's ``batch`` and ``time``; any other name is a length of its own."""
+    Dims name x's ``batch`` and ``time``; any other name is a length of its own. ``manifest`` may be
+    its dict (``Manifest.to_dict()``, as ``edgernn inspect`` reports it)."""
+    if not isinstance(manifest, Manifest):
+        manifest = Manifest.from_dict(manifest)
     if not manifest.inputs and not manifest.outputs:
         return []
     lines = [

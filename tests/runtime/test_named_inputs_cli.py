@@ -148,4 +148,5 @@ def test_contract_lines():
         "output gate: [batch, time, 1] float32 -> forward()[2]",
         "output pooled: [batch, 3] float32 -> forward()[3]",
     ]
+    assert contract_lines(nm.manifest().to_dict()) == contract_lines(nm.manifest())  # as inspect reports it
     assert contract_lines(nm.manifest(inputs=(), outputs=())) == []
