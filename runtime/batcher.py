@@ -24,6 +24,7 @@ import numpy as np
 
 from .errors import InputError, UnsupportedError
 from .handle import StreamHandle, Tick, failed, refuse_repeats, take
+from .named import refuse_named
 from .result import Result
 from .slots import Slots
 from .validate import as_input, check_tokens
@@ -61,6 +62,7 @@ class StreamBatcher:
 
         engine = session._engine
         engine.require_streamable()
+        refuse_named(engine.sig.named, "StreamBatcher")
         engine.sig.check_batch(max_batch, f"batcher(max_batch={max_batch})")
         self.deviation: Deviation | None = check_batching(session, max_batch, max_metric_drop)
         self._engine, self._sig = engine, engine.sig

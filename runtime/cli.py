@@ -17,6 +17,7 @@ import click
 import numpy as np
 
 from .arrayfiles import read_npy
+from .contract import named_outputs, outputs_note, read_named_inputs, split_timed
 from .csvinput import read_csv_rows
 from .errors import InputError
 from .fileio import atomic_write_bytes, atomic_write_text
@@ -28,8 +29,8 @@ from .table import Table, csv_line
 from .timecheck import check_csv, counter_row
 from .vocab import AUTO, PROVIDER_NAMES, VARIANTS
 
-FORMATS = (".csv", ".npy", ".json")
-INPUT_FORMATS = (*FORMATS, ".npz")  # .npz: 'x' and optional 'lengths' (as edgernn train reads them)
+FORMATS = (".csv", ".npy", ".json", ".npz")  # an .npz out holds the main output and further outputs
+INPUT_FORMATS = FORMATS  # .npz: 'x', optional 'lengths' (as edgernn train reads them), further inputs
 MAX_ROW = 2**53  # the graph counts rows in float64, exact up to 2**53 (older bundles: float32, 2**24)
 
 
@@ -88,33 +89,40 @@ def _number(name: str, text: str) -> int | float:
     return value
 
 
-def _as_batch(array: np.ndarray, session: Any) -> np.ndarray:
-    """Add the batch axis to a single sequence; token CSVs are one column of ids."""
+def _as_batch(array: np.ndarray, session: Any) -> tuple[np.ndarray, bool]:
+    """Add the batch axis to a single sequence (and say whether it did); token CSVs are one column of ids."""
     x = session.signature.x
     if session.manifest.input.kind == "tokens" and array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
-    return array[None] if array.ndim == len(x.dims) - 1 else array
+    return (array[None], True) if array.ndim == len(x.dims) - 1 else (array, False)
 
 
 def write_output(path: Path, table: Table, results: list[Any], session: Any) -> None:
-    """Write ``.csv`` (the table), ``.npy`` (the main output in real units; probabilities for classes)
-    or ``.json`` (both, plus the provider and variant that ran)."""
+    """Write ``.csv`` (the table), ``.npy`` (the main output in real units; probabilities for classes),
+    ``.json`` (both, plus the provider and variant that ran) or ``.npz`` (the main output by its name);
+    ``.json`` and ``.npz`` hold the further outputs too, by name."""
     suffix = path.suffix.lower()
     classes = table.classes
     arrays = [r.probabilities if classes else r.output for r in results]
     stacked = arrays[0] if len(arrays) == 1 else np.stack(arrays, axis=1)
+    further = named_outputs(session.manifest, results)
     if suffix == ".csv":
         text = "\n".join([csv_line(table.header or []), *(csv_line(r) for r in table.rows)]) + "\n"
         atomic_write_text(path, text)
-    elif suffix == ".npy":
+    elif suffix in (".npy", ".npz"):
         buffer = io.BytesIO()
-        np.save(buffer, stacked)
+        if suffix == ".npy":
+            np.save(buffer, stacked)
+        else:
+            np.savez(buffer, allow_pickle=False, **{session.manifest.output.name: stacked, **further})
         atomic_write_bytes(path, buffer.getvalue())
     elif suffix == ".json":
         data = {"provider": session.provider, "variant": session.variant, "output": stacked.tolist()}
         if classes:
             labels = [r.labels for r in results]
             data["labels"] = (labels[0] if len(labels) == 1 else np.stack(labels, axis=1)).tolist()
+        if further:
+            data["outputs"] = {name: value.tolist() for name, value in further.items()}
         atomic_write_text(path, json.dumps(data) + "\n")
     else:
         raise InputError(
@@ -136,7 +144,10 @@ def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
 @click.argument("bundle", type=click.Path(exists=True, path_type=Path))
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
-    "--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Write to .csv/.npy/.json."
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to .csv/.npy/.json/.npz (.json/.npz: with further outputs).",
 )
 @click.option("--provider", default=AUTO, show_default=True, type=click.Choice([AUTO, *PROVIDER_NAMES]))
 @click.option(
@@ -185,7 +196,7 @@ def run_command(
     """Run BUNDLE (a bundle folder or an .onnx file) on INPUT (.csv rows = time steps, .npy, .npz or .json).
 
     Padded sequences of different lengths: an .npz with arrays 'x' and 'lengths', or JSON
-    {"x": [...], "lengths": [...]}.
+    {"x": [...], "lengths": [...]}. A bundle's further inputs: .npz arrays of their names.
 
     Prints CSV to stdout unless --out is given. With --stream, rows are fed one at a time through a
     stream that carries the state, and each step's output is printed as soon as it is computed.
@@ -212,7 +223,8 @@ def run_command(
         pairs = ", ".join(f"{p.input} -> {p.output} ({p.rule})" for p in session.inferred_state)
         click.echo(f"note: {bundle.name}: state pairs inferred from the graph: {pairs}", err=True)
     values, notes = read_input(input_path, session.manifest)
-    x = _as_batch(values, session)
+    x, unbatched = _as_batch(values, session)
+    inputs = read_named_inputs(input_path, session.manifest, unbatched)
     lengths = input_lengths(input_path, session, x.shape[0], stream)
     notes.insert(0, session.describe()["choice"])
     dated = check_csv(input_path, session.manifest.series, allow_gaps) if _is_csv(input_path) else None
@@ -220,9 +232,11 @@ def run_command(
     state = _counter(session, x.shape[0], start_row, notes, inferred=inferred)
     echo = out_path is None
     table, results = interruptible(
-        lambda: _compute(session, x, stream, echo, notes, state, dated, lengths), session.interrupt
+        lambda: _compute(session, x, stream, echo, notes, state, dated, lengths, inputs), session.interrupt
     )
     _warn_not_finite(results)
+    if echo and session.manifest.outputs:
+        click.echo(f"note: {outputs_note(named_outputs(session.manifest, results))}", err=True)
     if out_path is not None:
         write_output(out_path, table, results, session)
 
@@ -264,6 +278,7 @@ def _compute(
     state: dict[str, np.ndarray] | None,
     dated: Any,
     lengths: np.ndarray | None = None,
+    inputs: dict[str, np.ndarray] | None = None,
 ) -> tuple[Table, list[Any]]:
     """Run (or stream) ``x`` into a table. An overflow in de-normalising is data (counted by
     :func:`_warn_not_finite`), not a stderr line; numpy's error state is per thread, so it is set
@@ -272,11 +287,13 @@ def _compute(
     table = Table(session, batch=x.shape[0] if not frames else 1, stepped=stream or frames, dated=dated)
     with np.errstate(all="ignore"):
         if stream or frames:
-            results = _stream(session, x, frames, table, echo=stream and echo, notes=notes, state=state)
+            results = _stream(
+                session, x, frames, table, echo=stream and echo, notes=notes, state=state, inputs=inputs
+            )
             if echo and not stream:
                 _print(table.header, table.rows)
         else:
-            results = [session.run(x, lengths=lengths, state=state)]
+            results = [session.run(x, lengths=lengths, state=state, inputs=inputs)]
             _say(notes)
             table.add(results[0])
             if echo:
@@ -326,14 +343,17 @@ def _stream(
     echo: bool,
     notes: list[str],
     state: dict[str, np.ndarray] | None = None,
+    inputs: dict[str, np.ndarray] | None = None,
 ) -> list[Any]:
     rows = x if frames else np.moveaxis(x, session.signature.x.time_axis, 0)
-    s = session.stream(1 if frames else x.shape[0])
+    timed, held = split_timed(session.manifest, inputs, len(rows))
+    s = session.stream(1 if frames else x.shape[0], inputs=held)
     if state:
         s.state = {**s.state, **state}
     results = []
     for t, row in enumerate(rows):
-        result = s.step(row[None] if frames else row)
+        step_inputs = {name: np.take(v, t, axis=axis) for name, (v, axis) in timed.items()} or None
+        result = s.step(row[None] if frames else row, inputs=step_inputs)
         _say(notes)
         results.append(result)
         new = table.add(result, step=t)

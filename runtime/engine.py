@@ -103,11 +103,12 @@ class Engine:
         """Each data output's shape and dtype for one step of ``batch`` sequences, or None when a dim
         of the graph is neither fixed, batch nor time (then onnxruntime allocates the outputs)."""
         shapes = []
+        declared = {o.name: o.spec.shape for o in self.sig.named_outputs}  # the manifest's dims win
         for arg in self.ort.get_outputs():
             if arg.name not in self.output_names:
                 continue
             dims = []
-            for d in arg.shape:
+            for d in declared.get(arg.name, arg.shape):
                 if isinstance(d, int):
                     dims.append(d)
                 elif isinstance(d, str) and d.lower() in BATCH_NAMES:

@@ -13,6 +13,7 @@ import numpy as np
 from .bundle import ort_dtype
 from .engine import Engine
 from .errors import BundleError, InputError, UnsupportedError
+from .named import refuse_named
 from .result import Result, softmax
 from .signature import scale_arrays
 from .stream import Stream
@@ -72,6 +73,7 @@ def generate(
             f"{manifest.name}: generate needs a one_to_many bundle with an 'init' file, "
             f"got topology {manifest.topology!r} with{'' if init is not None else 'out'} an init file"
         )
+    refuse_named(engine.sig.named, "generate")
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise InputError(f"steps: expected a positive int, got {steps!r}")
     if temperature is not None and not (np.isfinite(temperature) and temperature >= 0):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,11 +13,14 @@ from typing import Any
 from . import providers as prov
 from ._ort import ort
 from .bundle import Bundle, manifest_from_graph
+from .cuda_graphs import CudaGraphs
+from .engine import Engine
 from .errors import BundleError, EdgernnError, InputError, ProviderError
 from .graphscan import scan_graph
 from .manifest import Manifest
 from .modelfile import ModelBytes
 from .providers import RuntimeConfig
+from .signature import build_signature
 from .statepairs import StatePair, infer_state_pairs
 from .vocab import AUTO, CPU, CUDA, FP16, METADATA_KEY, ROLE_INIT
 
@@ -158,6 +161,45 @@ def open_bundle(bundle: Bundle, variant: str, plan: Plan, streaming: bool) -> tu
         model = bundle.model(bundle.model_file(on_cpu))
         sess = create_session(model, [CPU], config, on_cpu)
     return sess, on_cpu, model
+
+
+def make_engine(
+    sess: Any,
+    manifest: Manifest,
+    plan: Plan,
+    constants: Mapping[str, Any] | None,
+    model: ModelBytes,
+    reload: Callable[[], ModelBytes],
+    variant: str,
+) -> Engine:
+    """The loaded session as an :class:`Engine`: the provider that runs checked against the fallback
+    policy, the signature resolved against the graph, CUDA graphs set up when the config asks."""
+    prov.check_fallback(plan.wanted[0], sess.get_providers()[0], plan.policy)
+    sess.disable_fallback()  # onnxruntime would otherwise rerun a failed GPU call on CPU, silently
+    signature = build_signature(manifest, sess.get_inputs(), sess.get_outputs(), constants)
+    device = prov.device_of(sess.get_providers()[0], plan.config)
+    graphs = None
+    if device[0] == "cuda" and plan.config.cuda_graphs:
+        graphs = CudaGraphs(
+            lambda: create_session(reload(), plan.chain, plan.config, variant, cuda_graph=True)
+        )
+    return Engine(sess, manifest, signature, device, graphs, origin=model.path)
+
+
+def profiling_session(
+    reload: Callable[[], ModelBytes],
+    sha256: str,
+    providers: Sequence[str],
+    config: RuntimeConfig,
+    variant: str,
+    prefix: str,
+) -> Any:
+    """A second session of the model that was loaded (read again, its sha256 unchanged), with
+    onnxruntime's profiler writing under ``prefix``."""
+    model = reload()
+    if model.sha256 != sha256:
+        raise BundleError(f"{model.path}: changed since it was loaded; load it again to profile it")
+    return create_session(model, list(providers), config, variant, profile_prefix=prefix)
 
 
 def init_session(bundle: Bundle, chain: list[str], config: RuntimeConfig) -> Any:

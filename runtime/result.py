@@ -23,7 +23,7 @@ class Result:
 
     ``output`` is the main output in real units (de-normalised for regression; the logits for classes;
     the token ids for a token generation). ``outputs`` holds every non-state graph output as the model
-    produced it. ``state`` is the final state (keyed by state input name, so it can be fed back) when
+    produced it, by name (a bundle's further outputs, ``manifest.outputs``, among them). ``state`` is the final state (keyed by state input name, so it can be fed back) when
     asked for, else ``None``.
     """
 

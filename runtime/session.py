@@ -16,7 +16,6 @@ import numpy as np
 
 from . import providers as prov
 from .bundle import Bundle
-from .cuda_graphs import CudaGraphs
 from .engine import Engine
 from .errors import BundleError, InputError, UnsupportedError
 from .loading import (
@@ -27,16 +26,19 @@ from .loading import (
     create_session,
     describe_bare,
     init_session,
+    make_engine,
     open_bundle,
+    profiling_session,
     stream_refusal,
 )
 from .manifest import Manifest
 from .modelfile import ModelBytes, read_model
+from .named import call_feeds
 from .providers import RuntimeConfig
 from .result import Result
-from .signature import Signature, build_signature
+from .signature import Signature
 from .statepairs import StatePair
-from .validate import check_lengths, check_min_length
+from .validate import check_min_length
 from .vocab import AUTO, BARE_VARIANT, CPU, FP32
 
 if TYPE_CHECKING:
@@ -105,8 +107,8 @@ class Session:
         ``fallback``: what happens when the requested provider is not the one that runs: ``warn``
         (default), ``error`` (raise :class:`ProviderError`) or ``silent``.
         ``state_map`` names the state pairs of a bare ``.onnx``; ``constants`` pins extra graph
-        inputs, e.g. ``{"sr": 16000}``. ``streaming``: the caller will stream, so ``auto`` skips
-        variants refused for streaming.
+        inputs, e.g. ``{"sr": 16000}``, or further inputs (then not given to ``run``). ``streaming``:
+        the caller will stream, so ``auto`` skips variants refused for streaming.
         """
         path = as_model_path(path)
         common: dict[str, Any] = {
@@ -206,17 +208,8 @@ class Session:
         on_gpu: Callable[..., Session],
     ) -> Session:
         """Check what runs, resolve the signature, and set up CUDA graphs (GPU) or auto's GPU route."""
-        prov.check_fallback(plan.wanted[0], sess.get_providers()[0], plan.policy)
-        sess.disable_fallback()  # onnxruntime would otherwise rerun a failed GPU call on CPU, silently
-        signature = build_signature(manifest, sess.get_inputs(), sess.get_outputs(), constants)
-        device = prov.device_of(sess.get_providers()[0], plan.config)
-        graphs = None
-        if device[0] == "cuda" and plan.config.cuda_graphs:
-            graphs = CudaGraphs(
-                lambda: create_session(reload(), plan.chain, plan.config, variant, cuda_graph=True)
-            )
         session = cls(
-            Engine(sess, manifest, signature, device, graphs, origin=model.path),
+            make_engine(sess, manifest, plan, constants, model, reload, variant),
             model=model,
             reload=reload,
             variant=variant,
@@ -314,13 +307,17 @@ class Session:
         lengths: Any = None,
         state: Mapping[str, Any] | None = None,
         *,
+        inputs: Mapping[str, Any] | None = None,
         return_state: bool = False,
     ) -> Result:
         """Run whole sequences ``x`` (raw feature values, ``[batch, time, features]``; token models
         ``[batch, time]`` ids) in one call.
 
         ``lengths`` (``[batch]``) marks valid steps when the model has a lengths input; ``state``
-        starts from a given state (zeros otherwise); ``return_state`` adds the final state.
+        starts from a given state (zeros otherwise); ``inputs`` gives the further named inputs of a
+        model that takes more than x (``manifest.inputs``: their dims name x's ``batch`` and
+        ``time``); ``return_state`` adds the final state. Further outputs (``manifest.outputs``) are
+        in ``result.outputs`` by name.
         """
         engine = self._engine
         sig = engine.sig
@@ -336,21 +333,10 @@ class Session:
             xs = x if sig.in_scale is None else (x - sig.in_scale[0]) / sig.in_scale[1]
         else:
             xs = engine.prepare_input(x)
-        batch = xs.shape[sig.x.batch_axis] if sig.x.batch_axis is not None else 1
         if sig.min_length > 1:
             check_min_length(sig.x.name, xs.shape[sig.x.time_axis], sig.min_length)
-        feeds = {sig.x.name: xs, **sig.constants}
-        if sig.lengths is not None:
-            time = xs.shape[sig.x.time_axis]
-            feeds[sig.lengths] = (
-                np.full(batch, time, sig.lengths_dtype)
-                if lengths is None
-                else check_lengths(sig.lengths, lengths, batch, time, sig.min_length).astype(
-                    sig.lengths_dtype, copy=False
-                )
-            )
-        elif lengths is not None:
-            raise InputError("lengths: this model has no lengths input, so every sequence runs to its end")
+        feeds = call_feeds(sig, xs, lengths, inputs, engine.manifest.name)
+        batch = xs.shape[sig.x.batch_axis] if sig.x.batch_axis is not None else 1
         if self._gpu is not None:
             engine = self._gpu.engine_for(batch, engine)
         feeds.update(
@@ -374,15 +360,13 @@ class Session:
         """A second onnxruntime session of this model, with onnxruntime's profiler writing under
         ``prefix`` (``edgernn profile --ops``). The file is read again and must still have the sha256
         that was loaded."""
-        model = self._reload()
-        if model.sha256 != self._model_sha256:
-            raise BundleError(f"{model.path}: changed since it was loaded; load it again to profile it")
-        return create_session(
-            model, list(self._providers), self._config, self._variant, profile_prefix=prefix
+        return profiling_session(
+            self._reload, self._model_sha256, self._providers, self._config, self._variant, prefix
         )
 
-    def stream(self, batch: int = 1) -> Stream:
-        """A new :class:`Stream` with its own zero state, for ``batch`` parallel sequences.
+    def stream(self, batch: int = 1, *, inputs: Mapping[str, Any] | None = None) -> Stream:
+        """A new :class:`Stream` with its own zero state, for ``batch`` parallel sequences; ``inputs``:
+        further inputs without x's time axis, held for every step (see :meth:`Stream.step`).
 
         A variant that quantize refused for streaming (its streamed metric broke the budget) raises
         :class:`UnsupportedError` with the reason."""
@@ -392,7 +376,7 @@ class Session:
         if why:
             raise UnsupportedError(f"{self.manifest.name}: the {self._variant} variant is {why}")
 
-        return Stream(self._engine, batch)
+        return Stream(self._engine, batch, inputs=inputs)
 
     def batcher(self, max_batch: int = 64, **options: Any) -> StreamBatcher:
         """A :class:`StreamBatcher` stepping up to ``max_batch`` streams of this session in one call per

@@ -16,6 +16,7 @@ from .bundle import ort_dtype
 from .errors import BundleError, InputError
 from .limits import check_total_bytes
 from .manifest import Manifest
+from .named import NamedSig, resolve_named
 from .vocab import STEP_TOPOLOGIES
 
 BATCH_NAMES = ("batch", "batch_size", "n", "b", "bs")
@@ -79,6 +80,8 @@ class Signature:
     out_scale: tuple[np.ndarray, np.ndarray] | None  # (mean, std): real units = y * std + mean
     min_length: int = 1  # fewest time steps one call may carry (manifest input.min_length)
     lengths_dtype: np.dtype = np.dtype(np.int64)  # ONNX's own sequence_lens is int32
+    named: tuple[NamedSig, ...] = ()  # further named inputs (manifest ``inputs``), graph order
+    named_outputs: tuple[NamedSig, ...] = ()  # further named outputs (manifest ``outputs``)
 
     def to_model(self, x: np.ndarray) -> np.ndarray:
         """Raw input values (already of the input's dtype) as the graph takes them: normalised."""
@@ -229,22 +232,14 @@ def build_signature(
     if manifest.topology is not None:
         _check_outputs(manifest, outputs)
     used = {manifest.input.name, manifest.input.lengths, *(s.input for s in manifest.state)}
+    used |= {spec.name for spec in manifest.inputs if spec.name not in (constants or {})}  # pinnable too
     pinned = _constants(where, graph_in, used, dict(constants or {}))
     state_outputs = {spec.output for spec in manifest.state}
     x = _x_sig(manifest, graph_in[manifest.input.name], [a for a in outputs if a.name not in state_outputs])
+    named, named_outputs = _named(manifest, x, graph_in, outputs)
+    named = tuple(n for n in named if n.name not in pinned)  # fed as constants on every call
     data_out = tuple(n for n in graph_out if n not in {s.output for s in manifest.state})
-    step_axes = {}
-    if manifest.topology in STEP_TOPOLOGIES:
-        step_axes = {
-            n: 1 for n, a in zip(graph_out, outputs, strict=True) if n in data_out and len(a.shape) == 3
-        }
-    elif manifest.topology is None and x.time_axis is not None:
-        time_name = _dims(graph_in[x.name])[x.time_axis]
-        step_axes = {
-            n: _dims(a).index(time_name)
-            for n, a in zip(graph_out, outputs, strict=True)
-            if time_name in _dims(a)
-        }
+    step_axes = _step_axes(manifest, x, graph_in[x.name], outputs, data_out, named_outputs)
     features = x.dims[-1] if manifest.input.kind == "features" else None
     out = manifest.output
     return Signature(
@@ -261,14 +256,56 @@ def build_signature(
         lengths_dtype=np.dtype(ort_dtype(graph_in[manifest.input.lengths].type))
         if manifest.input.lengths
         else np.dtype(np.int64),
+        named=named,
+        named_outputs=named_outputs,
     )
+
+
+def _step_axes(
+    manifest: Manifest,
+    x: TensorSig,
+    x_arg: Any,
+    outputs: list[Any],
+    data_out: tuple[str, ...],
+    named_outputs: tuple[NamedSig, ...],
+) -> dict[str, int]:
+    """Each data output's time axis, dropped after a one-step call: axis 1 of an edgernn model's
+    3-D outputs, the axis that carries x's time dim name in a third-party graph, and where the
+    manifest puts ``time`` for a further output (none: it has no time axis)."""
+    step_axes: dict[str, int] = {}
+    if manifest.topology in STEP_TOPOLOGIES:
+        step_axes = {a.name: 1 for a in outputs if a.name in data_out and len(a.shape) == 3}
+    elif manifest.topology is None and x.time_axis is not None:
+        time_name = _dims(x_arg)[x.time_axis]
+        step_axes = {a.name: _dims(a).index(time_name) for a in outputs if time_name in _dims(a)}
+    for sig in named_outputs:
+        step_axes.pop(sig.name, None)
+        if sig.time_axes:
+            step_axes[sig.name] = sig.time_axes[0]
+    return step_axes
+
+
+def _named(
+    manifest: Manifest, x: TensorSig, graph_in: dict[str, Any], outputs: list[Any]
+) -> tuple[tuple[NamedSig, ...], tuple[NamedSig, ...]]:
+    """The further inputs and outputs, checked against the graph (x's graph dim names say which
+    of their axes are x's batch and time)."""
+    x_graph = _dims(graph_in[x.name])
+    x_axes: dict[str, str] = {}
+    for axis, role in ((x.batch_axis, "batch"), (x.time_axis, "time")):
+        name = x_graph[axis] if axis is not None else None
+        if isinstance(name, str) and name != "?":
+            x_axes[name] = role
+    named = resolve_named(manifest.name, manifest.inputs, graph_in, "input", x_axes)
+    graph_out = {a.name: a for a in outputs}
+    return named, resolve_named(manifest.name, manifest.outputs, graph_out, "output", x_axes)
 
 
 def _check_outputs(manifest: Manifest, outputs: list[Any]) -> None:
     """An edgernn model's graph outputs are exactly its main output and its state outputs, the main
     output's fixed last dim is ``output.size``, and the first state's fixed last dim is
     ``hidden_size``."""
-    want = [manifest.output.name, *(s.output for s in manifest.state)]
+    want = [manifest.output.name, *(t.name for t in manifest.outputs), *(s.output for s in manifest.state)]
     have = [a.name for a in outputs]
     if sorted(want) != sorted(have):
         raise BundleError(f"{manifest.name}: the manifest describes outputs {want}, the graph has {have}")

@@ -25,6 +25,7 @@ import numpy as np
 from ._ort import ort
 from .engine import Engine
 from .errors import InputError, UnsupportedError
+from .named import check_named, given_inputs, require_all
 from .result import Result
 from .signature import fixed_dims
 from .validate import as_input, check_min_length, check_tokens
@@ -42,9 +43,17 @@ def _ortvalue(array: np.ndarray, device: tuple[str, int]) -> Any:
 class Stream:
     """Carried state for ``batch`` sequences fed step by step (``step``) or chunk by chunk (``feed``)."""
 
-    def __init__(self, engine: Engine, batch: int = 1, *, device_io: bool | None = None) -> None:
-        """Made by :meth:`Session.stream`; ``engine`` is the session's loaded graph. ``device_io``
-        forces the device-style path (fixed buffers, explicit copies) on the CPU, for tests."""
+    def __init__(
+        self,
+        engine: Engine,
+        batch: int = 1,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        device_io: bool | None = None,
+    ) -> None:
+        """Made by :meth:`Session.stream`; ``engine`` is the session's loaded graph. ``inputs``: further
+        inputs without x's time axis, held for every push (see :meth:`step`). ``device_io`` forces the
+        device-style path (fixed buffers, explicit copies) on the CPU, for tests."""
         engine.require_streamable()
         if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
             raise InputError(f"batch: expected a positive int, got {batch!r}")
@@ -55,7 +64,8 @@ class Stream:
         self._device_io = engine.device[0] != "cpu" if device_io is None else device_io
         # A lengths input is copied host->device from a per-run buffer that a replay would reuse
         # after onnxruntime freed it, so models with one step without graphs.
-        self._graph = engine.graph_runner() if sig.lengths is None else None
+        # Further inputs are bound per push, so models with some step without graphs too.
+        self._graph = engine.graph_runner() if sig.lengths is None and not sig.named else None
         self._replay = False  # True while this stream's bindings live on the capturing session
         self._lock = threading.Lock()
         self.batch = batch
@@ -73,6 +83,11 @@ class Stream:
         names = x.axis_names
         self._step_names = names if x.time_axis is None else names[: x.time_axis] + names[x.time_axis + 1 :]
         self._step_shape: tuple[int, ...] | None = None
+        self._named_values: dict[str, Any] = {}  # further inputs bound into the step bindings
+        self._named_arrays: dict[str, np.ndarray] = {}  # what each of them holds now
+        self._held: dict[str, np.ndarray] = {}  # further inputs without a time axis, fed at every push
+        if sig.named or inputs is not None:
+            self._held = self._open_named(inputs)
         if fixed_dims(self._step_dims):
             self._bind_step(self._step_dims)
 
@@ -83,7 +98,7 @@ class Stream:
         return self._replay
 
     def reset(self) -> None:
-        """Clear all state: zero every state buffer and the step count."""
+        """Clear all state: zero every state buffer and the step count (held further inputs stay)."""
         with self._exclusive("reset"):
             zeros = self._engine.initial_state(self.batch)
             for buffers in self._buffers:
@@ -106,10 +121,13 @@ class Stream:
             for (inp, _), buffer in zip(self._sig.states, self._buffers[self._k], strict=True):
                 buffer.update_inplace(np.ascontiguousarray(checked[inp.name]))
 
-    def step(self, x_t: Any) -> Result:
+    def step(self, x_t: Any, *, inputs: Mapping[str, Any] | None = None) -> Result:
         """Feed one time step (``[batch, features]``, raw values); returns that step's outputs.
 
-        For a many_to_one model the output is the running prediction after this step.
+        For a many_to_one model the output is the running prediction after this step. A model with
+        further inputs takes them in ``inputs``: one with x's time axis as this step's slice (that
+        axis dropped, as ``x_t`` drops it), with every push; one without it given here or when the
+        stream opened, and held for the pushes after. Further outputs drop their time axis too.
         """
         sig = self._sig
         if sig.min_length > 1:
@@ -120,22 +138,31 @@ class Stream:
             if self._tokens:
                 check_tokens(sig.x.name, x_t, self._engine.manifest.input.vocab_size, self._step_dims)
         with self._exclusive("step"):
+            named = self._push_named(inputs, None) if sig.named or inputs is not None else None
             self.write_step(x_t, scale=True)
+            if named:
+                self._set_named(named)
             values = self.run_step()
         return self._engine.result(values)
 
-    def feed(self, chunk: Any) -> Result:
-        """Feed ``[batch, time, features]`` raw values in one call; returns their outputs, carrying state."""
+    def feed(self, chunk: Any, *, inputs: Mapping[str, Any] | None = None) -> Result:
+        """Feed ``[batch, time, features]`` raw values in one call; returns their outputs, carrying state.
+        ``inputs`` as for :meth:`step`, those with x's time axis as chunks as long as this one."""
         sig = self._sig
         if sig.x.time_axis is None:
-            return self.step(chunk)
+            return self.step(chunk, inputs=inputs)
         x = self._engine.prepare_input(chunk, dims=self._chunk_dims, fixed=None)
         if sig.min_length > 1:
             check_min_length(sig.x.name, x.shape[sig.x.time_axis], sig.min_length)
         with self._exclusive("feed"):
+            named = (
+                self._push_named(inputs, x.shape[sig.x.time_axis]) if sig.named or inputs is not None else {}
+            )
             binding, k = self._engine.io_binding(), self._k
             for name, value in self._extra.items():
                 binding.bind_ortvalue_input(name, value)
+            for name, array in named.items():
+                binding.bind_cpu_input(name, array)
             binding.bind_cpu_input(sig.x.name, x)
             if sig.lengths is not None:
                 time = x.shape[sig.x.time_axis]
@@ -183,6 +210,69 @@ class Stream:
                 _read(v, self._sig.step_axes.get(n)) for n, v in zip(self._sig.outputs, views, strict=True)
             ]
         return [v.copy() for v in views]
+
+    def _open_named(self, inputs: Any) -> dict[str, np.ndarray]:
+        """The further inputs given at open: only those without x's time axis, which are held."""
+        sig = self._sig
+        for named in sig.named:
+            if len(named.time_axes) > 1:
+                raise UnsupportedError(
+                    f"input {named.name!r} ({named.describe()}) has x's time axis more than once, so a "
+                    "stream cannot take it step by step; use session.run on whole sequences"
+                )
+        given = given_inputs(sig.named, inputs, self._engine.manifest.name, self._reserved())
+        timed = next((n for n in sig.named if n.name in given and n.time_axes), None)
+        if timed is not None:
+            raise InputError(
+                f"input {timed.name!r}: runs step for step with x ({timed.describe()}); give it with each "
+                "step or feed (inputs=...), not when the stream opens"
+            )
+        return {k: v.copy() for k, v in check_named(sig.named, given, self.batch, None).items()}
+
+    def _push_named(self, inputs: Any, time: int | None) -> dict[str, np.ndarray]:
+        """The further inputs of one push (``time`` None: a step): the given ones checked, the held ones
+        for the rest. One without x's time axis given here is held from now on."""
+        sig = self._sig
+        given = given_inputs(sig.named, inputs, self._engine.manifest.name, self._reserved())
+        checked = check_named(sig.named, given, self.batch, time, step=time is None)
+        have = {**self._held, **checked}
+        require_all(
+            sig.named,
+            have,
+            step=time is None,
+            hint="give it with each step or feed (inputs=...); one without x's time axis may be given "
+            "once, at session.stream(batch, inputs=...)",
+        )
+        for n in sig.named:
+            if n.name not in checked:
+                continue
+            if not n.time_axes:  # a copy: the caller may change its array before the next push
+                self._held[n.name] = have[n.name] = checked[n.name].copy()
+            elif time is None:  # the graph takes a step as a chunk of one
+                have[n.name] = np.expand_dims(checked[n.name], n.time_axes[0])
+        return have
+
+    def _reserved(self) -> list[str]:
+        sig = self._sig
+        return [sig.x.name, sig.lengths or "", *(inp.name for inp, _ in sig.states)]
+
+    def _set_named(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Write this step's further inputs into their bound values; a new shape gets a new value, and
+        the bindings are made again (an output's shape may follow it)."""
+        device = self._engine.device if self._device_io else ("cpu", 0)
+        rebind = False
+        for name, array in arrays.items():
+            if self._named_arrays.get(name) is array:  # a held input, already there
+                continue
+            value = self._named_values.get(name)
+            if value is not None and tuple(value.shape()) == array.shape:
+                value.update_inplace(array)
+            else:
+                self._named_values[name] = _ortvalue(array, device)
+                rebind = True
+            self._named_arrays[name] = array
+        if rebind:
+            self._make_bindings()
 
     def _exclusive(self, what: str) -> _Exclusive:
         return _Exclusive(self._lock, what)
@@ -242,7 +332,7 @@ class Stream:
         self._views: list[list[Any] | None] = [None, None]
         for k in (0, 1):
             binding = self._engine.io_binding(session)
-            for name, value in self._extra.items():
+            for name, value in (*self._extra.items(), *self._named_values.items()):
                 binding.bind_ortvalue_input(name, value)
             binding.bind_ortvalue_input(sig.x.name, self._x_value)
             for i, name in enumerate(sig.outputs):
