@@ -92,6 +92,7 @@ def export(
     meta: ExportMeta | None = None,
     real_inputs: np.ndarray | None = None,
     real_lengths: np.ndarray | None = None,
+    example_kwargs: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> ExportReport:
     """Export ``module`` to a bundle in ``out_dir`` and prove it before writing anything.
@@ -123,7 +124,7 @@ def export(
     was_training = module.training
     module.eval()
     try:
-        traced = trace_module(module, example_inputs, config, meta or ExportMeta(), layers)
+        traced = trace_module(module, example_inputs, config, meta or ExportMeta(), layers, example_kwargs)
         config = dataclasses.replace(config, topology=traced.topology, min_length=traced.min_length)
         return _export(traced, Path(out_dir), config, meta or ExportMeta(), layers, real_inputs, real_lengths)
     finally:
@@ -160,7 +161,8 @@ def _export(traced: Traced, out_dir: Path, config, meta, layers, real_x, real_le
             except Exception as err:  # exporter internals raise anything; report it and try the next path
                 attempts[name] = _reason(err)
                 continue
-            checks = [*_graph_checks(model, layers, config)]
+            unbatched = {f.name for f in traced.io.further if f.batch_axis is None}
+            checks = [*_graph_checks(model, layers, config, unbatched)]
             checks += Verifier(wrapper, path, traced.io, config).checks(real_x, real_lengths)
             failed = [c for c in checks if c.refused]
             if failed:
@@ -220,13 +222,22 @@ def _describe(check: Check) -> str:
     return f"{check.name}: {check.detail}{diff}"
 
 
-def _graph_checks(model: onnx.ModelProto, layers: list[RecurrentLayer], config: ExportConfig) -> list[Check]:
+def _graph_checks(
+    model: onnx.ModelProto,
+    layers: list[RecurrentLayer],
+    config: ExportConfig,
+    unbatched: set[str] = frozenset(),
+) -> list[Check]:
     summary = summarize(model)
     native = sum(1 for n in summary.recurrent if n.graph == "main")
     want = sum(layer.nodes for layer in layers)
     loops = summary.loop_scan_count
     ok = config.allow_unrolled or (native == want and loops == 0)
-    frozen = [t.name for t in (*summary.inputs, *summary.outputs) if "batch" not in t.dims]
+    frozen = [
+        t.name
+        for t in (*summary.inputs, *summary.outputs)
+        if "batch" not in t.dims and t.name not in unbatched
+    ]
     return [
         Check("native recurrent ops", ok, 0.0, f"{native} native nodes (expected {want}), {loops} Loop/Scan"),
         Check(

@@ -9,6 +9,7 @@ can call the module the way it is written and give the graph one fixed signature
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,28 +45,35 @@ class Calling:
     state_index: int = 1  # where the returned state sits in forward's tuple: (y, state), (y, out, state)
     scalar_steps: bool = False  # the module takes float x [batch, time]: the graph's x has 1 feature
     flat_output: bool = False  # the module returns y [batch]: the graph's y is [batch, 1]
+    y_rank: int = 0  # the module's y rank when it is above 3 ([batch, time, ...]: the rest flattened)
+    one_step: bool = False  # the module runs on one step of x per call only (a decoder step)
+    plan: Any = None  # CallPlan: further inputs (and x inside a dict...); None: forward(x[, state])
 
     @property
     def n_state(self) -> int:
         return len(self.shapes)
 
-    def call(self, module: nn.Module, x: torch.Tensor, state: tuple[torch.Tensor, ...], lengths=None):
-        """``module`` on batch-first ``x`` and flat ``state``; returns ``(y batch-first, flat state)``."""
+    def call(
+        self, module: nn.Module, x: torch.Tensor, state: tuple[torch.Tensor, ...], lengths=None, further=()
+    ):
+        """``module`` on batch-first ``x``, flat ``state`` and the further inputs as the graph takes
+        them; returns ``(y batch-first, flat state)``."""
         x = x[..., 0] if self.scalar_steps else x
-        args: list[Any] = [
-            self.layout.to_module(x) if self.layout else x.transpose(0, 1) if self.time_major else x
-        ]
-        kwargs: dict[str, Any] = {}
+        xm = self.layout.to_module(x) if self.layout else x.transpose(0, 1) if self.time_major else x
+        packed = _rebuild(self.structure, iter(state)) if self.state_param is not None else None
+        if self.plan is not None:
+            args, kwargs = self.plan.arguments(xm, tuple(further), packed, self.state_param)
+        else:
+            args, kwargs = [xm], {}
+            if self.state_param is not None:
+                if self.positional:
+                    args.append(packed)
+                else:
+                    kwargs[self.state_param] = packed
         if self.lengths:
             kwargs[self.lengths] = LengthsFeed(self.lengths, 0, self.lengths_fraction).convert(
                 lengths, x.shape[1]
             )
-        if self.state_param is not None:
-            packed = _rebuild(self.structure, iter(state))
-            if self.positional:
-                args.append(packed)
-            else:
-                kwargs[self.state_param] = packed
         out = module(*args, **kwargs)
         y, returned = _split(type(module).__name__, out, self.state_param is not None, self.state_index)
         if self.flat_output and y.dim() == 1:
@@ -91,6 +99,14 @@ class Calling:
             parts.append(
                 f"y: the module's axis {self.y_time_axis} is time, the graph's axis 1 (rest flattened)"
             )
+        if self.y_rank:
+            parts.append(
+                f"y: the module gives rank {self.y_rank} [batch, time, ...], the graph [batch, time, out]"
+            )
+        if self.one_step:
+            parts.append("x: one step per call (the module runs on no more)")
+        if self.plan is not None:
+            parts.append(self.plan.describe())
         if self.unflatten:
             parts.append(
                 f"y: the module returns view(-1, out) {self.unflatten}-major, the graph [batch, time, out]"
@@ -183,11 +199,23 @@ def read_calling(
     layers: list[RecurrentLayer],
     lengths_as: str | None = None,
     time_axis: int | None = None,
+    split: Any = None,
 ) -> tuple[Calling, tuple[torch.Tensor, ...]]:
     """Work out how ``module`` takes its state (see :class:`Calling`) and return the calling with the
-    example state (flat; zeros when the example gave none). ``x`` is the example as the module takes it."""
+    example state (flat; zeros when the example gave none). ``x`` is the example as the module takes it;
+    ``split`` (see :mod:`.example_split`) binds the further inputs and names the state's parameter."""
     name = type(module).__name__
-    param = state_parameter(module)
+    plan = split.plan if split is not None else None
+    param = split.state_param if plan is not None else state_parameter(module)
+    if plan is not None:
+        module = split.runner(module)  # probes call the module with its further inputs bound
+    calling, flat = _read(
+        module, name, x, example_state, param, state, lengths, time_major, layers, lengths_as, time_axis
+    )
+    return (dataclasses.replace(calling, plan=plan) if plan is not None else calling), flat
+
+
+def _read(module, name, x, example_state, param, state, lengths, time_major, layers, lengths_as, time_axis):
     lengths = (
         _lengths_feed(module, x, example_state, param, time_major, layers, lengths_as, time_axis)
         if lengths
@@ -247,7 +275,7 @@ def _lengths_feed(
     """The module's lengths parameter, and the axis and kind of lengths it runs on (see
     :func:`probe_lengths`): the axis given, else the one the example state's batch matches, else
     batch-first, then time-major."""
-    name = type(module).__name__
+    name = _name(module)
     found = lengths_or_refuse(module, name)
     if time_major is not None:
         axes = [int(time_major)]
@@ -288,7 +316,7 @@ def _probe_default(module, x, lengths: LengthsFeed | None, name: str) -> Any:
 
 def _stateful(module, x, state, param: str, positional: bool, lengths: LengthsFeed | None, time_major):
     """Check that ``module`` returns ``(y, state)`` shaped like ``state`` and read the layout."""
-    name = type(module).__name__
+    name = _name(module)
     flat = _flat(state)
     kwargs_state = {} if positional else {param: state}
     out = _run(module, (x, state) if positional else (x,), lengths, name, **kwargs_state)
@@ -362,6 +390,11 @@ def _run(module, args, lengths: LengthsFeed | None, name: str, **kwargs) -> Any:
             f"{name}: forward failed on the example input {list(args[0].shape)} (called with {passed}): "
             f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
         ) from None
+
+
+def _name(module: Any) -> str:
+    """The user's class name, also through a :class:`~.further.Bound` runner."""
+    return getattr(module, "edgernn_name", None) or type(module).__name__
 
 
 def _describe(value: Any) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import forecast_libs as fc
 from . import pytorch_examples as ex
 from . import speech_libs as sp
 from . import text_libs as tx
@@ -32,6 +33,7 @@ class Entry:
     kwargs: dict[str, Any] = field(default_factory=dict)
     sorted_lengths: bool = False  # the module packs with enforce_sorted=True
     refused: str = ""  # a refusal the corpus expects (a true reason), though ``call`` could check it
+    example_kwargs: Callable[[nn.Module, int, int], dict[str, Any]] | None = None  # by parameter name
 
     @property
     def expect(self) -> str:
@@ -118,6 +120,34 @@ def _stateful(
     return call
 
 
+def _luong(m, x, steps, state, encoder_outputs):
+    """One decoding step: the token [1, batch], the GRU's hidden state, the encoder's outputs
+    [memory_time, batch, hidden] (a length of their own)."""
+    y, h = m(_t(x), state[0], encoder_outputs)
+    return y, [h]
+
+
+def _darts(m, x, steps, state):
+    y, h = m((x, None), tuple(state))
+    return y.reshape(y.shape[0], y.shape[1], -1), _flat(h)
+
+
+def _neuralforecast(m, x, steps, state, **further):
+    batch = {
+        "insample_y": x,
+        "hist_exog": further["windows_batch.hist_exog"],
+        "stat_exog": further["windows_batch.stat_exog"],
+    }
+    y = m(batch)
+    return y.reshape(y.shape[0], y.shape[1], -1), []
+
+
+def _d2l_decoder(m, x, steps, state, **further):
+    memory = further.get("state.0", state[0] if len(state) == 2 else None)
+    y, (_, h) = m(x, [memory, state[-1]])
+    return y, ([memory, h] if len(state) == 2 else [h])
+
+
 def _espnet_rnnp(m, x, steps, state):
     """ESPnet RNNP's prev_state: one (h, c) per layer."""
     y, _, states = m(x, steps, [tuple(state[0:2]), tuple(state[2:4])])
@@ -199,6 +229,7 @@ ENTRIES: list[Entry] = [
         ex.LuongAttnDecoderRNN,
         lambda m, b, t: (tokens(30, 1, b), torch.zeros(2, b, 16), torch.randn(t, b, 16)),
         None,
+        call=_luong,
     ),
     Entry(
         "sequence_models LSTMTagger",
@@ -287,7 +318,11 @@ ENTRIES: list[Entry] = [
         "RecurrentNetwork.encode (dict input)",
         "pytorch-forecasting",
         tx.RecurrentNetworkEncoder,
-        lambda m, b, t: {"encoder_cont": feats(3, b, t), "encoder_lengths": torch.full((b,), t)},
+        lambda m, b, t: {
+            "encoder_cat": torch.stack([torch.randint(0, 5, (b, t)), torch.randint(0, 7, (b, t))], -1),
+            "encoder_cont": feats(3, b, t),
+            "encoder_lengths": torch.full((b,), t),
+        },
         3,
     ),
     Entry(
@@ -316,5 +351,43 @@ ENTRIES: list[Entry] = [
         None,
         40,
         call=_stateful(time_major=True, tuple_state=True, s_index=2, kw="hidden"),
+    ),
+    Entry(
+        "_RNNModule (x_in tuple, LSTM)",
+        "darts",
+        fc.DartsRNNModule,
+        lambda m, b, t: ((feats(4, b, t), None),),
+        4,
+        call=_darts,
+    ),
+    Entry(
+        "RNN (windows_batch dict)",
+        "neuralforecast",
+        fc.NeuralForecastRNN,
+        lambda m, b, t: {
+            "insample_y": feats(1, b, t),
+            "hist_exog": feats(2, b, t),
+            "stat_exog": torch.randn(b, 2),
+        },
+        1,
+        call=_neuralforecast,
+    ),
+    Entry(
+        "char_rnn_generation RNN (category, input, hidden)",
+        "pytorch/tutorials",
+        fc.CharRNNGeneration,
+        lambda m, b, t: (
+            torch.eye(4)[torch.zeros(b, dtype=torch.long)],
+            torch.randn(b, 12),
+            torch.zeros(b, 16),
+        ),
+    ),
+    Entry(
+        "Seq2SeqDecoder (state = [enc_outputs, hidden])",
+        "d2l-ai/d2l-en",
+        fc.D2LSeq2SeqDecoder,
+        lambda m, b, t: (tokens(30, b, t), [torch.randn(t, b, 16), torch.zeros(2, b, 16)]),
+        None,
+        call=_d2l_decoder,
     ),
 ]
