@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ from .input_layout import output_to_graph
 from .layout_probe import reads_time_major
 from .lengths_feed import LengthsFeed, lengths_or_refuse, lengths_parameter, parameters, probe_lengths
 from .output_layout import unflatten
+from .state_tree import _flat, _is_state, _rebuild, _structure, state_index
 from .wrapper import RecurrentLayer
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.VAR_POSITIONAL)
@@ -136,43 +136,6 @@ def _split(
             f"{name}: forward returned {_describe(out)}; expected a tensor y, (y, ...) or (y, state)"
         )
     return y, (_flat(out[index]) if stateful else ())
-
-
-def state_index(out: Any) -> int | None:
-    """Where forward's tuple returns its state: the last item after y that is one (``(y, state)``,
-    ``(y, output, state)`` as flair's language model, ``(y, lengths, states)`` as ESPnet's encoders)."""
-    if not isinstance(out, tuple | list) or len(out) < 2:
-        return None
-    return next((i for i in range(len(out) - 1, 0, -1) if _is_state(out[i])), None)
-
-
-def _flat(state: Any) -> tuple[torch.Tensor, ...]:
-    """The state's tensors in order, however it nests them (``((h1, c1), (h2, c2))`` per layer)."""
-    if isinstance(state, torch.Tensor):
-        return (state,)
-    return tuple(t for item in state for t in _flat(item))
-
-
-def _is_state(value: Any) -> bool:
-    """A tensor ``[rows, batch, hidden]``, or non-empty tuples/lists of them, nested or not."""
-    if isinstance(value, torch.Tensor):
-        return value.dim() == 3 and value.is_floating_point()
-    return isinstance(value, tuple | list) and bool(value) and all(_is_state(v) for v in value)
-
-
-def _structure(state: Any) -> Any:
-    """``"tensor"``, or ``("tuple" | "list", children)``: what :func:`_rebuild` makes from flat tensors."""
-    if isinstance(state, torch.Tensor):
-        return "tensor"
-    return ("list" if isinstance(state, list) else "tuple", tuple(_structure(s) for s in state))
-
-
-def _rebuild(structure: Any, flat: Iterator[torch.Tensor]) -> Any:
-    if structure == "tensor":
-        return next(flat)
-    kind, children = structure
-    items = [_rebuild(child, flat) for child in children]
-    return items if kind == "list" else tuple(items)
 
 
 def state_parameter(module: nn.Module) -> inspect.Parameter | None:

@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 
-from .calling import _flat, _is_state, state_index
 from .errors import ExportError
 from .further import Bound, CallPlan, Leaf, bind_example, flatten, iter_leaves, main_leaf, renumber
 from .lengths_feed import _LENGTHS_NAME, lengths_parameter
+from .state_tree import _flat, _is_state, state_index
 
 _BY_POSITION = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
@@ -50,12 +50,12 @@ def split_example(
     kwargs = dict(example_kwargs or {})
     if not items:
         raise ExportError(f"{name}: example_inputs: expected x, (x, state) or (x, ...), got nothing")
+    lengths = lengths_parameter(module) if config.lengths else None
     simple = not kwargs and isinstance(items[0], torch.Tensor) and len(items) <= 2
-    if simple and (len(items) == 1 or not _holds_tensor(items[1]) or _behaves(module, items)):
+    if simple and (len(items) == 1 or not _holds_tensor(items[1]) or _behaves(module, items, lengths)):
         return Split(_plain_x(name, items[0]), items[1] if len(items) == 2 else None)
-    skip = {lengths_parameter(module)} if config.lengths else set()
-    bound = bind_example(module, items, kwargs, {s for s in skip if s})
-    return _plan(module, name, bound, config)
+    bound = bind_example(module, items, kwargs, {lengths} if lengths else set())
+    return _plan(module, name, bound, config, lengths)
 
 
 def _plain_x(name: str, x: Any) -> torch.Tensor:
@@ -80,17 +80,36 @@ def _holds_tensor(value: Any) -> bool:
     return bool(leaves)
 
 
-def _behaves(module: torch.nn.Module, items: tuple[Any, ...]) -> bool:
+def _behaves(module: torch.nn.Module, items: tuple[Any, ...], lengths: str | None) -> bool:
     """``(x, s)``: forward(x, s) runs and returns a state shaped like ``s`` (an error here is the old
     path's to report, with its own message)."""
     if not _is_state(items[1]):
         return False  # tensors that are no state: further inputs
     try:
-        with torch.no_grad():
-            out = module(*items)
+        out = _call(module, list(items), {}, items[0], lengths)
     except Exception:  # the simple path reports the failure with the call and its shapes
         return True
     return _returns_like(out, items[1])
+
+
+def _call(
+    module: torch.nn.Module, args: list[Any], kwargs: dict[str, Any], x: Any, lengths: str | None
+) -> Any:
+    """The module on the example; with full lengths in each layout (and as fractions) when the
+    export feeds lengths, the first that runs (else the last error is raised)."""
+    feeds: list[dict[str, Any]] = [{}]
+    if lengths and isinstance(x, torch.Tensor) and x.dim() >= 2:
+        steps = [torch.full((x.shape[a],), x.shape[1 - a], dtype=torch.int64) for a in (0, 1)]
+        feeds = [{lengths: s} for s in steps] + [{lengths: torch.ones(x.shape[a])} for a in (0, 1)]
+    error: Exception | None = None
+    for feed in feeds:
+        try:
+            with torch.no_grad():
+                return module(*args, **kwargs, **feed)
+        except Exception as err:  # the next layout of the lengths may be the module's
+            error = err
+    assert error is not None
+    raise error
 
 
 def _returns_like(out: Any, state: Any) -> bool:
@@ -100,7 +119,9 @@ def _returns_like(out: Any, state: Any) -> bool:
     return [tuple(t.shape) for t in _flat(out[index])] == [tuple(t.shape) for t in _flat(state)]
 
 
-def _state_of(module: torch.nn.Module, bound: dict[str, tuple[bool, Any]], first: str) -> str | None:
+def _state_of(
+    module: torch.nn.Module, bound: dict[str, tuple[bool, Any]], first: str, lengths: str | None
+) -> str | None:
     """The bound parameter that behaves as the state, else None."""
     candidates = [p for p, (_, v) in bound.items() if p != first and _is_state(v)]
     if not candidates:
@@ -108,8 +129,7 @@ def _state_of(module: torch.nn.Module, bound: dict[str, tuple[bool, Any]], first
     args = [v for by_pos, v in bound.values() if by_pos]
     kwargs = {p: v for p, (by_pos, v) in bound.items() if not by_pos}
     try:
-        with torch.no_grad():
-            out = module(*args, **kwargs)
+        out = _call(module, args, kwargs, _first_tensor(bound[first][1]), lengths)
     except Exception as err:  # the user's forward may raise anything: say where and with what
         shapes = {p: _shape(v) for p, (_, v) in bound.items()}
         raise ExportError(
@@ -129,7 +149,15 @@ def _shape(value: Any) -> Any:
     return type(value).__name__
 
 
-def _plan(module: torch.nn.Module, name: str, bound: dict[str, tuple[bool, Any]], config: Any) -> Split:
+def _first_tensor(value: Any) -> Any:
+    leaves: list[Leaf] = []
+    flatten(value, "", "", leaves)
+    return leaves[0].value if leaves else None
+
+
+def _plan(
+    module: torch.nn.Module, name: str, bound: dict[str, tuple[bool, Any]], config: Any, lengths: str | None
+) -> Split:
     params = {p.name: p for p in inspect.signature(module.forward).parameters.values()}
     if next(iter(params.values())).kind == inspect.Parameter.VAR_POSITIONAL:
         raise ExportError(
@@ -137,7 +165,7 @@ def _plan(module: torch.nn.Module, name: str, bound: dict[str, tuple[bool, Any]]
             "inputs need named parameters (forward(x, memory, ...))"
         )
     first = next(iter(bound))
-    state_name = _state_of(module, bound, first)
+    state_name = _state_of(module, bound, first, lengths)
     state_given_by_position = bool(state_name) and bound[state_name][0]
     example_state = bound.pop(state_name)[1] if state_name else None
     leaves: list[Leaf] = []
