@@ -76,6 +76,7 @@ class Calling:
             )
         out = module(*args, **kwargs)
         y, returned = _split(type(module).__name__, out, self.state_param is not None, self.state_index)
+        returned = self.plan.kept(returned) if self.plan is not None else returned
         if self.flat_output and y.dim() == 1:
             y = y.unsqueeze(-1)
         if self.y_time_axis is not None:
@@ -290,6 +291,7 @@ def _stateful(module, x, state, param: str, positional: bool, lengths: LengthsFe
             f"of tensors like the {param} it takes, got {_describe(out)}"
         )
     returned = _flat(out[index])
+    returned = module.plan.kept(returned) if hasattr(module, "plan") else returned  # a Bound runner
     if [tuple(t.shape) for t in returned] != [tuple(t.shape) for t in flat]:
         raise ExportError(
             f"{name}: expected the returned state to have the shapes of the state it takes "

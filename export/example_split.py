@@ -89,7 +89,18 @@ def _behaves(module: torch.nn.Module, items: tuple[Any, ...], lengths: str | Non
         out = _call(module, list(items), {}, items[0], lengths)
     except Exception:  # the simple path reports the failure with the call and its shapes
         return True
-    return _returns_like(out, items[1])
+    return _returns_like(out, items[1]) and not _passed_through(out, items[1])
+
+
+def _passed_through(out: Any, state: Any) -> list[int]:
+    """Flat positions of the state's tensors that forward returns unchanged, as the same objects
+    (an encoder's outputs travelling with the hidden state): inputs, not state. All of them: none."""
+    index = state_index(out)
+    if index is None:
+        return []
+    returned, given = _flat(out[index]), _flat(state)
+    same = [i for i, (r, g) in enumerate(zip(returned, given, strict=False)) if r is g]
+    return [] if len(same) == len(given) else same
 
 
 def _call(
@@ -121,11 +132,12 @@ def _returns_like(out: Any, state: Any) -> bool:
 
 def _state_of(
     module: torch.nn.Module, bound: dict[str, tuple[bool, Any]], first: str, lengths: str | None
-) -> str | None:
-    """The bound parameter that behaves as the state, else None."""
+) -> tuple[str | None, list[int]]:
+    """The bound parameter that behaves as the state (else None), and the flat positions of its
+    tensors that forward passes through unchanged."""
     candidates = [p for p, (_, v) in bound.items() if p != first and _is_state(v)]
     if not candidates:
-        return None
+        return None, []
     args = [v for by_pos, v in bound.values() if by_pos]
     kwargs = {p: v for p, (by_pos, v) in bound.items() if not by_pos}
     try:
@@ -136,7 +148,8 @@ def _state_of(
             f"{type(module).__name__}: forward failed on the example ({shapes}): "
             f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
         ) from None
-    return next((p for p in candidates if _returns_like(out, bound[p][1])), None)
+    found = next((p for p in candidates if _returns_like(out, bound[p][1])), None)
+    return found, (_passed_through(out, bound[found][1]) if found else [])
 
 
 def _shape(value: Any) -> Any:
@@ -165,11 +178,14 @@ def _plan(
             "inputs need named parameters (forward(x, memory, ...))"
         )
     first = next(iter(bound))
-    state_name = _state_of(module, bound, first, lengths)
+    state_name, through = _state_of(module, bound, first, lengths)
     state_given_by_position = bool(state_name) and bound[state_name][0]
     example_state = bound.pop(state_name)[1] if state_name else None
     leaves: list[Leaf] = []
     trees = [(p, by_pos, flatten(v, p, p, leaves)) for p, (by_pos, v) in bound.items()]
+    state_tree, keep = None, None
+    if through:
+        state_tree, keep, example_state = _state_apart(example_state, state_name, through, leaves)
     x_tree = trees[0][2]
     x_leaves = list(iter_leaves(x_tree))
     if not x_leaves:
@@ -198,9 +214,34 @@ def _plan(
         wheres=tuple(leaf.where for leaf in further),
         x_where=leaves[x_index].where,
         state_position=position,
+        state_tree=renumber(state_tree, mapping) if state_tree is not None else None,
+        state_keep=keep,
     )
     x = _plain_x(name, leaves[x_index].value)
     return Split(x, example_state, plan, tuple(leaf.value for leaf in further), state_param)
+
+
+def _state_apart(state: Any, name: str, through: list[int], leaves: list[Leaf]):
+    """The state's tree with the tensors passed through as further inputs (added to ``leaves``) and
+    the rest as ``("st", j)``; the kept positions; the example state of the kept tensors alone."""
+    flat = _flat(state)
+    keep = tuple(i for i in range(len(flat)) if i not in through)
+    own: list[Leaf] = []
+    tree = flatten(state, name, name, own)  # the state nests tensors, tuples and lists only
+
+    def place(node: Any) -> Any:
+        if node[0] == "in":
+            k = node[1]
+            if k in keep:
+                return ("st", keep.index(k))
+            leaves.append(own[k])
+            return ("in", len(leaves) - 1)
+        if node[0] == "seq":
+            return ("seq", node[1], tuple(place(t) for t in node[2]))
+        return node
+
+    kept = tuple(flat[i] for i in keep)
+    return place(tree), keep, (kept[0] if len(kept) == 1 else kept)
 
 
 def _unbound_state(bound, params: dict[str, inspect.Parameter], first: str):

@@ -52,19 +52,22 @@ def flatten(value: Any, name: str, where: str, leaves: list[Leaf]) -> Any:
     return ("const", value)
 
 
-def rebuild(tree: Any, values: list[Any]) -> Any:
-    """The module's argument from ``tree``, each ``("in", i)`` leaf taken from ``values[i]``."""
+def rebuild(tree: Any, values: list[Any], state: tuple[Any, ...] = ()) -> Any:
+    """The module's argument from ``tree``, each ``("in", i)`` leaf taken from ``values[i]`` and each
+    ``("st", j)`` from the flat state's ``state[j]``."""
     kind = tree[0]
     if kind == "in":
         return values[tree[1]]
+    if kind == "st":
+        return state[tree[1]]
     if kind == "const":
         return tree[1]
     if kind == "dict":
-        return {k: rebuild(t, values) for k, t in zip(tree[1], tree[2], strict=True)}
+        return {k: rebuild(t, values, state) for k, t in zip(tree[1], tree[2], strict=True)}
     if kind == "dataclass":
-        kids = {n: rebuild(t, values) for n, t in zip(tree[2], tree[3], strict=True)}
+        kids = {n: rebuild(t, values, state) for n, t in zip(tree[2], tree[3], strict=True)}
         return dataclasses.replace(tree[1], **kids)
-    items = [rebuild(t, values) for t in tree[2]]
+    items = [rebuild(t, values, state) for t in tree[2]]
     seq_type = tree[1]
     if hasattr(seq_type, "_fields"):  # a NamedTuple
         return seq_type(*items)
@@ -84,10 +87,19 @@ class CallPlan:
     wheres: tuple[str, ...]  # where the module takes it, per further leaf
     x_where: str  # where the module takes x ("forward(x)", "x['encoder_cont']")
     state_position: int | None = None  # the state's positional index, when it is passed by position
+    # a state the module passes some tensors of through unchanged (d2l's [enc_outputs, hidden]): its
+    # tree, ("st", j) for the state's own tensors and ("in", i) for those further inputs; and which
+    # tensors of the returned state are the state's own
+    state_tree: Any = None
+    state_keep: tuple[int, ...] | None = None
 
     @property
     def n_further(self) -> int:
         return len(self.names)
+
+    def kept(self, returned: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The returned state's own tensors (those passed through unchanged are inputs)."""
+        return returned if self.state_keep is None else tuple(returned[i] for i in self.state_keep)
 
     def describe(self) -> str:
         """Where the module takes x and each further input, for ``edgernn inspect``."""
@@ -101,6 +113,10 @@ class CallPlan:
         """``(args, kwargs)`` for the module: x and the further inputs in their trees, the state at its
         position (``None`` there when the module's default should fill it) or by keyword."""
         values = [x, *further]
+        if self.state_tree is not None and state is not None:
+            from .state_tree import _flat
+
+            state = rebuild(self.state_tree, values, _flat(state))
         positional: list[Any] = []
         kwargs: dict[str, Any] = {}
         at = self.state_position

@@ -227,3 +227,31 @@ def test_refusals_say_what_was_expected(tmp_path):
             main_input="nope",
         )
     assert not (tmp_path / "b").exists()
+
+
+class ContextDecoder(nn.Module):
+    """d2l's Seq2SeqDecoder pattern: state = [enc_outputs, hidden], enc_outputs returned unchanged."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(4 + 8, 8, batch_first=True)
+
+    def forward(self, x, state):
+        enc_outputs, hidden = state
+        context = enc_outputs[-1][:, None].expand(-1, x.shape[1], -1)
+        y, hidden = self.gru(torch.cat([x, context], -1), hidden)
+        return y, [enc_outputs, hidden]
+
+
+def test_state_tensors_passed_through_are_inputs(tmp_path):
+    module = ContextDecoder().eval()
+    state = [torch.randn(5, 2, 8), torch.zeros(1, 2, 8)]
+    report = export(module, (torch.randn(2, 6, 4), state), tmp_path / "b")
+    assert [s.input for s in report.manifest.state] == ["h0"]
+    assert _inputs(report) == {"state.0": (("state.0_time", "batch", 8), "float32", "state[0]", None, None)}
+    x, memory, h = torch.randn(3, 7, 4), torch.randn(9, 3, 8), torch.randn(1, 3, 8)
+    got = _run(report, {"x": x.numpy(), "h0": h.numpy(), "state.0": memory.numpy()})
+    with torch.no_grad():
+        y, (_, hn) = module(x, [memory, h])
+    _close(got[0], y, "y with a memory of 9 rows")
+    _close(got[1], hn, "hn")
