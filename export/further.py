@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from .errors import ExportError
+from .state_tree import _flat
 
 X = ("x",)  # the main input's leaf
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
@@ -103,19 +104,15 @@ class CallPlan:
 
     def describe(self) -> str:
         """Where the module takes x and each further input, for ``edgernn inspect``."""
-        parts = [f"x is the module's {self.x_where}"]
-        parts += [f"{n} is its {w}" for n, w in zip(self.names, self.wheres, strict=True) if n != w]
-        if len(parts) == 1 and self.x_where == self.slots[0][0]:
-            parts = []
-        return "; ".join(parts + [f"further inputs: {', '.join(self.names)}"] if self.names else parts)
+        parts = [] if self.x_where == self.slots[0][0] else [f"x is the module's {self.x_where}"]
+        named = [n if n == w else f"{n} ({w})" for n, w in zip(self.names, self.wheres, strict=True)]
+        return "; ".join(parts + ([f"further inputs: {', '.join(named)}"] if named else []))
 
     def arguments(self, x: Any, further: tuple[Any, ...], state: Any = None, state_param: str | None = None):
         """``(args, kwargs)`` for the module: x and the further inputs in their trees, the state at its
         position (``None`` there when the module's default should fill it) or by keyword."""
         values = [x, *further]
         if self.state_tree is not None and state is not None:
-            from .state_tree import _flat
-
             state = rebuild(self.state_tree, values, _flat(state))
         positional: list[Any] = []
         kwargs: dict[str, Any] = {}
