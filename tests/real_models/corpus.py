@@ -148,6 +148,12 @@ def _d2l_decoder(m, x, steps, state, **further):
     return y, ([memory, h] if len(state) == 2 else [h])
 
 
+def _performance(m, x, steps, state, control):
+    """One event step [1, batch] with its control vector [1, batch, 6] and the GRU's state."""
+    y, h = m(_t(x), control, state[0])
+    return _t(y), [h]
+
+
 def _espnet_rnnp(m, x, steps, state):
     """ESPnet RNNP's prev_state: one (h, c) per layer."""
     y, _, states = m(x, steps, [tuple(state[0:2]), tuple(state[2:4])])
@@ -389,5 +395,14 @@ ENTRIES: list[Entry] = [
         lambda m, b, t: (tokens(30, b, t), [torch.randn(t, b, 16), torch.zeros(2, b, 16)]),
         None,
         call=_d2l_decoder,
+    ),
+    Entry(
+        "PerformanceRNN (event, control, hidden)",
+        "Performance-RNN-PyTorch",
+        fc.PerformanceRNN,
+        lambda m, b, t: (tokens(24, 1, b), torch.rand(1, b, 6), torch.zeros(2, b, 16)),
+        None,
+        24,
+        call=_performance,
     ),
 ]

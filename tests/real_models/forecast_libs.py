@@ -7,7 +7,8 @@ static exogenous covariates; v1.7, recurrent mode, no future covariates, the MAE
 domain_map is the identity) (Apache-2.0); pytorch/tutorials intermediate_source/
 char_rnn_generation_tutorial.py (RNN(category, input, hidden), its own cell of nn.Linear) and
 d2l-ai/d2l-en chapter_recurrent-modern/seq2seq (Seq2SeqDecoder: the encoder's outputs and the
-hidden state travel together as the state) (BSD-3-Clause; MIT-0).
+hidden state travel together as the state) (BSD-3-Clause; MIT-0); djosix/Performance-RNN-PyTorch
+model.py (PerformanceRNN.forward: one event step conditioned by a control vector) (MIT).
 """
 
 from __future__ import annotations
@@ -116,3 +117,35 @@ class D2LSeq2SeqDecoder(nn.Module):
         outputs, hidden_state = self.rnn(embs_and_context, hidden_state)
         outputs = self.dense(outputs).swapaxes(0, 1)
         return outputs, [enc_output, hidden_state]
+
+
+class PerformanceRNN(nn.Module):
+    """Performance-RNN: one step of event ids [1, batch] and its control [1, batch, control_dim]
+    (pitch histogram and note density) into a GRU, the next events' logits [1, batch, events]."""
+
+    def __init__(self, event_dim=24, control_dim=6, init_dim=8, hidden_dim=16, gru_layers=2):
+        super().__init__()
+        self.event_dim, self.control_dim, self.gru_layers = event_dim, control_dim, gru_layers
+        self.event_embedding = nn.Embedding(event_dim, event_dim)
+        self.concat_input_fc = nn.Linear(event_dim + 1 + control_dim, hidden_dim)
+        self.concat_input_fc_activation = nn.LeakyReLU(0.1, inplace=True)
+        self.gru = nn.GRU(hidden_dim, hidden_dim, num_layers=gru_layers)
+        self.output_fc = nn.Linear(hidden_dim * gru_layers, event_dim)
+
+    def forward(self, event, control=None, hidden=None):
+        assert len(event.shape) == 2
+        assert event.shape[0] == 1
+        batch_size = event.shape[1]
+        event = self.event_embedding(event)
+        if control is None:
+            default = torch.ones(1, batch_size, 1, device=event.device)
+            control = torch.zeros(1, batch_size, self.control_dim, device=event.device)
+        else:
+            default = torch.zeros(1, batch_size, 1, device=event.device)
+            assert control.shape == (1, batch_size, self.control_dim)
+        concat = torch.cat([event, default, control], -1)
+        input = self.concat_input_fc_activation(self.concat_input_fc(concat))
+        _, hidden = self.gru(input, hidden)
+        output = hidden.permute(1, 0, 2).contiguous()
+        output = output.view(batch_size, -1).unsqueeze(0)
+        return self.output_fc(output), hidden
