@@ -144,7 +144,9 @@ def _trace(module, split, config, meta, layers, found) -> Traced:
         y = _first(guarded_call(name, wrapper, args, calling))  # [batch, time, rest flattened]
     _refuse_state_only(name, calling, y, batch, time)
     calling, y = _unflattened(name, wrapper, args, calling, y, config.topology)
-    topology = resolve_topology(name, config.topology, y, batch, time, calling.time_major, layout)
+    topology = resolve_topology(
+        name, config.topology, y, batch, time, calling.time_major, layout, list(split.x.shape)
+    )
     per_step = topology != "many_to_one"
     min_length = find_min_length(name, wrapper, args, per_step, config.min_length, specs)
     return _traced(config, meta, layers, wrapper, calling, topology, min_length, args, y, specs)
@@ -241,6 +243,7 @@ def resolve_topology(
     time: int,
     time_major: bool = False,
     layout=None,
+    x_shape: list[int] | None = None,
 ) -> str:
     """The topology as given, or read from ``y``: ``[batch, out]`` is many_to_one, ``[batch, time, out]``
     many_to_many. A given topology that the output contradicts is an error that says how x was read."""
@@ -252,7 +255,7 @@ def resolve_topology(
             raise ExportError(
                 f"{name}: expected y of shape [batch={batch}, out] (many_to_one) or [batch={batch}, "
                 f"time={time}, out] (many_to_many), got {list(y.shape)}{_flattened_hint(y, batch, time, time_major)}"
-                f"; {layout_note(batch, time, time_major, layout)}"
+                f"; {layout_note(batch, time, time_major, layout, x_shape)}"
             )
         return inferred
     per_step = requested != "many_to_one"
@@ -261,7 +264,7 @@ def resolve_topology(
         hint = f"; the output looks {inferred}: leave topology unset to infer it" if inferred else ""
         raise ExportError(
             f"{name}: topology {requested}: expected y of shape {want}, got {list(y.shape)}{hint}; "
-            f"{layout_note(batch, time, time_major, layout)}"
+            f"{layout_note(batch, time, time_major, layout, x_shape)}"
         )
     return requested
 
@@ -281,13 +284,16 @@ def _flattened_hint(y: torch.Tensor, batch: int, time: int, time_major: bool) ->
     return ""
 
 
-def layout_note(batch: int, time: int, time_major: bool, layout=None) -> str:
-    """How x was read: which axis was taken for time, which for batch."""
+def layout_note(
+    batch: int, time: int, time_major: bool, layout=None, x_shape: list[int] | None = None
+) -> str:
+    """How x was read: its shape and rank (when known), which axis was taken for time, which for batch."""
+    x = f"x {x_shape} (rank {len(x_shape)})" if x_shape is not None else "x"
     if layout is not None:
-        return f"x was read as {layout.describe()}: axis {layout.batch_axis} batch={batch}, axis {layout.time_axis} time={time}"
+        return f"{x} was read as {layout.describe()}: axis {layout.batch_axis} batch={batch}, axis {layout.time_axis} time={time}"
     if time_major:
-        return f"x was read time-major: axis 0 time={time}, axis 1 batch={batch}"
-    return f"x was read batch-first: axis 0 batch={batch}, axis 1 time={time}"
+        return f"{x} was read time-major: axis 0 time={time}, axis 1 batch={batch}"
+    return f"{x} was read batch-first: axis 0 batch={batch}, axis 1 time={time}"
 
 
 def _as_float32(value: Any) -> Any:

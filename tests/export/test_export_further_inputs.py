@@ -255,3 +255,20 @@ def test_state_tensors_passed_through_are_inputs(tmp_path):
         y, (_, hn) = module(x, [memory, h])
     _close(got[0], y, "y with a memory of 9 rows")
     _close(got[1], hn, "hn")
+
+
+def test_a_refusal_names_x_shape_rank_and_the_axis_taken_for_time(tmp_path):
+    class FirstTwo(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = nn.GRU(4, 8, batch_first=True)
+
+        def forward(self, x):
+            return self.gru(x)[0][:, :2]
+
+    with pytest.raises(
+        ExportError,
+        match=r"y's axis 1 has 2 steps where x has 6: .*; x \[2, 6, 4\] \(rank 3\) was read batch-first: "
+        r"axis 0 batch=2, axis 1 time=6$",
+    ):
+        export(FirstTwo().eval(), torch.randn(2, 6, 4), tmp_path / "b")
