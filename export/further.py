@@ -48,7 +48,13 @@ def flatten(value: Any, name: str, where: str, leaves: list[Leaf]) -> Any:
         kids = tuple(flatten(getattr(value, n), f"{name}.{n}", f"{where}.{n}", leaves) for n in names)
         return ("dataclass", value, names, kids)
     if isinstance(value, tuple | list):
-        kids = tuple(flatten(v, f"{name}.{i}", f"{where}[{i}]", leaves) for i, v in enumerate(value))
+        fields = getattr(type(value), "_fields", None)  # a NamedTuple's items by their names
+        keys = (
+            [(f".{f}", f".{f}") for f in fields]
+            if fields
+            else [(f".{i}", f"[{i}]") for i in range(len(value))]
+        )
+        kids = tuple(flatten(v, name + k, where + w, leaves) for (k, w), v in zip(keys, value, strict=True))
         return ("seq", type(value), kids)
     return ("const", value)
 

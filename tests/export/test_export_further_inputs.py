@@ -6,6 +6,7 @@ graph is run by plain onnxruntime, fed by name, against the module at shapes the
 from __future__ import annotations
 
 import dataclasses
+import typing
 
 import numpy as np
 import pytest
@@ -272,3 +273,38 @@ def test_a_refusal_names_x_shape_rank_and_the_axis_taken_for_time(tmp_path):
         r"axis 0 batch=2, axis 1 time=6$",
     ):
         export(FirstTwo().eval(), torch.randn(2, 6, 4), tmp_path / "b")
+
+
+class Pair(typing.NamedTuple):
+    values: torch.Tensor
+    covariates: torch.Tensor
+
+
+class NamedTupleLSTM(nn.Module):
+    """forward(pair: NamedTuple, *, hidden=None), the state given by keyword in the example."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(5, 8, batch_first=True)
+
+    def forward(self, pair: Pair, *, hidden=None):
+        return self.lstm(torch.cat([pair.values, pair.covariates], -1), hidden)
+
+
+def test_named_tuple_input_and_a_keyword_state(tmp_path):
+    module = NamedTupleLSTM().eval()
+    zeros = (torch.zeros(1, 2, 8), torch.zeros(1, 2, 8))
+    pair = Pair(torch.randn(2, 6, 3), torch.randn(2, 6, 2))
+    report = export(module, (pair,), tmp_path / "b", example_kwargs={"hidden": zeros})
+    assert _inputs(report) == {
+        "pair.covariates": (("batch", "time", 2), "float32", "pair.covariates", None, None)
+    }
+    assert [s.input for s in report.manifest.state] == ["h0", "c0"]
+    values, cov, h, c = torch.randn(3, 5, 3), torch.randn(3, 5, 2), torch.randn(1, 3, 8), torch.randn(1, 3, 8)
+    got = _run(
+        report, {"x": values.numpy(), "pair.covariates": cov.numpy(), "h0": h.numpy(), "c0": c.numpy()}
+    )
+    with torch.no_grad():
+        y, (hn, cn) = module(Pair(values, cov), hidden=(h, c))
+    for g, w, what in zip(got, (y, hn, cn), ("y", "hn", "cn"), strict=True):
+        _close(g, w, what)
