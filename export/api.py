@@ -100,7 +100,13 @@ def export(
     How to export and how hard to verify is an :class:`ExportConfig`; its fields may also be given
     as keywords (``export(m, x, "b", lengths=True)``), which replace the config's.
 
-    ``example_inputs`` is ``x`` or ``(x, state)``. The module takes its state the way it is written:
+    ``example_inputs`` is ``x``, ``(x, state)``, or ``(x, ...)`` matched to forward's parameters by
+    position, with ``example_kwargs`` matched by name: every tensor besides x, the state and the
+    lengths (in dicts, tuples and dataclasses too) becomes a further named graph input, recorded in
+    the manifest's ``inputs`` with its batch, time and own-length axes (probed, or declared in
+    ``dims`` by its name); an item is the state only when forward returns a state of its shapes.
+    Inside a dict x, x is the first float tensor of the highest rank, or the one ``main_input``
+    names. The module takes its state the way it is written:
     ``forward(x, h)``, ``forward(x, hidden=None)``, ``forward(x, *, state=None)``..., the state a
     tensor, an ``(h, c)`` tuple or a list, returned as ``(y, state)``. ``state="auto"`` exports the
     state as graph I/O when forward takes one after ``x`` and returns it; zeros of the right shape

@@ -112,15 +112,14 @@ def _call(
     if lengths and isinstance(x, torch.Tensor) and x.dim() >= 2:
         steps = [torch.full((x.shape[a],), x.shape[1 - a], dtype=torch.int64) for a in (0, 1)]
         feeds = [{lengths: s} for s in steps] + [{lengths: torch.ones(x.shape[a])} for a in (0, 1)]
-    error: Exception | None = None
-    for feed in feeds:
+    for feed in feeds[:-1]:
         try:
             with torch.no_grad():
                 return module(*args, **kwargs, **feed)
-        except Exception as err:  # the next layout of the lengths may be the module's
-            error = err
-    assert error is not None
-    raise error
+        except Exception:  # the next layout of the lengths may be the module's
+            continue
+    with torch.no_grad():  # the last one's error is the one reported
+        return module(*args, **kwargs, **feeds[-1])
 
 
 def _returns_like(out: Any, state: Any) -> bool:

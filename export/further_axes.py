@@ -9,9 +9,9 @@ fixed), or probed on the wrapper, each probe one call at a new size:
 - **time**: an axis of x's length (x longer than one step) that runs only grown with x;
 - **its own length** (``"<name>_time"``): an axis the module runs on longer while x stays as it is
   (an attention memory, an encoder's outputs);
-- anything else is fixed at the example's size, and so is the last axis of a float input of rank 3
-  and up (its features, as x's: a packed nn.LSTM runs on any width without a word, so no probe
-  could tell).
+- anything else is fixed at the example's size, and so is the last axis of an input of rank 3 and
+  up (its features or categorical variables, as x's: a packed nn.LSTM runs on any width without a
+  word, and ``x_cat[..., i]`` on any number of columns, so no probe could tell).
 
 Integer inputs (embedding ids, categorical codes) keep the example's smallest and largest value, so
 the gate feeds only values the module accepts.
@@ -147,8 +147,8 @@ def _length_axes(probe: AxisProbe, dims, i: int, input_name: str, time: int) -> 
     for axis, size in enumerate(list(dims[i])):
         if isinstance(size, str):
             continue
-        if axis == value.dim() - 1 and value.dim() >= 3 and value.is_floating_point():
-            continue  # a float input's last axis is its features, as x's (dims declares otherwise)
+        if axis == value.dim() - 1 and value.dim() >= 3:
+            continue  # the last axis of a rank-3 input is its features, as x's (dims declares otherwise)
         if probe.runs(own={i: axis}):
             dims[i][axis] = f"{input_name}_time" + (str(own) if own else "")
             own += 1

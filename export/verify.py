@@ -227,8 +227,10 @@ class Verifier:
         if time - starts[-1] < self.io.min_length and len(starts) > 1:
             starts.pop()  # the short tail joins the chunk before it
         spans = list(zip(starts, [*starts[1:], time], strict=True))
-        full = self._stepped_torch(x, state, further, spans) if self.io.one_step else None
-        full = full or self.run_torch(self._feed(x, state, None, further))
+        if self.io.one_step:
+            full = self._stepped_torch(x, state, further, spans)
+        else:
+            full = self.run_torch(self._feed(x, state, None, further))
         pieces = []
         for start, stop in spans:
             steps = slice_steps(further, self.io.further, start, stop)
