@@ -45,6 +45,7 @@ class Calling:
     state_index: int = 1  # where the returned state sits in forward's tuple: (y, state), (y, out, state)
     scalar_steps: bool = False  # the module takes float x [batch, time]: the graph's x has 1 feature
     flat_output: bool = False  # the module returns y [batch]: the graph's y is [batch, 1]
+    state_output: bool = False  # forward returns its final state only: y is it, batch-first, flattened
     y_rank: int = 0  # the module's y rank when it is above 3 ([batch, time, ...]: the rest flattened)
     one_step: bool = False  # the module runs on one step of x per call only (a decoder step)
     plan: Any = None  # CallPlan: further inputs (and x inside a dict...); None: forward(x[, state])
@@ -61,8 +62,12 @@ class Calling:
         x = x[..., 0] if self.scalar_steps else x
         xm = self.layout.to_module(x) if self.layout else x.transpose(0, 1) if self.time_major else x
         packed = _rebuild(self.structure, iter(state)) if self.state_param is not None else None
+        steps = None
+        if self.lengths:
+            steps = LengthsFeed(self.lengths, 0, self.lengths_fraction).convert(lengths, x.shape[1])
+        inside = self.plan is not None and self.plan.lengths_leaf is not None
         if self.plan is not None:
-            args, kwargs = self.plan.arguments(xm, tuple(further), packed, self.state_param)
+            args, kwargs = self.plan.arguments(xm, tuple(further), packed, self.state_param, steps)
         else:
             args, kwargs = [xm], {}
             if self.state_param is not None:
@@ -70,11 +75,11 @@ class Calling:
                     args.append(packed)
                 else:
                     kwargs[self.state_param] = packed
-        if self.lengths:
-            kwargs[self.lengths] = LengthsFeed(self.lengths, 0, self.lengths_fraction).convert(
-                lengths, x.shape[1]
-            )
+        if self.lengths and not inside:
+            kwargs[self.lengths] = steps
         out = module(*args, **kwargs)
+        if self.state_output:
+            return _state_as_y(out), ()
         y, returned = _split(type(module).__name__, out, self.state_param is not None, self.state_index)
         returned = self.plan.kept(returned) if self.plan is not None else returned
         if self.flat_output and y.dim() == 1:
@@ -99,6 +104,11 @@ class Calling:
         if self.y_time_axis not in (None, 1):
             parts.append(
                 f"y: the module's axis {self.y_time_axis} is time, the graph's axis 1 (rest flattened)"
+            )
+        if self.state_output:
+            parts.append(
+                "y: the module returns its final state only ([layers*directions, batch, hidden] each); the "
+                "graph gives it batch-first, each tensor flattened, concatenated: [batch, out]"
             )
         if self.y_rank:
             parts.append(
@@ -126,6 +136,13 @@ class Calling:
             kind = "fractions" if self.lengths_fraction else "steps"
             parts.append(f"{self.lengths}={kind} {list(rest[self.n_state].shape)}")
         return f"forward({', '.join(parts)})"
+
+
+def _state_as_y(out: Any) -> torch.Tensor:
+    """A final state ``[rows, batch, hidden]`` (or a tuple of them) as ``[batch, rows * hidden + ...]``."""
+    if not _is_state(out):
+        raise ExportError(f"expected the final state alone, got {_describe(out)}")
+    return torch.cat([t.transpose(0, 1).reshape(t.shape[1], -1) for t in _flat(out)], dim=-1)
 
 
 def _split(

@@ -185,6 +185,9 @@ def _plan(
     state_tree, keep = None, None
     if through:
         state_tree, keep, example_state = _state_apart(example_state, state_name, through, leaves)
+    inside = _lengths_inside(leaves) if config.lengths and lengths is None else None
+    if inside is not None:
+        trees = [(p, by_pos, _mark_lengths(t, inside)) for p, by_pos, t in trees]
     x_tree = trees[0][2]
     x_leaves = list(iter_leaves(x_tree))
     if not x_leaves:
@@ -197,7 +200,7 @@ def _plan(
         x_index = x_leaves[main_leaf([leaves[i] for i in x_leaves], declared, name)]
     elif declared not in (None, first):
         raise ExportError(f"{name}: main_input {declared!r}: x is the first argument, the tensor {first!r}")
-    order = [x_index, *(i for i in range(len(leaves)) if i != x_index)]
+    order = [x_index, *(i for i in range(len(leaves)) if i not in (x_index, inside))]
     mapping = {old: new for new, old in enumerate(order)}
     state_param = params[state_name] if state_name else _unbound_state(bound, params, first)
     position = None
@@ -215,9 +218,34 @@ def _plan(
         state_position=position,
         state_tree=renumber(state_tree, mapping) if state_tree is not None else None,
         state_keep=keep,
+        lengths_leaf=leaves[inside].name if inside is not None else None,
     )
     x = _plain_x(name, leaves[x_index].value)
     return Split(x, example_state, plan, tuple(leaf.value for leaf in further), state_param)
+
+
+def _lengths_inside(leaves: list[Leaf]) -> int | None:
+    """With ``lengths=True`` and no lengths parameter: the integer ``[batch]`` tensor inside an
+    argument named like lengths (pytorch-forecasting's ``x["encoder_lengths"]``), else None."""
+    found = [
+        i
+        for i, leaf in enumerate(leaves)
+        if leaf.value.dim() == 1
+        and not leaf.value.is_floating_point()
+        and _LENGTHS_NAME.search(leaf.name.rsplit(".", 1)[-1])
+    ]
+    return found[0] if found else None
+
+
+def _mark_lengths(tree: Any, index: int) -> Any:
+    """``tree`` with the leaf ``index`` taken by the graph's lengths: ``("len",)``."""
+    if tree[0] == "in":
+        return ("len",) if tree[1] == index else tree
+    if tree[0] in ("dict", "seq"):
+        return (tree[0], tree[1], tuple(_mark_lengths(t, index) for t in tree[2]))
+    if tree[0] == "dataclass":
+        return (*tree[:3], tuple(_mark_lengths(t, index) for t in tree[3]))
+    return tree
 
 
 def _state_apart(state: Any, name: str, through: list[int], leaves: list[Leaf]):

@@ -59,22 +59,24 @@ def flatten(value: Any, name: str, where: str, leaves: list[Leaf]) -> Any:
     return ("const", value)
 
 
-def rebuild(tree: Any, values: list[Any], state: tuple[Any, ...] = ()) -> Any:
-    """The module's argument from ``tree``, each ``("in", i)`` leaf taken from ``values[i]`` and each
-    ``("st", j)`` from the flat state's ``state[j]``."""
+def rebuild(tree: Any, values: list[Any], state: tuple[Any, ...] = (), lengths: Any = None) -> Any:
+    """The module's argument from ``tree``, each ``("in", i)`` leaf taken from ``values[i]``, each
+    ``("st", j)`` from the flat state's ``state[j]`` and ``("len",)`` from ``lengths``."""
     kind = tree[0]
     if kind == "in":
         return values[tree[1]]
     if kind == "st":
         return state[tree[1]]
+    if kind == "len":
+        return lengths
     if kind == "const":
         return tree[1]
     if kind == "dict":
-        return {k: rebuild(t, values, state) for k, t in zip(tree[1], tree[2], strict=True)}
+        return {k: rebuild(t, values, state, lengths) for k, t in zip(tree[1], tree[2], strict=True)}
     if kind == "dataclass":
-        kids = {n: rebuild(t, values, state) for n, t in zip(tree[2], tree[3], strict=True)}
+        kids = {n: rebuild(t, values, state, lengths) for n, t in zip(tree[2], tree[3], strict=True)}
         return dataclasses.replace(tree[1], **kids)
-    items = [rebuild(t, values, state) for t in tree[2]]
+    items = [rebuild(t, values, state, lengths) for t in tree[2]]
     seq_type = tree[1]
     if hasattr(seq_type, "_fields"):  # a NamedTuple
         return seq_type(*items)
@@ -99,6 +101,7 @@ class CallPlan:
     # tensors of the returned state are the state's own
     state_tree: Any = None
     state_keep: tuple[int, ...] | None = None
+    lengths_leaf: str | None = None  # the lengths sit inside an argument (x['encoder_lengths']): its name
 
     @property
     def n_further(self) -> int:
@@ -114,9 +117,17 @@ class CallPlan:
         named = [n if n == w else f"{n} ({w})" for n, w in zip(self.names, self.wheres, strict=True)]
         return "; ".join(parts + ([f"further inputs: {', '.join(named)}"] if named else []))
 
-    def arguments(self, x: Any, further: tuple[Any, ...], state: Any = None, state_param: str | None = None):
-        """``(args, kwargs)`` for the module: x and the further inputs in their trees, the state at its
-        position (``None`` there when the module's default should fill it) or by keyword."""
+    def arguments(
+        self,
+        x: Any,
+        further: tuple[Any, ...],
+        state: Any = None,
+        state_param: str | None = None,
+        lengths=None,
+    ):
+        """``(args, kwargs)`` for the module: x, the further inputs (and lengths kept inside an
+        argument) in their trees, the state at its position (``None`` there when the module's default
+        should fill it) or by keyword."""
         values = [x, *further]
         if self.state_tree is not None and state is not None:
             state = rebuild(self.state_tree, values, _flat(state))
@@ -127,9 +138,9 @@ class CallPlan:
             if by_position:
                 if at is not None and len(positional) == at:
                     positional.append(state)
-                positional.append(rebuild(tree, values))
+                positional.append(rebuild(tree, values, (), lengths))
             else:
-                kwargs[param] = rebuild(tree, values)
+                kwargs[param] = rebuild(tree, values, (), lengths)
         if at is not None and at >= len(positional) and state is not None:
             positional.append(state)
         elif at is None and state_param is not None and state is not None:
@@ -147,10 +158,12 @@ class Bound:
         self.module, self.plan, self.further, self.state_param = module, plan, further, state_param
         self.forward = module.forward  # its signature: the probes read parameter names from it
         self.edgernn_name = type(module).__name__
+        self.edgernn_lengths = plan.lengths_leaf  # lengths inside an argument, passed by this name
 
     def __call__(self, x: Any, *rest: Any, **kwargs: Any) -> Any:
         state = rest[0] if rest else kwargs.pop(self.state_param, None) if self.state_param else None
-        args, kw = self.plan.arguments(x, self.further, state, self.state_param)
+        lengths = kwargs.pop(self.edgernn_lengths, None) if self.edgernn_lengths else None
+        args, kw = self.plan.arguments(x, self.further, state, self.state_param, lengths)
         return self.module(*args, **kw, **kwargs)
 
 

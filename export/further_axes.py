@@ -14,7 +14,8 @@ fixed), or probed on the wrapper, each probe one call at a new size:
   word, and ``x_cat[..., i]`` on any number of columns, so no probe could tell).
 
 Integer inputs (embedding ids, categorical codes) keep the example's smallest and largest value, so
-the gate feeds only values the module accepts.
+the gate feeds only values the module accepts; with one column per categorical variable on a fixed
+last axis, the range every column takes (their cardinalities differ).
 """
 
 from __future__ import annotations
@@ -165,7 +166,16 @@ def _spec(name: str, where: str, dims, value: torch.Tensor) -> FurtherSpec:
     dtype = str(value.dtype).removeprefix("torch.")
     if value.is_floating_point():
         return FurtherSpec(name, where, tuple(dims), dtype)
-    low, high = (float(value.min()), float(value.max())) if value.numel() else (0.0, 0.0)
+    if not value.numel():
+        return FurtherSpec(name, where, tuple(dims), dtype, 0.0, 0.0)
+    low, high = float(value.min()), float(value.max())
+    if value.dim() >= 2 and isinstance(dims[-1], int):  # one column per categorical variable: the
+        columns = value.reshape(-1, value.shape[-1])  # range every column takes (their cardinalities differ)
+        low, high = (
+            max(low, float(columns.min(0).values.max())),
+            min(high, float(columns.max(0).values.min())),
+        )
+        low, high = (low, high) if low <= high else (float(value.min()), float(value.max()))
     return FurtherSpec(name, where, tuple(dims), dtype, low, high)
 
 

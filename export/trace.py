@@ -83,15 +83,24 @@ class StateOnly(ExportError):
     """forward gives a recurrent state and no output: no other reading of x changes that."""
 
 
-def _refuse_state_only(name: str, calling: Calling, y: torch.Tensor, batch: int, time: int) -> None:
+def _state_only(name: str, wrapper, args, calling: Calling, y: torch.Tensor) -> tuple[Calling, torch.Tensor]:
+    """A stateless module whose output is its final state only (``(h, c)``, an encoder's ``encode``):
+    the graph gives that state batch-first, each tensor flattened, concatenated: ``y [batch, out]``.
+    Refused (:class:`StateOnly`) when the output holds anything else besides."""
+    batch, time = args[0].shape[0], args[0].shape[1]
     if calling.n_state or calling.time_major or y.dim() != 3 or y.shape[1] != batch:
-        return
+        return calling, y
     if y.shape[0] in (batch, time):
-        return
+        return calling, y
+    wrapper.calling = as_state = dataclasses.replace(calling, state_output=True)
+    try:
+        return as_state, _first(guarded_call(name, wrapper, args, as_state))
+    except ExportError:
+        wrapper.calling = calling
     raise StateOnly(
         f"{name}: forward returns {list(y.shape)} first, the shape of a recurrent state [layers*directions, "
-        f"batch={batch}, hidden]: the module gives its final state only (an encoder's), no output y "
-        "[batch, (time,) out]; return (y, state), or export the module that reads this state"
+        f"batch={batch}, hidden], and other values besides: expected an output y [batch, (time,) out], "
+        "(y, state), or the final state alone"
     )
 
 
@@ -142,7 +151,7 @@ def _trace(module, split, config, meta, layers, found) -> Traced:
     if y.dim() >= 4 and y.shape[0] == batch and y.shape[1] == time and calling.y_time_axis is None:
         wrapper.calling = calling = dataclasses.replace(calling, y_time_axis=1, y_rank=y.dim())
         y = _first(guarded_call(name, wrapper, args, calling))  # [batch, time, rest flattened]
-    _refuse_state_only(name, calling, y, batch, time)
+    calling, y = _state_only(name, wrapper, args, calling, y)
     calling, y = _unflattened(name, wrapper, args, calling, y, config.topology)
     topology = resolve_topology(
         name, config.topology, y, batch, time, calling.time_major, layout, list(split.x.shape)

@@ -308,3 +308,59 @@ def test_named_tuple_input_and_a_keyword_state(tmp_path):
         y, (hn, cn) = module(Pair(values, cov), hidden=(h, c))
     for g, w, what in zip(got, (y, hn, cn), ("y", "hn", "cn"), strict=True):
         _close(g, w, what)
+
+
+class DictEncoder(nn.Module):
+    """pytorch-forecasting's pattern: a dict batch with the lengths inside, packed, the final state out."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(5, 2)
+        self.gru = nn.GRU(3 + 2, 8, batch_first=True)
+
+    def forward(self, x: dict):
+        inputs = torch.cat([x["encoder_cont"], self.emb(x["encoder_cat"])], -1)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            inputs, x["encoder_lengths"], batch_first=True, enforce_sorted=False
+        )
+        y, h = self.gru(packed)
+        return nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=inputs.shape[1])[0], h
+
+
+class FinalState(nn.Module):
+    """An encoder that returns its final (h, c) only."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(4, 8, num_layers=2, batch_first=True)
+
+    def forward(self, x):
+        return self.lstm(x)[1]
+
+
+def test_lengths_inside_a_dict_are_the_graph_lengths(tmp_path):
+    module = DictEncoder().eval()
+    example = {
+        "encoder_cont": torch.randn(2, 6, 3),
+        "encoder_cat": torch.tensor([[0, 1, 2, 3, 4, 0]] * 2),
+        "encoder_lengths": torch.full((2,), 6),
+    }
+    report = export(module, example, tmp_path / "b", lengths=True, state=False)
+    assert report.manifest.input.lengths == "lengths"
+    assert _inputs(report) == {"x.encoder_cat": (("batch", "time"), "int64", "x['encoder_cat']", 0.0, 4.0)}
+    cont, cat, lengths = torch.randn(3, 9, 3), torch.randint(0, 5, (3, 9)), torch.tensor([9, 2, 5])
+    with torch.no_grad():
+        want = module({"encoder_cont": cont, "encoder_cat": cat, "encoder_lengths": lengths})[0]
+    got = _run(report, {"x": cont.numpy(), "x.encoder_cat": cat.numpy(), "lengths": lengths.numpy()})
+    _close(got[0], want, "y, ragged")
+
+
+def test_a_final_state_alone_is_given_batch_first(tmp_path):
+    module = FinalState().eval()
+    report = export(module, torch.randn(3, 6, 4), tmp_path / "b")  # batch 3: not the 2 layers' rows
+    assert report.manifest.topology == "many_to_one" and report.manifest.output.size == 32
+    x = torch.randn(2, 11, 4)
+    with torch.no_grad():
+        h, c = module(x)
+    want = torch.cat([h.transpose(0, 1).reshape(2, -1), c.transpose(0, 1).reshape(2, -1)], -1)
+    _close(_run(report, {"x": x.numpy()})[0], want, "y = (h, c) batch-first")

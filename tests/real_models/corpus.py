@@ -127,6 +127,13 @@ def _luong(m, x, steps, state, encoder_outputs):
     return y, [h]
 
 
+def _encode(m, x, steps, state, **further):
+    """pytorch-forecasting's encode: the final (h, c), batch-first, flattened, concatenated."""
+    batch = {"encoder_cat": further["x.encoder_cat"], "encoder_cont": x, "encoder_lengths": steps}
+    h, c = m(batch)
+    return torch.cat([s.transpose(0, 1).reshape(s.shape[1], -1) for s in (h, c)], -1), []
+
+
 def _darts(m, x, steps, state):
     y, h = m((x, None), tuple(state))
     return y.reshape(y.shape[0], y.shape[1], -1), _flat(h)
@@ -330,6 +337,9 @@ ENTRIES: list[Entry] = [
             "encoder_lengths": torch.full((b,), t),
         },
         3,
+        call=_encode,
+        kwargs={"lengths": True},
+        refused="data-dependent control flow",  # the library's LSTM: if min_length == 0
     ),
     Entry(
         "encoders.RNN (packed BLSTM)",
