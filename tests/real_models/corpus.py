@@ -8,52 +8,14 @@ state list or None, and returns ``(y, flat state)`` as the bundle gives them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
-
 import torch
 from torch import nn
 
-from . import forecast_libs as fc
 from . import pytorch_examples as ex
 from . import speech_libs as sp
 from . import text_libs as tx
-
-
-@dataclass(frozen=True)
-class Entry:
-    name: str
-    library: str
-    make: Callable[[], nn.Module]
-    example: Callable[[nn.Module, int, int], Any]  # (module, batch, time) -> example_inputs
-    features: int | None = 8  # None: token ids
-    vocab: int = 30
-    call: Callable | None = None  # None: the corpus expects a refusal
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    sorted_lengths: bool = False  # the module packs with enforce_sorted=True
-    refused: str = ""  # a refusal the corpus expects (a true reason), though ``call`` could check it
-    example_kwargs: Callable[[nn.Module, int, int], dict[str, Any]] | None = None  # by parameter name
-
-    @property
-    def expect(self) -> str:
-        return "exported" if self.call is not None and not self.refused else "refused"
-
-
-def tokens(vocab: int, batch: int, time: int) -> torch.Tensor:
-    return torch.randint(0, vocab, (batch, time))
-
-
-def feats(n: int, batch: int, time: int) -> torch.Tensor:
-    return torch.randn(batch, time, n)
-
-
-def _t(x):
-    return x.transpose(0, 1)
-
-
-def _flat(state) -> list[torch.Tensor]:
-    return [state] if isinstance(state, torch.Tensor) else [t for s in state for t in _flat(s)]
+from .corpus_named import NAMED_ENTRIES, _encode, _luong
+from .entry import Entry, _flat, _t, feats, tokens
 
 
 def _wlm(kind: str) -> Entry:
@@ -118,47 +80,6 @@ def _stateful(
         return (_t(y) if time_major and y.dim() == 3 else y), _flat(out[s_index])
 
     return call
-
-
-def _luong(m, x, steps, state, encoder_outputs):
-    """One decoding step: the token [1, batch], the GRU's hidden state, the encoder's outputs
-    [memory_time, batch, hidden] (a length of their own)."""
-    y, h = m(_t(x), state[0], encoder_outputs)
-    return y, [h]
-
-
-def _encode(m, x, steps, state, **further):
-    """pytorch-forecasting's encode: the final (h, c), batch-first, flattened, concatenated."""
-    batch = {"encoder_cat": further["x.encoder_cat"], "encoder_cont": x, "encoder_lengths": steps}
-    h, c = m(batch)
-    return torch.cat([s.transpose(0, 1).reshape(s.shape[1], -1) for s in (h, c)], -1), []
-
-
-def _darts(m, x, steps, state):
-    y, h = m((x, None), tuple(state))
-    return y.reshape(y.shape[0], y.shape[1], -1), _flat(h)
-
-
-def _neuralforecast(m, x, steps, state, **further):
-    batch = {
-        "insample_y": x,
-        "hist_exog": further["windows_batch.hist_exog"],
-        "stat_exog": further["windows_batch.stat_exog"],
-    }
-    y = m(batch)
-    return y.reshape(y.shape[0], y.shape[1], -1), []
-
-
-def _d2l_decoder(m, x, steps, state, **further):
-    memory = further.get("state.0", state[0] if len(state) == 2 else None)
-    y, (_, h) = m(x, [memory, state[-1]])
-    return y, ([memory, h] if len(state) == 2 else [h])
-
-
-def _performance(m, x, steps, state, control):
-    """One event step [1, batch] with its control vector [1, batch, 6] and the GRU's state."""
-    y, h = m(_t(x), control, state[0])
-    return _t(y), [h]
 
 
 def _espnet_rnnp(m, x, steps, state):
@@ -368,51 +289,5 @@ ENTRIES: list[Entry] = [
         40,
         call=_stateful(time_major=True, tuple_state=True, s_index=2, kw="hidden"),
     ),
-    Entry(
-        "_RNNModule (x_in tuple, LSTM)",
-        "darts",
-        fc.DartsRNNModule,
-        lambda m, b, t: ((feats(4, b, t), None),),
-        4,
-        call=_darts,
-    ),
-    Entry(
-        "RNN (windows_batch dict)",
-        "neuralforecast",
-        fc.NeuralForecastRNN,
-        lambda m, b, t: {
-            "insample_y": feats(1, b, t),
-            "hist_exog": feats(2, b, t),
-            "stat_exog": torch.randn(b, 2),
-        },
-        1,
-        call=_neuralforecast,
-    ),
-    Entry(
-        "char_rnn_generation RNN (category, input, hidden)",
-        "pytorch/tutorials",
-        fc.CharRNNGeneration,
-        lambda m, b, t: (
-            torch.eye(4)[torch.zeros(b, dtype=torch.long)],
-            torch.randn(b, 12),
-            torch.zeros(b, 16),
-        ),
-    ),
-    Entry(
-        "Seq2SeqDecoder (state = [enc_outputs, hidden])",
-        "d2l-ai/d2l-en",
-        fc.D2LSeq2SeqDecoder,
-        lambda m, b, t: (tokens(30, b, t), [torch.randn(t, b, 16), torch.zeros(2, b, 16)]),
-        None,
-        call=_d2l_decoder,
-    ),
-    Entry(
-        "PerformanceRNN (event, control, hidden)",
-        "Performance-RNN-PyTorch",
-        fc.PerformanceRNN,
-        lambda m, b, t: (tokens(24, 1, b), torch.rand(1, b, 6), torch.zeros(2, b, 16)),
-        None,
-        24,
-        call=_performance,
-    ),
 ]
+ENTRIES += NAMED_ENTRIES  # the classes the general contract brought in (corpus_named.py)

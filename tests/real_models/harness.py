@@ -13,7 +13,7 @@ from edgernn.export import export
 from edgernn.export.errors import ExportError
 from edgernn.runtime import Session
 
-from .corpus import Entry, feats, tokens
+from .entry import Entry, feats, tokens
 from .named import NamedRunner
 
 ATOL, RTOL = 1e-5, 1e-4

@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from .corpus import Entry, feats, tokens
+from .entry import Entry, feats, tokens
 
 OWN = 5  # a further input's own length is the check's time plus this (never the example's pairing)
 
