@@ -171,11 +171,6 @@ def _plan(
     module: torch.nn.Module, name: str, bound: dict[str, tuple[bool, Any]], config: Any, lengths: str | None
 ) -> Split:
     params = {p.name: p for p in inspect.signature(module.forward).parameters.values()}
-    if next(iter(params.values())).kind == inspect.Parameter.VAR_POSITIONAL:
-        raise ExportError(
-            f"{name}: forward(*args) with {len(bound)} example items: expected x or (x, state); several "
-            "inputs need named parameters (forward(x, memory, ...))"
-        )
     first = next(iter(bound))
     state_name, through = _state_of(module, bound, first, lengths)
     state_given_by_position = bool(state_name) and bound[state_name][0]

@@ -21,7 +21,6 @@ import torch
 from .errors import ExportError
 from .state_tree import _flat
 
-X = ("x",)  # the main input's leaf
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
@@ -103,10 +102,6 @@ class CallPlan:
     state_keep: tuple[int, ...] | None = None
     lengths_leaf: str | None = None  # the lengths sit inside an argument (x['encoder_lengths']): its name
 
-    @property
-    def n_further(self) -> int:
-        return len(self.names)
-
     def kept(self, returned: tuple[Any, ...]) -> tuple[Any, ...]:
         """The returned state's own tensors (those passed through unchanged are inputs)."""
         return returned if self.state_keep is None else tuple(returned[i] for i in self.state_keep)
@@ -179,9 +174,10 @@ def bind_example(
     name = type(module).__name__
     params = [p for p in _params(module) if p.kind not in (inspect.Parameter.VAR_KEYWORD,)]
     if params and params[0].kind == inspect.Parameter.VAR_POSITIONAL:
-        return {f"args[{i}]": (True, v) for i, v in enumerate(items)} | {
-            k: (False, v) for k, v in example_kwargs.items()
-        }
+        raise ExportError(
+            f"{name}: forward(*args) with {len(items)} example items: expected x or (x, state); several "
+            "inputs need named parameters (forward(x, memory, ...))"
+        )
     positional = [p for p in params if p.kind in _POSITIONAL]
     if len(items) > len(positional):
         raise ExportError(

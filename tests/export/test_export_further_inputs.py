@@ -364,3 +364,17 @@ def test_a_final_state_alone_is_given_batch_first(tmp_path):
         h, c = module(x)
     want = torch.cat([h.transpose(0, 1).reshape(2, -1), c.transpose(0, 1).reshape(2, -1)], -1)
     _close(_run(report, {"x": x.numpy()})[0], want, "y = (h, c) batch-first")
+
+
+def test_varargs_forward_takes_x_and_state_only(tmp_path):
+    class Varargs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = nn.GRU(4, 8, batch_first=True)
+
+        def forward(self, *args):
+            return self.gru(args[0], args[1])
+
+    x, h, extra = torch.randn(2, 6, 4), torch.zeros(1, 2, 8), torch.randn(2, 3)
+    with pytest.raises(ExportError, match=r"^Varargs: forward\(\*args\) with 3 example items: expected x or"):
+        export(Varargs().eval(), (x, h, extra), tmp_path / "b")
