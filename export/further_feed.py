@@ -1,7 +1,7 @@
 """The gate's values for further inputs: made to match x, cut by rows and by steps with it.
 
 Each further input is generated from its spec: its batch axis at the check's batch, its ``time``
-axis at the check's length, a length of its own at another length no check of x uses, fixed axes
+axis at the check's length, a length of its own at x's length + batch + 2 (never x's), fixed axes
 as exported; floats standard normal, integers within the example's ``[low, high]``.
 """
 
@@ -15,8 +15,8 @@ from .further_axes import FurtherSpec
 
 
 def own_length(batch: int, time: int) -> int:
-    """The length given to further inputs' own axes in a check at (batch, time): never the example's
-    pairing of lengths, and different for each check."""
+    """The length given to further inputs' own axes in a check at (batch, time): never x's length,
+    and another one in each check."""
     return time + batch + 2
 
 
