@@ -92,6 +92,7 @@ def export(
     meta: ExportMeta | None = None,
     real_inputs: np.ndarray | None = None,
     real_lengths: np.ndarray | None = None,
+    example_kwargs: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> ExportReport:
     """Export ``module`` to a bundle in ``out_dir`` and prove it before writing anything.
@@ -99,7 +100,13 @@ def export(
     How to export and how hard to verify is an :class:`ExportConfig`; its fields may also be given
     as keywords (``export(m, x, "b", lengths=True)``), which replace the config's.
 
-    ``example_inputs`` is ``x`` or ``(x, state)``. The module takes its state the way it is written:
+    ``example_inputs`` is ``x``, ``(x, state)``, or ``(x, ...)`` matched to forward's parameters by
+    position, with ``example_kwargs`` matched by name: every tensor besides x, the state and the
+    lengths (in dicts, tuples and dataclasses too) becomes a further named graph input, recorded in
+    the manifest's ``inputs`` with its batch, time and own-length axes (probed, or declared in
+    ``dims`` by its name); an item is the state only when forward returns a state of its shapes.
+    Inside a dict x, x is the first float tensor of the highest rank, or the one ``main_input``
+    names. The module takes its state the way it is written:
     ``forward(x, h)``, ``forward(x, hidden=None)``, ``forward(x, *, state=None)``..., the state a
     tensor, an ``(h, c)`` tuple or a list, returned as ``(y, state)``. ``state="auto"`` exports the
     state as graph I/O when forward takes one after ``x`` and returns it; zeros of the right shape
@@ -123,7 +130,7 @@ def export(
     was_training = module.training
     module.eval()
     try:
-        traced = trace_module(module, example_inputs, config, meta or ExportMeta(), layers)
+        traced = trace_module(module, example_inputs, config, meta or ExportMeta(), layers, example_kwargs)
         config = dataclasses.replace(config, topology=traced.topology, min_length=traced.min_length)
         return _export(traced, Path(out_dir), config, meta or ExportMeta(), layers, real_inputs, real_lengths)
     finally:
@@ -160,7 +167,8 @@ def _export(traced: Traced, out_dir: Path, config, meta, layers, real_x, real_le
             except Exception as err:  # exporter internals raise anything; report it and try the next path
                 attempts[name] = _reason(err)
                 continue
-            checks = [*_graph_checks(model, layers, config)]
+            unbatched = {f.name for f in traced.io.further if f.batch_axis is None}
+            checks = [*_graph_checks(model, layers, config, unbatched)]
             checks += Verifier(wrapper, path, traced.io, config).checks(real_x, real_lengths)
             failed = [c for c in checks if c.refused]
             if failed:
@@ -220,13 +228,22 @@ def _describe(check: Check) -> str:
     return f"{check.name}: {check.detail}{diff}"
 
 
-def _graph_checks(model: onnx.ModelProto, layers: list[RecurrentLayer], config: ExportConfig) -> list[Check]:
+def _graph_checks(
+    model: onnx.ModelProto,
+    layers: list[RecurrentLayer],
+    config: ExportConfig,
+    unbatched: set[str] = frozenset(),
+) -> list[Check]:
     summary = summarize(model)
     native = sum(1 for n in summary.recurrent if n.graph == "main")
     want = sum(layer.nodes for layer in layers)
     loops = summary.loop_scan_count
     ok = config.allow_unrolled or (native == want and loops == 0)
-    frozen = [t.name for t in (*summary.inputs, *summary.outputs) if "batch" not in t.dims]
+    frozen = [
+        t.name
+        for t in (*summary.inputs, *summary.outputs)
+        if "batch" not in t.dims and t.name not in unbatched
+    ]
     return [
         Check("native recurrent ops", ok, 0.0, f"{native} native nodes (expected {want}), {loops} Loop/Scan"),
         Check(

@@ -9,8 +9,8 @@ can call the module the way it is written and give the graph one fixed signature
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from .input_layout import output_to_graph
 from .layout_probe import reads_time_major
 from .lengths_feed import LengthsFeed, lengths_or_refuse, lengths_parameter, parameters, probe_lengths
 from .output_layout import unflatten
+from .state_tree import _flat, _is_state, _rebuild, _structure, state_index
 from .wrapper import RecurrentLayer
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.VAR_POSITIONAL)
@@ -44,30 +45,43 @@ class Calling:
     state_index: int = 1  # where the returned state sits in forward's tuple: (y, state), (y, out, state)
     scalar_steps: bool = False  # the module takes float x [batch, time]: the graph's x has 1 feature
     flat_output: bool = False  # the module returns y [batch]: the graph's y is [batch, 1]
+    state_output: bool = False  # forward returns its final state only: y is it, batch-first, flattened
+    y_rank: int = 0  # the module's y rank when it is above 3 ([batch, time, ...]: the rest flattened)
+    one_step: bool = False  # the module runs on one step of x per call only (a decoder step)
+    plan: Any = None  # CallPlan: further inputs (and x inside a dict...); None: forward(x[, state])
 
     @property
     def n_state(self) -> int:
         return len(self.shapes)
 
-    def call(self, module: nn.Module, x: torch.Tensor, state: tuple[torch.Tensor, ...], lengths=None):
-        """``module`` on batch-first ``x`` and flat ``state``; returns ``(y batch-first, flat state)``."""
+    def call(
+        self, module: nn.Module, x: torch.Tensor, state: tuple[torch.Tensor, ...], lengths=None, further=()
+    ):
+        """``module`` on batch-first ``x``, flat ``state`` and the further inputs as the graph takes
+        them; returns ``(y batch-first, flat state)``."""
         x = x[..., 0] if self.scalar_steps else x
-        args: list[Any] = [
-            self.layout.to_module(x) if self.layout else x.transpose(0, 1) if self.time_major else x
-        ]
-        kwargs: dict[str, Any] = {}
+        xm = self.layout.to_module(x) if self.layout else x.transpose(0, 1) if self.time_major else x
+        packed = _rebuild(self.structure, iter(state)) if self.state_param is not None else None
+        steps = None
         if self.lengths:
-            kwargs[self.lengths] = LengthsFeed(self.lengths, 0, self.lengths_fraction).convert(
-                lengths, x.shape[1]
-            )
-        if self.state_param is not None:
-            packed = _rebuild(self.structure, iter(state))
-            if self.positional:
-                args.append(packed)
-            else:
-                kwargs[self.state_param] = packed
+            steps = LengthsFeed(self.lengths, 0, self.lengths_fraction).convert(lengths, x.shape[1])
+        inside = self.plan is not None and self.plan.lengths_leaf is not None
+        if self.plan is not None:
+            args, kwargs = self.plan.arguments(xm, tuple(further), packed, self.state_param, steps)
+        else:
+            args, kwargs = [xm], {}
+            if self.state_param is not None:
+                if self.positional:
+                    args.append(packed)
+                else:
+                    kwargs[self.state_param] = packed
+        if self.lengths and not inside:
+            kwargs[self.lengths] = steps
         out = module(*args, **kwargs)
+        if self.state_output:
+            return _state_as_y(out), ()
         y, returned = _split(type(module).__name__, out, self.state_param is not None, self.state_index)
+        returned = self.plan.kept(returned) if self.plan is not None else returned
         if self.flat_output and y.dim() == 1:
             y = y.unsqueeze(-1)
         if self.y_time_axis is not None:
@@ -91,6 +105,19 @@ class Calling:
             parts.append(
                 f"y: the module's axis {self.y_time_axis} is time, the graph's axis 1 (rest flattened)"
             )
+        if self.state_output:
+            parts.append(
+                "y: the module returns its final state only ([layers*directions, batch, hidden] each); the "
+                "graph gives it batch-first, each tensor flattened, concatenated: [batch, out]"
+            )
+        if self.y_rank:
+            parts.append(
+                f"y: the module gives rank {self.y_rank} [batch, time, ...], the graph [batch, time, out]"
+            )
+        if self.one_step:
+            parts.append("x: one step per call (the module runs on no more)")
+        if self.plan is not None:
+            parts.append(self.plan.describe())
         if self.unflatten:
             parts.append(
                 f"y: the module returns view(-1, out) {self.unflatten}-major, the graph [batch, time, out]"
@@ -111,6 +138,13 @@ class Calling:
         return f"forward({', '.join(parts)})"
 
 
+def _state_as_y(out: Any) -> torch.Tensor:
+    """A final state ``[rows, batch, hidden]`` (or a tuple of them) as ``[batch, rows * hidden + ...]``."""
+    if not _is_state(out):
+        raise ExportError(f"expected the final state alone, got {_describe(out)}")
+    return torch.cat([t.transpose(0, 1).reshape(t.shape[1], -1) for t in _flat(out)], dim=-1)
+
+
 def _split(
     name: str, out: Any, stateful: bool, index: int = 1
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
@@ -120,43 +154,6 @@ def _split(
             f"{name}: forward returned {_describe(out)}; expected a tensor y, (y, ...) or (y, state)"
         )
     return y, (_flat(out[index]) if stateful else ())
-
-
-def state_index(out: Any) -> int | None:
-    """Where forward's tuple returns its state: the last item after y that is one (``(y, state)``,
-    ``(y, output, state)`` as flair's language model, ``(y, lengths, states)`` as ESPnet's encoders)."""
-    if not isinstance(out, tuple | list) or len(out) < 2:
-        return None
-    return next((i for i in range(len(out) - 1, 0, -1) if _is_state(out[i])), None)
-
-
-def _flat(state: Any) -> tuple[torch.Tensor, ...]:
-    """The state's tensors in order, however it nests them (``((h1, c1), (h2, c2))`` per layer)."""
-    if isinstance(state, torch.Tensor):
-        return (state,)
-    return tuple(t for item in state for t in _flat(item))
-
-
-def _is_state(value: Any) -> bool:
-    """A tensor ``[rows, batch, hidden]``, or non-empty tuples/lists of them, nested or not."""
-    if isinstance(value, torch.Tensor):
-        return value.dim() == 3 and value.is_floating_point()
-    return isinstance(value, tuple | list) and bool(value) and all(_is_state(v) for v in value)
-
-
-def _structure(state: Any) -> Any:
-    """``"tensor"``, or ``("tuple" | "list", children)``: what :func:`_rebuild` makes from flat tensors."""
-    if isinstance(state, torch.Tensor):
-        return "tensor"
-    return ("list" if isinstance(state, list) else "tuple", tuple(_structure(s) for s in state))
-
-
-def _rebuild(structure: Any, flat: Iterator[torch.Tensor]) -> Any:
-    if structure == "tensor":
-        return next(flat)
-    kind, children = structure
-    items = [_rebuild(child, flat) for child in children]
-    return items if kind == "list" else tuple(items)
 
 
 def state_parameter(module: nn.Module) -> inspect.Parameter | None:
@@ -183,11 +180,23 @@ def read_calling(
     layers: list[RecurrentLayer],
     lengths_as: str | None = None,
     time_axis: int | None = None,
+    split: Any = None,
 ) -> tuple[Calling, tuple[torch.Tensor, ...]]:
     """Work out how ``module`` takes its state (see :class:`Calling`) and return the calling with the
-    example state (flat; zeros when the example gave none). ``x`` is the example as the module takes it."""
+    example state (flat; zeros when the example gave none). ``x`` is the example as the module takes it;
+    ``split`` (see :mod:`.example_split`) binds the further inputs and names the state's parameter."""
     name = type(module).__name__
-    param = state_parameter(module)
+    plan = split.plan if split is not None else None
+    param = split.state_param if plan is not None else state_parameter(module)
+    if plan is not None:
+        module = split.runner(module)  # probes call the module with its further inputs bound
+    calling, flat = _read(
+        module, name, x, example_state, param, state, lengths, time_major, layers, lengths_as, time_axis
+    )
+    return (dataclasses.replace(calling, plan=plan) if plan is not None else calling), flat
+
+
+def _read(module, name, x, example_state, param, state, lengths, time_major, layers, lengths_as, time_axis):
     lengths = (
         _lengths_feed(module, x, example_state, param, time_major, layers, lengths_as, time_axis)
         if lengths
@@ -247,7 +256,7 @@ def _lengths_feed(
     """The module's lengths parameter, and the axis and kind of lengths it runs on (see
     :func:`probe_lengths`): the axis given, else the one the example state's batch matches, else
     batch-first, then time-major."""
-    name = type(module).__name__
+    name = _name(module)
     found = lengths_or_refuse(module, name)
     if time_major is not None:
         axes = [int(time_major)]
@@ -288,7 +297,7 @@ def _probe_default(module, x, lengths: LengthsFeed | None, name: str) -> Any:
 
 def _stateful(module, x, state, param: str, positional: bool, lengths: LengthsFeed | None, time_major):
     """Check that ``module`` returns ``(y, state)`` shaped like ``state`` and read the layout."""
-    name = type(module).__name__
+    name = _name(module)
     flat = _flat(state)
     kwargs_state = {} if positional else {param: state}
     out = _run(module, (x, state) if positional else (x,), lengths, name, **kwargs_state)
@@ -299,6 +308,7 @@ def _stateful(module, x, state, param: str, positional: bool, lengths: LengthsFe
             f"of tensors like the {param} it takes, got {_describe(out)}"
         )
     returned = _flat(out[index])
+    returned = module.plan.kept(returned) if hasattr(module, "plan") else returned  # a Bound runner
     if [tuple(t.shape) for t in returned] != [tuple(t.shape) for t in flat]:
         raise ExportError(
             f"{name}: expected the returned state to have the shapes of the state it takes "
@@ -362,6 +372,11 @@ def _run(module, args, lengths: LengthsFeed | None, name: str, **kwargs) -> Any:
             f"{name}: forward failed on the example input {list(args[0].shape)} (called with {passed}): "
             f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
         ) from None
+
+
+def _name(module: Any) -> str:
+    """The user's class name, also through a :class:`~.further.Bound` runner."""
+    return getattr(module, "edgernn_name", None) or type(module).__name__
 
 
 def _describe(value: Any) -> str:

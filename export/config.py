@@ -26,7 +26,11 @@ class ExportConfig:
     state: bool | str = "auto"  # auto: stateful when forward takes a state after x and returns one
     lengths: bool = False  # add an int64 `lengths` input mapped to the op's sequence_lens
     lengths_as: str | None = None  # steps | fraction (of the padded length); None: steps, else fractions
-    dims: dict | None = None  # {"x": {axis: "batch" | "time"}}: x's layout when not [batch, time, ...]
+    # {"x": {axis: "batch" | "time"}}: x's layout when not [batch, time, ...]; a further input's by its
+    # graph name ({"encoder_outputs": {0: "memory_time", 1: "batch"}}); None: probed
+    dims: dict | None = None
+    main_input: str | None = None  # which tensor inside x (a dict, tuple...) is x; None: the first
+    # float tensor of the highest rank
     time_major: bool | None = None  # module reads x as [time, batch, ...]; None: from the state's batch dim
     min_length: int | None = None  # fewest steps the module runs on; None: probed on PyTorch
     opset: int = 17  # 17 loads in older edge runtimes and has every recurrent op we need

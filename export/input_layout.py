@@ -55,13 +55,8 @@ class InputLayout:
 
 def declared(name: str, dims: dict | None, x: torch.Tensor) -> InputLayout | None:
     """The layout ``dims`` declares for x (None when it declares none)."""
-    if not dims:
+    if not dims or "x" not in dims:  # the further inputs' dims are read by .further_axes
         return None
-    if set(dims) != {"x"}:
-        raise ExportError(
-            f"{name}: dims: expected {{'x': {{axis: 'batch' | 'time'}}}}, got names {sorted(dims)}; "
-            "only the main input x can be declared (several inputs are not supported yet)"
-        )
     axes = {label: axis for axis, label in dims["x"].items()}
     if sorted(axes) != ["batch", "time"] or any(not 0 <= a < x.dim() for a in axes.values()):
         raise ExportError(

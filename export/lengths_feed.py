@@ -93,6 +93,9 @@ def lengths_parameter(module: torch.nn.Module) -> str | None:
     """The parameter of ``forward`` after ``x`` that takes the lengths: ``lengths``, else the first
     named like it (``text_lengths``, ``seq_lens``, ``x_len``); ``lengths`` when only ``**kwargs``
     could take it; None when nothing can."""
+    inside = getattr(module, "edgernn_lengths", None)  # a Bound runner: the lengths sit in an argument
+    if inside:
+        return str(inside)
     params = parameters(module)
     named = [p.name for p in params[1:] if p.kind in _BY_KEYWORD]
     like = [n for n in named if n == "lengths"] or [n for n in named if _LENGTHS_NAME.search(n)]

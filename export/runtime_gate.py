@@ -16,6 +16,7 @@ from edgernn.runtime import Session
 from edgernn.runtime.records import Check
 
 from .errors import ExportError
+from .further_feed import make_further
 from .verify import compare_outputs
 
 
@@ -35,8 +36,10 @@ def runtime_check(bundle: Path, traced, config) -> Check:
         x = rng.standard_normal((batch, time, io.features), dtype=np.float32)
     state = [(0.5 * rng.standard_normal((r, batch, h))).astype(np.float32) for r, h in io.state_shapes]
     lengths = np.full(batch, time, np.int64) if io.lengths else None
-    try:
-        session = Session.load(bundle, provider="cpu")
+    further = make_further(rng, io.further, batch, time)
+    pinned = {spec.name: value for spec, value in zip(io.further, further, strict=True)} or None
+    try:  # further inputs are pinned for this one batch (Session.run takes x, lengths and the state)
+        session = Session.load(bundle, provider="cpu", constants=pinned)
         feed = {s.input: a for s, a in zip(manifest.state, state, strict=True)} or None
         got = session.run(x, lengths, state=feed, return_state=bool(state))
     except Exception as err:  # any refusal of the runtime is a bundle that must not be written
@@ -46,7 +49,7 @@ def runtime_check(bundle: Path, traced, config) -> Check:
         ) from None
     if _normalised(manifest):
         return Check(name, True, 0.0, "loaded and ran (normalised input: parity is the checks above)")
-    args = [x, *state, *([lengths] if lengths is not None else [])]
+    args = [x, *state, *([lengths] if lengths is not None else []), *further]
     with torch.no_grad():
         out = traced.wrapper(*(torch.from_numpy(a) for a in args))
     want = [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]

@@ -16,6 +16,8 @@ from edgernn.runtime.manifest import InputSpec, Manifest, OutputSpec, StateSpec
 from .calling import Calling, read_calling
 from .config import ExportConfig
 from .errors import ExportError
+from .example_split import split_example
+from .further_axes import cut_further, further_inputs, named_apart, tensor_spec
 from .input_layout import choose_layout
 from .output_layout import flattened_order
 from .verify import GraphIO
@@ -41,57 +43,76 @@ class Traced:
     manifest: Manifest
 
 
-def split_example(module: torch.nn.Module, example_inputs: Any) -> tuple[torch.Tensor, Any]:
-    """``x`` and the example state (or None) from ``x``, ``(x,)`` or ``(x, state)``."""
-    items = tuple(example_inputs) if isinstance(example_inputs, tuple | list) else (example_inputs,)
-    if not 1 <= len(items) <= 2:
-        raise ExportError(
-            f"{type(module).__name__}: example_inputs: expected x or (x, state), got {len(items)} items "
-            f"({_describe(items)}); several inputs are not supported yet"
-        )
-    x = items[0]
-    if not isinstance(x, torch.Tensor) or x.dim() < 2:
-        got = f"a rank-{x.dim()} tensor {list(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ExportError(
-            f"{type(module).__name__}: example input: expected a [batch, time(, features)] tensor "
-            f"(rank 2 or 3; higher ranks with a batch and a time axis), got {got}"
-        )
-    return x, (items[1] if len(items) == 2 else None)
-
-
-def _describe(items: tuple) -> str:
-    return ", ".join(f"{list(i.shape)}" if isinstance(i, torch.Tensor) else type(i).__name__ for i in items)
-
-
 def trace_module(
     module: torch.nn.Module,
     example_inputs: Any,
     config: ExportConfig,
     meta: Any,
     layers: list[RecurrentLayer],
+    example_kwargs: dict[str, Any] | None = None,
 ) -> Traced:
     """Call ``module`` on the example and describe the graph an export must produce. x of rank 4 and
     up, or x with declared ``dims``, is read through its layout (:mod:`.input_layout`); a rank-3 x
-    that fails as ``[batch, time, features]`` is tried once more with its time axis probed."""
-    x, example_state = split_example(module, example_inputs)
-    x, example_state = _as_float32(x), _as_float32(example_state)  # the graph's floats are float32
+    that fails as ``[batch, time, features]`` is tried once more with its time axis probed. Tensors
+    besides x, the state and the lengths become further inputs (:mod:`.example_split`)."""
+    split = split_example(module, example_inputs, example_kwargs, config)
+    split = dataclasses.replace(  # the graph's floats are float32
+        split,
+        x=_as_float32(split.x),
+        state=_as_float32(split.state),
+        further=tuple(_graph_dtype(f) for f in split.further),
+    )
     name = type(module).__name__
-    found = choose_layout(name, module, x, config)
+    found = choose_layout(name, split.runner(module), split.x, config)
     try:
-        return _trace(module, x, example_state, config, meta, layers, found)
+        return _trace(module, split, config, meta, layers, found)
     except ExportError as err:
-        if found is not None or x.dim() != 3 or config.time_major is not None:
+        x = split.x
+        if found is not None or x.dim() != 3 or config.time_major is not None or isinstance(err, StateOnly):
             raise
         try:
-            retry = choose_layout(name, module, x, config, probe=True)
+            retry = choose_layout(name, split.runner(module), x, config, probe=True)
         except ExportError:  # an ambiguous probe says less than the first refusal
             raise err from None
         if retry is None or retry[0].time_axis == 1:
             raise
-        return _trace(module, x, example_state, config, meta, layers, retry)
+        return _trace(module, split, config, meta, layers, retry)
 
 
-def _trace(module, x, example_state, config, meta, layers, found) -> Traced:
+class StateOnly(ExportError):
+    """forward gives a recurrent state and no output: no other reading of x changes that."""
+
+
+def _state_only(name: str, wrapper, args, calling: Calling, y: torch.Tensor) -> tuple[Calling, torch.Tensor]:
+    """A stateless module whose output is its final state only (``(h, c)``, an encoder's ``encode``):
+    the graph gives that state batch-first, each tensor flattened, concatenated: ``y [batch, out]``.
+    Refused (:class:`StateOnly`) when the output holds anything else besides."""
+    batch, time = args[0].shape[0], args[0].shape[1]
+    if calling.n_state or calling.time_major or y.dim() != 3 or y.shape[1] != batch:
+        return calling, y
+    if y.shape[0] in (batch, time):
+        return calling, y
+    wrapper.calling = as_state = dataclasses.replace(calling, state_output=True)
+    try:
+        return as_state, _first(guarded_call(name, wrapper, args, as_state))
+    except ExportError:
+        wrapper.calling = calling
+    raise StateOnly(
+        f"{name}: forward returns {list(y.shape)} first, the shape of a recurrent state [layers*directions, "
+        f"batch={batch}, hidden], and other values besides: expected an output y [batch, (time,) out], "
+        "(y, state), or the final state alone"
+    )
+
+
+def _graph_dtype(t: torch.Tensor) -> torch.Tensor:
+    """A further input as the graph takes it: float32, or int64 for integer types other than int32."""
+    if t.is_floating_point():
+        return t.float()
+    return t if t.dtype in (torch.int64, torch.int32, torch.bool) else t.long()
+
+
+def _trace(module, split, config, meta, layers, found) -> Traced:
+    x, example_state = split.x, split.state
     layout, y_axis = found if found is not None else (None, None)
     calling, state = read_calling(
         module,
@@ -103,6 +124,7 @@ def _trace(module, x, example_state, config, meta, layers, found) -> Traced:
         layers=layers,
         lengths_as=config.lengths_as,
         time_axis=layout.time_axis if layout else None,
+        split=split,
     )
     if layout is not None:
         x = layout.to_graph(x).contiguous()
@@ -116,32 +138,45 @@ def _trace(module, x, example_state, config, meta, layers, found) -> Traced:
         args += (torch.full((batch,), time, dtype=torch.int64),)
     wrapper = ExportWrapper(module, calling).eval()
     name = type(module).__name__
+    specs, one_step = further_inputs(name, wrapper, args, split, calling, config)
+    args += split.further
+    if one_step:
+        calling = wrapper.calling = dataclasses.replace(calling, one_step=True)
     out = guarded_call(name, wrapper, args, calling)
     y = out[0] if calling.n_state else out
     if y.dim() == 1 and y.shape[0] == batch:  # y [batch]: one value per sequence
         wrapper.calling = calling = dataclasses.replace(calling, flat_output=True)
         out = guarded_call(name, wrapper, args, calling)
         y = out[0] if calling.n_state else out
+    if y.dim() >= 4 and y.shape[0] == batch and y.shape[1] == time and calling.y_time_axis is None:
+        wrapper.calling = calling = dataclasses.replace(calling, y_time_axis=1, y_rank=y.dim())
+        y = _first(guarded_call(name, wrapper, args, calling))  # [batch, time, rest flattened]
+    calling, y = _state_only(name, wrapper, args, calling, y)
     calling, y = _unflattened(name, wrapper, args, calling, y, config.topology)
-    topology = resolve_topology(name, config.topology, y, batch, time, calling.time_major, layout)
+    topology = resolve_topology(
+        name, config.topology, y, batch, time, calling.time_major, layout, list(split.x.shape)
+    )
     per_step = topology != "many_to_one"
-    min_length = find_min_length(name, wrapper, args, per_step, config.min_length)
-    return _traced(config, meta, layers, wrapper, calling, topology, min_length, args, y)
+    min_length = find_min_length(name, wrapper, args, per_step, config.min_length, specs)
+    return _traced(config, meta, layers, wrapper, calling, topology, min_length, args, y, specs)
 
 
-def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, y) -> Traced:
+def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, y, specs=()) -> Traced:
     x = args[0]
     shapes = calling.shapes
     lstm = [layer.cell for layer in layers] == ["lstm"]
     state_in, state_out = state_names(calling.n_state, lstm, getattr(wrapper.module, "state_names", None))
     per_step = topology != "many_to_one"
+    specs = named_apart(specs, {"x", "y", "lengths", *state_in, *state_out})
+    time_dim: int | str = 1 if calling.one_step else "time"
     io_dims: dict[str, list[int | str]] = {
-        "x": ["batch", "time", x.shape[2]] if x.dim() == 3 else ["batch", "time"],
+        "x": ["batch", time_dim, x.shape[2]] if x.dim() == 3 else ["batch", time_dim],
         "y": ["batch", "time", y.shape[-1]] if per_step else ["batch", y.shape[-1]],
         "lengths": ["batch"],
         **{n: [r, "batch", h] for n, (r, h) in zip(state_in + state_out, shapes + shapes, strict=True)},
+        **{f.name: list(f.dims) for f in specs},
     }
-    input_names = ("x", *state_in, *(("lengths",) if config.lengths else ()))
+    input_names = ("x", *state_in, *(("lengths",) if config.lengths else ()), *(f.name for f in specs))
     io = GraphIO(
         state_shapes=shapes,
         state_dtypes=_dtypes(args, calling),
@@ -153,6 +188,8 @@ def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, 
         example_time=x.shape[1],
         input_names=input_names,
         min_length=min_length,
+        further=specs,
+        one_step=calling.one_step,
     )
     resolved = dataclasses.replace(config, topology=topology, min_length=min_length)
     return Traced(
@@ -168,7 +205,10 @@ def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, 
         io_dims=io_dims,
         dynamic={n: {i: d for i, d in enumerate(dims) if isinstance(d, str)} for n, dims in io_dims.items()},
         io=io,
-        manifest=_manifest(resolved, meta, layers, x, y, state_in, state_out, shapes, _dtypes(args, calling)),
+        manifest=dataclasses.replace(
+            _manifest(resolved, meta, layers, x, y, state_in, state_out, shapes, _dtypes(args, calling)),
+            inputs=tuple(tensor_spec(f) for f in specs),
+        ),
     )
 
 
@@ -212,6 +252,7 @@ def resolve_topology(
     time: int,
     time_major: bool = False,
     layout=None,
+    x_shape: list[int] | None = None,
 ) -> str:
     """The topology as given, or read from ``y``: ``[batch, out]`` is many_to_one, ``[batch, time, out]``
     many_to_many. A given topology that the output contradicts is an error that says how x was read."""
@@ -223,7 +264,7 @@ def resolve_topology(
             raise ExportError(
                 f"{name}: expected y of shape [batch={batch}, out] (many_to_one) or [batch={batch}, "
                 f"time={time}, out] (many_to_many), got {list(y.shape)}{_flattened_hint(y, batch, time, time_major)}"
-                f"; {layout_note(batch, time, time_major, layout)}"
+                f"; {layout_note(batch, time, time_major, layout, x_shape)}"
             )
         return inferred
     per_step = requested != "many_to_one"
@@ -232,7 +273,7 @@ def resolve_topology(
         hint = f"; the output looks {inferred}: leave topology unset to infer it" if inferred else ""
         raise ExportError(
             f"{name}: topology {requested}: expected y of shape {want}, got {list(y.shape)}{hint}; "
-            f"{layout_note(batch, time, time_major, layout)}"
+            f"{layout_note(batch, time, time_major, layout, x_shape)}"
         )
     return requested
 
@@ -252,13 +293,16 @@ def _flattened_hint(y: torch.Tensor, batch: int, time: int, time_major: bool) ->
     return ""
 
 
-def layout_note(batch: int, time: int, time_major: bool, layout=None) -> str:
-    """How x was read: which axis was taken for time, which for batch."""
+def layout_note(
+    batch: int, time: int, time_major: bool, layout=None, x_shape: list[int] | None = None
+) -> str:
+    """How x was read: its shape and rank (when known), which axis was taken for time, which for batch."""
+    x = f"x {x_shape} (rank {len(x_shape)})" if x_shape is not None else "x"
     if layout is not None:
-        return f"x was read as {layout.describe()}: axis {layout.batch_axis} batch={batch}, axis {layout.time_axis} time={time}"
+        return f"{x} was read as {layout.describe()}: axis {layout.batch_axis} batch={batch}, axis {layout.time_axis} time={time}"
     if time_major:
-        return f"x was read time-major: axis 0 time={time}, axis 1 batch={batch}"
-    return f"x was read batch-first: axis 0 batch={batch}, axis 1 time={time}"
+        return f"{x} was read time-major: axis 0 time={time}, axis 1 batch={batch}"
+    return f"{x} was read batch-first: axis 0 batch={batch}, axis 1 time={time}"
 
 
 def _as_float32(value: Any) -> Any:
@@ -270,7 +314,7 @@ def _as_float32(value: Any) -> Any:
     return value
 
 
-def find_min_length(name: str, wrapper, args: tuple, per_step: bool, given: int | None) -> int:
+def find_min_length(name: str, wrapper, args: tuple, per_step: bool, given: int | None, specs=()) -> int:
     """The fewest time steps the module runs on: ``given``, or the shortest length at which PyTorch
     runs one sequence and returns an output of the right shape (probed from 1 up to the example's)."""
     time = args[0].shape[1]
@@ -279,7 +323,7 @@ def find_min_length(name: str, wrapper, args: tuple, per_step: bool, given: int 
             raise ExportError(f"{name}: min_length: expected 1..{time} (the example's length), got {given}")
         return given
     for length in range(1, time):
-        probe = _cut(args, length)
+        probe = _cut(args, length, specs)
         try:
             with torch.no_grad():
                 out = wrapper(*probe)
@@ -291,13 +335,15 @@ def find_min_length(name: str, wrapper, args: tuple, per_step: bool, given: int 
     return time
 
 
-def _cut(args: tuple, length: int) -> tuple:
-    """One sequence of ``length`` steps from the example arguments (x, states[, lengths])."""
+def _cut(args: tuple, length: int, specs=()) -> tuple:
+    """One sequence of ``length`` steps from the example arguments (x, states[, lengths], further
+    inputs: their batch axis cut to one row, their time axis to ``length``)."""
     x, *rest = args
+    n = len(rest) - len(specs)
     cut = [x[:1, :length]]
-    for t in rest:
+    for t in rest[:n]:
         cut.append(t[:1].clone().fill_(length) if t.dim() == 1 else t[:, :1])
-    return tuple(cut)
+    return (*cut, *(cut_further(t, spec, 0, 1, length) for t, spec in zip(rest[n:], specs, strict=True)))
 
 
 def _vocab(module: torch.nn.Module, meta: Any) -> int | None:

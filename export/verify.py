@@ -16,6 +16,8 @@ from edgernn.runtime.records import Check
 from edgernn.runtime.vocab import CPU
 
 from .config import ExportConfig
+from .further_axes import cut_further
+from .further_feed import make_further, slice_steps, take_rows
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class GraphIO:
     input_names: tuple[str, ...]
     min_length: int = 1  # the fewest steps the module runs on: checks never go below it
     state_dtypes: tuple[str, ...] = ()  # per state tensor ("float64": a row counter); () = all float32
+    further: tuple = ()  # FurtherSpec per further input, after x, the states and the lengths
+    one_step: bool = False  # x takes one step per call (a decoder step): every check runs T=1
 
 
 REAL_LIMIT = 512  # real sequences the gate compares (the whole test split of most runs)
@@ -97,11 +101,16 @@ class Verifier:
             for (rows, hidden), dtype in zip(self.io.state_shapes, dtypes, strict=True)
         ]
 
-    def _feed(self, x: np.ndarray, state: list[np.ndarray], lengths: np.ndarray | None) -> list[np.ndarray]:
+    def _further(self, batch: int, time: int) -> list[np.ndarray]:
+        return make_further(self.rng, self.io.further, batch, time)
+
+    def _feed(
+        self, x: np.ndarray, state: list[np.ndarray], lengths: np.ndarray | None, further=()
+    ) -> list[np.ndarray]:
         args = [x, *state]
         if self.io.lengths:
             args.append(lengths if lengths is not None else np.full(x.shape[0], x.shape[1], np.int64))
-        return args
+        return [*args, *further]
 
     # -- runs -------------------------------------------------------------------------------------
     def run_torch(self, args: list[np.ndarray]) -> list[np.ndarray]:
@@ -112,9 +121,10 @@ class Verifier:
         except RuntimeError as err:
             if not self.io.lengths or "enforce_sorted" not in str(err):
                 raise
-        order = np.argsort(-args[-1], kind="stable")
+        n = len(self.io.state_shapes)
+        order = np.argsort(-args[1 + n], kind="stable")
         back = np.argsort(order)
-        out = self._torch([args[0][order], *(s[:, order] for s in args[1:-1]), args[-1][order]])
+        out = self._torch(take_rows(args, n, True, self.io.further, order))
         return [out[0][back], *(s[:, back] for s in out[1:])]
 
     def _torch(self, args: list[np.ndarray]) -> list[np.ndarray]:
@@ -138,6 +148,8 @@ class Verifier:
                 for t in self.config.verify_lengths
             }
         )
+        if self.io.one_step:  # the module reads one step per call: the batch and other lengths vary
+            lengths = [1]
         results = []
         for time in lengths:
             for batch in self.config.verify_batches:
@@ -151,7 +163,7 @@ class Verifier:
             results += self._stream_checks(2 * t0 + 3)
         if self.io.lengths:
             results.append(self._guard("ragged batch vs packed PyTorch", self._ragged, 2 * t0 + 3))
-        if real_x is None:
+        if real_x is None or self.io.further:  # real data never holds the further inputs
             return results
         results = [_past_training(c, t0) for c in results]
         results.append(self._guard("parity real inputs", self._real, real_x, real_lengths))
@@ -165,6 +177,8 @@ class Verifier:
         results = []
         if self.io.min_length == 1:
             results.append(self._guard(f"stream step-by-step T={long}", self._stream, long, 1))
+        if self.io.one_step:
+            return results
         results.append(self._guard(f"stream chunks of {chunk} T={long}", self._stream, long, chunk))
         return results
 
@@ -175,7 +189,8 @@ class Verifier:
             return Check(name, False, float("inf"), f"{type(err).__name__}: {str(err).splitlines()[0][:200]}")
 
     def _parity(self, name: str, batch: int, time: int, random_state: bool) -> Check:
-        args = self._feed(self._x(batch, time), self._state(batch, random_state), None)
+        x, state = self._x(batch, time), self._state(batch, random_state)
+        args = self._feed(x, state, None, self._further(batch, time))
         return self.compare(name, self.run_ort(args), self.run_torch(args))
 
     def _real(self, name: str, real_x: np.ndarray, real_lengths: np.ndarray | None) -> Check:
@@ -207,22 +222,37 @@ class Verifier:
 
     def _stream(self, name: str, time: int, chunk: int) -> Check:
         batch = 2
-        x, state = self._x(batch, time), self._state(batch, True)
-        full = self.run_torch(self._feed(x, state, None))
+        x, state, further = self._x(batch, time), self._state(batch, True), self._further(batch, time)
         starts = list(range(0, time, chunk))
         if time - starts[-1] < self.io.min_length and len(starts) > 1:
             starts.pop()  # the short tail joins the chunk before it
+        spans = list(zip(starts, [*starts[1:], time], strict=True))
+        if self.io.one_step:
+            full = self._stepped_torch(x, state, further, spans)
+        else:
+            full = self.run_torch(self._feed(x, state, None, further))
         pieces = []
-        for start, stop in zip(starts, [*starts[1:], time], strict=True):
-            out = self.run_ort(self._feed(x[:, start:stop], state, None))
+        for start, stop in spans:
+            steps = slice_steps(further, self.io.further, start, stop)
+            out = self.run_ort(self._feed(x[:, start:stop], state, None, steps))
             pieces.append(out[0])
             state = out[1:]
         y = np.concatenate(pieces, axis=1) if self.io.per_step else pieces[-1]
         atol = self.config.atol if self.config.stream_atol is None else self.config.stream_atol
-        detail = "ORT streamed vs PyTorch full sequence" + (
-            f", atol {atol:g}" if atol != self.config.atol else ""
-        )
+        reference = "PyTorch stepped (one step per call)" if self.io.one_step else "PyTorch full sequence"
+        detail = f"ORT streamed vs {reference}" + (f", atol {atol:g}" if atol != self.config.atol else "")
         return compare_outputs(name, [y, *state], full, atol, self.config.rtol, detail)
+
+    def _stepped_torch(self, x, state, further, spans) -> list[np.ndarray]:
+        """A one-step module's reference for a stream: PyTorch itself, called step by step."""
+        pieces = []
+        for start, stop in spans:
+            steps = slice_steps(further, self.io.further, start, stop)
+            out = self.run_torch(self._feed(x[:, start:stop], state, None, steps))
+            pieces.append(out[0])
+            state = out[1:]
+        y = np.concatenate(pieces, axis=1) if self.io.per_step else pieces[-1]
+        return [y, *state]
 
     def _row(self, out: list[np.ndarray], i: int, n: int) -> list[np.ndarray]:
         """Row ``i`` of a batch's outputs, its first ``n`` steps."""
@@ -233,23 +263,22 @@ class Verifier:
         batch and each row alone. Length 0 is left out, in one line, where PyTorch itself refuses it
         (``pack_padded_sequence`` does); a module that answers it is held to its answer."""
         x, state, lengths = ragged_batch(self, time)
-        note = ""
+        args = self._feed(x, state, lengths, self._further(len(lengths), time))
+        n_state, note = len(state), ""
         try:
-            want = self.run_torch(self._feed(x, state, lengths))
+            want = self.run_torch(args)
         except Exception as err:  # PyTorch's answer is the reference: none for 0 here
-            keep = lengths > 0
             note = f"; length 0 left out: PyTorch refuses it ({type(err).__name__}: {_first_line(err)})"
-            x, state, lengths = x[keep], [s[:, keep] for s in state], lengths[keep]
-            want = self.run_torch(self._feed(x, state, lengths))
-        batched = self.run_ort(self._feed(x, state, lengths))
+            args = take_rows(args, n_state, True, self.io.further, np.flatnonzero(lengths > 0))
+            lengths = args[1 + n_state]
+            want = self.run_torch(args)
+        batched = self.run_ort(args)
         packed = self.compare(name, batched, want)
         rows, padded = [], 0
         for i, n in enumerate(lengths):  # each sequence alone, unpadded: the independent reference
             if n == 0:
                 continue  # nothing to run alone; the padded batch's answer above is PyTorch's
-            alone = self.run_torch(
-                self._feed(x[i : i + 1, :n], [s[:, i : i + 1] for s in state], lengths[i : i + 1])
-            )
+            alone = self.run_torch(_alone(args, n_state, self.io.further, i, int(n)))
             if not self.compare(name, self._row(want, i, n), alone).passed:
                 padded += 1  # PyTorch's own row reads the padding (a conv before the packing)
                 continue
@@ -265,6 +294,13 @@ class Verifier:
             note += _rows_that_differ(self, batched, want, lengths, time)
         detail = f"lengths {lengths.tolist()}; each row also run alone{note}"
         return Check(name, passed, worst.max_abs_diff, detail)
+
+
+def _alone(args: list[np.ndarray], n_state: int, specs, i: int, n: int) -> list[np.ndarray]:
+    """Row ``i`` of a ragged batch alone, its first ``n`` steps (further inputs cut with it)."""
+    row = take_rows(args, n_state, True, specs, np.array([i]))
+    further = [cut_further(f, spec, 0, 1, n) for f, spec in zip(row[2 + n_state :], specs, strict=True)]
+    return [row[0][:, :n], *row[1 : 2 + n_state], *further]
 
 
 def _rows_that_differ(verifier, got, want, lengths: np.ndarray, time: int) -> str:

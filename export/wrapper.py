@@ -75,7 +75,7 @@ def cell_of(module: nn.Module) -> str | None:
 class ExportWrapper(nn.Module):
     """The graph's fixed signature around the module as it is written.
 
-    Graph: ``x [batch, time, ...], h0[, c0][, lengths] -> y, hn[, cn]``; ``calling`` says where the
+    Graph: ``x [batch, time, ...], h0[, c0][, lengths][, further inputs] -> y, hn[, cn]``; ``calling`` says where the
     module takes its state (positional or keyword, tensor, tuple or list) and whether it reads ``x``
     time-major. A stateless module gives ``y`` only.
     """
@@ -88,7 +88,8 @@ class ExportWrapper(nn.Module):
     def forward(self, x: torch.Tensor, *rest: torch.Tensor):
         n = self.calling.n_state
         lengths = rest[n] if self.calling.lengths else None
-        y, state = self.calling.call(self.module, x, tuple(rest[:n]), lengths)
+        further = rest[n + bool(self.calling.lengths) :]
+        y, state = self.calling.call(self.module, x, tuple(rest[:n]), lengths, further)
         return (y, *state) if n else y
 
 

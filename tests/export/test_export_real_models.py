@@ -17,6 +17,8 @@ BY_NAME = {e.name: e for e in ENTRIES}
 FAST = [
     "DeepSpeech",  # x [batch, 1, time, feature] read through its layout, bidirectional ReLU RNN
     "chatbot EncoderRNN (packed, time-major)",  # lengths for a time-major packed bi-GRU (root cause C)
+    "chatbot LuongAttnDecoderRNN",  # three inputs: a decoder step, its state, a memory of its own length
+    "RNN (windows_batch dict)",  # neuralforecast: a dict of covariates, one of them static
 ]  # the rest (view(-1) outputs, fractions, the zero-length refusal...) in the slow corpus
 
 

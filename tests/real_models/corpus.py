@@ -8,50 +8,14 @@ state list or None, and returns ``(y, flat state)`` as the bundle gives them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
-
 import torch
 from torch import nn
 
 from . import pytorch_examples as ex
 from . import speech_libs as sp
 from . import text_libs as tx
-
-
-@dataclass(frozen=True)
-class Entry:
-    name: str
-    library: str
-    make: Callable[[], nn.Module]
-    example: Callable[[nn.Module, int, int], Any]  # (module, batch, time) -> example_inputs
-    features: int | None = 8  # None: token ids
-    vocab: int = 30
-    call: Callable | None = None  # None: the corpus expects a refusal
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    sorted_lengths: bool = False  # the module packs with enforce_sorted=True
-    refused: str = ""  # a refusal the corpus expects (a true reason), though ``call`` could check it
-
-    @property
-    def expect(self) -> str:
-        return "exported" if self.call is not None and not self.refused else "refused"
-
-
-def tokens(vocab: int, batch: int, time: int) -> torch.Tensor:
-    return torch.randint(0, vocab, (batch, time))
-
-
-def feats(n: int, batch: int, time: int) -> torch.Tensor:
-    return torch.randn(batch, time, n)
-
-
-def _t(x):
-    return x.transpose(0, 1)
-
-
-def _flat(state) -> list[torch.Tensor]:
-    return [state] if isinstance(state, torch.Tensor) else [t for s in state for t in _flat(s)]
+from .corpus_named import NAMED_ENTRIES, _encode, _luong
+from .entry import Entry, _flat, _t, feats, tokens
 
 
 def _wlm(kind: str) -> Entry:
@@ -199,6 +163,7 @@ ENTRIES: list[Entry] = [
         ex.LuongAttnDecoderRNN,
         lambda m, b, t: (tokens(30, 1, b), torch.zeros(2, b, 16), torch.randn(t, b, 16)),
         None,
+        call=_luong,
     ),
     Entry(
         "sequence_models LSTMTagger",
@@ -287,8 +252,15 @@ ENTRIES: list[Entry] = [
         "RecurrentNetwork.encode (dict input)",
         "pytorch-forecasting",
         tx.RecurrentNetworkEncoder,
-        lambda m, b, t: {"encoder_cont": feats(3, b, t), "encoder_lengths": torch.full((b,), t)},
+        lambda m, b, t: {
+            "encoder_cat": torch.stack([torch.randint(0, 5, (b, t)), torch.randint(0, 7, (b, t))], -1),
+            "encoder_cont": feats(3, b, t),
+            "encoder_lengths": torch.full((b,), t),
+        },
         3,
+        call=_encode,
+        kwargs={"lengths": True},
+        refused="data-dependent control flow",  # the library's LSTM: if min_length == 0
     ),
     Entry(
         "encoders.RNN (packed BLSTM)",
@@ -318,3 +290,4 @@ ENTRIES: list[Entry] = [
         call=_stateful(time_major=True, tuple_state=True, s_index=2, kw="hidden"),
     ),
 ]
+ENTRIES += NAMED_ENTRIES  # the classes the general contract brought in (corpus_named.py)

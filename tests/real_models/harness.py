@@ -13,7 +13,8 @@ from edgernn.export import export
 from edgernn.export.errors import ExportError
 from edgernn.runtime import Session
 
-from .corpus import Entry, feats, tokens
+from .entry import Entry, feats, tokens
+from .named import NamedRunner
 
 ATOL, RTOL = 1e-5, 1e-4
 EXAMPLE = (2, 6)  # (batch, time) of the example; the checks below use none of these
@@ -42,7 +43,9 @@ def check_entry(entry: Entry, out: Path, exporter: str = "auto") -> Outcome:
     module = entry.make().eval()
     start = clock.perf_counter()
     try:
-        report = export(module, entry.example(module, *EXAMPLE), out, exporter=exporter, **entry.kwargs)
+        kwargs = entry.example_kwargs(module, *EXAMPLE) if entry.example_kwargs else None
+        example = entry.example(module, *EXAMPLE)
+        report = export(module, example, out, exporter=exporter, example_kwargs=kwargs, **entry.kwargs)
     except ExportError as err:
         took = clock.perf_counter() - start
         return Outcome(
@@ -55,10 +58,15 @@ def check_entry(entry: Entry, out: Path, exporter: str = "auto") -> Outcome:
         return Outcome(
             entry.name, entry.library, exporter, "WRONG", contract, 0.0, "expected a refusal", took
         )
-    session = Session.load(out, provider="cpu")
-    diffs = [_compare(entry, module, session, manifest, b, t) for b, t in UNSEEN]
-    if manifest.streamable:
-        diffs.append(_stream(entry, module, session, manifest))
+    if manifest.inputs:  # further named inputs: plain onnxruntime until edgernn.runtime takes them
+        runner = NamedRunner(entry, module, out, manifest)
+        contract = contract.replace("x [batch, time", "x [batch, 1") if runner.one_step else contract
+        diffs = [runner.compare(b, t, _diff) for b, t in UNSEEN]
+        diffs += [runner.stream(_diff)] if manifest.streamable else []
+    else:
+        session = Session.load(out, provider="cpu")
+        diffs = [_compare(entry, module, session, manifest, b, t) for b, t in UNSEEN]
+        diffs += [_stream(entry, module, session, manifest)] if manifest.streamable else []
     worst = max(diffs)
     outcome = "exported" if worst <= ATOL * 10 else "WRONG"
     return Outcome(entry.name, entry.library, exporter, outcome, contract, worst, report.exporter, took)
@@ -68,6 +76,7 @@ def describe(manifest, native: dict[str, int]) -> str:
     spec = manifest.input
     x = f"x [batch, time{'' if spec.kind == 'tokens' else f', {spec.features}'}]"
     parts = [x, *(["lengths"] if spec.lengths else []), *(s.input for s in manifest.state)]
+    parts += [f"{f.name} [{', '.join(map(str, f.shape))}]" for f in manifest.inputs]
     nodes = "+".join(f"{n} {k}" for k, n in native.items())
     return f"{manifest.topology}: {', '.join(parts)}; {nodes}"
 

@@ -66,15 +66,23 @@ class ForecastingGRU(ForecastingRNN, nn.GRU):
 
 
 class RecurrentNetworkEncoder(nn.Module):
-    """pytorch-forecasting RecurrentNetwork.encode: a dict batch in, the final hidden state out."""
+    """pytorch-forecasting RecurrentNetwork.encode: a dict batch in (categoricals through one
+    embedding each, as MultiEmbedding; continuous covariates; lengths), the final hidden state out."""
 
-    def __init__(self, n_cont=3, hidden_size=8):
+    def __init__(self, n_cont=3, cat_sizes=(5, 7), embedding_size=2, hidden_size=8):
         super().__init__()
-        self.rnn = ForecastingLSTM(n_cont, hidden_size, batch_first=True)
+        self.embeddings = nn.ModuleList(nn.Embedding(n, embedding_size) for n in cat_sizes)
+        self.rnn = ForecastingLSTM(n_cont + len(cat_sizes) * embedding_size, hidden_size, batch_first=True)
+
+    def construct_input_vector(self, x_cat, x_cont):
+        embeddings = [emb(x_cat[..., i]) for i, emb in enumerate(self.embeddings)]
+        return torch.cat([x_cont, *embeddings], dim=-1)
 
     def forward(self, x: dict):
         encoder_lengths = x["encoder_lengths"] - 1
-        _, hidden_state = self.rnn(x["encoder_cont"], lengths=encoder_lengths, enforce_sorted=False)
+        assert encoder_lengths.min() > 0
+        input_vector = self.construct_input_vector(x["encoder_cat"], x["encoder_cont"])
+        _, hidden_state = self.rnn(input_vector, lengths=encoder_lengths, enforce_sorted=False)
         return hidden_state
 
 

@@ -1,0 +1,49 @@
+"""A module's recurrent state as it nests it: found in forward's output, flattened, rebuilt.
+
+The state is a tensor ``[rows, batch, hidden]``, or tuples/lists of them nested any way
+(``(h, c)``, ``[(h1, c1), (h2, c2)]``); the graph takes and gives it flat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+
+def state_index(out: Any) -> int | None:
+    """Where forward's tuple returns its state: the last item after y that is one (``(y, state)``,
+    ``(y, output, state)`` as flair's language model, ``(y, lengths, states)`` as ESPnet's encoders)."""
+    if not isinstance(out, tuple | list) or len(out) < 2:
+        return None
+    return next((i for i in range(len(out) - 1, 0, -1) if _is_state(out[i])), None)
+
+
+def _flat(state: Any) -> tuple[torch.Tensor, ...]:
+    """The state's tensors in order, however it nests them (``((h1, c1), (h2, c2))`` per layer)."""
+    if isinstance(state, torch.Tensor):
+        return (state,)
+    return tuple(t for item in state for t in _flat(item))
+
+
+def _is_state(value: Any) -> bool:
+    """A tensor ``[rows, batch, hidden]``, or non-empty tuples/lists of them, nested or not."""
+    if isinstance(value, torch.Tensor):
+        return value.dim() == 3 and value.is_floating_point()
+    return isinstance(value, tuple | list) and bool(value) and all(_is_state(v) for v in value)
+
+
+def _structure(state: Any) -> Any:
+    """``"tensor"``, or ``("tuple" | "list", children)``: what :func:`_rebuild` makes from flat tensors."""
+    if isinstance(state, torch.Tensor):
+        return "tensor"
+    return ("list" if isinstance(state, list) else "tuple", tuple(_structure(s) for s in state))
+
+
+def _rebuild(structure: Any, flat: Iterator[torch.Tensor]) -> Any:
+    if structure == "tensor":
+        return next(flat)
+    kind, children = structure
+    items = [_rebuild(child, flat) for child in children]
+    return items if kind == "list" else tuple(items)
