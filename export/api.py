@@ -22,6 +22,7 @@ from edgernn.runtime.vocab import TOPOLOGIES
 from .bundle_writer import BundlePlan, check_out_dir, write_bundle
 from .config import AUTO_ORDER, EXPORTERS, ExportConfig, with_overrides
 from .errors import ExportError
+from .example_split import lengths_in_example
 from .graph import summarize
 from .lengths_feed import LENGTHS_AS
 from .onnx_export import finalize, metadata_props, run_exporter
@@ -117,7 +118,8 @@ def export(
     features]`` with x's other axes flattened into the features.
     ``topology`` defaults to what ``y``'s shape says. ``min_length`` defaults to the fewest steps
     PyTorch runs the module on; verification starts there and the runtime refuses shorter inputs.
-    With ``lengths`` the module must accept ``lengths=`` (a ``[batch]`` int64 tensor; with
+    An example that gives the lengths (``(x, input_lengths)``) turns ``lengths`` on. With ``lengths`` the
+    module must accept ``lengths=`` (a ``[batch]`` int64 tensor; with
     ``lengths_as="fraction"``, float fractions of the padded length, tried anyway when steps fail).
     ``one_to_many`` modules also need ``init_state(cond) -> state``. ``real_inputs`` (model space,
     ``[n, time, ...]``) adds a parity check on real data. Raises :class:`ExportError` listing each
@@ -129,6 +131,9 @@ def export(
     layers = find_recurrent(module, allow_unrolled=config.allow_unrolled)
     was_training = module.training
     module.eval()
+    if not config.lengths:
+        example_inputs, example_kwargs, given = lengths_in_example(module, example_inputs, example_kwargs)
+        config = dataclasses.replace(config, lengths=given)
     try:
         traced = trace_module(module, example_inputs, config, meta or ExportMeta(), layers, example_kwargs)
         config = dataclasses.replace(config, topology=traced.topology, min_length=traced.min_length)

@@ -272,3 +272,32 @@ def _unbound_state(bound, params: dict[str, inspect.Parameter], first: str):
     skip = (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
     rest = [p for n, p in params.items() if n != first and n not in bound]
     return next((p for p in rest if p.kind not in skip and not _LENGTHS_NAME.search(p.name)), None)
+
+
+def lengths_in_example(
+    module: torch.nn.Module, example_inputs: Any, example_kwargs: dict[str, Any] | None
+) -> tuple[Any, dict[str, Any] | None, bool]:
+    """An example that gives the lengths itself (``(x, input_lengths)``, or ``lengths=`` in
+    ``example_kwargs``) asks for them: the example without them, and True. The lengths are a rank-1
+    tensor bound to forward's lengths parameter (named ``lengths`` or like it); the export feeds its
+    own from then on. Positional items after them move to ``example_kwargs`` by name."""
+    param = lengths_parameter(module)
+    items = list(example_inputs) if isinstance(example_inputs, tuple | list) else [example_inputs]
+    kwargs = dict(example_kwargs or {})
+    if param is None:
+        return example_inputs, example_kwargs, False
+    if _is_lengths(kwargs.get(param)):
+        del kwargs[param]
+        return example_inputs, kwargs, True
+    params = [p for p in inspect.signature(module.forward).parameters.values() if p.kind in _BY_POSITION]
+    names = [p.name for p in params]
+    if param not in names or names.index(param) >= len(items) or not _is_lengths(items[names.index(param)]):
+        return example_inputs, example_kwargs, False
+    at = names.index(param)
+    kwargs.update({n: v for n, v in zip(names[at + 1 :], items[at + 1 :], strict=False) if n not in kwargs})
+    rest = items[:at]
+    return (rest[0] if len(rest) == 1 else tuple(rest)), kwargs, True
+
+
+def _is_lengths(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.dim() == 1 and value.numel() > 0

@@ -109,7 +109,10 @@ def choose_layout(name: str, module, x: torch.Tensor, config, probe: bool = Fals
         probed = probe_time_axis(name, _runner(module, config), x, only=layout.time_axis)
         return layout, (probed[1] if probed else None)
     if x.dim() <= 3 and not probe:
-        return None
+        bound = bool(getattr(module, "further", ()))  # further inputs tied to x's time grow with it
+        if x.dim() < 3 or bound or _grows(_runner(module, config), x):
+            return None
+        probe = True  # a rank-3 x that stops running one step longer on axis 1: its time is elsewhere
     probed = probe_time_axis(name, _runner(module, config), x)
     if probed is None and x.dim() > 3:
         raise ExportError(
@@ -118,6 +121,22 @@ def choose_layout(name: str, module, x: torch.Tensor, config, probe: bool = Fals
             "on axis 0; declare dims={'x': {0: 'batch', T: 'time'}} if one should"
         )
     return probed
+
+
+def _grows(run: Callable[[torch.Tensor, int], Any], x: torch.Tensor) -> bool:
+    """The module runs on x one step longer on axis 1 (its last step repeated), or fails there the
+    same way as on x itself (the old path reports that failure)."""
+    try:
+        with torch.no_grad():
+            run(torch.cat([x, x[:, -1:]], dim=1), 1)
+    except Exception:  # the user's forward may raise anything
+        try:
+            with torch.no_grad():
+                run(x, 1)
+        except Exception:
+            return True  # fails on the example too: not a question of the layout
+        return False
+    return True
 
 
 def _runner(module, config) -> Callable[[torch.Tensor, int], Any]:

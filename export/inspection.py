@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from edgernn.runtime.bundle import MANIFEST_NAME, Bundle
+from edgernn.runtime.contract import contract_lines
 from edgernn.runtime.errors import BundleError
 from edgernn.runtime.fileio import sha256_file
 
@@ -84,7 +85,7 @@ def render(report: dict[str, Any], console: Any) -> None:
             f"layers={manifest['layers']} hidden={manifest['hidden_size']} "
             f"bidirectional={manifest['bidirectional']}"
         )
-        for line in [*columns_lines(manifest), *_module_io_lines(report)]:
+        for line in [*columns_lines(manifest), *contract_lines(manifest), *_module_io_lines(report)]:
             console.print(line, highlight=False, markup=False, soft_wrap=True)
     files = Table("file", "size", "sha256", "manifest check", title="Files")
     for f in report["files"]:

@@ -378,3 +378,46 @@ def test_varargs_forward_takes_x_and_state_only(tmp_path):
     x, h, extra = torch.randn(2, 6, 4), torch.zeros(1, 2, 8), torch.randn(2, 3)
     with pytest.raises(ExportError, match=r"^Varargs: forward\(\*args\) with 3 example items: expected x or"):
         export(Varargs().eval(), (x, h, extra), tmp_path / "b")
+
+
+class ChannelFirstPacked(nn.Module):
+    """torchaudio Tacotron2 _Encoder's calling: forward(x [batch, channels, time], input_lengths), a
+    pointwise conv, then a packed LSTM (enforce_sorted=True) whose padded output comes back; a state after."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(6, 6, 1)  # pointwise: a stream of it equals the whole sequence
+        self.lstm = nn.LSTM(6, 4, batch_first=True)
+
+    def forward(self, x, input_lengths, state=None):
+        packed = nn.utils.rnn.pack_padded_sequence(
+            self.conv(x).transpose(1, 2), input_lengths, batch_first=True
+        )
+        out, state = self.lstm(packed, state)
+        return nn.utils.rnn.pad_packed_sequence(out, batch_first=True)[0], state
+
+
+@pytest.mark.parametrize("given", ["positional", "keyword", "positional with a state after"])
+def test_lengths_in_the_example_are_the_graph_lengths(tmp_path, given):
+    """(x, input_lengths) as a stranger writes it turns lengths on; the bundle takes int64 lengths (no
+    further input) and equals the module on a ragged batch it never saw."""
+    torch.manual_seed(0)
+    module = ChannelFirstPacked().eval()
+    x, lengths = torch.randn(2, 6, 9), torch.tensor([9, 6])
+    state = (torch.zeros(1, 2, 4), torch.zeros(1, 2, 4))
+    example, kwargs = {
+        "positional": ((x, lengths), None),
+        "keyword": (x, {"input_lengths": lengths}),
+        "positional with a state after": ((x, lengths, state), None),
+    }[given]
+    export(module, example, tmp_path / "b", example_kwargs=kwargs)
+    from edgernn.runtime import Session
+
+    session = Session.load(tmp_path / "b")
+    assert session.manifest.input.lengths == "lengths" and session.manifest.inputs == ()
+    assert [s.input for s in session.manifest.state] == ["h0", "c0"]  # state="auto": forward returns it
+    x, lengths = torch.randn(3, 6, 13), torch.tensor([13, 9, 4])
+    want = module(x, lengths)[0].detach().numpy()
+    got = session.run(x.transpose(1, 2).numpy(), lengths=lengths.numpy()).output
+    for row, n in enumerate(lengths.tolist()):
+        np.testing.assert_allclose(got[row, :n], want[row, :n], atol=ATOL, rtol=RTOL)
