@@ -14,7 +14,7 @@ import numpy as np
 from edgernn.runtime import Session
 from edgernn.runtime._ort import ort
 from edgernn.runtime.bundle import Bundle
-from edgernn.runtime.errors import BundleError, InputError
+from edgernn.runtime.errors import BundleError, InputError, UnsupportedError
 from edgernn.runtime.manifest import Manifest
 from edgernn.runtime.records import Check, Metric, VariantRecord
 from edgernn.runtime.vocab import (
@@ -134,7 +134,14 @@ def quantize(
             raise InputError(f"variant: expected one of {', '.join(QUANTIZED_VARIANTS)}, got {v!r}")
     # A path is checked to be a bundle before its lock; under the lock the manifest is read again,
     # since another writer may have changed it while this one waited.
-    root = bundle.root if isinstance(bundle, Bundle) else Bundle.load(bundle).root
+    given = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
+    root = given.root
+    if given.manifest.inputs:  # scored, gated and calibrated on x alone: refused before any work
+        names = ", ".join(spec.name for spec in given.manifest.inputs)
+        raise UnsupportedError(
+            f"{root}: this bundle takes further inputs ({names}) beside x, which quantize does not feed "
+            "to its gate, scoring and calibration; nothing was written (the fp32 model runs as exported)"
+        )
     with bundle_lock(root):  # writers of one bundle take turns; the manifest is read under the lock
         loaded = Bundle.load(root)
         remove_stale_temps(root)

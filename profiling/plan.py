@@ -17,7 +17,7 @@ import numpy as np
 
 from edgernn.runtime._ort import ort
 from edgernn.runtime.bundle import Bundle
-from edgernn.runtime.errors import InputError, ModelRunError, ProviderError
+from edgernn.runtime.errors import InputError, ModelRunError, ProviderError, UnsupportedError
 from edgernn.runtime.manifest import Manifest
 from edgernn.runtime.providers import RuntimeConfig
 from edgernn.runtime.session import Session
@@ -56,6 +56,12 @@ class Loader:
         else:
             self.target = Path(target)
             self.bundle = Bundle.load(self.target) if self.target.is_dir() else None  # read once
+        further = self.bundle.manifest.inputs if self.bundle is not None else ()
+        if further:  # every cell feeds x alone (runs, streams, the batcher, op timing)
+            raise UnsupportedError(
+                f"{self.target}: this bundle takes further inputs ({', '.join(s.name for s in further)}) "
+                "beside x, which profile does not generate; time it with session.run(x, inputs=...)"
+            )
         self._constants = config.constants() or None
         self._state_map = config.state_pairs()
         self._loaded: dict[tuple[str, str, int], tuple[Session, float]] = dict(loaded or {})

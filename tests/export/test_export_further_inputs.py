@@ -421,3 +421,21 @@ def test_lengths_in_the_example_are_the_graph_lengths(tmp_path, given):
     got = session.run(x.transpose(1, 2).numpy(), lengths=lengths.numpy()).output
     for row, n in enumerate(lengths.tolist()):
         np.testing.assert_allclose(got[row, :n], want[row, :n], atol=ATOL, rtol=RTOL)
+
+
+@pytest.mark.parametrize("command", ["quantize", "profile"])
+def test_quantize_and_profile_refuse_further_inputs_in_one_line(tmp_path, command):
+    """Both feed x alone (gate, scoring, calibration; every profile cell): a bundle with a further
+    input is refused by name before any work, exit 1, and the bundle is left as exported."""
+    from click.testing import CliRunner
+
+    from edgernn.cli import cli
+
+    torch.manual_seed(0)
+    export(MemoryGRU().eval(), (torch.randn(2, 6, 4), torch.randn(2, 3, 5)), tmp_path / "b")
+    before = sorted(p.name for p in (tmp_path / "b").iterdir())
+    result = CliRunner().invoke(cli, [command, str(tmp_path / "b")])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "this bundle takes further inputs (memory) beside x" in lines[0], lines
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == before
