@@ -88,9 +88,10 @@ def _state_only(name: str, wrapper, args, calling: Calling, y: torch.Tensor) -> 
     the graph gives that state batch-first, each tensor flattened, concatenated: ``y [batch, out]``.
     Refused (:class:`StateOnly`) when the output holds anything else besides."""
     batch, time = args[0].shape[0], args[0].shape[1]
-    if calling.n_state or calling.time_major or y.dim() != 3 or y.shape[1] != batch:
+    raw = y.transpose(0, 1) if calling.time_major and y.dim() == 3 else y  # as the module gave it
+    if calling.n_state or raw.dim() != 3 or raw.shape[1] != batch:
         return calling, y
-    if y.shape[0] in (batch, time):
+    if raw.shape[0] in (batch, time):
         return calling, y
     wrapper.calling = as_state = dataclasses.replace(calling, state_output=True)
     try:

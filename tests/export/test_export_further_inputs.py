@@ -366,6 +366,31 @@ def test_a_final_state_alone_is_given_batch_first(tmp_path):
     _close(_run(report, {"x": x.numpy()})[0], want, "y = (h, c) batch-first")
 
 
+class TimeMajorEncoder(nn.Module):
+    """bentrevett/pytorch-seq2seq's Encoder (MIT): src [time, batch] tokens -> (hidden, cell)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(20, 8)
+        self.rnn = nn.LSTM(8, 16, 2)
+
+    def forward(self, src):
+        _, (hidden, cell) = self.rnn(self.embedding(src))
+        return hidden, cell
+
+
+def test_a_time_major_encoder_returning_its_final_state(tmp_path):
+    """A time-major module's (hidden, cell) was read as y [batch, 2 rows, 16] and refused."""
+    module = TimeMajorEncoder().eval()
+    report = export(module, torch.randint(0, 20, (7, 3)), tmp_path / "b")
+    assert report.manifest.topology == "many_to_one" and report.manifest.output.size == 64
+    src = torch.randint(0, 20, (11, 2))  # [time, batch]
+    with torch.no_grad():
+        h, c = module(src)
+    want = torch.cat([h.transpose(0, 1).reshape(2, -1), c.transpose(0, 1).reshape(2, -1)], -1)
+    _close(_run(report, {"x": src.T.contiguous().numpy()})[0], want, "y = (h, c) batch-first")
+
+
 def test_varargs_forward_takes_x_and_state_only(tmp_path):
     class Varargs(nn.Module):
         def __init__(self):
