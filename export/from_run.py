@@ -58,6 +58,7 @@ def export_trained(
     ``lengths`` defaults to whether the data had padding; ``options`` are
     :func:`~edgernn.export.api.export`'s keyword arguments."""
     from edgernn.train.checkpoint import WEIGHTS_FILE
+    from edgernn.train.recipe import recipe_record
     from edgernn.train.run import CONFIG_FILE, config_dict, manifest_specs
 
     info, run_dir = trained.info, trained.run_dir
@@ -84,6 +85,7 @@ def export_trained(
         },
         torch_metric=info.summary.test if info.summary is not None else None,
         series=specs.series,
+        recipe=recipe_record(info.model, info.train, info.data, trained.eval_arrays),
     )
     return export(
         trained.model,

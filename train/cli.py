@@ -125,6 +125,12 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
         count_range(),
         "Classifiers: strided Conv1d front end, stride N.",
     ),
+    "--members": (
+        "model",
+        "members",
+        click.IntRange(1, 16),
+        "Classifiers: a seed ensemble of N members in one graph.",
+    ),
     "--dropout": (
         "model",
         "dropout",
@@ -156,6 +162,12 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
         "patience",
         count_range(0),
         "Early-stopping patience in epochs; 0 never stops.",
+    ),
+    "--augment/--no-augment": (
+        "train",
+        "augment",
+        bool,
+        "Classifiers: window slicing and jitter of training sequences.",
     ),
     "--seed": ("train", "seed", seed_range(), "Seed for weights, dropout and batch order."),
     "--device": ("train", "device", click.Choice(DEVICES), "auto picks CUDA when available."),

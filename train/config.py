@@ -73,11 +73,14 @@ class ModelConfig:
     pool: str = "auto"  # what the head reads: last step | mean | max | meanmax over the valid steps
     znorm: bool | None = None  # z-normalise each series (and channel) over its valid steps in the graph
     downsample: int = 0  # a strided Conv1d front end (kernel = stride = this) before the recurrence
+    members: int = 0  # a seed ensemble of this many classifiers in one graph (train/ensemble.py); 0: decided
 
     def __post_init__(self) -> None:
         _choice("cell", self.cell, CELLS)
         _choice("pool", self.pool, ("auto", *POOLS))
         _at_least("downsample", self.downsample, 0)
+        _at_least("members", self.members, 0)
+        _at_most("members", self.members, 16)
         whole = self.pool not in ("auto", "last") or self.znorm or self.downsample > 1
         if whole and (self.topology != "many_to_one" or self.bidirectional is False):
             raise InputError(
@@ -146,6 +149,7 @@ class TrainConfig:
         None  # epochs without a better val metric before stopping (0: never; None: 15, or a quarter of a classifier's epochs)
     )
     seed: int = 0  # seeds weights, dropout and batch order; the same seed gives the same run
+    augment: bool | None = None  # window slicing + jitter of training sequences (augment.py); None: decided
     device: str = "auto"  # auto picks CUDA when available, else CPU; asking for cuda without it fails
     threads: int = (
         1  # CPU threads; small recurrent models gain nothing from more, and spin on a busy CPU (0: torch)

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
+from .augment import augment
 from .batches import Batch, shuffled
 from .config import TrainConfig
 from .distributed import Cluster
@@ -210,7 +211,9 @@ class Trainer:
             train, self.local_batch, self.config.seed * 100_003, epoch, cluster.rank, cluster.world_size
         )
         total, count = 0.0, 0
-        for batch in batches:
+        for number, batch in enumerate(batches):
+            if self.config.augment and not self.config.tbptt:
+                batch = augment(batch, self.config.seed * 1009 + cluster.rank, epoch, number)
             chunks = self.objective.chunks(batch, self.config.tbptt)
             state: State = None
             for i, chunk in enumerate(chunks):

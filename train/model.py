@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import ModelConfig
+from .ensemble import MemberHeads, average_probabilities, split_members
 from .packing import rnn_with_lengths
 
 State = Tensor | tuple[Tensor, Tensor]
@@ -41,6 +42,8 @@ class SequenceModel(nn.Module):
     * many_to_one: the head reads the last valid step (``lengths``-aware); with two directions it
       reads the forward direction at the last valid step and the backward direction at step 0.
     * many_to_many: the head reads every step.
+    * ``members`` > 1 (many_to_one classifiers): a seed ensemble in one wider recurrence, one head
+      per member, probabilities averaged (:mod:`edgernn.train.ensemble`).
     * one_to_many: :meth:`init_state` maps the conditioning vector to the initial state and
       :meth:`forward` is the teacher-forced decoder over the previous outputs.
     """
@@ -57,12 +60,15 @@ class SequenceModel(nn.Module):
         else:
             self.front = nn.Identity()
             core_input = config.input_size
+        members = max(1, config.members)  # a seed ensemble: see train/ensemble.py
         if config.downsample > 1:
-            self.conv = nn.Conv1d(core_input, CONV_CHANNELS, config.downsample, stride=config.downsample)
-            core_input = CONV_CHANNELS
+            channels = CONV_CHANNELS * members
+            self.conv = nn.Conv1d(core_input, channels, config.downsample, stride=config.downsample)
+            core_input = channels
+        self.units = config.hidden_size * members  # per direction
         self.rnn = _CORES[config.cell](
             core_input,
-            config.hidden_size,
+            self.units,
             num_layers=config.num_layers,
             batch_first=True,
             dropout=config.dropout if config.num_layers > 1 else 0.0,
@@ -70,7 +76,12 @@ class SequenceModel(nn.Module):
         )
         self.drop = nn.Dropout(config.dropout)
         pooled = 2 if config.pool == "meanmax" else 1
-        self.head = nn.Linear(config.hidden_size * config.directions * pooled, config.output_size)
+        if members > 1:
+            split_members(self.rnn, members, CONV_CHANNELS if config.downsample > 1 else None)
+            features = config.hidden_size * config.directions * pooled
+            self.heads = MemberHeads(members, features, config.output_size)
+        else:
+            self.head = nn.Linear(config.hidden_size * config.directions * pooled, config.output_size)
         if config.topology == "one_to_many":
             parts = 2 if config.cell == "lstm" else 1
             self.init = nn.Linear(config.cond_size, parts * self._state_rows * config.hidden_size)
@@ -100,7 +111,10 @@ class SequenceModel(nn.Module):
         if self.config.topology == "many_to_one":
             pooled = self.config.pool in ("mean", "max", "meanmax")
             out = self._pool(out, lengths) if pooled else self._last_step(out, lengths)
-        return self.head(self.drop(out)), state
+        if self.config.members <= 1:
+            return self.head(self.drop(out)), state
+        logits = self.heads(self.drop(out), 2 if self.config.pool == "meanmax" else 1, self.config.directions)
+        return (logits if self.training else average_probabilities(logits)), state
 
     def _downsample(self, z: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
         """The strided Conv1d front end: ``ceil(T / k)`` steps (the tail padded with zeros), ReLU."""
@@ -122,7 +136,7 @@ class SequenceModel(nn.Module):
         return mean if pool == "mean" else top if pool == "max" else torch.cat([mean, top], dim=-1)
 
     def _last_step(self, out: Tensor, lengths: Tensor | None) -> Tensor:
-        hidden = self.config.hidden_size
+        hidden = self.units
         if lengths is None:
             last = out[:, -1, :hidden]
         else:

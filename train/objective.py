@@ -115,6 +115,9 @@ class Objective:
             per = (out - y).pow(2).mean(dim=-1)
         elif self.per_step:
             per = F.cross_entropy(out.transpose(1, 2), y, reduction="none")
+        elif out.ndim == 3:  # a training seed ensemble's [batch, members, classes]: each member learns alone
+            members = y[:, None].expand(-1, out.shape[1])
+            per = F.cross_entropy(out.transpose(1, 2), members, reduction="none").mean(dim=1)
         else:
             per = F.cross_entropy(out, y, reduction="none")
         if mask is None:
