@@ -125,6 +125,12 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
         count_range(),
         "Classifiers: strided Conv1d front end, stride N.",
     ),
+    "--front-layers": (
+        "model",
+        "front_layers",
+        click.IntRange(1, 2),
+        "Classifiers: convolutions in the --downsample front end (2 adds a kernel-5 one).",
+    ),
     "--members": (
         "model",
         "members",
@@ -162,6 +168,12 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
         "patience",
         count_range(0),
         "Early-stopping patience in epochs; 0 never stops.",
+    ),
+    "--select": (
+        "train",
+        "select",
+        click.Choice(("best", "last")),
+        "The checkpoint kept: best validation metric, or the last epoch.",
     ),
     "--augment/--no-augment": (
         "train",

@@ -158,6 +158,7 @@ class Trainer:
             improved = self.objective.better(
                 scores["metric"], progress.best_metric
             ) or self._tie_with_lower_loss(scores)
+            improved = improved or self.config.select == "last"  # every epoch replaces the checkpoint
             progress.epoch = epoch
             if improved:
                 progress.best_metric, progress.best_epoch, progress.bad_epochs = scores["metric"], epoch, 0

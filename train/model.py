@@ -12,13 +12,14 @@ import torch
 from torch import Tensor, nn
 
 from .config import ModelConfig
-from .ensemble import MemberHeads, average_probabilities, split_members
+from .ensemble import MemberHeads, combine, split_members
 from .packing import rnn_with_lengths
 
 State = Tensor | tuple[Tensor, Tensor]
 
 _CORES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 CONV_CHANNELS = 32  # width of the strided front end (when downsample > 1)
+CONV_KERNEL = 5  # the second front-end convolution (front_layers 2): stride 1, same length
 _EPS = 1e-5  # a constant series normalises to zeros, not NaN
 
 
@@ -36,6 +37,14 @@ def per_series_znorm(x: Tensor, lengths: Tensor | None) -> Tensor:
     return (x - mean) / (std + _EPS) * valid
 
 
+def _zero_padding(z: Tensor, lengths: Tensor | None) -> Tensor:
+    """``z`` ``[batch, time, channels]`` with every step at or past its sequence's length set to 0."""
+    if lengths is None:
+        return z
+    valid = torch.arange(z.shape[1], device=z.device)[None, :] < lengths.to(z.device)[:, None]
+    return z * valid.unsqueeze(-1).to(z.dtype)
+
+
 class SequenceModel(nn.Module):
     """Front end (Linear projection or Embedding) -> recurrent core -> Linear head.
 
@@ -43,7 +52,7 @@ class SequenceModel(nn.Module):
       reads the forward direction at the last valid step and the backward direction at step 0.
     * many_to_many: the head reads every step.
     * ``members`` > 1 (many_to_one classifiers): a seed ensemble in one wider recurrence, one head
-      per member, probabilities averaged (:mod:`edgernn.train.ensemble`).
+      per member, logits averaged (:mod:`edgernn.train.ensemble`).
     * one_to_many: :meth:`init_state` maps the conditioning vector to the initial state and
       :meth:`forward` is the teacher-forced decoder over the previous outputs.
     """
@@ -64,6 +73,9 @@ class SequenceModel(nn.Module):
         if config.downsample > 1:
             channels = CONV_CHANNELS * members
             self.conv = nn.Conv1d(core_input, channels, config.downsample, stride=config.downsample)
+            if config.front_layers > 1:  # each member's own channels (groups): members stay apart
+                pad = CONV_KERNEL // 2
+                self.conv2 = nn.Conv1d(channels, channels, CONV_KERNEL, padding=pad, groups=members)
             core_input = channels
         self.units = config.hidden_size * members  # per direction
         self.rnn = _CORES[config.cell](
@@ -114,14 +126,20 @@ class SequenceModel(nn.Module):
         if self.config.members <= 1:
             return self.head(self.drop(out)), state
         logits = self.heads(self.drop(out), 2 if self.config.pool == "meanmax" else 1, self.config.directions)
-        return (logits if self.training else average_probabilities(logits)), state
+        return (logits if self.training else combine(logits)), state
 
     def _downsample(self, z: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        """The strided Conv1d front end: ``ceil(T / k)`` steps (the tail padded with zeros), ReLU."""
+        """The strided Conv1d front end: ``ceil(T / k)`` steps (the tail padded with zeros), ReLU; with
+        ``front_layers`` 2, a second Conv1d (kernel CONV_KERNEL, stride 1, ReLU) on those steps. With
+        ``lengths``, the padding is zeroed before each convolution, so no window reads past a length."""
         k = self.config.downsample
+        short = None if lengths is None else torch.div(lengths + (k - 1), k, rounding_mode="floor")
+        z = _zero_padding(z, lengths)
         z = nn.functional.pad(z.transpose(1, 2), (0, k - 1))  # a partial last window still counts
-        z = torch.relu(self.conv(z)).transpose(1, 2)
-        return z, None if lengths is None else torch.div(lengths + (k - 1), k, rounding_mode="floor")
+        z = torch.relu(self.conv(z))
+        if self.config.front_layers > 1:
+            z = torch.relu(self.conv2(_zero_padding(z.transpose(1, 2), short).transpose(1, 2)))
+        return z.transpose(1, 2), short
 
     def _pool(self, out: Tensor, lengths: Tensor | None) -> Tensor:
         """Mean and/or max of the outputs over each sequence's valid steps."""

@@ -27,6 +27,7 @@ STEPS_AFTER_FRONT = 64  # the front end's stride brings long series down to abou
 BATCH_SHARE = 8  # batch = training samples / this, clamped to 4..32
 PLAIN_BATCH = 32
 PLAIN_EPOCHS, PLAIN_PATIENCE = 60, 15
+FRONT_LAYERS = 2  # convolutions in the front end of long series (2: a kernel-5 one after the strided one)
 AUGMENT = False  # window slicing + jitter (train/augment.py): measured, helps some sets, hurts more
 MEMBERS = 3  # a seed ensemble in one graph (train/ensemble.py)
 UPDATES, MAX_EPOCHS = 1500, 400  # a classifier trains for about this many steps (early stopping aside)
@@ -53,6 +54,8 @@ def resolve(
     chosen["znorm"] = bool(whole and univariate) if model.znorm is None else model.znorm
     if model.downsample == 0:
         chosen["downsample"] = max(1, math.ceil(steps / STEPS_AFTER_FRONT)) if whole else 1
+    if model.front_layers == 0:
+        chosen["front_layers"] = FRONT_LAYERS if chosen.get("downsample", model.downsample) > 1 else 1
     if model.members == 0:
         chosen["members"] = MEMBERS if recipe else 1
     model = dataclasses.replace(model, **chosen)
@@ -77,8 +80,22 @@ def _classifier_epochs(samples: int, batch: int) -> int:
 
 def plain_defaults(model: ModelConfig) -> dict[str, object]:
     """The plain values of the fields still left to the data: one direction, last step, no front end."""
-    plain = {"bidirectional": False, "pool": "last", "znorm": False, "downsample": 1, "members": 1}
-    unset = {"bidirectional": None, "pool": "auto", "znorm": None, "downsample": 0, "members": 0}
+    plain = {
+        "bidirectional": False,
+        "pool": "last",
+        "znorm": False,
+        "downsample": 1,
+        "members": 1,
+        "front_layers": 1,
+    }
+    unset = {
+        "bidirectional": None,
+        "pool": "auto",
+        "znorm": None,
+        "downsample": 0,
+        "members": 0,
+        "front_layers": 0,
+    }
     return {
         k: v for k, v in plain.items() if getattr(model, k) == unset[k] and getattr(model, k) is not False
     }
@@ -88,12 +105,13 @@ def describe(model: ModelConfig, train: TrainConfig, steps: int) -> str:
     """One line: what the classifier reads and how."""
     parts = [f"{'bidirectional ' if model.bidirectional else ''}{model.cell.upper()} {model.hidden_size}"]
     if model.members > 1:
-        parts.append(f"a seed ensemble of {model.members} in one graph (probabilities averaged)")
+        parts.append(f"a seed ensemble of {model.members} in one graph (logits averaged)")
     if model.znorm:
         parts.append("each series z-normalised")
     if model.downsample > 1:
         parts.append(
             f"strided Conv1d front end x{model.downsample} ({steps} -> {math.ceil(steps / model.downsample)} steps)"
+            + (" and a second Conv1d (kernel 5)" if model.front_layers > 1 else "")
         )
     parts.append(
         {"last": "reads the last step", "mean": "mean over time", "max": "max over time"}.get(
@@ -122,6 +140,7 @@ def recipe_record(
         "pool": model.pool,
         "znorm": bool(model.znorm),
         "downsample": model.downsample or 1,
+        "front_layers": model.front_layers or 1,
         "augment": bool(train.augment),
         "batch_size": train.batch_size,
         "epochs": train.epochs,

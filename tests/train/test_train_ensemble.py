@@ -1,5 +1,6 @@
 """Seed ensembles in one graph: each member equals a standalone one-member model built from its own
-blocks of the weights, the eval output is the log of the members' mean probabilities, training keeps
+blocks of the weights, the eval output is the members' mean logits (softmax: the normalised geometric
+mean of their probabilities), training keeps
 the members apart, and the whole ensemble exports as one native recurrent node."""
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ def _member(model: SequenceModel, k: int) -> SequenceModel:
             block = slice(k * CONV_CHANNELS, (k + 1) * CONV_CHANNELS)
             single.conv.weight.copy_(model.conv.weight[block])
             single.conv.bias.copy_(model.conv.bias[block])
+            if config.front_layers > 1:  # grouped by member: member k's filters read its own channels
+                single.conv2.weight.copy_(model.conv2.weight[block])
+                single.conv2.bias.copy_(model.conv2.bias[block])
         single.head.weight.copy_(model.heads.weight[k].T)
         single.head.bias.copy_(model.heads.bias[k])
     return single
@@ -60,12 +64,13 @@ def _member(model: SequenceModel, k: int) -> SequenceModel:
     "kw",
     [
         {},
+        {"front_layers": 2},
         {"cell": "gru", "downsample": 1},
         {"pool": "last", "znorm": False},
         {"bidirectional": False, "pool": "last", "znorm": False, "downsample": 1, "cell": "rnn"},
     ],
 )
-def test_each_member_is_a_standalone_model_and_eval_averages_probabilities(kw):
+def test_each_member_is_a_standalone_model_and_eval_averages_logits(kw):
     torch.manual_seed(0)
     model = SequenceModel(_config(**kw))
     x = torch.randn(6, 17, 2)
@@ -76,8 +81,9 @@ def test_each_member_is_a_standalone_model_and_eval_averages_probabilities(kw):
         alone = torch.stack([_member(model, k)(x, lengths=lengths)[0] for k in range(K)], dim=1)
     assert members.shape == (6, K, C)
     torch.testing.assert_close(members, alone, atol=1e-5, rtol=0)
-    mean = torch.softmax(alone.double(), dim=-1).mean(dim=1)
-    torch.testing.assert_close(combined.double().exp(), mean, atol=1e-6, rtol=0)
+    geometric = torch.softmax(alone.double(), dim=-1).prod(dim=1) ** (1 / K)
+    want = geometric / geometric.sum(dim=-1, keepdim=True)
+    torch.testing.assert_close(torch.softmax(combined.double(), dim=-1), want, atol=1e-6, rtol=0)
 
 
 def test_training_keeps_members_apart_and_each_learns_from_its_own_loss():
@@ -115,12 +121,13 @@ def test_the_ensemble_exports_as_one_native_node_with_the_argmax_check(tmp_path)
     from edgernn.runtime.manifest import OutputSpec
 
     torch.manual_seed(2)
-    model = SequenceModel(_config()).eval()
+    model = SequenceModel(_config(front_layers=2)).eval()
     real = np.random.default_rng(0).normal(size=(20, 15, 2)).astype(np.float32)
     meta = ExportMeta(output=OutputSpec(kind="classes", labels=tuple("abcd")), recipe={"members": str(K)})
     report = export(model, torch.from_numpy(real[:2]), tmp_path / "b", meta=meta, real_inputs=real)
     graph = onnx.load(str(tmp_path / "b" / "model.onnx")).graph
-    assert [n.op_type for n in graph.node].count("LSTM") == 1
+    ops = [n.op_type for n in graph.node]
+    assert ops.count("LSTM") == 1 and ops.count("Conv") == 2
     argmax = next(c for c in report.checks if c.name == "argmax real inputs")
     assert argmax.passed and "argmax agrees on 20/20 real sequences (share 1.0000" in argmax.detail
     session = Session.load(tmp_path / "b")
@@ -129,3 +136,16 @@ def test_the_ensemble_exports_as_one_native_node_with_the_argmax_check(tmp_path)
         want = torch.softmax(model(torch.from_numpy(real))[0], dim=-1).numpy()
     got = session.run(real)
     np.testing.assert_allclose(np.asarray(got.probabilities), want, atol=1e-5)
+
+
+@pytest.mark.parametrize("front_layers", [1, 2])
+def test_the_front_end_never_reads_padding(front_layers):
+    torch.manual_seed(3)
+    model = SequenceModel(_config(znorm=False, front_layers=front_layers)).eval()
+    x, lengths = torch.randn(4, 20, 2), torch.tensor([20, 7, 13, 2])
+    noisy = x.clone()
+    for i, n in enumerate(lengths.tolist()):
+        noisy[i, n:] = 100.0 * torch.randn(20 - n, 2)  # "pad x with anything past each length"
+    with torch.no_grad():
+        want = torch.stack([model(x[i : i + 1, :n])[0][0] for i, n in enumerate(lengths.tolist())])
+        torch.testing.assert_close(model(noisy, lengths=lengths)[0], want, atol=1e-5, rtol=0)
