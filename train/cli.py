@@ -169,6 +169,12 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
         count_range(0),
         "Early-stopping patience in epochs; 0 never stops.",
     ),
+    "--label-smoothing": (
+        "train",
+        "label_smoothing",
+        FiniteFloat(0, 1, max_open=True),
+        "Classifiers: share of each target spread over all classes while training.",
+    ),
     "--select": (
         "train",
         "select",

@@ -152,6 +152,7 @@ class TrainConfig:
         None  # epochs without a better val metric before stopping (0: never; None: 15, or a quarter of a classifier's epochs)
     )
     seed: int = 0  # seeds weights, dropout and batch order; the same seed gives the same run
+    label_smoothing: float = 0.0  # classifiers: share of each target spread over all classes while training
     select: str = "best"  # the checkpoint kept: best (validation metric) | last (the final, annealed epoch)
     augment: bool | None = None  # window slicing + jitter of training sequences (augment.py); None: decided
     device: str = "auto"  # auto picks CUDA when available, else CPU; asking for cuda without it fails
@@ -172,6 +173,8 @@ class TrainConfig:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("select", self.select, ("best", "last"))
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise InputError(f"label_smoothing: expected 0 <= value < 1, got {self.label_smoothing}")
         _at_least("clip_grad_norm", self.clip_grad_norm, 0.0)
         _at_least("tbptt", self.tbptt, 0)
         if self.patience is not None:

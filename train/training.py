@@ -216,7 +216,7 @@ def run_training(
             torch.set_num_threads(train_config.threads)
         torch.manual_seed(train_config.seed)
         model = build_model(model_config, dataset.info)
-        objective = Objective(dataset.info)
+        objective = Objective(dataset.info, train_config.label_smoothing)
         writer = RunWriter(out)
         trainer = Trainer(
             model, objective, train_config, cluster.device, [writer] if cluster.is_main else [], cluster

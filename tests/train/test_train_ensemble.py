@@ -149,3 +149,21 @@ def test_the_front_end_never_reads_padding(front_layers):
     with torch.no_grad():
         want = torch.stack([model(x[i : i + 1, :n])[0][0] for i, n in enumerate(lengths.tolist())])
         torch.testing.assert_close(model(noisy, lengths=lengths)[0], want, atol=1e-5, rtol=0)
+
+
+def test_label_smoothing_spreads_the_target_while_training_only():
+    from edgernn.train.config import DataInfo
+
+    info = DataInfo(
+        source="x", sha256="0", task="classify", topology="many_to_one", input_kind="features",
+        feature_names=("a",), output_kind="classes", output_names=(), labels=tuple("abcd"), metric="accuracy",
+    )  # fmt: skip
+    objective = Objective(info, label_smoothing=0.2)
+    out, y = torch.randn(6, K, C, dtype=torch.float64), torch.randint(0, C, (6,))
+    logp = torch.log_softmax(out, dim=-1)
+    target = torch.nn.functional.one_hot(y, C)[:, None, :].double() * 0.8 + 0.2 / C
+    want = -(target * logp).sum(-1).mean()
+    got = objective._masked_loss(out, y, None, smoothing=objective.label_smoothing)
+    torch.testing.assert_close(got, want)
+    plain = -logp.mean(dim=1).gather(1, y[:, None]).mean()  # validation: plain cross-entropy
+    torch.testing.assert_close(objective._masked_loss(out, y, None), plain)
