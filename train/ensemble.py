@@ -76,16 +76,21 @@ def _masked(mask: Tensor):  # type: ignore[no-untyped-def]
 class MemberHeads(nn.Module):
     """One linear head per member over its own pooled features; ``[batch, members, classes]``."""
 
-    def __init__(self, members: int, features: int, classes: int) -> None:
+    def __init__(self, members: int, hidden: int, groups: int, directions: int, classes: int) -> None:
         super().__init__()
+        self.groups, self.directions = (
+            groups,
+            directions,
+        )  # pooled features: groups x directions x members x hidden
+        features = groups * directions * hidden
         bound = 1.0 / math.sqrt(features)  # nn.Linear's init, per member
         self.weight = nn.Parameter(torch.empty(members, features, classes).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(members, classes).uniform_(-bound, bound))
 
-    def forward(self, pooled: Tensor, groups: int, directions: int) -> Tensor:
+    def forward(self, pooled: Tensor) -> Tensor:
         """``pooled`` ``[batch, groups * directions * members * H]`` (pooling groups outermost)."""
         members = self.weight.shape[0]
-        per_member = pooled.reshape(pooled.shape[0], groups, directions, members, -1)
+        per_member = pooled.reshape(pooled.shape[0], self.groups, self.directions, members, -1)
         per_member = per_member.permute(3, 0, 1, 2, 4).reshape(members, pooled.shape[0], -1)
         logits = torch.matmul(per_member, self.weight) + self.bias.unsqueeze(1)  # [members, batch, classes]
         return logits.transpose(0, 1)

@@ -90,8 +90,9 @@ class SequenceModel(nn.Module):
         pooled = 2 if config.pool == "meanmax" else 1
         if members > 1:
             split_members(self.rnn, members, CONV_CHANNELS if config.downsample > 1 else None)
-            features = config.hidden_size * config.directions * pooled
-            self.heads = MemberHeads(members, features, config.output_size)
+            self.head: nn.Module = MemberHeads(
+                members, config.hidden_size, pooled, config.directions, config.output_size
+            )
         else:
             self.head = nn.Linear(config.hidden_size * config.directions * pooled, config.output_size)
         if config.topology == "one_to_many":
@@ -123,10 +124,10 @@ class SequenceModel(nn.Module):
         if self.config.topology == "many_to_one":
             pooled = self.config.pool in ("mean", "max", "meanmax")
             out = self._pool(out, lengths) if pooled else self._last_step(out, lengths)
-        if self.config.members <= 1:
-            return self.head(self.drop(out)), state
-        logits = self.heads(self.drop(out), 2 if self.config.pool == "meanmax" else 1, self.config.directions)
-        return (logits if self.training else combine(logits)), state
+        y = self.head(self.drop(out))
+        if self.config.members > 1:  # a seed ensemble: [batch, members, classes] while training
+            y = y if self.training else combine(y)
+        return y, state
 
     def _downsample(self, z: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
         """The strided Conv1d front end: ``ceil(T / k)`` steps (the tail padded with zeros), ReLU; with

@@ -55,8 +55,8 @@ def _member(model: SequenceModel, k: int) -> SequenceModel:
             if config.front_layers > 1:  # grouped by member: member k's filters read its own channels
                 single.conv2.weight.copy_(model.conv2.weight[block])
                 single.conv2.bias.copy_(model.conv2.bias[block])
-        single.head.weight.copy_(model.heads.weight[k].T)
-        single.head.bias.copy_(model.heads.bias[k])
+        single.head.weight.copy_(model.head.weight[k].T)
+        single.head.bias.copy_(model.head.bias[k])
     return single
 
 

@@ -8,12 +8,12 @@ import pytest
 
 pytest.importorskip("torch")
 from click.testing import CliRunner  # noqa: E402
+from train_fixtures import write_classes_npz, write_series_csv  # noqa: E402
 
 from edgernn.runtime import Bundle  # noqa: E402
 from edgernn.train.config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
 from edgernn.train.data import load_dataset  # noqa: E402
 from edgernn.train.recipe import MEMBERS, resolve  # noqa: E402
-from tests.train_fixtures import write_classes_npz, write_series_csv  # noqa: E402
 
 
 def test_classifiers_get_an_ensemble_and_flags_win(tmp_path):
