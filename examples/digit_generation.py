@@ -26,7 +26,9 @@ def train_and_export(out: Path, topology: str, model: ModelConfig) -> Path:
     run, bundle = out / f"{topology}-run", out / f"{topology}-bundle"
     run_training(
         RunConfig(
-            DataConfig(dataset="digits", topology=topology), model, TrainConfig(epochs=40, patience=10)
+            DataConfig(dataset="digits", topology=topology),
+            model,
+            TrainConfig(epochs=40, patience=10, augment=False),  # image rows: no time warps
         ),
         run,
     )
@@ -55,7 +57,9 @@ def save_grid(images: np.ndarray, path: Path) -> bool:
 def main(out: Path) -> dict:
     generator = train_and_export(out, "one_to_many", ModelConfig(cell="gru", hidden_size=128))
     classifier = train_and_export(
-        out, "many_to_one", ModelConfig(cell="gru", hidden_size=128, bidirectional=True, dropout=0.3)
+        out,
+        "many_to_one",
+        ModelConfig(cell="gru", hidden_size=128, bidirectional=True, dropout=0.3, members=1),
     )
 
     labels = np.arange(10)

@@ -45,6 +45,7 @@ class ExportMeta:
     )  # the PyTorch checkpoint, for baselines
     torch_metric: Metric | None = None  # the PyTorch model's test metric, for quantize to compare
     series: SeriesRecord | None = None  # forecasts: time index and the graph's differencing
+    recipe: dict[str, str] = field(default_factory=dict)  # the training recipe's choices, for the manifest
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,8 @@ def _export(traced: Traced, out_dir: Path, config, meta, layers, real_x, real_le
                 continue
             unbatched = {f.name for f in traced.io.further if f.batch_axis is None}
             checks = [*_graph_checks(model, layers, config, unbatched)]
-            checks += Verifier(wrapper, path, traced.io, config).checks(real_x, real_lengths)
+            classes = meta.output is not None and meta.output.kind == "classes" and not traced.io.per_step
+            checks += Verifier(wrapper, path, traced.io, config).checks(real_x, real_lengths, classes)
             failed = [c for c in checks if c.refused]
             if failed:
                 attempts[name] = "; ".join(_describe(c) for c in failed)

@@ -389,6 +389,7 @@ def _manifest(config, meta, layers, x, y, state_in, state_out, shapes, dtypes) -
         hidden_size=shapes[0][1] if shapes else first.hidden_size if first else None,  # the state's own
         bidirectional=any(layer.bidirectional for layer in layers),
         opset=config.opset,
+        recipe=dict(meta.recipe),
         producer={
             "edgernn": __version__,
             "torch": torch.__version__,

@@ -139,8 +139,12 @@ class Verifier:
         return compare_outputs(name, got, want, self.config.atol, self.config.rtol, detail)
 
     # -- the gate ---------------------------------------------------------------------------------
-    def checks(self, real_x: np.ndarray | None = None, real_lengths: np.ndarray | None = None) -> list[Check]:
-        """Every check of the gate; a run that raises inside onnxruntime is a failed check."""
+    def checks(
+        self, real_x: np.ndarray | None = None, real_lengths: np.ndarray | None = None, classes: bool = False
+    ) -> list[Check]:
+        """Every check of the gate; a run that raises inside onnxruntime is a failed check.
+        ``classes``: the output is one row of class scores per sequence, and the class each real
+        sequence gets (the argmax) must be the same in onnxruntime as in PyTorch."""
         t0, shortest = self.io.example_time, self.io.min_length
         lengths = sorted(
             {
@@ -167,6 +171,8 @@ class Verifier:
             return results
         results = [_past_training(c, t0) for c in results]
         results.append(self._guard("parity real inputs", self._real, real_x, real_lengths))
+        if classes:
+            results.append(self._guard("argmax real inputs", self._argmax, real_x, real_lengths))
         if self.io.streamable and self.io.min_length == 1:
             results.append(self._guard("stream step-by-step real inputs", self._real_stream, real_x))
         return results
@@ -193,19 +199,38 @@ class Verifier:
         args = self._feed(x, state, None, self._further(batch, time))
         return self.compare(name, self.run_ort(args), self.run_torch(args))
 
-    def _real(self, name: str, real_x: np.ndarray, real_lengths: np.ndarray | None) -> Check:
-        """Every real sequence (up to REAL_LIMIT), in batches, from zero state, at its own length."""
-        checks = []
+    def _real_runs(
+        self, real_x: np.ndarray, real_lengths: np.ndarray | None
+    ) -> list[tuple[list[np.ndarray], list[np.ndarray]]]:
+        """(onnxruntime, PyTorch) outputs of every real sequence (up to REAL_LIMIT), in batches, from
+        zero state, at its own length."""
+        runs = []
         for start in range(0, min(len(real_x), REAL_LIMIT), REAL_BATCH):
             x = real_x[start : start + REAL_BATCH]
             lengths = None
             if real_lengths is not None:
                 lengths = real_lengths[start : start + REAL_BATCH].astype(np.int64)
             args = self._feed(x, self._state(x.shape[0], False), lengths)
-            checks.append(self.compare(name, self.run_ort(args), self.run_torch(args)))
+            runs.append((self.run_ort(args), self.run_torch(args)))
+        return runs
+
+    def _real(self, name: str, real_x: np.ndarray, real_lengths: np.ndarray | None) -> Check:
+        """Every real sequence (up to REAL_LIMIT) within the tolerance."""
+        checks = [self.compare(name, got, want) for got, want in self._real_runs(real_x, real_lengths)]
         seen = min(len(real_x), REAL_LIMIT)
         worst = max(checks, key=lambda c: c.max_abs_diff)
         return Check(name, all(c.passed for c in checks), worst.max_abs_diff, f"{seen} real sequences")
+
+    def _argmax(self, name: str, real_x: np.ndarray, real_lengths: np.ndarray | None) -> Check:
+        """The share of real sequences whose class (the argmax of the output) is the same in both: 1.0."""
+        runs = self._real_runs(real_x, real_lengths)
+        got = np.concatenate([g[0].reshape(len(g[0]), -1) for g, _ in runs])
+        want = np.concatenate([w[0].reshape(len(w[0]), -1) for _, w in runs])
+        same = int((got.argmax(axis=1) == want.argmax(axis=1)).sum())
+        share = same / max(len(got), 1)
+        diff = float(np.max(np.abs(got - want), initial=0.0))
+        detail = f"argmax agrees on {same}/{len(got)} real sequences (share {share:.4f}, required 1.0)"
+        return Check(name, same == len(got), diff, detail)
 
     def _real_stream(self, name: str, real_x: np.ndarray) -> Check:
         """The first two real sequences streamed step by step from zero state, against PyTorch whole."""

@@ -121,6 +121,7 @@ class Manifest:
     bidirectional: bool = False
     opset: int | None = None
     producer: dict[str, str] = field(default_factory=dict)  # package -> version
+    recipe: dict[str, str] = field(default_factory=dict)  # classifiers: what train/recipe.py chose
     files: dict[str, FileEntry] = field(default_factory=dict)  # relative path -> entry
     validation: Validation | None = None  # filled by export's verification gate
     quantization: dict[str, VariantRecord] | None = None  # filled by quantize, per variant

@@ -125,6 +125,18 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
         count_range(),
         "Classifiers: strided Conv1d front end, stride N.",
     ),
+    "--front-layers": (
+        "model",
+        "front_layers",
+        click.IntRange(1, 2),
+        "Classifiers: convolutions in the --downsample front end (2 adds a kernel-5 one).",
+    ),
+    "--members": (
+        "model",
+        "members",
+        click.IntRange(1, 16),
+        "Classifiers: a seed ensemble of N members in one graph.",
+    ),
     "--dropout": (
         "model",
         "dropout",
@@ -156,6 +168,24 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
         "patience",
         count_range(0),
         "Early-stopping patience in epochs; 0 never stops.",
+    ),
+    "--label-smoothing": (
+        "train",
+        "label_smoothing",
+        FiniteFloat(0, 1, max_open=True),
+        "Classifiers: share of each target spread over all classes while training.",
+    ),
+    "--select": (
+        "train",
+        "select",
+        click.Choice(("best", "last")),
+        "The checkpoint kept: best validation metric, or the last epoch.",
+    ),
+    "--augment/--no-augment": (
+        "train",
+        "augment",
+        bool,
+        "Classifiers: window slicing and jitter of training sequences.",
     ),
     "--seed": ("train", "seed", seed_range(), "Seed for weights, dropout and batch order."),
     "--device": ("train", "device", click.Choice(DEVICES), "auto picks CUDA when available."),

@@ -73,11 +73,17 @@ class ModelConfig:
     pool: str = "auto"  # what the head reads: last step | mean | max | meanmax over the valid steps
     znorm: bool | None = None  # z-normalise each series (and channel) over its valid steps in the graph
     downsample: int = 0  # a strided Conv1d front end (kernel = stride = this) before the recurrence
+    front_layers: int = 0  # convolutions in that front end: 1 strided, 2 adds one of kernel 5; 0: decided
+    members: int = 0  # a seed ensemble of this many classifiers in one graph (train/ensemble.py); 0: decided
 
     def __post_init__(self) -> None:
         _choice("cell", self.cell, CELLS)
         _choice("pool", self.pool, ("auto", *POOLS))
         _at_least("downsample", self.downsample, 0)
+        _at_least("members", self.members, 0)
+        _at_least("front_layers", self.front_layers, 0)
+        _at_most("front_layers", self.front_layers, 2)
+        _at_most("members", self.members, 16)
         whole = self.pool not in ("auto", "last") or self.znorm or self.downsample > 1
         if whole and (self.topology != "many_to_one" or self.bidirectional is False):
             raise InputError(
@@ -146,6 +152,9 @@ class TrainConfig:
         None  # epochs without a better val metric before stopping (0: never; None: 15, or a quarter of a classifier's epochs)
     )
     seed: int = 0  # seeds weights, dropout and batch order; the same seed gives the same run
+    label_smoothing: float = 0.0  # classifiers: share of each target spread over all classes while training
+    select: str = "best"  # the checkpoint kept: best (validation metric) | last (the final, annealed epoch)
+    augment: bool | None = None  # window slicing + jitter of training sequences (augment.py); None: decided
     device: str = "auto"  # auto picks CUDA when available, else CPU; asking for cuda without it fails
     threads: int = (
         1  # CPU threads; small recurrent models gain nothing from more, and spin on a busy CPU (0: torch)
@@ -163,6 +172,9 @@ class TrainConfig:
         _at_least("weight_decay", self.weight_decay, 0.0)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
+        _choice("select", self.select, ("best", "last"))
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise InputError(f"label_smoothing: expected 0 <= value < 1, got {self.label_smoothing}")
         _at_least("clip_grad_norm", self.clip_grad_norm, 0.0)
         _at_least("tbptt", self.tbptt, 0)
         if self.patience is not None:

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
+from .augment import augment
 from .batches import Batch, shuffled
 from .config import TrainConfig
 from .distributed import Cluster
@@ -157,6 +158,7 @@ class Trainer:
             improved = self.objective.better(
                 scores["metric"], progress.best_metric
             ) or self._tie_with_lower_loss(scores)
+            improved = improved or self.config.select == "last"  # every epoch replaces the checkpoint
             progress.epoch = epoch
             if improved:
                 progress.best_metric, progress.best_epoch, progress.bad_epochs = scores["metric"], epoch, 0
@@ -210,7 +212,9 @@ class Trainer:
             train, self.local_batch, self.config.seed * 100_003, epoch, cluster.rank, cluster.world_size
         )
         total, count = 0.0, 0
-        for batch in batches:
+        for number, batch in enumerate(batches):
+            if self.config.augment and not self.config.tbptt:
+                batch = augment(batch, self.config.seed * 1009 + cluster.rank, epoch, number)
             chunks = self.objective.chunks(batch, self.config.tbptt)
             state: State = None
             for i, chunk in enumerate(chunks):

@@ -12,12 +12,14 @@ import torch
 from torch import Tensor, nn
 
 from .config import ModelConfig
+from .ensemble import MemberHeads, combine, split_members
 from .packing import rnn_with_lengths
 
 State = Tensor | tuple[Tensor, Tensor]
 
 _CORES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 CONV_CHANNELS = 32  # width of the strided front end (when downsample > 1)
+CONV_KERNEL = 5  # the second front-end convolution (front_layers 2): stride 1, same length
 _EPS = 1e-5  # a constant series normalises to zeros, not NaN
 
 
@@ -35,12 +37,22 @@ def per_series_znorm(x: Tensor, lengths: Tensor | None) -> Tensor:
     return (x - mean) / (std + _EPS) * valid
 
 
+def _zero_padding(z: Tensor, lengths: Tensor | None) -> Tensor:
+    """``z`` ``[batch, time, channels]`` with every step at or past its sequence's length set to 0."""
+    if lengths is None:
+        return z
+    valid = torch.arange(z.shape[1], device=z.device)[None, :] < lengths.to(z.device)[:, None]
+    return z * valid.unsqueeze(-1).to(z.dtype)
+
+
 class SequenceModel(nn.Module):
     """Front end (Linear projection or Embedding) -> recurrent core -> Linear head.
 
     * many_to_one: the head reads the last valid step (``lengths``-aware); with two directions it
       reads the forward direction at the last valid step and the backward direction at step 0.
     * many_to_many: the head reads every step.
+    * ``members`` > 1 (many_to_one classifiers): a seed ensemble in one wider recurrence, one head
+      per member, logits averaged (:mod:`edgernn.train.ensemble`).
     * one_to_many: :meth:`init_state` maps the conditioning vector to the initial state and
       :meth:`forward` is the teacher-forced decoder over the previous outputs.
     """
@@ -57,12 +69,18 @@ class SequenceModel(nn.Module):
         else:
             self.front = nn.Identity()
             core_input = config.input_size
+        members = max(1, config.members)  # a seed ensemble: see train/ensemble.py
         if config.downsample > 1:
-            self.conv = nn.Conv1d(core_input, CONV_CHANNELS, config.downsample, stride=config.downsample)
-            core_input = CONV_CHANNELS
+            channels = CONV_CHANNELS * members
+            self.conv = nn.Conv1d(core_input, channels, config.downsample, stride=config.downsample)
+            if config.front_layers > 1:  # each member's own channels (groups): members stay apart
+                pad = CONV_KERNEL // 2
+                self.conv2 = nn.Conv1d(channels, channels, CONV_KERNEL, padding=pad, groups=members)
+            core_input = channels
+        self.units = config.hidden_size * members  # per direction
         self.rnn = _CORES[config.cell](
             core_input,
-            config.hidden_size,
+            self.units,
             num_layers=config.num_layers,
             batch_first=True,
             dropout=config.dropout if config.num_layers > 1 else 0.0,
@@ -70,7 +88,13 @@ class SequenceModel(nn.Module):
         )
         self.drop = nn.Dropout(config.dropout)
         pooled = 2 if config.pool == "meanmax" else 1
-        self.head = nn.Linear(config.hidden_size * config.directions * pooled, config.output_size)
+        if members > 1:
+            split_members(self.rnn, members, CONV_CHANNELS if config.downsample > 1 else None)
+            self.head: nn.Module = MemberHeads(
+                members, config.hidden_size, pooled, config.directions, config.output_size
+            )
+        else:
+            self.head = nn.Linear(config.hidden_size * config.directions * pooled, config.output_size)
         if config.topology == "one_to_many":
             parts = 2 if config.cell == "lstm" else 1
             self.init = nn.Linear(config.cond_size, parts * self._state_rows * config.hidden_size)
@@ -100,14 +124,23 @@ class SequenceModel(nn.Module):
         if self.config.topology == "many_to_one":
             pooled = self.config.pool in ("mean", "max", "meanmax")
             out = self._pool(out, lengths) if pooled else self._last_step(out, lengths)
-        return self.head(self.drop(out)), state
+        y = self.head(self.drop(out))
+        if self.config.members > 1:  # a seed ensemble: [batch, members, classes] while training
+            y = y if self.training else combine(y)
+        return y, state
 
     def _downsample(self, z: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        """The strided Conv1d front end: ``ceil(T / k)`` steps (the tail padded with zeros), ReLU."""
+        """The strided Conv1d front end: ``ceil(T / k)`` steps (the tail padded with zeros), ReLU; with
+        ``front_layers`` 2, a second Conv1d (kernel CONV_KERNEL, stride 1, ReLU) on those steps. With
+        ``lengths``, the padding is zeroed before each convolution, so no window reads past a length."""
         k = self.config.downsample
+        short = None if lengths is None else torch.div(lengths + (k - 1), k, rounding_mode="floor")
+        z = _zero_padding(z, lengths)
         z = nn.functional.pad(z.transpose(1, 2), (0, k - 1))  # a partial last window still counts
-        z = torch.relu(self.conv(z)).transpose(1, 2)
-        return z, None if lengths is None else torch.div(lengths + (k - 1), k, rounding_mode="floor")
+        z = torch.relu(self.conv(z))
+        if self.config.front_layers > 1:
+            z = torch.relu(self.conv2(_zero_padding(z.transpose(1, 2), short).transpose(1, 2)))
+        return z.transpose(1, 2), short
 
     def _pool(self, out: Tensor, lengths: Tensor | None) -> Tensor:
         """Mean and/or max of the outputs over each sequence's valid steps."""
@@ -122,7 +155,7 @@ class SequenceModel(nn.Module):
         return mean if pool == "mean" else top if pool == "max" else torch.cat([mean, top], dim=-1)
 
     def _last_step(self, out: Tensor, lengths: Tensor | None) -> Tensor:
-        hidden = self.config.hidden_size
+        hidden = self.units
         if lengths is None:
             last = out[:, -1, :hidden]
         else:

@@ -62,8 +62,9 @@ def _score_values(metric: str, pred: np.ndarray, y: np.ndarray, mask: np.ndarray
 class Objective:
     """What to minimise and how to score, for one dataset description."""
 
-    def __init__(self, info: DataInfo) -> None:
+    def __init__(self, info: DataInfo, label_smoothing: float = 0.0) -> None:
         self.info = info
+        self.label_smoothing = label_smoothing  # class targets while training only (validation: plain)
         self.per_step = info.topology != "many_to_one"
         self.higher_is_better = info.metric == "accuracy"
         calendar = info.transform is not None and bool(info.transform.calendar_rate)
@@ -100,7 +101,7 @@ class Objective:
                 _, state = model(chunk.x, state, lengths=chunk.lengths)
             return None, state
         out, state = model(chunk.x, state, lengths=chunk.lengths)
-        return self._masked_loss(out, chunk.y, chunk.mask, keep_empty), state
+        return self._masked_loss(out, chunk.y, chunk.mask, keep_empty, self.label_smoothing), state
 
     def loss_terms(self, chunk: Batch) -> int:
         """How many terms the chunk's mean loss averages: scored steps, or samples for many_to_one."""
@@ -109,14 +110,18 @@ class Objective:
         return len(chunk) * (int(chunk.y.shape[1]) if self.per_step else 1)
 
     def _masked_loss(
-        self, out: Tensor, y: Tensor, mask: Tensor | None, keep_empty: bool = False
+        self, out: Tensor, y: Tensor, mask: Tensor | None, keep_empty: bool = False, smoothing: float = 0.0
     ) -> Tensor | None:
         if self.info.output_kind == "regression":
             per = (out - y).pow(2).mean(dim=-1)
         elif self.per_step:
             per = F.cross_entropy(out.transpose(1, 2), y, reduction="none")
+        elif out.ndim == 3:  # a training seed ensemble's [batch, members, classes]: each member learns alone
+            members = y[:, None].expand(-1, out.shape[1])
+            per = F.cross_entropy(out.transpose(1, 2), members, reduction="none", label_smoothing=smoothing)
+            per = per.mean(dim=1)
         else:
-            per = F.cross_entropy(out, y, reduction="none")
+            per = F.cross_entropy(out, y, reduction="none", label_smoothing=smoothing)
         if mask is None:
             return per.mean()
         count = mask.sum()

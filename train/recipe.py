@@ -18,13 +18,18 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from .config import ModelConfig, TrainConfig
+import numpy as np
+
+from .config import DataInfo, ModelConfig, TrainConfig
 from .splits import Dataset
 
 STEPS_AFTER_FRONT = 64  # the front end's stride brings long series down to about this many steps
 BATCH_SHARE = 8  # batch = training samples / this, clamped to 4..32
 PLAIN_BATCH = 32
 PLAIN_EPOCHS, PLAIN_PATIENCE = 60, 15
+FRONT_LAYERS = 2  # convolutions in the front end of long series (2: a kernel-5 one after the strided one)
+AUGMENT = False  # window slicing + jitter (train/augment.py): measured, helps some sets, hurts more
+MEMBERS = 3  # a seed ensemble in one graph (train/ensemble.py)
 UPDATES, MAX_EPOCHS = 1500, 400  # a classifier trains for about this many steps (early stopping aside)
 
 
@@ -49,6 +54,10 @@ def resolve(
     chosen["znorm"] = bool(whole and univariate) if model.znorm is None else model.znorm
     if model.downsample == 0:
         chosen["downsample"] = max(1, math.ceil(steps / STEPS_AFTER_FRONT)) if whole else 1
+    if model.front_layers == 0:
+        chosen["front_layers"] = FRONT_LAYERS if chosen.get("downsample", model.downsample) > 1 else 1
+    if model.members == 0:
+        chosen["members"] = MEMBERS if recipe else 1
     model = dataclasses.replace(model, **chosen)
     batch = train.batch_size
     if batch == 0:
@@ -58,7 +67,8 @@ def resolve(
     patience = train.patience
     if patience is None:
         patience = max(PLAIN_PATIENCE, epochs // 4) if recipe else PLAIN_PATIENCE
-    train = dataclasses.replace(train, batch_size=batch, epochs=epochs, patience=patience)
+    augment = (recipe and AUGMENT) if train.augment is None else train.augment
+    train = dataclasses.replace(train, batch_size=batch, epochs=epochs, patience=patience, augment=augment)
     return model, train, describe(model, train, steps) if recipe else None
 
 
@@ -70,8 +80,22 @@ def _classifier_epochs(samples: int, batch: int) -> int:
 
 def plain_defaults(model: ModelConfig) -> dict[str, object]:
     """The plain values of the fields still left to the data: one direction, last step, no front end."""
-    plain = {"bidirectional": False, "pool": "last", "znorm": False, "downsample": 1}
-    unset = {"bidirectional": None, "pool": "auto", "znorm": None, "downsample": 0}
+    plain = {
+        "bidirectional": False,
+        "pool": "last",
+        "znorm": False,
+        "downsample": 1,
+        "members": 1,
+        "front_layers": 1,
+    }
+    unset = {
+        "bidirectional": None,
+        "pool": "auto",
+        "znorm": None,
+        "downsample": 0,
+        "members": 0,
+        "front_layers": 0,
+    }
     return {
         k: v for k, v in plain.items() if getattr(model, k) == unset[k] and getattr(model, k) is not False
     }
@@ -80,16 +104,46 @@ def plain_defaults(model: ModelConfig) -> dict[str, object]:
 def describe(model: ModelConfig, train: TrainConfig, steps: int) -> str:
     """One line: what the classifier reads and how."""
     parts = [f"{'bidirectional ' if model.bidirectional else ''}{model.cell.upper()} {model.hidden_size}"]
+    if model.members > 1:
+        parts.append(f"a seed ensemble of {model.members} in one graph (logits averaged)")
     if model.znorm:
         parts.append("each series z-normalised")
     if model.downsample > 1:
         parts.append(
             f"strided Conv1d front end x{model.downsample} ({steps} -> {math.ceil(steps / model.downsample)} steps)"
+            + (" and a second Conv1d (kernel 5)" if model.front_layers > 1 else "")
         )
     parts.append(
         {"last": "reads the last step", "mean": "mean over time", "max": "max over time"}.get(
             model.pool, "mean and max over time"
         )
     )
+    if train.augment:
+        parts.append("training sequences window-sliced and jittered")
     parts.append(f"batch {train.batch_size}, up to {train.epochs} epochs (patience {train.patience})")
     return "sequence classifier: " + ", ".join(parts)
+
+
+def recipe_record(
+    model: ModelConfig, train: TrainConfig, info: DataInfo, arrays: dict[str, np.ndarray]
+) -> dict[str, str]:
+    """The manifest's ``recipe``: the ``model:`` line and each choice, for a sequence classifier
+    (empty otherwise). ``arrays``: the run's eval arrays (``calib_x`` holds training inputs)."""
+    classifier = info.topology == "many_to_one" and info.output_kind == "classes"
+    if not classifier or info.input_kind != "features" or "calib_x" not in arrays:
+        return {}
+    steps = int(arrays["calib_x"].shape[1])
+    chosen = {
+        "summary": describe(model, train, steps),
+        "members": model.members or 1,
+        "bidirectional": bool(model.bidirectional),
+        "pool": model.pool,
+        "znorm": bool(model.znorm),
+        "downsample": model.downsample or 1,
+        "front_layers": model.front_layers or 1,
+        "augment": bool(train.augment),
+        "batch_size": train.batch_size,
+        "epochs": train.epochs,
+        "patience": train.patience,
+    }
+    return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in chosen.items()}

@@ -83,6 +83,13 @@ def check_combination(model: ModelConfig, train: TrainConfig, dataset: Dataset) 
     info = dataset.info
     if model.bidirectional and info.task in ("forecast", "text"):
         raise InputError(f"--bidirectional: a {info.task} model must not see the future; drop the flag")
+    classifier = info.topology == "many_to_one" and info.output_kind == "classes"
+    for flag, asked in ((f"--members {model.members}", model.members > 1), ("--augment", train.augment)):
+        if asked and not classifier:
+            raise InputError(
+                f"{flag}: is for many_to_one classifiers of whole sequences, got {info.topology} "
+                f"{info.output_kind}; drop the flag"
+            )
     if train.tbptt and info.variable_length and info.topology == "many_to_one":
         raise InputError(
             "--tbptt with variable-length many_to_one data: each target sits at its own last step; use --tbptt 0"
@@ -209,7 +216,7 @@ def run_training(
             torch.set_num_threads(train_config.threads)
         torch.manual_seed(train_config.seed)
         model = build_model(model_config, dataset.info)
-        objective = Objective(dataset.info)
+        objective = Objective(dataset.info, train_config.label_smoothing)
         writer = RunWriter(out)
         trainer = Trainer(
             model, objective, train_config, cluster.device, [writer] if cluster.is_main else [], cluster

@@ -122,6 +122,14 @@ def test_bad_csv_gives_one_line_and_writes_nothing(tmp_path, case):
         ),
         (["--data", "{csv}", "--dataset", "digits"], ["give exactly one of --data PATH or --dataset NAME"]),
         (["--data", "{csv}", "--columns", "load", "--bidirectional"], ["must not see the future"]),
+        (
+            ["--data", "{csv}", "--columns", "load", "--members", "3"],
+            ["--members 3: is for many_to_one classifiers"],
+        ),
+        (
+            ["--data", "{csv}", "--columns", "load", "--augment"],
+            ["--augment: is for many_to_one classifiers"],
+        ),
         (["--dataset", "text", "--topology", "many_to_one"], ["text data trains --topology many_to_many"]),
     ],
 )

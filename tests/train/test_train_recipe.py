@@ -1,0 +1,89 @@
+"""The classifier recipe: what it decides (a seed ensemble, augmentation) and what it leaves alone,
+and the bundle manifest's ``recipe`` record, which says the same as the printed ``model:`` line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+from click.testing import CliRunner  # noqa: E402
+from train_fixtures import write_classes_npz, write_series_csv  # noqa: E402
+
+from edgernn.runtime import Bundle  # noqa: E402
+from edgernn.train.config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
+from edgernn.train.data import load_dataset  # noqa: E402
+from edgernn.train.recipe import MEMBERS, resolve  # noqa: E402
+
+
+def test_classifiers_get_an_ensemble_and_flags_win(tmp_path):
+    data = load_dataset(DataConfig(path=str(write_classes_npz(tmp_path / "c.npz"))))
+    model, train, line = resolve(ModelConfig(), TrainConfig(), data)
+    assert (model.members, train.augment) == (MEMBERS, False)  # augmentation is opt-in (measured)
+    assert f"a seed ensemble of {MEMBERS} in one graph" in line and "jittered" not in line
+    model, train, line = resolve(ModelConfig(members=1), TrainConfig(augment=True), data)
+    assert (model.members, train.augment) == (1, True)
+    assert "seed ensemble" not in line and "window-sliced and jittered" in line
+
+
+def test_long_series_get_a_two_layer_front_end_unless_told(tmp_path):
+    x = np.random.default_rng(0).normal(size=(24, 300, 1)).astype(np.float32)
+    np.savez(tmp_path / "long.npz", x=x, y=np.arange(24) % 2)
+    data = load_dataset(DataConfig(path=str(tmp_path / "long.npz")))
+    model, _, line = resolve(ModelConfig(), TrainConfig(), data)
+    assert (model.downsample, model.front_layers) == (5, 2)
+    assert "strided Conv1d front end x5 (300 -> 60 steps) and a second Conv1d (kernel 5)" in line
+    model, _, _ = resolve(
+        ModelConfig(downsample=3), TrainConfig(), data
+    )  # a flag wins, the rest still decided
+    assert (model.downsample, model.front_layers) == (3, 2)
+    model, _, line = resolve(ModelConfig(front_layers=1), TrainConfig(), data)
+    assert model.front_layers == 1 and "second Conv1d" not in line
+
+
+def test_forecasters_keep_the_plain_model(tmp_path):
+    csv = write_series_csv(tmp_path / "s.csv")
+    data = load_dataset(DataConfig(path=str(csv), columns=("temp", "load"), target=("load",), window=8))
+    model, train, line = resolve(ModelConfig(), TrainConfig(), data)
+    assert (model.members, train.augment, line) == (1, False, None)
+
+
+def test_the_manifest_records_the_recipe_as_the_model_line_says(tmp_path):
+    from edgernn.export.from_run import export_run
+    from edgernn.train.cli import train_command
+
+    path = write_classes_npz(tmp_path / "c.npz", samples=40, steps=9)
+    args = [
+        "--data",
+        str(path),
+        "--out",
+        str(tmp_path / "run"),
+        "--epochs",
+        "2",
+        "--hidden",
+        "4",
+        "--augment",
+    ]
+    result = CliRunner().invoke(train_command, args)
+    assert result.exit_code == 0, result.output
+    line = next(s for s in result.output.splitlines() if s.startswith("model: "))
+    export_run(tmp_path / "run", tmp_path / "b")
+    manifest = Bundle.load(tmp_path / "b").manifest
+    assert manifest.state == () and not manifest.streamable  # whole sequences: no state in the graph
+    recipe = manifest.recipe
+    assert recipe["summary"] == line.removeprefix("model: ")
+    chosen = (recipe["members"], recipe["augment"], recipe["epochs"], recipe["pool"])
+    assert chosen == ("3", "true", "2", "meanmax")
+
+
+def test_select_last_keeps_the_final_epoch(tmp_path):
+    import json
+
+    from edgernn.train.cli import train_command
+
+    path = write_classes_npz(tmp_path / "c.npz", samples=40, steps=9)
+    args = ["--data", str(path), "--out", str(tmp_path / "run"), "--epochs", "3", "--hidden", "4"]
+    result = CliRunner().invoke(train_command, [*args, "--select", "last", "--members", "1"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert (summary["best_epoch"], summary["epochs_run"]) == (3, 3)
