@@ -25,6 +25,7 @@ from .output_layout import unflatten
 from .state_tree import _flat, _is_state, _rebuild, _structure, state_index
 from .wrapper import RecurrentLayer
 
+Y_FRAMES = "frames"  # the symbolic length of a y that has its own (a strided front end)
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.VAR_POSITIONAL)
 
 
@@ -48,6 +49,7 @@ class Calling:
     state_output: bool = False  # forward returns its final state only: y is it, batch-first, flattened
     y_rank: int = 0  # the module's y rank when it is above 3 ([batch, time, ...]: the rest flattened)
     one_step: bool = False  # the module runs on one step of x per call only (a decoder step)
+    y_own_time: bool = False  # y [batch, frames, out]: its length follows x's without equalling it
     plan: Any = None  # CallPlan: further inputs (and x inside a dict...); None: forward(x[, state])
 
     @property
@@ -116,6 +118,11 @@ class Calling:
             )
         if self.one_step:
             parts.append("x: one step per call (the module runs on no more)")
+        if self.y_own_time:
+            parts.append(
+                f"y: a length of its own ({Y_FRAMES}) that follows x's (a strided front end); whole "
+                "sequences only, no stream"
+            )
         if self.plan is not None:
             parts.append(self.plan.describe())
         if self.unflatten:

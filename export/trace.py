@@ -13,7 +13,7 @@ import torch
 from edgernn._version import __version__
 from edgernn.runtime.manifest import InputSpec, Manifest, OutputSpec, StateSpec
 
-from .calling import Calling, read_calling
+from .calling import Y_FRAMES, Calling, read_calling
 from .config import ExportConfig
 from .errors import ExportError
 from .example_split import split_example
@@ -154,12 +154,46 @@ def _trace(module, split, config, meta, layers, found) -> Traced:
         y = _first(guarded_call(name, wrapper, args, calling))  # [batch, time, rest flattened]
     calling, y = _state_only(name, wrapper, args, calling, y)
     calling, y = _unflattened(name, wrapper, args, calling, y, config.topology)
-    topology = resolve_topology(
-        name, config.topology, y, batch, time, calling.time_major, layout, list(split.x.shape)
+    calling = _own_length(name, wrapper, args, calling, y, config, specs)
+    topology = (
+        "many_to_many"
+        if calling.y_own_time
+        else resolve_topology(
+            name, config.topology, y, batch, time, calling.time_major, layout, list(split.x.shape)
+        )
     )
     per_step = topology != "many_to_one"
-    min_length = find_min_length(name, wrapper, args, per_step, config.min_length, specs)
+    min_length = find_min_length(name, wrapper, args, per_step, config.min_length, specs, calling.y_own_time)
     return _traced(config, meta, layers, wrapper, calling, topology, min_length, args, y, specs)
+
+
+def _own_length(name: str, wrapper, args: tuple, calling: Calling, y, config, specs) -> Calling:
+    """y ``[batch, frames, out]`` whose length follows x's without equalling it (a strided or pooling
+    front end: pyannote's SincNet, a subsampling encoder): its own symbolic length, whole sequences
+    only. Probed by running x twice as long; a y that keeps its length is left to the topology's
+    refusal (a decoding loop of fixed length)."""
+    batch, time = args[0].shape[0], args[0].shape[1]
+    fits = y.dim() == 3 and y.shape[0] == batch and y.shape[1] != time
+    if not fits or config.topology == "many_to_one" or calling.one_step or calling.unflatten:
+        return calling
+    if config.lengths or any("time" in f.dims for f in specs):
+        return calling  # lengths and time-aligned inputs would have to be mapped onto y's frames
+    longer = (torch.cat([args[0], args[0]], dim=1), *args[1:])
+    try:
+        with torch.no_grad():
+            grown = _first(wrapper(*longer))
+    except Exception:  # the module runs on no other length: the topology's refusal says so
+        return calling
+    if grown.dim() != 3 or grown.shape[1] == y.shape[1]:
+        return calling
+    if calling.n_state:
+        raise ExportError(
+            f"{name}: y {list(y.shape)} has its own length ({y.shape[1]} frames for x's {time} steps, "
+            f"{grown.shape[1]} for {2 * time}: a strided front end?) and the module carries state: a stream "
+            "of x's steps cannot give y's frames; pass state=False to export it for whole sequences"
+        )
+    wrapper.calling = calling = dataclasses.replace(calling, y_own_time=True)
+    return calling
 
 
 def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, y, specs=()) -> Traced:
@@ -172,7 +206,9 @@ def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, 
     time_dim: int | str = 1 if calling.one_step else "time"
     io_dims: dict[str, list[int | str]] = {
         "x": ["batch", time_dim, x.shape[2]] if x.dim() == 3 else ["batch", time_dim],
-        "y": ["batch", "time", y.shape[-1]] if per_step else ["batch", y.shape[-1]],
+        "y": ["batch", Y_FRAMES if calling.y_own_time else "time", y.shape[-1]]
+        if per_step
+        else ["batch", y.shape[-1]],
         "lengths": ["batch"],
         **{n: [r, "batch", h] for n, (r, h) in zip(state_in + state_out, shapes + shapes, strict=True)},
         **{f.name: list(f.dims) for f in specs},
@@ -185,7 +221,9 @@ def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, 
         vocab_size=_vocab(wrapper.module, meta),
         lengths=config.lengths,
         per_step=per_step,
-        streamable=bool(shapes) and not any(layer.bidirectional for layer in layers),
+        streamable=bool(shapes)
+        and not any(layer.bidirectional for layer in layers)
+        and not calling.y_own_time,
         example_time=x.shape[1],
         input_names=input_names,
         min_length=min_length,
@@ -315,7 +353,9 @@ def _as_float32(value: Any) -> Any:
     return value
 
 
-def find_min_length(name: str, wrapper, args: tuple, per_step: bool, given: int | None, specs=()) -> int:
+def find_min_length(
+    name: str, wrapper, args: tuple, per_step: bool, given: int | None, specs=(), own_time: bool = False
+) -> int:
     """The fewest time steps the module runs on: ``given``, or the shortest length at which PyTorch
     runs one sequence and returns an output of the right shape (probed from 1 up to the example's)."""
     time = args[0].shape[1]
@@ -331,7 +371,7 @@ def find_min_length(name: str, wrapper, args: tuple, per_step: bool, given: int 
         except Exception:  # what PyTorch refuses is exactly what we look for
             continue
         y = out[0] if isinstance(out, tuple) else out
-        if y.dim() == (3 if per_step else 2) and (not per_step or y.shape[1] == length):
+        if y.dim() == (3 if per_step else 2) and (not per_step or y.shape[1] == length or own_time):
             return length
     return time
 
