@@ -86,8 +86,12 @@ def test_trace_of_a_real_session_matches_an_independent_sum(tmp_path):
     assert ops.node_total_us == sum(e["dur"] for e in kernels)
     assert sum(o.total_us for o in ops.top) == ops.node_total_us  # top=100 lists every node
     assert ops.run_total_us == sum(r["dur"] for r in runs[3:])
-    # Kernels run inside model_run; at T=200 the two LSTM nodes dominate both.
-    assert 0.5 * ops.run_total_us < ops.node_total_us <= ops.run_total_us
+    # Kernels run inside model_run (each kernel event lies within one run's interval), and at T=200
+    # the two LSTM nodes dominate the kernel time. How much of a run the kernels fill depends on the
+    # machine's load (a preempted run grows between kernels), so no share of run time is asserted.
+    spans = [(r["ts"], r["ts"] + r["dur"]) for r in runs[3:]]
+    assert all(any(a <= k["ts"] and k["ts"] + k["dur"] <= b for a, b in spans) for k in kernels)
+    assert 0 < ops.node_total_us <= ops.run_total_us
     assert len(ops.recurrent_nodes) == 2 and ops.recurrent_share > 0.5
     assert all(o.calls == 5 for o in ops.top)
 
