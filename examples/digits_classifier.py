@@ -23,7 +23,9 @@ from edgernn.train import DataConfig, ModelConfig, RunConfig, TrainConfig, run_t
 
 def main(out: Path) -> dict:
     run, bundle = out / "run", out / "bundle"
-    model = ModelConfig(cell="lstm", hidden_size=128, bidirectional=True, dropout=0.3, members=1)
+    # 8 rows of 8 pixels: the last step of each direction reads the whole image. The recipe's default
+    # for series, mean and max over time, measured 95.9 % here against 97.8 % for the last step.
+    model = ModelConfig(cell="lstm", hidden_size=128, bidirectional=True, dropout=0.3, members=1, pool="last")
     train = TrainConfig(epochs=40, patience=10, augment=False)  # image rows: one model, no time warps
     run_training(RunConfig(DataConfig(dataset="digits"), model, train), run)
     export_run(run, bundle)
