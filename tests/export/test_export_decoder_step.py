@@ -233,3 +233,44 @@ def test_float_decoder_step_with_one_state(tmp_path):
     assert report.manifest.input.features == 3
     session = Session.load(tmp_path / "b", provider="cpu")
     _check(session, module, torch.randn(5, 2, 3), _state(1, 2, 5)[:1])
+
+
+class SpreadLSTM(nn.Module):
+    """A whole-sequence model with the same habit: forward(x [batch, time, 4], hidden=None, cell=None)
+    -> (y, hidden, cell)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(4, HID, num_layers=2, batch_first=True)
+        self.out = nn.Linear(HID, 2)
+
+    def forward(self, x, hidden=None, cell=None):
+        y, (hidden, cell) = self.lstm(x, None if hidden is None else (hidden, cell))
+        return self.out(y), hidden, cell
+
+
+@pytest.mark.parametrize("by_keyword", [False, True])
+def test_spread_state_over_a_sequence(tmp_path, by_keyword):
+    """The state given by position or by keyword; every step of a stream against PyTorch whole."""
+    torch.manual_seed(0)
+    module = SpreadLSTM().eval()
+    zeros = {"hidden": torch.zeros(LAYERS, 2, HID), "cell": torch.zeros(LAYERS, 2, HID)}
+    x = torch.randn(2, 6, 4)
+    if by_keyword:
+        report = export(module, (x,), tmp_path / "b", example_kwargs=zeros)
+    else:
+        report = export(module, (x, zeros["hidden"], zeros["cell"]), tmp_path / "b")
+    assert [s.input for s in report.manifest.state] == ["h0", "c0"]
+    session = Session.load(tmp_path / "b", provider="cpu")
+    x, (h, c) = torch.randn(3, 11, 4), _state(LAYERS, 3, 6)
+    with torch.no_grad():
+        y, hn, cn = module(x, h, c)
+    got = session.run(x.numpy(), state={"h0": h.numpy(), "c0": c.numpy()}, return_state=True)
+    _close(got.output, y, "y")
+    _close(got.state["h0"], hn, "hn")
+    _close(got.state["c0"], cn, "cn")
+    stream = session.stream(batch=3)
+    stream.state = {"h0": h.numpy(), "c0": c.numpy()}
+    steps = np.stack([stream.step(x[:, t].numpy()).output for t in range(11)], axis=1)
+    _close(steps, y, "y stepped")
+    _close(stream.state["c0"], cn, "cn stepped")
