@@ -274,3 +274,13 @@ def test_spread_state_over_a_sequence(tmp_path, by_keyword):
     steps = np.stack([stream.step(x[:, t].numpy()).output for t in range(11)], axis=1)
     _close(steps, y, "y stepped")
     _close(stream.state["c0"], cn, "cn stepped")
+
+
+def test_time_major_declared_for_a_step_is_moot(tmp_path):
+    """time_major=True (the decoder's nn.LSTM is time-major) changes nothing for x [batch]."""
+    torch.manual_seed(0)
+    module = GRUDecoder().eval()
+    example = (torch.randint(0, VOCAB, (3,)), torch.zeros(1, 3, HID))
+    export(module, example, tmp_path / "b", time_major=True)
+    session = Session.load(tmp_path / "b", provider="cpu")
+    _check(session, module, torch.randint(0, VOCAB, (3, 4)), _state(1, 4, 7)[:1])
