@@ -34,6 +34,11 @@ class Split:
     further: tuple[torch.Tensor, ...] = ()  # the further inputs' example values, graph order
     state_param: inspect.Parameter | None = None  # the state's parameter, when the plan chose it
 
+    @property
+    def x_step(self) -> bool:
+        """x came without a time axis (a decoder step): the graph's ``[batch, 1]``."""
+        return self.plan is not None and self.plan.x_step
+
     def runner(self, module: torch.nn.Module) -> Any:
         """What the probes call: the module itself, or the module with its further inputs bound."""
         if self.plan is None:

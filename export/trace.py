@@ -96,7 +96,7 @@ def _trace(module, split, config, meta, layers, found) -> Traced:
         example_state,
         state=config.state,
         lengths=config.lengths,
-        time_major=False if layout or _one_step_x(split) else config.time_major,
+        time_major=False if layout or split.x_step else config.time_major,  # a step's x: never
         layers=layers,
         lengths_as=config.lengths_as,
         time_axis=layout.time_axis if layout else None,
@@ -237,11 +237,6 @@ def _unflattened(name, wrapper: ExportWrapper, args: tuple, calling: Calling, y,
         return calling, y
     wrapper.calling = calling = dataclasses.replace(calling, unflatten=order)
     return calling, _first(guarded_call(name, wrapper, args, calling))
-
-
-def _one_step_x(split) -> bool:
-    """x came without a time axis (a decoder step): the graph's [batch, 1] is never time-major."""
-    return split.plan is not None and split.plan.x_step
 
 
 def _first(out):
