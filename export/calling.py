@@ -80,6 +80,7 @@ class Calling:
         if self.lengths and not inside:
             kwargs[self.lengths] = steps
         out = module(*args, **kwargs)
+        out = self.plan.regroup(out) if self.plan is not None else out
         if self.state_output:
             return _state_as_y(out), ()
         y, returned = _split(type(module).__name__, out, self.state_param is not None, self.state_index)

@@ -18,6 +18,7 @@ import torch
 from .errors import ExportError
 from .further import Bound, CallPlan, Leaf, bind_example, flatten, iter_leaves, main_leaf, renumber
 from .lengths_feed import _LENGTHS_NAME, lengths_parameter
+from .state_params import state_group
 from .state_tree import _flat, _is_state, state_index
 
 _BY_POSITION = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
@@ -32,6 +33,11 @@ class Split:
     plan: CallPlan | None = None
     further: tuple[torch.Tensor, ...] = ()  # the further inputs' example values, graph order
     state_param: inspect.Parameter | None = None  # the state's parameter, when the plan chose it
+
+    @property
+    def x_step(self) -> bool:
+        """x came without a time axis (a decoder step): the graph's ``[batch, 1]``."""
+        return self.plan is not None and self.plan.x_step
 
     def runner(self, module: torch.nn.Module) -> Any:
         """What the probes call: the module itself, or the module with its further inputs bound."""
@@ -52,6 +58,12 @@ def split_example(
         raise ExportError(f"{name}: example_inputs: expected x, (x, state) or (x, ...), got nothing")
     lengths = lengths_parameter(module) if config.lengths else None
     simple = not kwargs and isinstance(items[0], torch.Tensor) and len(items) <= 2
+    if simple and len(items) == 2 and items[0].dim() in (1, 2) and _is_state(items[1]):
+        try:
+            bound = bind_example(module, items, {}, {lengths} if lengths else set())
+        except ExportError:  # forward(*args): the simple contract's
+            bound = {}
+        simple = not bound or not _takes_one_step(module, bound, next(iter(bound)), lengths)  # a step: a plan
     if simple and (len(items) == 1 or not _holds_tensor(items[1]) or _behaves(module, items, lengths)):
         return Split(_plain_x(name, items[0]), items[1] if len(items) == 2 else None)
     bound = bind_example(module, items, kwargs, {lengths} if lengths else set())
@@ -131,12 +143,13 @@ def _returns_like(out: Any, state: Any) -> bool:
 
 def _state_of(
     module: torch.nn.Module, bound: dict[str, tuple[bool, Any]], first: str, lengths: str | None
-) -> tuple[str | None, list[int]]:
-    """The bound parameter that behaves as the state (else None), and the flat positions of its
-    tensors that forward passes through unchanged."""
+) -> tuple[tuple[str, ...], tuple[int, ...], list[int]]:
+    """The bound parameters that behave as the state (one, or several returned flat: see
+    :mod:`.state_params`; none: ``()``), the output items that return a spread state, and the flat
+    positions of a single state's tensors that forward passes through unchanged."""
     candidates = [p for p, (_, v) in bound.items() if p != first and _is_state(v)]
     if not candidates:
-        return None, []
+        return (), (), []
     args = [v for by_pos, v in bound.values() if by_pos]
     kwargs = {p: v for p, (by_pos, v) in bound.items() if not by_pos}
     try:
@@ -147,8 +160,42 @@ def _state_of(
             f"{type(module).__name__}: forward failed on the example ({shapes}): "
             f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
         ) from None
+    x = _first_tensor(bound[first][1])
+    group = state_group(module, bound, first, lambda a, k: _call(module, a, k, x, lengths))
+    if group is not None:
+        return group[0], group[1], []
     found = next((p for p in candidates if _returns_like(out, bound[p][1])), None)
-    return found, (_passed_through(out, bound[found][1]) if found else [])
+    return ((found,) if found else ()), (), (_passed_through(out, bound[found][1]) if found else [])
+
+
+def _takes_one_step(module: torch.nn.Module, bound: dict[str, tuple[bool, Any]], first: str, lengths) -> bool:
+    """x has no time axis: ``[batch]`` ids, or a float ``[batch, features]`` that forward refuses one
+    column wider (a ``[batch, time]`` x of scalar steps runs on it)."""
+    x = bound[first][1]
+    if not isinstance(x, torch.Tensor) or x.dim() not in (1, 2):
+        return False
+    if x.dim() == 1:
+        return True
+    if not x.is_floating_point():
+        return False
+    wider = torch.cat([x, x[:, :1]], 1)
+    args = [wider if p == first else v for p, (by_pos, v) in bound.items() if by_pos]
+    kwargs = {p: (wider if p == first else v) for p, (by_pos, v) in bound.items() if not by_pos}
+    try:
+        _call(module, args, kwargs, wider, lengths)
+    except Exception:  # refused one column wider: its axis 1 is features
+        return True
+    return False
+
+
+def _pop_state(bound: dict[str, tuple[bool, Any]], names: tuple[str, ...]) -> tuple[Any, bool]:
+    """The example state taken out of ``bound`` (several parameters: their values as a tuple), and
+    whether the example gave it by position."""
+    if not names:
+        return None, False
+    by_position = bound[names[0]][0]
+    values = tuple(bound.pop(p)[1] for p in names)
+    return (values if len(names) > 1 else values[0]), by_position
 
 
 def _shape(value: Any) -> Any:
@@ -172,9 +219,10 @@ def _plan(
 ) -> Split:
     params = {p.name: p for p in inspect.signature(module.forward).parameters.values()}
     first = next(iter(bound))
-    state_name, through = _state_of(module, bound, first, lengths)
-    state_given_by_position = bool(state_name) and bound[state_name][0]
-    example_state = bound.pop(state_name)[1] if state_name else None
+    state_names, returned, through = _state_of(module, bound, first, lengths)
+    state_name = state_names[0] if state_names else None
+    one_step = bool(state_names) and _takes_one_step(module, bound, first, lengths)
+    example_state, state_given_by_position = _pop_state(bound, state_names)
     leaves: list[Leaf] = []
     trees = [(p, by_pos, flatten(v, p, p, leaves)) for p, (by_pos, v) in bound.items()]
     state_tree, keep = None, None
@@ -195,6 +243,8 @@ def _plan(
         x_index = x_leaves[main_leaf([leaves[i] for i in x_leaves], declared, name)]
     elif declared not in (None, first):
         raise ExportError(f"{name}: main_input {declared!r}: x is the first argument, the tensor {first!r}")
+    # x [batch] with a state forward returns: one step per call, the graph's x [batch, 1(, features)]
+    x_step = one_step and x_tree[0] == "in"
     order = [x_index, *(i for i in range(len(leaves)) if i not in (x_index, inside))]
     mapping = {old: new for new, old in enumerate(order)}
     state_param = params[state_name] if state_name else _unbound_state(bound, params, first)
@@ -214,8 +264,11 @@ def _plan(
         state_tree=renumber(state_tree, mapping) if state_tree is not None else None,
         state_keep=keep,
         lengths_leaf=leaves[inside].name if inside is not None else None,
+        state_names=state_names if len(state_names) > 1 else (),
+        returned=returned,
+        x_step=x_step,
     )
-    x = _plain_x(name, leaves[x_index].value)
+    x = leaves[x_index].value.unsqueeze(1) if x_step else _plain_x(name, leaves[x_index].value)
     return Split(x, example_state, plan, tuple(leaf.value for leaf in further), state_param)
 
 

@@ -101,6 +101,11 @@ class CallPlan:
     state_tree: Any = None
     state_keep: tuple[int, ...] | None = None
     lengths_leaf: str | None = None  # the lengths sit inside an argument (x['encoder_lengths']): its name
+    # a state spread over several parameters (forward(x, hidden, cell) -> (y, hidden, cell)): their
+    # names, and per name the index of forward's output item that returns it (see .state_params)
+    state_names: tuple[str, ...] = ()
+    returned: tuple[int, ...] = ()
+    x_step: bool = False  # the module takes x without a time axis (one step): the graph's x[:, 0]
 
     def kept(self, returned: tuple[Any, ...]) -> tuple[Any, ...]:
         """The returned state's own tensors (those passed through unchanged are inputs)."""
@@ -109,6 +114,10 @@ class CallPlan:
     def describe(self) -> str:
         """Where the module takes x and each further input, for ``edgernn inspect``."""
         parts = [] if self.x_where == self.slots[0][0] else [f"x is the module's {self.x_where}"]
+        if self.x_step:
+            parts.append("x: the module takes one step without a time axis, the graph x[:, 0]")
+        if self.state_names:
+            parts.append(f"state: the module takes {', '.join(self.state_names)} and returns them flat")
         named = [n if n == w else f"{n} ({w})" for n, w in zip(self.names, self.wheres, strict=True)]
         return "; ".join(parts + ([f"further inputs: {', '.join(named)}"] if named else []))
 
@@ -123,24 +132,35 @@ class CallPlan:
         """``(args, kwargs)`` for the module: x, the further inputs (and lengths kept inside an
         argument) in their trees, the state at its position (``None`` there when the module's default
         should fill it) or by keyword."""
-        values = [x, *further]
+        values = [x[:, 0] if self.x_step else x, *further]
         if self.state_tree is not None and state is not None:
             state = rebuild(self.state_tree, values, _flat(state))
+        spread = list(state) if self.state_names and state is not None else [state]
         positional: list[Any] = []
         kwargs: dict[str, Any] = {}
         at = self.state_position
         for param, by_position, tree in self.slots:
             if by_position:
                 if at is not None and len(positional) == at:
-                    positional.append(state)
+                    positional.extend(spread)
                 positional.append(rebuild(tree, values, (), lengths))
             else:
                 kwargs[param] = rebuild(tree, values, (), lengths)
         if at is not None and at >= len(positional) and state is not None:
-            positional.append(state)
+            positional.extend(spread)
         elif at is None and state_param is not None and state is not None:
-            kwargs[state_param] = state
+            kwargs.update(
+                zip(self.state_names, spread, strict=True) if self.state_names else {state_param: state}
+            )
         return positional, kwargs
+
+    def regroup(self, out: Any) -> Any:
+        """forward's output with a state returned flat (``(y, hidden, cell)``) as ``(y, (hidden, cell))``,
+        in the order of the parameters that take it."""
+        if not self.returned or not isinstance(out, tuple | list):
+            return out
+        rest = tuple(o for i, o in enumerate(out) if i not in self.returned)
+        return (*rest, tuple(out[i] for i in self.returned))
 
 
 class Bound:
@@ -159,7 +179,7 @@ class Bound:
         state = rest[0] if rest else kwargs.pop(self.state_param, None) if self.state_param else None
         lengths = kwargs.pop(self.edgernn_lengths, None) if self.edgernn_lengths else None
         args, kw = self.plan.arguments(x, self.further, state, self.state_param, lengths)
-        return self.module(*args, **kw, **kwargs)
+        return self.plan.regroup(self.module(*args, **kw, **kwargs))
 
 
 def bind_example(

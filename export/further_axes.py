@@ -188,6 +188,8 @@ def further_inputs(
         return (), False
     probe = AxisProbe(wrapper, args, calling.n_state, bool(config.lengths), split.further)
     specs = infer_specs(name, probe, split.plan.names, split.plan.wheres, getattr(config, "dims", None))
+    if split.plan.x_step:  # x without a time axis: one step per call, whatever longer x would run
+        return specs, True
     if probe.runs(time_axes={i: s.time_axis for i, s in enumerate(specs) if s.time_axis is not None}):
         return specs, False
     if args[0].shape[1] == 1 and calling.n_state:

@@ -20,6 +20,7 @@ from .example_split import split_example
 from .further_axes import cut_further, further_inputs, named_apart, tensor_spec
 from .input_layout import choose_layout
 from .output_layout import flattened_order
+from .state_output import StateOnly, state_only
 from .verify import GraphIO
 from .wrapper import ExportWrapper, RecurrentLayer, state_names
 
@@ -79,32 +80,6 @@ def trace_module(
         return _trace(module, split, config, meta, layers, retry)
 
 
-class StateOnly(ExportError):
-    """forward gives a recurrent state and no output: no other reading of x changes that."""
-
-
-def _state_only(name: str, wrapper, args, calling: Calling, y: torch.Tensor) -> tuple[Calling, torch.Tensor]:
-    """A stateless module whose output is its final state only (``(h, c)``, an encoder's ``encode``):
-    the graph gives that state batch-first, each tensor flattened, concatenated: ``y [batch, out]``.
-    Refused (:class:`StateOnly`) when the output holds anything else besides."""
-    batch, time = args[0].shape[0], args[0].shape[1]
-    raw = y.transpose(0, 1) if calling.time_major and y.dim() == 3 else y  # as the module gave it
-    if calling.n_state or raw.dim() != 3 or raw.shape[1] != batch:
-        return calling, y
-    if raw.shape[0] in (batch, time):
-        return calling, y
-    wrapper.calling = as_state = dataclasses.replace(calling, state_output=True)
-    try:
-        return as_state, _first(guarded_call(name, wrapper, args, as_state))
-    except ExportError:
-        wrapper.calling = calling
-    raise StateOnly(
-        f"{name}: forward returns {list(y.shape)} first, the shape of a recurrent state [layers*directions, "
-        f"batch={batch}, hidden], and other values besides: expected an output y [batch, (time,) out], "
-        "(y, state), or the final state alone"
-    )
-
-
 def _graph_dtype(t: torch.Tensor) -> torch.Tensor:
     """A further input as the graph takes it: float32, or int64 for integer types other than int32."""
     if t.is_floating_point():
@@ -121,7 +96,7 @@ def _trace(module, split, config, meta, layers, found) -> Traced:
         example_state,
         state=config.state,
         lengths=config.lengths,
-        time_major=False if layout else config.time_major,
+        time_major=False if layout or split.x_step else config.time_major,  # a step's x: never
         layers=layers,
         lengths_as=config.lengths_as,
         time_axis=layout.time_axis if layout else None,
@@ -152,7 +127,7 @@ def _trace(module, split, config, meta, layers, found) -> Traced:
     if y.dim() >= 4 and y.shape[0] == batch and y.shape[1] == time and calling.y_time_axis is None:
         wrapper.calling = calling = dataclasses.replace(calling, y_time_axis=1, y_rank=y.dim())
         y = _first(guarded_call(name, wrapper, args, calling))  # [batch, time, rest flattened]
-    calling, y = _state_only(name, wrapper, args, calling, y)
+    calling, y = state_only(name, wrapper, args, calling, y, guarded_call)
     calling, y = _unflattened(name, wrapper, args, calling, y, config.topology)
     calling = _own_length(name, wrapper, args, calling, y, config, specs)
     topology = (

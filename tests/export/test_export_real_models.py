@@ -19,6 +19,8 @@ FAST = [
     "chatbot EncoderRNN (packed, time-major)",  # lengths for a time-major packed bi-GRU (root cause C)
     "chatbot LuongAttnDecoderRNN",  # three inputs: a decoder step, its state, a memory of its own length
     "RNN (windows_batch dict)",  # neuralforecast: a dict of covariates, one of them static
+    "pytorch-seq2seq Encoder",  # its final (h, c) alone, 2 layers on a batch of 2 (rows == batch)
+    "pytorch-seq2seq Decoder",  # input [batch], (hidden, cell) as two parameters, returned flat
 ]  # the rest (view(-1) outputs, fractions, the zero-length refusal...) in the slow corpus
 
 

@@ -18,6 +18,11 @@ from .corpus_named import NAMED_ENTRIES, _encode, _luong
 from .entry import Entry, _flat, _t, feats, tokens
 
 
+def _state_as_y(state) -> torch.Tensor:
+    """A final state returned alone, as the graph gives it: batch-first, flattened, concatenated."""
+    return torch.cat([s.transpose(0, 1).reshape(s.shape[1], -1) for s in state], -1)
+
+
 def _wlm(kind: str) -> Entry:
     def call(m, x, lengths, state):
         y, h = m(_t(x), tuple(state) if kind == "LSTM" else state[0])
@@ -164,6 +169,24 @@ ENTRIES: list[Entry] = [
         lambda m, b, t: (tokens(30, 1, b), torch.zeros(2, b, 16), torch.randn(t, b, 16)),
         None,
         call=_luong,
+    ),
+    Entry(
+        "pytorch-seq2seq Encoder",
+        "bentrevett/pytorch-seq2seq",
+        ex.Seq2SeqEncoder,
+        lambda m, b, t: _t(tokens(20, b, t)),
+        None,
+        20,
+        call=lambda m, x, steps, state: (_state_as_y(m(_t(x))), []),
+    ),
+    Entry(
+        "pytorch-seq2seq Decoder",
+        "bentrevett/pytorch-seq2seq",
+        ex.Seq2SeqDecoder,
+        lambda m, b, t: (torch.randint(0, 20, (b,)), torch.zeros(2, b, 16), torch.zeros(2, b, 16)),
+        None,
+        20,
+        call=lambda m, x, steps, state: (lambda y, h, c: (y, [h, c]))(*m(x[:, 0], *state)),
     ),
     Entry(
         "sequence_models LSTMTagger",

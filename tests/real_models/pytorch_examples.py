@@ -5,6 +5,8 @@ pytorch/examples word_language_model/model.py, time_sequence_prediction/train.py
 mnist_rnn/main.py, snli/model.py; pytorch/tutorials intermediate_source/char_rnn_classification_
 tutorial.py, seq2seq_translation_tutorial.py, beginner_source/chatbot_tutorial.py,
 beginner_source/nlp/sequence_models_tutorial.py; d2l chapter_recurrent-neural-networks/rnn-concise.
+bentrevett/pytorch-seq2seq (MIT, (c) Ben Trevett) "1 - Sequence to Sequence Learning with Neural
+Networks": Seq2SeqEncoder and Seq2SeqDecoder, copied as they are.
 """
 
 from __future__ import annotations
@@ -207,3 +209,39 @@ class D2LRNNModel(nn.Module):
         X = F.one_hot(inputs.T.long(), self.vocab_size).to(torch.float32)
         Y, state = self.rnn(X, state)
         return self.linear(Y.reshape((-1, Y.shape[-1]))), state
+
+
+class Seq2SeqEncoder(nn.Module):
+    """bentrevett/pytorch-seq2seq Encoder: src [src len, batch] -> its final (hidden, cell)."""
+
+    def __init__(self, input_dim=20, emb_dim=8, hid_dim=16, n_layers=2, dropout=0.0):
+        super().__init__()
+        self.hid_dim, self.n_layers = hid_dim, n_layers
+        self.embedding = nn.Embedding(input_dim, emb_dim)
+        self.rnn = nn.LSTM(emb_dim, hid_dim, n_layers, dropout=dropout)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, src):
+        embedded = self.dropout(self.embedding(src))
+        outputs, (hidden, cell) = self.rnn(embedded)
+        return hidden, cell
+
+
+class Seq2SeqDecoder(nn.Module):
+    """bentrevett/pytorch-seq2seq Decoder: one step, input [batch], (hidden, cell) spread over two
+    parameters and returned flat: (prediction, hidden, cell)."""
+
+    def __init__(self, output_dim=20, emb_dim=8, hid_dim=16, n_layers=2, dropout=0.0):
+        super().__init__()
+        self.output_dim, self.hid_dim, self.n_layers = output_dim, hid_dim, n_layers
+        self.embedding = nn.Embedding(output_dim, emb_dim)
+        self.rnn = nn.LSTM(emb_dim, hid_dim, n_layers, dropout=dropout)
+        self.fc_out = nn.Linear(hid_dim, output_dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, input, hidden, cell):
+        input = input.unsqueeze(0)
+        embedded = self.dropout(self.embedding(input))
+        output, (hidden, cell) = self.rnn(embedded, (hidden, cell))
+        prediction = self.fc_out(output.squeeze(0))
+        return prediction, hidden, cell
