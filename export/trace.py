@@ -19,7 +19,7 @@ from .errors import ExportError
 from .example_split import split_example
 from .further_axes import cut_further, further_inputs, named_apart, tensor_spec
 from .input_layout import choose_layout
-from .output_layout import flattened_order
+from .output_layout import flattened_order, own_length
 from .state_output import StateOnly, state_only
 from .verify import GraphIO
 from .wrapper import ExportWrapper, RecurrentLayer, state_names
@@ -129,7 +129,7 @@ def _trace(module, split, config, meta, layers, found) -> Traced:
         y = _first(guarded_call(name, wrapper, args, calling))  # [batch, time, rest flattened]
     calling, y = state_only(name, wrapper, args, calling, y, guarded_call)
     calling, y = _unflattened(name, wrapper, args, calling, y, config.topology)
-    calling = _own_length(name, wrapper, args, calling, y, config, specs)
+    calling = own_length(name, wrapper, args, calling, y, config, specs)
     topology = (
         "many_to_many"
         if calling.y_own_time
@@ -140,35 +140,6 @@ def _trace(module, split, config, meta, layers, found) -> Traced:
     per_step = topology != "many_to_one"
     min_length = find_min_length(name, wrapper, args, per_step, config.min_length, specs, calling.y_own_time)
     return _traced(config, meta, layers, wrapper, calling, topology, min_length, args, y, specs)
-
-
-def _own_length(name: str, wrapper, args: tuple, calling: Calling, y, config, specs) -> Calling:
-    """y ``[batch, frames, out]`` whose length follows x's without equalling it (a strided or pooling
-    front end: pyannote's SincNet, a subsampling encoder): its own symbolic length, whole sequences
-    only. Probed by running x twice as long; a y that keeps its length is left to the topology's
-    refusal (a decoding loop of fixed length)."""
-    batch, time = args[0].shape[0], args[0].shape[1]
-    fits = y.dim() == 3 and y.shape[0] == batch and y.shape[1] != time
-    if not fits or config.topology == "many_to_one" or calling.one_step or calling.unflatten:
-        return calling
-    if config.lengths or any("time" in f.dims for f in specs):
-        return calling  # lengths and time-aligned inputs would have to be mapped onto y's frames
-    longer = (torch.cat([args[0], args[0]], dim=1), *args[1:])
-    try:
-        with torch.no_grad():
-            grown = _first(wrapper(*longer))
-    except Exception:  # the module runs on no other length: the topology's refusal says so
-        return calling
-    if grown.dim() != 3 or grown.shape[1] == y.shape[1]:
-        return calling
-    if calling.n_state:
-        raise ExportError(
-            f"{name}: y {list(y.shape)} has its own length ({y.shape[1]} frames for x's {time} steps, "
-            f"{grown.shape[1]} for {2 * time}: a strided front end?) and the module carries state: a stream "
-            "of x's steps cannot give y's frames; pass state=False to export it for whole sequences"
-        )
-    wrapper.calling = calling = dataclasses.replace(calling, y_own_time=True)
-    return calling
 
 
 def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, y, specs=()) -> Traced:
