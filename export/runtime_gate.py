@@ -37,11 +37,11 @@ def runtime_check(bundle: Path, traced, config) -> Check:
     state = [(0.5 * rng.standard_normal((r, batch, h))).astype(np.float32) for r, h in io.state_shapes]
     lengths = np.full(batch, time, np.int64) if io.lengths else None
     further = make_further(rng, io.further, batch, time)
-    pinned = {spec.name: value for spec, value in zip(io.further, further, strict=True)} or None
-    try:  # further inputs are pinned for this one batch (Session.run takes x, lengths and the state)
-        session = Session.load(bundle, provider="cpu", constants=pinned)
+    named = {spec.name: value for spec, value in zip(io.further, further, strict=True)}
+    try:  # as a device calls it: further inputs by name
+        session = Session.load(bundle, provider="cpu")
         feed = {s.input: a for s, a in zip(manifest.state, state, strict=True)} or None
-        got = session.run(x, lengths, state=feed, return_state=bool(state))
+        got = session.run(x, lengths, state=feed, inputs=named, return_state=bool(state))
     except Exception as err:  # any refusal of the runtime is a bundle that must not be written
         raise ExportError(
             f"{manifest.name}: the bundle export wrote is refused by edgernn.runtime "

@@ -14,7 +14,7 @@ from edgernn.export.errors import ExportError
 from edgernn.runtime import Session
 
 from .entry import Entry, feats, tokens
-from .named import NamedRunner
+from .named import NamedRunner, one_step
 
 ATOL, RTOL = 1e-5, 1e-4
 EXAMPLE = (2, 6)  # (batch, time) of the example; the checks below use none of these
@@ -58,18 +58,18 @@ def check_entry(entry: Entry, out: Path, exporter: str = "auto") -> Outcome:
         return Outcome(
             entry.name, entry.library, exporter, "WRONG", contract, 0.0, "expected a refusal", took
         )
-    if manifest.inputs:  # further named inputs: plain onnxruntime until edgernn.runtime takes them
+    if manifest.inputs:  # further named inputs, passed by name
         runner = NamedRunner(entry, module, out, manifest)
         contract = contract.replace("x [batch, time", "x [batch, 1") if runner.one_step else contract
         diffs = [runner.compare(b, t, _diff) for b, t in UNSEEN]
         diffs += [runner.stream(_diff)] if manifest.streamable else []
     else:
         session = Session.load(out, provider="cpu")
-        one_step = _one_step(out, manifest)
-        contract = contract.replace("x [batch, time", "x [batch, 1") if one_step else contract
-        diffs = [_compare(entry, module, session, manifest, b, 1 if one_step else t) for b, t in UNSEEN]
+        stepped = one_step(out, manifest)
+        contract = contract.replace("x [batch, time", "x [batch, 1") if stepped else contract
+        diffs = [_compare(entry, module, session, manifest, b, 1 if stepped else t) for b, t in UNSEEN]
         if manifest.streamable:
-            diffs.append((_step if one_step else _stream)(entry, module, session, manifest))
+            diffs.append((_step if stepped else _stream)(entry, module, session, manifest))
     worst = max(diffs)
     outcome = "exported" if worst <= ATOL * 10 else "WRONG"
     return Outcome(entry.name, entry.library, exporter, outcome, contract, worst, report.exporter, took)
@@ -140,14 +140,6 @@ def _stream(entry, module, session, manifest) -> float:
     outs = [stream.feed(x[:, i : i + size].numpy()).output for i in range(0, time, size)]
     y = outs[-1] if manifest.topology == "many_to_one" else np.concatenate(outs, axis=1)
     return _diff([y, *(stream.state[s.input] for s in manifest.state)], [want_y, *want_s])
-
-
-def _one_step(bundle: Path, manifest) -> bool:
-    """A decoder step: the graph's x carries one step per call (its time dim is fixed at 1)."""
-    import onnxruntime as ort
-
-    model = ort.InferenceSession(str(bundle / "model.onnx"), providers=["CPUExecutionProvider"])
-    return next(a for a in model.get_inputs() if a.name == manifest.input.name).shape[1] == 1
 
 
 def _step(entry, module, session, manifest) -> float:

@@ -1,10 +1,8 @@
-"""Bundles with further named inputs (manifest ``inputs``), held to the model with plain onnxruntime.
-
-edgernn.runtime's named inputs are built beside this work; until they land, these bundles are run by
-``onnxruntime.InferenceSession`` fed by name: x, the state, the lengths and every further input,
-generated from its manifest record (batch axis at the check's batch, ``time`` at x's length, a length
-of its own at another length, integers within ``[low, high]``), against the model called as its
-author calls it.
+"""Bundles with further named inputs (manifest ``inputs``), held to the model through
+``edgernn.runtime``: ``Session.run(x, lengths, state, inputs=...)`` for whole sequences, a ``Stream``
+fed chunk by chunk (``feed(chunk, inputs=...)``) for streams. Every further input is generated from
+its manifest record (batch axis at the check's batch, ``time`` at x's length, a length of its own at
+another length, integers within ``[low, high]``) and the model is called as its author calls it.
 """
 
 from __future__ import annotations
@@ -12,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import torch
+
+from edgernn.runtime import Session
 
 from .entry import Entry, feats, tokens
 
@@ -35,14 +34,21 @@ def further_values(manifest, batch: int, time: int) -> dict[str, torch.Tensor]:
     return out
 
 
+def one_step(bundle: Path, manifest) -> bool:
+    """A decoder step: the graph's x carries one step per call (its time dim is fixed at 1)."""
+    import onnxruntime as ort
+
+    model = ort.InferenceSession(str(bundle / "model.onnx"), providers=["CPUExecutionProvider"])
+    return next(a for a in model.get_inputs() if a.name == manifest.input.name).shape[1] == 1
+
+
 class NamedRunner:
-    """The bundle's graph on plain onnxruntime, and the model on the same named inputs."""
+    """The bundle through ``edgernn.runtime.Session``, and the model on the same named inputs."""
 
     def __init__(self, entry: Entry, module, bundle: Path, manifest) -> None:
         self.entry, self.module, self.manifest = entry, module, manifest
-        self.session = ort.InferenceSession(str(bundle / "model.onnx"), providers=["CPUExecutionProvider"])
-        x_dims = next(a for a in self.session.get_inputs() if a.name == manifest.input.name).shape
-        self.one_step = x_dims[1] == 1  # a decoder step: x carries one step per call
+        self.session = Session.load(bundle, provider="cpu")
+        self.one_step = one_step(bundle, manifest)  # a decoder step: x carries one step per call
 
     def inputs(self, batch: int, time: int, steps: int | None = None):
         steps = steps or (1 if self.one_step else time)
@@ -57,11 +63,16 @@ class NamedRunner:
         return x, lengths, state, further_values(self.manifest, batch, time)
 
     def ort(self, x, lengths, state, further) -> list[np.ndarray]:
-        feed = {self.manifest.input.name: x.numpy(), **{k: v.numpy() for k, v in further.items()}}
-        feed.update({s.input: t.numpy() for s, t in zip(self.manifest.state, state, strict=True)})
-        if lengths is not None:
-            feed[self.manifest.input.lengths] = lengths.numpy()
-        return self.session.run(None, feed)
+        """``Session.run`` on the graph's side of things: y, then the final state in manifest order."""
+        states = {s.input: t.numpy() for s, t in zip(self.manifest.state, state, strict=True)}
+        result = self.session.run(
+            x.numpy(),
+            lengths=None if lengths is None else lengths.numpy(),
+            state=states or None,
+            inputs={k: v.numpy() for k, v in further.items()},
+            return_state=True,
+        )
+        return [result.output, *(result.state or {}).values()]
 
     def torch(self, x, lengths, state, further):
         with torch.no_grad():
