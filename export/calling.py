@@ -18,10 +18,10 @@ import torch
 from torch import nn
 
 from .errors import ExportError
+from .further_outputs import _describe, split_output
 from .input_layout import output_to_graph
 from .layout_probe import reads_time_major
 from .lengths_feed import LengthsFeed, lengths_or_refuse, lengths_parameter, parameters, probe_lengths
-from .further_outputs import _describe, split_output
 from .output_layout import unflatten
 from .state_tree import _flat, _is_state, _rebuild, _structure, state_candidates, state_index
 from .wrapper import RecurrentLayer
