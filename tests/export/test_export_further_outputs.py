@@ -7,6 +7,7 @@ state.
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 
 import numpy as np
@@ -85,6 +86,26 @@ class NamedOut(nn.Module):
     def forward(self, x, hidden=None):
         out, hidden = self.gru(x, hidden)
         return Out(self.head(out), hidden, (out**2).sum(-1))
+
+
+@dataclasses.dataclass
+class Pred:
+    aux: dict
+    logits: torch.Tensor
+
+
+class DataclassOut(nn.Module):
+    """forward(x) -> Pred(aux={"attn": [batch, time, time], "layers": 1}, logits): nested names."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(4, 6, batch_first=True)
+        self.head = nn.Linear(6, 2)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        attn = torch.softmax(out @ out.transpose(1, 2), dim=-1)
+        return Pred({"attn": attn, "layers": 1}, self.head(attn @ out))
 
 
 def _outputs(report) -> dict[str, tuple]:
@@ -189,3 +210,17 @@ def test_named_tuple_with_state(tmp_path, exporter):
     streamed = _streamed(session, x.numpy(), {}, ["y", "energy"])
     _close(streamed["y"], zero.logits, "logits streamed")
     _close(streamed["energy"], zero.energy, "energy streamed step by step")
+
+
+def test_dataclass_output_with_a_nested_dict(tmp_path):
+    module = DataclassOut().eval()
+    report = export(module, torch.randn(2, 6, 4), tmp_path / "b")
+    assert _outputs(report) == {"aux.attn": (("batch", "time", "time"), "float32")}
+    assert [s.module for s in report.manifest.outputs] == [".aux['attn']"]
+    session = Session.load(tmp_path / "b", provider="cpu")
+    x = torch.randn(3, 8, 4)
+    got = session.run(x.numpy())
+    with torch.no_grad():
+        want = module(x)
+    _close(got.outputs["y"], want.logits, "logits")
+    _close(got.outputs["aux.attn"], want.aux["attn"], "aux.attn [batch, time, time]")
