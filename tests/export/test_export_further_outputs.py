@@ -224,3 +224,24 @@ def test_dataclass_output_with_a_nested_dict(tmp_path):
         want = module(x)
     _close(got.outputs["y"], want.logits, "logits")
     _close(got.outputs["aux.attn"], want.aux["attn"], "aux.attn [batch, time, time]")
+
+
+class NoisyAux(nn.Module):
+    """y is deterministic; the auxiliary output is noise, so no graph can match PyTorch on it."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(4, 8, batch_first=True)
+
+    def forward(self, x):
+        out, _ = self.gru(x)
+        return out, torch.randn_like(out)
+
+
+def test_the_gate_compares_further_outputs(tmp_path):
+    from edgernn.export.errors import ExportError
+
+    with pytest.raises(ExportError) as err:
+        export(NoisyAux().eval(), torch.randn(2, 6, 4), tmp_path / "b")
+    assert "passes verification" in str(err.value) and "parity T=6 B=3" in str(err.value)  # y alone agrees
+    assert not (tmp_path / "b").exists()
