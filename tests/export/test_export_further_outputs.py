@@ -245,3 +245,34 @@ def test_the_gate_compares_further_outputs(tmp_path):
         export(NoisyAux().eval(), torch.randn(2, 6, 4), tmp_path / "b")
     assert "passes verification" in str(err.value) and "parity T=6 B=3" in str(err.value)  # y alone agrees
     assert not (tmp_path / "b").exists()
+
+
+class PackedWithNorms(nn.Module):
+    """forward(x, lengths) -> (y, norms [batch, time], lengths): a packed GRU; the lengths echoed back
+    are left out."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(4, 8, batch_first=True)
+
+    def forward(self, x, lengths):
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.gru(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        return out, (out**2).sum(-1), lengths
+
+
+def test_ragged_batches_cut_further_outputs_by_row_and_step(tmp_path):
+    module = PackedWithNorms().eval()
+    report = export(module, torch.randn(2, 6, 4), tmp_path / "b", lengths=True)
+    assert _outputs(report) == {"out.1": (("batch", "time"), "float32")}
+    ragged = [c for c in report.checks if c.name.startswith("ragged")]
+    assert ragged and all(c.passed for c in ragged), ragged
+    session = Session.load(tmp_path / "b", provider="cpu")
+    x, lengths = torch.randn(3, 9, 4), torch.tensor([9, 4, 7])
+    got = session.run(x.numpy(), lengths.numpy())
+    with torch.no_grad():
+        y, norms, _ = module(x, lengths)
+    for i, n in enumerate(lengths.tolist()):
+        _close(got.outputs["y"][i, :n], y[i, :n], f"y row {i}")
+        _close(got.outputs["out.1"][i, :n], norms[i, :n], f"norms row {i}, its {n} steps")
