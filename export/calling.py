@@ -88,9 +88,8 @@ class Calling:
             return _state_as_y(out), (), ()
         stateful = self.state_param is not None
         y, returned, extras = split_output(
-            type(module).__name__, out, stateful, self.state_index, self.main_output
+            type(module).__name__, out, stateful, self.state_index, self.main_output, self.extras
         )
-        extras = tuple(e for e in extras if self.extras is None or e.name in self.extras)
         returned = self.plan.kept(returned) if self.plan is not None else returned
         if self.flat_output and y.dim() == 1:
             y = y.unsqueeze(-1)

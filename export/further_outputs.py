@@ -31,9 +31,10 @@ MAIN_NAMES = ("prediction", "output", "logits", "y")
 
 
 def split_output(
-    name: str, out: Any, stateful: bool, index: int = 1, main: str | None = None
+    name: str, out: Any, stateful: bool, index: int = 1, main: str | None = None, keep: Any = None
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], tuple[Leaf, ...]]:
-    """``(y, flat state, further outputs)`` of what forward returned (see the module docstring)."""
+    """``(y, flat state, further outputs)`` of what forward returned (see the module docstring);
+    ``keep``: the further outputs' names to give (None: all)."""
     if isinstance(out, torch.Tensor):
         return out, (), ()
     named = _named_items(out)
@@ -54,7 +55,8 @@ def split_output(
         tops.extend([key] * (len(leaves) - before))
     keyed = not (isinstance(out, tuple | list) and not hasattr(type(out), "_fields"))
     y_at = _main(name, leaves, tops, keyed, main, out)
-    extras = tuple(_graph_dtype(leaf) for i, leaf in enumerate(leaves) if i != y_at)
+    kept = [leaf for i, leaf in enumerate(leaves) if i != y_at and (keep is None or leaf.name in keep)]
+    extras = tuple(_graph_dtype(leaf) for leaf in kept)
     return leaves[y_at].value, state, extras
 
 
