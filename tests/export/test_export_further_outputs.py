@@ -276,3 +276,13 @@ def test_ragged_batches_cut_further_outputs_by_row_and_step(tmp_path):
     for i, n in enumerate(lengths.tolist()):
         _close(got.outputs["y"][i, :n], y[i, :n], f"y row {i}")
         _close(got.outputs["out.1"][i, :n], norms[i, :n], f"norms row {i}, its {n} steps")
+
+
+def test_an_example_state_is_told_from_an_attention_returned_after_it(tmp_path):
+    """(x, memory, h) given: h is the state (forward returns one of its shapes), attn an output."""
+    module = AttendGRU().eval()
+    example = (torch.randn(2, 6, 4), torch.randn(2, 9, 5), torch.randn(1, 2, 8))
+    report = export(module, example, tmp_path / "b")
+    assert [s.input for s in report.manifest.state] == ["h0"]
+    assert [s.name for s in report.manifest.inputs] == ["memory"]
+    assert _outputs(report) == {"out.2": (("batch", "time", "memory_time"), "float32")}
