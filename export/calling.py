@@ -44,7 +44,7 @@ class Calling:
     layout: Any = None  # InputLayout: x is not [batch, time(, features)] (channel-first, rank 4...)
     y_time_axis: int | None = None  # y's time axis when it is not 1 (moved there, the rest flattened)
     unflatten: str | None = None  # y came as view(-1, out): rows "batch"-major or "time"-major
-    state_index: int = 1  # where the returned state sits in forward's tuple: (y, state), (y, out, state)
+    state_index: Any = 1  # where forward returns its state: (y, state), (y, out, state), {..., 'hidden': h}
     scalar_steps: bool = False  # the module takes float x [batch, time]: the graph's x has 1 feature
     flat_output: bool = False  # the module returns y [batch]: the graph's y is [batch, 1]
     state_output: bool = False  # forward returns its final state only: y is it, batch-first, flattened

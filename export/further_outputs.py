@@ -43,12 +43,12 @@ def split_output(
             f"{name}: forward returned {_describe(out)}; expected a tensor y, (y, ...), (y, state) or a "
             "dict/NamedTuple/dataclass of tensors"
         )
-    state_at = index if stateful and isinstance(out, tuple | list) else None
+    state_at = index if stateful and isinstance(out, tuple | list | dict) else None
     state = _flat(out[state_at]) if state_at is not None else ()
     leaves: list[Leaf] = []
     tops: list[str] = []
     for i, (key, where, value) in enumerate(named):
-        if i == state_at:
+        if state_at is not None and (key == str(state_at) if isinstance(out, dict) else i == state_at):
             continue
         before = len(leaves)
         flatten(value, key, where, leaves)

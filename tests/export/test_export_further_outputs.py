@@ -286,3 +286,35 @@ def test_an_example_state_is_told_from_an_attention_returned_after_it(tmp_path):
     assert [s.input for s in report.manifest.state] == ["h0"]
     assert [s.name for s in report.manifest.inputs] == ["memory"]
     assert _outputs(report) == {"out.2": (("batch", "time", "memory_time"), "float32")}
+
+
+class DictState(nn.Module):
+    """forward(x, hidden=None) -> {"logits": ..., "hidden": h, "energy": [batch, time]}."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(4, 8, batch_first=True)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x, hidden=None):
+        out, hidden = self.gru(x, hidden)
+        return {"logits": self.head(out), "hidden": hidden, "energy": (out**2).sum(-1)}
+
+
+def test_dict_output_with_the_state_in_it(tmp_path):
+    module = DictState().eval()
+    report = export(module, torch.randn(2, 6, 4), tmp_path / "b")
+    assert [s.input for s in report.manifest.state] == ["h0"]
+    assert _outputs(report) == {"energy": (("batch", "time"), "float32")}
+    session = Session.load(tmp_path / "b", provider="cpu")
+    x, h = torch.randn(3, 9, 4), torch.randn(1, 3, 8)
+    got = session.run(x.numpy(), state={"h0": h.numpy()}, return_state=True)
+    with torch.no_grad():
+        want = module(x, h)
+    _close(got.outputs["y"], want["logits"], "logits")
+    _close(got.outputs["energy"], want["energy"], "energy")
+    _close(got.state["h0"], want["hidden"], "hidden")
+    with torch.no_grad():
+        zero = module(x)
+    streamed = _streamed(session, x.numpy(), {}, ["y", "energy"])
+    _close(streamed["energy"], zero["energy"], "energy streamed step by step")
