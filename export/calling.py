@@ -18,11 +18,12 @@ import torch
 from torch import nn
 
 from .errors import ExportError
+from .further_outputs import _describe, split_output
 from .input_layout import output_to_graph
 from .layout_probe import reads_time_major
 from .lengths_feed import LengthsFeed, lengths_or_refuse, lengths_parameter, parameters, probe_lengths
 from .output_layout import unflatten
-from .state_tree import _flat, _is_state, _rebuild, _structure, state_index
+from .state_tree import _flat, _is_state, _rebuild, _structure, state_candidates, state_index
 from .wrapper import RecurrentLayer
 
 Y_FRAMES = "frames"  # the symbolic length of a y that has its own (a strided front end)
@@ -43,7 +44,7 @@ class Calling:
     layout: Any = None  # InputLayout: x is not [batch, time(, features)] (channel-first, rank 4...)
     y_time_axis: int | None = None  # y's time axis when it is not 1 (moved there, the rest flattened)
     unflatten: str | None = None  # y came as view(-1, out): rows "batch"-major or "time"-major
-    state_index: int = 1  # where the returned state sits in forward's tuple: (y, state), (y, out, state)
+    state_index: Any = 1  # where forward returns its state: (y, state), (y, out, state), {..., 'hidden': h}
     scalar_steps: bool = False  # the module takes float x [batch, time]: the graph's x has 1 feature
     flat_output: bool = False  # the module returns y [batch]: the graph's y is [batch, 1]
     state_output: bool = False  # forward returns its final state only: y is it, batch-first, flattened
@@ -51,6 +52,8 @@ class Calling:
     one_step: bool = False  # the module runs on one step of x per call only (a decoder step)
     y_own_time: bool = False  # y [batch, frames, out]: its length follows x's without equalling it
     plan: Any = None  # CallPlan: further inputs (and x inside a dict...); None: forward(x[, state])
+    main_output: str | None = None  # which tensor of a dict/NamedTuple output is y (see .further_outputs)
+    extras: tuple[str, ...] | None = ()  # the further outputs the graph gives, by name (None: all)
 
     @property
     def n_state(self) -> int:
@@ -60,7 +63,7 @@ class Calling:
         self, module: nn.Module, x: torch.Tensor, state: tuple[torch.Tensor, ...], lengths=None, further=()
     ):
         """``module`` on batch-first ``x``, flat ``state`` and the further inputs as the graph takes
-        them; returns ``(y batch-first, flat state)``."""
+        them; returns ``(y batch-first, flat state, further outputs)`` (see :mod:`.further_outputs`)."""
         x = x[..., 0] if self.scalar_steps else x
         xm = self.layout.to_module(x) if self.layout else x.transpose(0, 1) if self.time_major else x
         packed = _rebuild(self.structure, iter(state)) if self.state_param is not None else None
@@ -82,18 +85,21 @@ class Calling:
         out = module(*args, **kwargs)
         out = self.plan.regroup(out) if self.plan is not None else out
         if self.state_output:
-            return _state_as_y(out), ()
-        y, returned = _split(type(module).__name__, out, self.state_param is not None, self.state_index)
+            return _state_as_y(out), (), ()
+        stateful = self.state_param is not None
+        y, returned, extras = split_output(
+            type(module).__name__, out, stateful, self.state_index, self.main_output, self.extras
+        )
         returned = self.plan.kept(returned) if self.plan is not None else returned
         if self.flat_output and y.dim() == 1:
             y = y.unsqueeze(-1)
         if self.y_time_axis is not None:
             y = output_to_graph(y, self.y_time_axis)
         if self.unflatten:  # the graph gives [batch, time, out] for the module's view(-1, out)
-            return unflatten(y, self.unflatten, x.shape[0], x.shape[1]), returned
+            return unflatten(y, self.unflatten, x.shape[0], x.shape[1]), returned, extras
         if self.time_major and y.dim() == 3:
             y = y.transpose(0, 1)
-        return y, returned
+        return y, returned, extras
 
     def module_io(self) -> str:
         """How the graph's I/O differs from the module's, one clause each ("" when it does not)."""
@@ -151,17 +157,6 @@ def _state_as_y(out: Any) -> torch.Tensor:
     if not _is_state(out):
         raise ExportError(f"expected the final state alone, got {_describe(out)}")
     return torch.cat([t.transpose(0, 1).reshape(t.shape[1], -1) for t in _flat(out)], dim=-1)
-
-
-def _split(
-    name: str, out: Any, stateful: bool, index: int = 1
-) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-    y = out[0] if isinstance(out, tuple | list) and out else out
-    if not isinstance(y, torch.Tensor):
-        raise ExportError(
-            f"{name}: forward returned {_describe(out)}; expected a tensor y, (y, ...) or (y, state)"
-        )
-    return y, (_flat(out[index]) if stateful else ())
 
 
 def state_parameter(module: nn.Module) -> inspect.Parameter | None:
@@ -227,7 +222,7 @@ def _read(module, name, x, example_state, param, state, lengths, time_major, lay
             )
         return _stateful(module, x, example_state, param.name, positional, lengths, time_major)
     if param.default is not inspect.Parameter.empty or param.kind == inspect.Parameter.VAR_POSITIONAL:
-        probed = _probe_default(module, x, lengths, name)
+        probed = _probe_default(module, x, lengths, name, param)
         if probed is not None:
             return _stateful(module, x, _zeros_like(probed), param.name, positional, lengths, time_major)
         if state == "auto":
@@ -247,7 +242,7 @@ def _stateless(module, x, time_major: bool | None, lengths: LengthsFeed | None, 
     if time_major is None and lengths is not None:
         time_major = lengths.batch_axis == 1
     if time_major is None and not all(layer.batch_first for layer in layers):
-        time_major = reads_time_major(lambda probe: _split("", module(probe), False)[0], x)
+        time_major = reads_time_major(lambda probe: split_output("", module(probe), False)[0], x)
     return Calling(time_major=bool(time_major), **_lengths_fields(lengths))
 
 
@@ -294,13 +289,26 @@ def _lengths_feed(
     return probe_lengths(name, call, x, found, axes, lengths_as, time_axis)
 
 
-def _probe_default(module, x, lengths: LengthsFeed | None, name: str) -> Any:
-    """Call ``module(x)`` (state defaulted); its returned state, or None when it returns none."""
+def _probe_default(module, x, lengths: LengthsFeed | None, name: str, param) -> Any:
+    """Call ``module(x)`` (state defaulted); its returned state (of several candidates the last one the
+    module takes back: ``(y, h, attn)``), or None when it returns none."""
     out = _run(module, (x,), lengths, name)
-    index = state_index(out)
-    if index is not None:
-        return out[index]
-    return None
+    found = state_candidates(out)
+    for i in found if len(found) > 1 else ():
+        zeros = _zeros_like(out[i])
+        try:
+            back = _run(
+                module,
+                (x, zeros) if param.kind in _POSITIONAL else (x,),
+                lengths,
+                name,
+                **({} if param.kind in _POSITIONAL else {param.name: zeros}),
+            )
+        except ExportError:
+            continue
+        if state_index(back, zeros) == i:
+            return out[i]
+    return out[found[0]] if found else None
 
 
 def _stateful(module, x, state, param: str, positional: bool, lengths: LengthsFeed | None, time_major):
@@ -309,7 +317,7 @@ def _stateful(module, x, state, param: str, positional: bool, lengths: LengthsFe
     flat = _flat(state)
     kwargs_state = {} if positional else {param: state}
     out = _run(module, (x, state) if positional else (x,), lengths, name, **kwargs_state)
-    index = state_index(out)
+    index = state_index(out, state)
     if index is None:
         raise ExportError(
             f"{name}: expected forward(x, {param}) to return (y, state) with the state a tensor or a tuple "
@@ -385,13 +393,3 @@ def _run(module, args, lengths: LengthsFeed | None, name: str, **kwargs) -> Any:
 def _name(module: Any) -> str:
     """The user's class name, also through a :class:`~.further.Bound` runner."""
     return getattr(module, "edgernn_name", None) or type(module).__name__
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, dict):
-        return f"a dict with keys {list(value)[:5]}"
-    if isinstance(value, torch.Tensor):
-        return f"a tensor {list(value.shape)}"
-    if isinstance(value, tuple | list):
-        return f"a {type(value).__name__} of {len(value)} ({', '.join(_describe(v) for v in value[:3])})"
-    return type(value).__name__

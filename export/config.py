@@ -31,6 +31,7 @@ class ExportConfig:
     dims: dict | None = None
     main_input: str | None = None  # which tensor inside x (a dict, tuple...) is x; None: the first
     # float tensor of the highest rank
+    main_output: str | None = None  # which tensor of a dict/NamedTuple output is y; None: see further_outputs
     time_major: bool | None = None  # module reads x as [time, batch, ...]; None: from the state's batch dim
     min_length: int | None = None  # fewest steps the module runs on; None: probed on PyTorch
     opset: int = 17  # 17 loads in older edge runtimes and has every recurrent op we need

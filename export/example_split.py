@@ -107,7 +107,7 @@ def _behaves(module: torch.nn.Module, items: tuple[Any, ...], lengths: str | Non
 def _passed_through(out: Any, state: Any) -> list[int]:
     """Flat positions of the state's tensors that forward returns unchanged, as the same objects
     (an encoder's outputs travelling with the hidden state): inputs, not state. All of them: none."""
-    index = state_index(out)
+    index = state_index(out, state)
     if index is None:
         return []
     returned, given = _flat(out[index]), _flat(state)
@@ -135,7 +135,7 @@ def _call(
 
 
 def _returns_like(out: Any, state: Any) -> bool:
-    index = state_index(out)
+    index = state_index(out, state)
     if index is None:
         return False
     return [tuple(t.shape) for t in _flat(out[index])] == [tuple(t.shape) for t in _flat(state)]

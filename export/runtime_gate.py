@@ -54,6 +54,7 @@ def runtime_check(bundle: Path, traced, config) -> Check:
         out = traced.wrapper(*(torch.from_numpy(a) for a in args))
     want = [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
     have = [got.outputs[manifest.output.name], *(got.state[s.input] for s in manifest.state)]
+    have += [got.outputs[spec.name] for spec in manifest.outputs]  # further outputs, by name
     return compare_outputs(name, have, want, config.atol, config.rtol, "Session.run vs PyTorch")
 
 

@@ -12,12 +12,26 @@ from typing import Any
 import torch
 
 
-def state_index(out: Any) -> int | None:
+def state_index(out: Any, like: Any = None) -> Any:
     """Where forward's tuple returns its state: the last item after y that is one (``(y, state)``,
-    ``(y, output, state)`` as flair's language model, ``(y, lengths, states)`` as ESPnet's encoders)."""
+    ``(y, output, state)`` as flair's language model, ``(y, lengths, states)`` as ESPnet's encoders),
+    or a dict's key (``{"logits": y, "hidden": h}``); None: none; with ``like`` (the state it took), the last of its shapes (``(y, h, attn)``: not attn)."""
+    found = state_candidates(out)
+    if like is not None:
+        shapes = [t.shape for t in _flat(like)]
+        found = [i for i in found if [t.shape for t in _flat(out[i])] == shapes] or found
+    return found[0] if found else None
+
+
+def state_candidates(out: Any) -> list[Any]:
+    """The items after y that could be a state, last first: tuple positions, or a dict's keys (of two
+    items and more; never one named as y is, see :mod:`.further_outputs`)."""
+    if isinstance(out, dict) and len(out) >= 2:
+        named_y = ("prediction", "output", "logits", "y")
+        return [k for k in reversed(list(out)) if k not in named_y and _is_state(out[k])]
     if not isinstance(out, tuple | list) or len(out) < 2:
-        return None
-    return next((i for i in range(len(out) - 1, 0, -1) if _is_state(out[i])), None)
+        return []
+    return [i for i in range(len(out) - 1, 0, -1) if _is_state(out[i])]
 
 
 def _flat(state: Any) -> tuple[torch.Tensor, ...]:

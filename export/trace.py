@@ -18,6 +18,7 @@ from .config import ExportConfig
 from .errors import ExportError
 from .example_split import split_example
 from .further_axes import cut_further, further_inputs, named_apart, tensor_spec
+from .further_outputs import further_outputs
 from .input_layout import choose_layout
 from .output_layout import flattened_order, own_length
 from .state_output import StateOnly, state_only
@@ -102,6 +103,7 @@ def _trace(module, split, config, meta, layers, found) -> Traced:
         time_axis=layout.time_axis if layout else None,
         split=split,
     )
+    calling = dataclasses.replace(calling, main_output=config.main_output)
     if layout is not None:
         x = layout.to_graph(x).contiguous()
         calling = dataclasses.replace(calling, layout=layout, y_time_axis=y_axis)
@@ -139,16 +141,20 @@ def _trace(module, split, config, meta, layers, found) -> Traced:
     )
     per_step = topology != "many_to_one"
     min_length = find_min_length(name, wrapper, args, per_step, config.min_length, specs, calling.y_own_time)
-    return _traced(config, meta, layers, wrapper, calling, topology, min_length, args, y, specs)
+    calling, outs = further_outputs(wrapper, args, calling, specs)
+    return _traced(config, meta, layers, wrapper, calling, topology, min_length, args, y, specs, outs)
 
 
-def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, y, specs=()) -> Traced:
+def _traced(
+    config, meta, layers, wrapper, calling, topology, min_length, args, y, specs=(), outs=()
+) -> Traced:
     x = args[0]
     shapes = calling.shapes
     lstm = [layer.cell for layer in layers] == ["lstm"]
     state_in, state_out = state_names(calling.n_state, lstm, getattr(wrapper.module, "state_names", None))
     per_step = topology != "many_to_one"
     specs = named_apart(specs, {"x", "y", "lengths", *state_in, *state_out})
+    outs = named_apart(outs, {"x", "y", "lengths", *state_in, *state_out, *(f.name for f in specs)})
     time_dim: int | str = 1 if calling.one_step else "time"
     io_dims: dict[str, list[int | str]] = {
         "x": ["batch", time_dim, x.shape[2]] if x.dim() == 3 else ["batch", time_dim],
@@ -157,7 +163,7 @@ def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, 
         else ["batch", y.shape[-1]],
         "lengths": ["batch"],
         **{n: [r, "batch", h] for n, (r, h) in zip(state_in + state_out, shapes + shapes, strict=True)},
-        **{f.name: list(f.dims) for f in specs},
+        **{f.name: list(f.dims) for f in (*specs, *outs)},
     }
     input_names = ("x", *state_in, *(("lengths",) if config.lengths else ()), *(f.name for f in specs))
     io = GraphIO(
@@ -175,6 +181,7 @@ def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, 
         min_length=min_length,
         further=specs,
         one_step=calling.one_step,
+        outputs=outs,
     )
     resolved = dataclasses.replace(config, topology=topology, min_length=min_length)
     return Traced(
@@ -184,7 +191,7 @@ def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, 
         min_length=min_length,
         args=args,
         input_names=input_names,
-        output_names=("y", *state_out),
+        output_names=("y", *state_out, *(f.name for f in outs)),
         state_in=tuple(state_in),
         shapes=shapes,
         io_dims=io_dims,
@@ -193,6 +200,7 @@ def _traced(config, meta, layers, wrapper, calling, topology, min_length, args, 
         manifest=dataclasses.replace(
             _manifest(resolved, meta, layers, x, y, state_in, state_out, shapes, _dtypes(args, calling)),
             inputs=tuple(tensor_spec(f) for f in specs),
+            outputs=tuple(tensor_spec(f) for f in outs),
         ),
     )
 

@@ -18,6 +18,7 @@ from edgernn.runtime.vocab import CPU
 from .config import ExportConfig
 from .further_axes import cut_further
 from .further_feed import make_further, slice_steps, take_rows
+from .further_outputs import joined, reorder_outputs, row_outputs
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class GraphIO:
     state_dtypes: tuple[str, ...] = ()  # per state tensor ("float64": a row counter); () = all float32
     further: tuple = ()  # FurtherSpec per further input, after x, the states and the lengths
     one_step: bool = False  # x takes one step per call (a decoder step): every check runs T=1
+    outputs: tuple = ()  # FurtherSpec per further output, after y and the states
 
 
 REAL_LIMIT = 512  # real sequences the gate compares (the whole test split of most runs)
@@ -125,7 +127,7 @@ class Verifier:
         order = np.argsort(-args[1 + n], kind="stable")
         back = np.argsort(order)
         out = self._torch(take_rows(args, n, True, self.io.further, order))
-        return [out[0][back], *(s[:, back] for s in out[1:])]
+        return reorder_outputs(out, n, self.io.outputs, back)
 
     def _torch(self, args: list[np.ndarray]) -> list[np.ndarray]:
         with torch.no_grad():
@@ -237,13 +239,12 @@ class Verifier:
         x = real_x[:2]
         state = self._state(x.shape[0], False)
         full = self.run_torch(self._feed(x, state, None))
-        pieces = []
+        pieces, n = [], len(state)
         for t in range(x.shape[1]):
-            out = self.run_ort(self._feed(x[:, t : t + 1], state, None))
-            pieces.append(out[0])
-            state = out[1:]
-        y = np.concatenate(pieces, axis=1) if self.io.per_step else pieces[-1]
-        return self.compare(name, [y, *state], full, "ORT streamed vs PyTorch full sequence, real data")
+            pieces.append(self.run_ort(self._feed(x[:, t : t + 1], state, None)))
+            state = pieces[-1][1 : 1 + n]
+        got = joined(pieces, n, self.io.outputs, self.io.per_step)
+        return self.compare(name, got, full, "ORT streamed vs PyTorch full sequence, real data")
 
     def _stream(self, name: str, time: int, chunk: int) -> Check:
         batch = 2
@@ -256,28 +257,25 @@ class Verifier:
             full = self._stepped_torch(x, state, further, spans)
         else:
             full = self.run_torch(self._feed(x, state, None, further))
-        pieces = []
+        pieces, n = [], len(state)
         for start, stop in spans:
             steps = slice_steps(further, self.io.further, start, stop)
-            out = self.run_ort(self._feed(x[:, start:stop], state, None, steps))
-            pieces.append(out[0])
-            state = out[1:]
-        y = np.concatenate(pieces, axis=1) if self.io.per_step else pieces[-1]
+            pieces.append(self.run_ort(self._feed(x[:, start:stop], state, None, steps)))
+            state = pieces[-1][1 : 1 + n]
+        got = joined(pieces, n, self.io.outputs, self.io.per_step)
         atol = self.config.atol if self.config.stream_atol is None else self.config.stream_atol
         reference = "PyTorch stepped (one step per call)" if self.io.one_step else "PyTorch full sequence"
         detail = f"ORT streamed vs {reference}" + (f", atol {atol:g}" if atol != self.config.atol else "")
-        return compare_outputs(name, [y, *state], full, atol, self.config.rtol, detail)
+        return compare_outputs(name, got, full, atol, self.config.rtol, detail)
 
     def _stepped_torch(self, x, state, further, spans) -> list[np.ndarray]:
         """A one-step module's reference for a stream: PyTorch itself, called step by step."""
-        pieces = []
+        pieces, n = [], len(state)
         for start, stop in spans:
             steps = slice_steps(further, self.io.further, start, stop)
-            out = self.run_torch(self._feed(x[:, start:stop], state, None, steps))
-            pieces.append(out[0])
-            state = out[1:]
-        y = np.concatenate(pieces, axis=1) if self.io.per_step else pieces[-1]
-        return [y, *state]
+            pieces.append(self.run_torch(self._feed(x[:, start:stop], state, None, steps)))
+            state = pieces[-1][1 : 1 + n]
+        return joined(pieces, n, self.io.outputs, self.io.per_step)
 
     def _row(self, out: list[np.ndarray], i: int, n: int) -> list[np.ndarray]:
         """Row ``i`` of a batch's outputs, its first ``n`` steps."""
@@ -340,8 +338,8 @@ def _rows_that_differ(verifier, got, want, lengths: np.ndarray, time: int) -> st
 
 
 def _row_of(verifier, out: list[np.ndarray], i: int, n: int) -> list[np.ndarray]:
-    y = out[0][i : i + 1, :n] if verifier.io.per_step else out[0][i : i + 1]
-    return [y, *(s[:, i : i + 1] for s in out[1:])]
+    io = verifier.io
+    return row_outputs(out, len(io.state_shapes), io.outputs, io.per_step, i, n)
 
 
 def ragged_batch(verifier: Verifier, time: int) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:

@@ -75,7 +75,7 @@ def cell_of(module: nn.Module) -> str | None:
 class ExportWrapper(nn.Module):
     """The graph's fixed signature around the module as it is written.
 
-    Graph: ``x [batch, time, ...], h0[, c0][, lengths][, further inputs] -> y, hn[, cn]``; ``calling`` says where the
+    Graph: ``x [batch, time, ...], h0[, c0][, lengths][, further inputs] -> y, hn[, cn][, further outputs]``; ``calling`` says where the
     module takes its state (positional or keyword, tensor, tuple or list) and whether it reads ``x``
     time-major. A stateless module gives ``y`` only.
     """
@@ -89,8 +89,9 @@ class ExportWrapper(nn.Module):
         n = self.calling.n_state
         lengths = rest[n] if self.calling.lengths else None
         further = rest[n + bool(self.calling.lengths) :]
-        y, state = self.calling.call(self.module, x, tuple(rest[:n]), lengths, further)
-        return (y, *state) if n else y
+        y, state, extras = self.calling.call(self.module, x, tuple(rest[:n]), lengths, further)
+        outs = (y, *state, *(leaf.value for leaf in extras))
+        return outs if len(outs) > 1 else y
 
 
 def state_names(

@@ -140,13 +140,15 @@ def test_a_float64_example_exports_a_float32_graph(tmp_path):
 
 
 class DictOut(nn.Module):
+    """A dict without a float tensor to be y (its argmax only)."""
+
     def __init__(self):
         super().__init__()
         self.gru = nn.GRU(3, 4, batch_first=True)
 
     def forward(self, x):
         y, h = self.gru(x)
-        return {"logits": y, "hidden": h}
+        return {"ids": y.argmax(-1), "note": "argmax"}
 
 
 class Flattened(nn.Module):
@@ -167,7 +169,7 @@ class Flattened(nn.Module):
     [
         (
             DictOut(),
-            r"DictOut: forward returned a dict with keys \['logits', 'hidden'\]; expected a tensor y",
+            r"DictOut: forward returned a dict with keys \['ids', 'note'\]; expected a float tensor y",
         ),
     ],
 )

@@ -80,6 +80,7 @@ def describe(manifest, native: dict[str, int]) -> str:
     x = f"x [batch, time{'' if spec.kind == 'tokens' else f', {spec.features}'}]"
     parts = [x, *(["lengths"] if spec.lengths else []), *(s.input for s in manifest.state)]
     parts += [f"{f.name} [{', '.join(map(str, f.shape))}]" for f in manifest.inputs]
+    parts += [f"out {f.name} [{', '.join(map(str, f.shape))}]" for f in manifest.outputs]
     nodes = "+".join(f"{n} {k}" for k, n in native.items())
     return f"{manifest.topology}: {', '.join(parts)}; {nodes}"
 
@@ -105,7 +106,19 @@ def _run(session, manifest, x, lengths, state):
     got = session.run(
         x.numpy(), None if lengths is None else lengths.numpy(), state=feed, return_state=bool(state)
     )
+    further_shapes(manifest, got.outputs, x.shape[0], x.shape[1])
     return [got.output, *(got.state[s.input] for s in manifest.state)]
+
+
+def further_shapes(manifest, outputs: dict, batch: int, time: int) -> None:
+    """Every further output the manifest lists is in ``outputs`` with x's batch and time where its dims
+    say (their values are the export gate's: each is compared against PyTorch there)."""
+    for spec in manifest.outputs:
+        want = [batch if d == "batch" else time if d == "time" else d for d in spec.shape]
+        got = list(outputs[spec.name].shape)
+        assert len(got) == len(want) and all(
+            g == w for g, w in zip(got, want, strict=True) if isinstance(w, int)
+        ), f"{manifest.name}: further output {spec.name}: expected {want}, got {got}"
 
 
 def _diff(got: list[np.ndarray], want: list[torch.Tensor]) -> float:

@@ -72,6 +72,9 @@ class NamedRunner:
             inputs={k: v.numpy() for k, v in further.items()},
             return_state=True,
         )
+        from .harness import further_shapes  # harness imports this module
+
+        further_shapes(self.manifest, result.outputs, x.shape[0], x.shape[1])
         return [result.output, *(result.state or {}).values()]
 
     def torch(self, x, lengths, state, further):
