@@ -38,7 +38,9 @@ class FramesOut(nn.Module):
         return y if self.lstm.bidirectional else (y, state)
 
 
-@pytest.mark.parametrize("exporter", ["auto", "dynamo"])
+@pytest.mark.parametrize(
+    "exporter", ["auto", pytest.param("dynamo", marks=pytest.mark.slow)]
+)  # dynamo: 2-4 s
 def test_frames_out_of_samples_in(tmp_path, exporter):
     torch.manual_seed(0)
     module = FramesOut().eval()
