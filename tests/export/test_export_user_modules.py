@@ -12,7 +12,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from user_modules import KINDS, Kind, PackedTorch, _x  # noqa: E402
+from user_module_kinds import KINDS, Kind, _x  # noqa: E402
+from user_modules import PackedTorch  # noqa: E402
 
 from edgernn.export import export  # noqa: E402
 from edgernn.export.errors import ExportError  # noqa: E402
