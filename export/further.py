@@ -226,16 +226,20 @@ def _params(module: torch.nn.Module) -> list[inspect.Parameter]:
         return []
 
 
+def declared_leaf(leaves: list[Leaf], declared: str, option: str, name: str) -> int:
+    """The leaf that ``option`` (``main_input``, ``main_output``) names; an unknown name is refused
+    with the names there are."""
+    found = [i for i, leaf in enumerate(leaves) if leaf.name == declared]
+    if not found:
+        raise ExportError(f"{name}: {option} {declared!r}: expected one of {[leaf.name for leaf in leaves]}")
+    return found[0]
+
+
 def main_leaf(leaves: list[Leaf], declared: str | None, name: str) -> int:
     """Which leaf of the first argument is x: the one ``main_input`` names, else the first float
     tensor of the highest rank (at least 2), else the first tensor of rank 2 (token ids)."""
     if declared is not None:
-        found = [i for i, leaf in enumerate(leaves) if leaf.name == declared]
-        if not found:
-            raise ExportError(
-                f"{name}: main_input {declared!r}: expected one of {[leaf.name for leaf in leaves]}"
-            )
-        return found[0]
+        return declared_leaf(leaves, declared, "main_input", name)
     floats = [(leaf.value.dim(), -i) for i, leaf in enumerate(leaves) if leaf.value.is_floating_point()]
     best = max((r for r in floats if r[0] >= 2), default=None)
     if best is not None:

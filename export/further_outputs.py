@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .errors import ExportError
-from .further import Leaf, flatten
+from .further import Leaf, declared_leaf, flatten
 from .further_axes import GROW, FurtherSpec, _grow
 from .state_tree import _flat
 
@@ -76,12 +76,7 @@ def _named_items(out: Any) -> list[tuple[str, str, Any]] | None:
 def _main(name: str, leaves: list[Leaf], tops: list[str], keyed: bool, main: str | None, out: Any) -> int:
     """Which leaf is y (see the module docstring)."""
     if main is not None:
-        found = [i for i, leaf in enumerate(leaves) if leaf.name == main]
-        if not found:
-            raise ExportError(
-                f"{name}: main_output {main!r}: expected one of {[leaf.name for leaf in leaves]}"
-            )
-        return found[0]
+        return declared_leaf(leaves, main, "main_output", name)
     if not keyed:
         if not leaves or tops[0] != "out.0" or leaves[0].name != "out.0":
             raise ExportError(
