@@ -13,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
+from real_models.pytorch_examples import Seq2SeqDecoder  # noqa: E402
 from torch import nn  # noqa: E402
 
 from edgernn.export import export  # noqa: E402
@@ -23,28 +24,9 @@ ATOL, RTOL = 1e-5, 1e-4
 VOCAB, HID, LAYERS = 20, 16, 2
 
 
-class Decoder(nn.Module):
-    """bentrevett/pytorch-seq2seq, "1 - Sequence to Sequence Learning with Neural Networks"
-    (https://github.com/bentrevett/pytorch-seq2seq, MIT licence, (c) Ben Trevett), copied as it is:
-    a time-major 2-layer nn.LSTM stepped once per call on ``input [batch]``."""
-
-    def __init__(self, output_dim=VOCAB, emb_dim=8, hid_dim=HID, n_layers=LAYERS, dropout=0.0):
-        super().__init__()
-        self.output_dim = output_dim
-        self.hid_dim = hid_dim
-        self.n_layers = n_layers
-        self.embedding = nn.Embedding(output_dim, emb_dim)
-        self.rnn = nn.LSTM(emb_dim, hid_dim, n_layers, dropout=dropout)
-        self.fc_out = nn.Linear(hid_dim, output_dim)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, input, hidden, cell):
-        # input = [batch size]
-        input = input.unsqueeze(0)
-        embedded = self.dropout(self.embedding(input))
-        output, (hidden, cell) = self.rnn(embedded, (hidden, cell))
-        prediction = self.fc_out(output.squeeze(0))
-        return prediction, hidden, cell
+# bentrevett/pytorch-seq2seq's Decoder (MIT), as the real-model corpus copies it: a time-major 2-layer
+# nn.LSTM stepped once per call on ``input [batch]``, (hidden, cell) over two parameters
+Decoder = Seq2SeqDecoder
 
 
 class SwappedDecoder(Decoder):
