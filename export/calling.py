@@ -54,6 +54,7 @@ class Calling:
     plan: Any = None  # CallPlan: further inputs (and x inside a dict...); None: forward(x[, state])
     main_output: str | None = None  # which tensor of a dict/NamedTuple output is y (see .further_outputs)
     extras: tuple[str, ...] | None = ()  # the further outputs the graph gives, by name (None: all)
+    dropped_state: Any = None  # state=False: where forward returns the state the graph does not give
 
     @property
     def n_state(self) -> int:
@@ -86,10 +87,12 @@ class Calling:
         out = self.plan.regroup(out) if self.plan is not None else out
         if self.state_output:
             return _state_as_y(out), (), ()
-        stateful = self.state_param is not None
+        stateful = self.state_param is not None or self.dropped_state is not None
+        at = self.state_index if self.dropped_state is None else self.dropped_state
         y, returned, extras = split_output(
-            type(module).__name__, out, stateful, self.state_index, self.main_output, self.extras
+            type(module).__name__, out, stateful, at, self.main_output, self.extras
         )
+        returned = () if self.dropped_state is not None else returned
         returned = self.plan.kept(returned) if self.plan is not None else returned
         if self.flat_output and y.dim() == 1:
             y = y.unsqueeze(-1)
@@ -206,7 +209,12 @@ def _read(module, name, x, example_state, param, state, lengths, time_major, lay
         else None
     )
     if state is False or (state == "auto" and param is None and example_state is None):
-        return _stateless(module, x, time_major, lengths, layers), ()
+        calling = _stateless(module, x, time_major, lengths, layers)
+        if state is False and param is not None and param.default is not inspect.Parameter.empty:
+            # (y, state) for whole sequences: the state it returns is neither graph output nor further one
+            at = _probe_default(module, x, lengths, name, param)[0]
+            calling = dataclasses.replace(calling, dropped_state=at) if at is not None else calling
+        return calling, ()
     if param is None:
         raise ExportError(
             f"{name}: state=True, but forward{inspect.signature(module.forward)} takes no state after x; "
@@ -222,7 +230,7 @@ def _read(module, name, x, example_state, param, state, lengths, time_major, lay
             )
         return _stateful(module, x, example_state, param.name, positional, lengths, time_major)
     if param.default is not inspect.Parameter.empty or param.kind == inspect.Parameter.VAR_POSITIONAL:
-        probed = _probe_default(module, x, lengths, name, param)
+        probed = _probe_default(module, x, lengths, name, param)[1]
         if probed is not None:
             return _stateful(module, x, _zeros_like(probed), param.name, positional, lengths, time_major)
         if state == "auto":
@@ -289,9 +297,9 @@ def _lengths_feed(
     return probe_lengths(name, call, x, found, axes, lengths_as, time_axis)
 
 
-def _probe_default(module, x, lengths: LengthsFeed | None, name: str, param) -> Any:
-    """Call ``module(x)`` (state defaulted); its returned state (of several candidates the last one the
-    module takes back: ``(y, h, attn)``), or None when it returns none."""
+def _probe_default(module, x, lengths: LengthsFeed | None, name: str, param) -> tuple[Any, Any]:
+    """Call ``module(x)`` (state defaulted); where it returns its state and the state (of several
+    candidates the last one the module takes back: ``(y, h, attn)``), or ``(None, None)``."""
     out = _run(module, (x,), lengths, name)
     found = state_candidates(out)
     for i in found if len(found) > 1 else ():
@@ -307,8 +315,8 @@ def _probe_default(module, x, lengths: LengthsFeed | None, name: str, param) -> 
         except ExportError:
             continue
         if state_index(back, zeros) == i:
-            return out[i]
-    return out[found[0]] if found else None
+            return i, out[i]
+    return (found[0], out[found[0]]) if found else (None, None)
 
 
 def _stateful(module, x, state, param: str, positional: bool, lengths: LengthsFeed | None, time_major):

@@ -41,7 +41,7 @@ from .forecaster import build_model
 from .health import ExplodingGradientWarning, NonFiniteError, VanishingGradientWarning
 from .loop import Hook, Trainer
 from .objective import Objective
-from .recipe import plain_defaults, resolve
+from .recipe import plain_defaults, resolve, scaled_not_centred
 from .records import TrainingSummary
 from .report import ProgressHook, RunWriter, plot_losses, read_metrics
 from .run import CONFIG_FILE, SUMMARY_FILE, RunInfo, TrainedRun, config_dict, read_run_info
@@ -171,6 +171,7 @@ def check_run(
     dataset = load_dataset(data_config)
     model_config, train_config, line = resolve(model_config, train_config, dataset, world_size)
     model_config = derive_model_config(model_config, dataset)
+    dataset = scaled_not_centred(dataset, model_config)
     check_combination(model_config, train_config, dataset)
     check_fits(model_config, min(train_config.batch_size, len(dataset.train)), int(dataset.train.x.shape[1]))
     Cluster(world_size=world_size).local_batch(train_config.batch_size)

@@ -166,6 +166,17 @@ def test_conv1d_front_end_lstm(tmp_path):
     _reference_parity(module, tmp_path / "b", torch.randn(2, 13, 5))
 
 
+def test_state_false_drops_the_state_forward_returns(tmp_path):
+    """forward(x, state=None) -> (y, state) exported with state=False: the graph gives y alone; the
+    returned state is neither a state output nor a further output (it was 'out.1.0', 'out.1.1')."""
+    module = Seq("lstm", bidirectional=True, topology="many_to_one").eval()
+    report = export(module, torch.randn(2, 6, 4), tmp_path / "b", topology="many_to_one", state=False)
+    assert report.manifest.state == () and report.manifest.outputs == ()
+    sess = ort.InferenceSession(str(tmp_path / "b" / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [o.name for o in sess.get_outputs()] == ["y"]
+    _reference_parity(module, tmp_path / "b", torch.randn(4, 17, 4), state=False)
+
+
 def test_bidirectional_gru_max_pool(tmp_path):
     module = BiGRUMaxPool().eval()
     report = export(module, torch.randn(2, 6, 4), tmp_path / "b", topology="many_to_one", state=False)
