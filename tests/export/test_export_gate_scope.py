@@ -3,6 +3,8 @@ training length are a recorded warning, not a refusal; without them the gate hol
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -65,3 +67,34 @@ def test_real_input_mismatch_still_refuses(tmp_path):
         export(
             model, torch.from_numpy(real[:2, :3]), tmp_path / "b", exporter="torchscript", real_inputs=real
         )
+
+
+class IllConditioned(Seq):
+    """sin of a large multiple of the logits: float32 rounding in PyTorch alone moves y by about as
+    much as onnxruntime's does (the stand-in for a trained net that is ill-conditioned on noise)."""
+
+    def forward(self, x, state=None, lengths=None):
+        y, state = super().forward(x, state, lengths)
+        return torch.sin(3e4 * y), state
+
+
+def test_an_ill_conditioned_random_input_is_judged_against_float64(tmp_path):
+    model = IllConditioned(cell="lstm", layers=1, topology="many_to_one")
+    report = export(model, torch.randn(2, TRAIN_T, 4), tmp_path / "b", exporter="torchscript", state=False)
+    assert report.warnings and all("ill-conditioned random input" in c.detail for c in report.warnings)
+    for check in report.warnings:  # onnxruntime within 8x of PyTorch float32's own error
+        ort_err, torch_err = (float(v) for v in re.findall(r"(\d\.\d\de-\d\d)", check.detail)[:2])
+        assert check.max_abs_diff > 1e-5 and ort_err <= 1e-5 + 8 * torch_err
+
+
+def test_a_wrong_graph_is_not_excused_by_float64():
+    from edgernn.export.conditioning import judged_against_float64
+    from edgernn.runtime.records import Check
+
+    failed = Check("parity T=9 B=3", False, 5e-4, "")
+    want, exact = [np.zeros(3, np.float32)], [np.full(3, 1e-4)]  # PyTorch float32 1e-4 from exact
+    near = judged_against_float64(failed, [np.full(3, 5e-4, np.float32)], want, lambda: exact, atol=1e-4)
+    assert near.warning and not near.passed  # 4e-4 from exact <= 1e-4 + 8 x 1e-4
+    far = judged_against_float64(failed, [np.full(3, 5e-3, np.float32)], want, lambda: exact, atol=1e-4)
+    assert not far.warning and not far.passed
+    assert "onnxruntime 4.90e-03, PyTorch float32 1.00e-04" in far.detail
