@@ -60,7 +60,15 @@ def runtime_check(bundle: Path, traced, config) -> Check:
     if check.passed:
         return check
     exact = float64_runner(traced.wrapper)
-    return judged_against_float64(check, have, want, lambda: exact(args) if exact else None, config.atol)
+
+    def again() -> list[np.ndarray]:
+        with torch.no_grad():
+            out = traced.wrapper(*(torch.from_numpy(a) for a in args))
+        return [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
+
+    return judged_against_float64(
+        check, have, want, lambda: exact(args) if exact else None, config.atol, again
+    )
 
 
 def _normalised(manifest) -> bool:

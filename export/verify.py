@@ -208,7 +208,12 @@ class Verifier:
         self._exact = self._exact or float64_runner(self.wrapper)
         exact = self._exact
         return judged_against_float64(
-            check, got, want, lambda: exact(args) if exact else None, self.config.atol
+            check,
+            got,
+            want,
+            lambda: exact(args) if exact else None,
+            self.config.atol,
+            lambda: self.run_torch(args),
         )
 
     def _real_runs(
