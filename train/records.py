@@ -74,12 +74,19 @@ class TrainingSummary:
         ratio = self.baseline_ratio
         how = f", {ratio:.2f}x {self.baseline}" if ratio is not None and self.metric != "accuracy" else ""
         named = (
-            f"the strongest simple forecast, {self.baseline}," if len(self.baselines) > 1 else self.baseline
+            f"the strongest simple {self.simple}, {self.baseline},"
+            if len(self.baselines) > 1
+            else self.baseline
         )
         return (
             f"not better than {named} on the test split ({self.metric} "
             f"{self.test_metric:.4g} vs {self.baseline_metric:.4g}{how}): do not ship this model"
         )
+
+    @property
+    def simple(self) -> str:
+        """What a simple baseline is called: a "forecast" of a series, a "baseline" of a classifier."""
+        return "baseline" if self.metric == "accuracy" else "forecast"
 
     def headline(self) -> str:
         """The comparison in a few words: ``0.94x seasonal naive (12)`` (error metrics) or the metrics."""

@@ -140,5 +140,6 @@ def summary_lines(summary: TrainingSummary) -> list[str]:
         *(f"note: {n}" for n in summary.notes),
     ]
     if summary.baselines:
-        lines.append("simple forecasts: " + describe(summary.baselines, metric, test).split(": ", 1)[1])
+        shown = describe(summary.baselines, metric, test).split(": ", 1)[1]
+        lines.append(f"simple {summary.simple}s: {shown}")
     return [*lines, f"checkpoint {summary.checkpoint}"]

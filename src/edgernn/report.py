@@ -171,13 +171,13 @@ def _quantization_notes(summary: PipelineSummary) -> list[str]:
 
 
 def _baselines(summary: PipelineSummary) -> list[str]:
-    """Every simple forecast the model was measured against (series), as a table."""
+    """Every simple forecast (series) or baseline (classifiers) the model was measured against, as a table."""
     t = summary.training
     rows = [
         [b.name, f"{b.metric:.4g}", f"{t.test_metric / b.metric:.2f}" if b.metric else "-"]
         for b in t.baselines
     ]
-    return [_table(["simple forecast", f"test {t.metric}", "model / forecast"], rows)] if rows else []
+    return [_table([f"simple {t.simple}", f"test {t.metric}", f"model / {t.simple}"], rows)] if rows else []
 
 
 def _headline(summary: PipelineSummary) -> str:
@@ -186,7 +186,7 @@ def _headline(summary: PipelineSummary) -> str:
     if summary.verdict:
         return f"**Verdict: {summary.verdict}.**" + caveat
     how = f", {ratio:.2f}x {t.baseline})." if ratio is not None else ")."
-    strongest = ", the strongest simple forecast," if len(t.baselines) > 1 else ""
+    strongest = f", the strongest simple {t.simple}," if len(t.baselines) > 1 else ""
     return (
         f"**Verdict: better than {t.baseline}**{strongest} on the test split ({t.metric} {t.test_metric:.4g} "
         f"vs {t.baseline_metric:.4g}" + how + caveat
@@ -224,7 +224,10 @@ def render_markdown(summary: PipelineSummary, charts: Sequence[tuple[str, str]] 
         "## Model and data",
         "\n".join(_model_and_data(summary.model)),
         "## Quality",
-        _table(["", "metric", "value", "strongest simple forecast", "ratio"], [quality_cells(summary)]),
+        _table(
+            ["", "metric", "value", f"strongest simple {summary.training.simple}", "ratio"],
+            [quality_cells(summary)],
+        ),
         *_baselines(summary),
         _notes_line(summary.training),
         _table(["variant", f"streamed {metric} (batch 1, step by step)", "may stream"], streamed),
