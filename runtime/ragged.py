@@ -63,3 +63,16 @@ def check_ragged(path: Path, session: Any, batch: int, lengths: np.ndarray | Non
         raise InputError(
             f"{path}: has 'lengths', but the bundle has no lengths input; give equal-length sequences"
         )
+
+
+def past_lengths_zeroed(x: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+    """``x`` (batch-first) with every step past its row's length set to 0: padding is never read, so
+    a file padded with NaN (as ragged sets often are) runs as one padded with zeros."""
+    if lengths is None or x.dtype.kind != "f" or x.ndim < 2 or len(lengths) != len(x):
+        return x
+    padding = np.arange(x.shape[1])[None, :] >= np.asarray(lengths)[:, None]
+    if not padding.any():
+        return x
+    out: np.ndarray = x.copy()
+    out[padding] = 0.0
+    return out

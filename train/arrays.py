@@ -16,6 +16,8 @@ import numpy as np
 from edgernn.runtime.errors import InputError
 
 from .config import DataConfig, DataInfo
+from .padding import FROM_NAN
+from .readers import NAN_PADDED
 from .samples import describe, prepare_labels, read_samples, split_rows, with_test_file
 from .splits import Dataset, Split, fit_stats
 
@@ -25,6 +27,7 @@ def load_arrays(config: DataConfig, path: Path, sha: str) -> Dataset:
     a, test_samples = with_test_file(config, read_samples(path), path)
     x, y, lengths, cond, labels = (a.get(k) for k in ("x", "y", "lengths", "cond", "labels"))
     y, labels, notes = prepare_labels(config, path, y, labels)
+    notes = (FROM_NAN, *notes) if NAN_PADDED in a else notes
     tokens = _is_tokens(config, path, x)
     x = x.astype(np.int64) if tokens else (x if x.ndim == 3 else x[..., None]).astype(np.float32)
     topology = config.topology or _topology(x, y, cond)

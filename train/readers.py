@@ -18,9 +18,11 @@ from edgernn.runtime.csvinput import Row, csv_lines, number_cell
 from edgernn.runtime.errors import InputError
 
 from . import timeindex
+from .padding import nan_padding
 from .timeindex import TimeIndex
 
 ARRAY_KEYS = ("x", "y", "lengths", "cond", "labels")
+NAN_PADDED = "nan_padded"  # a flag read_arrays adds when the lengths came from x's NaN padding
 
 
 def _existing(path: str | Path) -> Path:
@@ -158,8 +160,9 @@ def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
         where = path
     else:
         raise InputError(f"{path}: expected .csv, .npz, .npy, .txt or a folder of .npy files")
+    arrays, from_nan = nan_padding(where, arrays)
     check_arrays(where, arrays, required=("x", "y"))
-    return arrays
+    return {**arrays, NAN_PADDED: np.array(True)} if from_nan else arrays
 
 
 def read_text(path: str | Path) -> str:

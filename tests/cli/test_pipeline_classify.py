@@ -45,5 +45,6 @@ def test_bidirectional_classifier_with_test_data_goes_through(tmp_path):
     assert "the verdict rests on too little data" in result.output  # 20 test samples
     report = (out / "report.md").read_text()
     assert "| majority | " in report and "| 1-NN Euclidean | " in report  # every baseline, in a table
-    assert "strongest simple baseline" in report and "forecast" not in report  # a classifier forecasts nothing
+    # a classifier forecasts nothing: its baselines are "simple baselines"
+    assert "strongest simple baseline" in report and "forecast" not in report
     assert "forecast" not in result.output

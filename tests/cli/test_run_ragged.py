@@ -68,3 +68,18 @@ def test_bad_lengths_are_one_line(ragged):
     np.savez(root / "bad.npz", x=x, lengths=np.array([6, 2]))
     result, _ = _run(root, "bad.npz", "y4.npy")
     assert result.exit_code == 1 and "'lengths' must be 4 integers (one per sequence)" in result.output
+
+
+def test_npz_padded_with_nan_past_lengths_equals_zero_padding(ragged):
+    """Ragged sets often arrive padded with NaN: padding is never read, so it runs as zeros do."""
+    root, x, lengths, want = ragged
+    nan = x.copy()
+    nan[np.arange(6)[None, :] >= lengths[:, None]] = np.nan
+    np.savez(root / "nan.npz", x=nan, lengths=lengths)
+    result, got = _run(root, "nan.npz", "y4.npy")
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    nan[1, 0, 0] = np.nan  # inside a sequence: still refused, in one line
+    np.savez(root / "nan_inside.npz", x=nan, lengths=lengths)
+    result, _ = _run(root, "nan_inside.npz", "y5.npy")
+    assert result.exit_code == 1 and "NaN or Inf" in result.output and "Traceback" not in result.output

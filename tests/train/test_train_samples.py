@@ -163,3 +163,40 @@ def test_long_format_csv_as_test_data(tmp_path):
     data = load_dataset(DataConfig(path=str(train), test_data=str(test)))
     assert data.info.split_sizes == (26, 4, 6)
     assert [data.info.labels[i] for i in data.test.y] == ["c", "a"] * 3
+
+
+def test_nan_padding_reads_as_lengths(tmp_path):
+    """A ragged set padded with NaN (aeon's and sktime's numpy layouts) loads as the same set with
+    lengths and zero padding; NaN inside a sequence, or a sequence of NaN only, is refused by index."""
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 12, size=30)
+    x = rng.normal(size=(30, 11, 2)).astype(np.float32)
+    padding = np.arange(11)[None, :] >= lengths[:, None]
+    zeros, nan = x.copy(), x.copy()
+    zeros[padding], nan[padding] = 0.0, np.nan
+    y = np.arange(30) % 3
+    np.savez(tmp_path / "zeros.npz", x=zeros, y=y, lengths=lengths)
+    np.savez(tmp_path / "nan.npz", x=nan, y=y)
+    np.savez(tmp_path / "nan_lengths.npz", x=nan, y=y, lengths=lengths)
+    want = load_dataset(DataConfig(path=str(tmp_path / "zeros.npz")))
+    for name in ("nan.npz", "nan_lengths.npz"):
+        got = load_dataset(DataConfig(path=str(tmp_path / name)))
+        for split in ("train", "val", "test"):
+            a, b = getattr(got, split), getattr(want, split)
+            np.testing.assert_array_equal(a.x, b.x)
+            np.testing.assert_array_equal(a.lengths, b.lengths)
+        assert ("lengths read from the trailing NaN padding of x" in got.info.notes) == (name == "nan.npz")
+    nan[4, 1, 0] = np.nan
+    np.savez(tmp_path / "inside.npz", x=nan, y=y)
+    with pytest.raises(
+        InputError, match=r"NaN or infinite value at index \(4, 1, 0\), before its last value"
+    ):
+        load_dataset(DataConfig(path=str(tmp_path / "inside.npz")))
+    nan[5] = np.nan
+    np.savez(tmp_path / "empty.npz", x=nan, y=y, lengths=lengths)
+    with pytest.raises(InputError, match=r"index \(4, 1, 0\), within its length"):
+        load_dataset(DataConfig(path=str(tmp_path / "empty.npz")))
+    nan[4, 1, 0] = 0.0
+    np.savez(tmp_path / "all_nan.npz", x=nan, y=y)
+    with pytest.raises(InputError, match="sequence 5 of array 'x' is NaN at every step"):
+        load_dataset(DataConfig(path=str(tmp_path / "all_nan.npz")))
