@@ -20,7 +20,7 @@ from torch import nn
 from .errors import ExportError
 from .further_outputs import _describe, split_output
 from .input_layout import output_to_graph
-from .layout_probe import reads_time_major
+from .layout_probe import reads_time_major, time_major_by_state
 from .lengths_feed import LengthsFeed, lengths_or_refuse, lengths_parameter, parameters, probe_lengths
 from .output_layout import unflatten
 from .state_tree import _flat, _is_state, _rebuild, _structure, state_candidates, state_index
@@ -341,24 +341,12 @@ def _stateful(module, x, state, param: str, positional: bool, lengths: LengthsFe
     batch = {t.shape[1] for t in flat}
     if len(batch) != 1:
         raise ExportError(f"{name}: expected every state tensor to share its batch dim (axis 1), got {batch}")
-    major = _time_major(x, batch.pop(), name) if time_major is None else time_major
+    major = time_major_by_state(x, batch.pop(), name) if time_major is None else time_major
     shapes = tuple((int(t.shape[0]), int(t.shape[2])) for t in flat)
     calling = Calling(
         param, positional, _structure(state), shapes, major, **_lengths_fields(lengths), state_index=index
     )
     return calling, flat
-
-
-def _time_major(x: torch.Tensor, batch: int, name: str) -> bool:
-    """The state's batch dim tells the input's layout: ``x`` is ``[batch, time, ...]`` or ``[time, batch, ...]``."""
-    if x.shape[0] == batch:
-        return False
-    if x.shape[1] == batch:
-        return True
-    raise ExportError(
-        f"{name}: the state's batch dim is {batch}, but the example input {list(x.shape)} has no axis 0 or 1 "
-        "of that size; expected x [batch, time, ...] (or [time, batch, ...]) and state [rows, batch, hidden]"
-    )
 
 
 def _zero_state(name: str, x, layers: list[RecurrentLayer], time_major: bool, param: str):

@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import torch
 
+from .errors import ExportError
+
 ATOL = 1e-6  # an untouched row is computed the same way, so only float noise may differ
 
 
@@ -48,4 +50,16 @@ def _keeps_rows_apart(run, probe: torch.Tensor, y: torch.Tensor, axis: int) -> b
         y2.narrow(out_axis, 1, y.shape[out_axis] - 1),
         atol=ATOL,
         rtol=0,
+    )
+
+
+def time_major_by_state(x: torch.Tensor, batch: int, name: str) -> bool:
+    """The state's batch dim tells the input's layout: ``x`` is ``[batch, time, ...]`` or ``[time, batch, ...]``."""
+    if x.shape[0] == batch:
+        return False
+    if x.shape[1] == batch:
+        return True
+    raise ExportError(
+        f"{name}: the state's batch dim is {batch}, but the example input {list(x.shape)} has no axis 0 or 1 "
+        "of that size; expected x [batch, time, ...] (or [time, batch, ...]) and state [rows, batch, hidden]"
     )
