@@ -51,23 +51,21 @@ def runtime_check(bundle: Path, traced, config) -> Check:
     if _normalised(manifest):
         return Check(name, True, 0.0, "loaded and ran (normalised input: parity is the checks above)")
     args = [x, *state, *([lengths] if lengths is not None else []), *further]
-    with torch.no_grad():
-        out = traced.wrapper(*(torch.from_numpy(a) for a in args))
-    want = [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
+
+    def run_torch() -> list[np.ndarray]:
+        with torch.no_grad():
+            out = traced.wrapper(*(torch.from_numpy(a) for a in args))
+        return [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
+
+    want = run_torch()
     have = [got.outputs[manifest.output.name], *(got.state[s.input] for s in manifest.state)]
     have += [got.outputs[spec.name] for spec in manifest.outputs]  # further outputs, by name
     check = compare_outputs(name, have, want, config.atol, config.rtol, "Session.run vs PyTorch")
     if check.passed:
         return check
     exact = float64_runner(traced.wrapper)
-
-    def again() -> list[np.ndarray]:
-        with torch.no_grad():
-            out = traced.wrapper(*(torch.from_numpy(a) for a in args))
-        return [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
-
     return judged_against_float64(
-        check, have, want, lambda: exact(args) if exact else None, config.atol, again
+        check, have, want, lambda: exact(args) if exact else None, config.atol, run_torch
     )
 
 

@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from edgernn.runtime.errors import InputError
+from edgernn.runtime.ragged import past_lengths_zeroed
 
 FROM_NAN = "lengths read from the trailing NaN padding of x"
 
@@ -34,7 +35,7 @@ def nan_padding(
         valid = np.arange(steps)[None, :] < lengths[:, None]
         if (bad & valid).any():
             _refuse(where, x, bad & valid, "within its length")
-        return {**arrays, "x": _zeroed(x, ~valid)}, False
+        return {**arrays, "x": past_lengths_zeroed(x, lengths)}, False
     missing = np.isnan(x.reshape(len(x), steps, -1)).all(-1)  # every feature NaN
     trailing = np.flip(np.cumprod(np.flip(missing, 1), axis=1), 1).astype(bool)  # missing to the end
     if (bad & ~trailing).any():
@@ -47,7 +48,7 @@ def nan_padding(
         raise InputError(
             f"{where}: sequence {i} of array 'x' is NaN at every step; expected at least one value"
         )
-    return {**arrays, "x": _zeroed(x, trailing), "lengths": found.astype(np.int64)}, True
+    return {**arrays, "x": past_lengths_zeroed(x, found), "lengths": found.astype(np.int64)}, True
 
 
 def _refuse(where: str | os.PathLike[str], x: np.ndarray, steps: np.ndarray, why: str) -> None:
@@ -56,9 +57,3 @@ def _refuse(where: str | os.PathLike[str], x: np.ndarray, steps: np.ndarray, why
     f = int(np.flatnonzero(~np.isfinite(row))[0])
     index = (i, t, f) if x.ndim == 3 else (i, t)
     raise InputError(f"{where}: array 'x' has a NaN or infinite value at index {index}, {why}")
-
-
-def _zeroed(x: np.ndarray, padding: np.ndarray) -> np.ndarray:
-    out = x.copy()
-    out[padding] = 0.0
-    return out
