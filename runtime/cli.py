@@ -24,7 +24,7 @@ from .fileio import atomic_write_bytes, atomic_write_text
 from .flags import check_outputs
 from .interrupt import interruptible
 from .limits import max_threads, read_text_file, regular_file, strict_json
-from .ragged import input_lengths, past_lengths_zeroed, read_npz_x
+from .ragged import input_lengths, read_npz_x
 from .table import Table, csv_line
 from .timecheck import check_csv, counter_row
 from .vocab import AUTO, PROVIDER_NAMES, VARIANTS
@@ -225,8 +225,7 @@ def run_command(
     values, notes = read_input(input_path, session.manifest)
     x, unbatched = _as_batch(values, session)
     inputs = read_named_inputs(input_path, session.manifest, unbatched)
-    lengths = input_lengths(input_path, session, x.shape[0], stream)
-    x = past_lengths_zeroed(x, lengths)
+    x, lengths = input_lengths(input_path, session, x, stream)
     notes.insert(0, session.describe()["choice"])
     dated = check_csv(input_path, session.manifest.series, allow_gaps) if _is_csv(input_path) else None
     start_row, inferred = counter_row(dated, session.manifest.series, start_row, notes)

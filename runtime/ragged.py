@@ -42,13 +42,16 @@ def read_lengths(path: Path, batch: int) -> np.ndarray | None:
     return result
 
 
-def input_lengths(path: Path, session: Any, batch: int, stream: bool) -> np.ndarray | None:
-    """The lengths an input file gives (checked against the bundle), or None."""
-    lengths = read_lengths(path, batch)
-    check_ragged(path, session, batch, lengths)
+def input_lengths(
+    path: Path, session: Any, x: np.ndarray, stream: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The lengths an input file gives (checked against the bundle) or None, and ``x`` with its
+    padding past them zeroed (see :func:`past_lengths_zeroed`)."""
+    lengths = read_lengths(path, len(x))
+    check_ragged(path, session, len(x), lengths)
     if lengths is not None and stream:
         raise InputError(f"{path}: --stream feeds every row; lengths are for whole sequences (drop --stream)")
-    return lengths
+    return past_lengths_zeroed(x, lengths), lengths
 
 
 def check_ragged(path: Path, session: Any, batch: int, lengths: np.ndarray | None) -> None:

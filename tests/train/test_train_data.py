@@ -155,7 +155,7 @@ def test_npz_one_to_many_from_features_and_from_class_labels(tmp_path):
         ),
         (
             {"x": np.full((4, 3, 1), np.nan), "y": np.zeros(4, int)},
-            r"array 'x' has a NaN or infinite value at index",
+            r"sequence 0 of array 'x' is NaN at every step; expected at least one value",
         ),
         (
             {"x": np.zeros((4, 3, 1)), "y": np.zeros(4, int), "lengths": np.array([1, 2, 3, 4])},
