@@ -48,26 +48,22 @@ def test_forecasters_keep_the_plain_model(tmp_path):
     assert (model.members, train.augment, line) == (1, False, None)
 
 
-def test_the_manifest_records_the_recipe_as_the_model_line_says(tmp_path):
+def _trained_bundle(tmp_path, data, *flags):
+    """``edgernn train`` (2 epochs, hidden 4) on ``data`` with ``flags``, exported to ``tmp_path/b``:
+    the command's output and the export report."""
     from edgernn.export.from_run import export_run
     from edgernn.train.cli import train_command
 
-    path = write_classes_npz(tmp_path / "c.npz", samples=40, steps=9)
-    args = [
-        "--data",
-        str(path),
-        "--out",
-        str(tmp_path / "run"),
-        "--epochs",
-        "2",
-        "--hidden",
-        "4",
-        "--augment",
-    ]
+    args = ["--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "2", "--hidden", "4", *flags]
     result = CliRunner().invoke(train_command, args)
     assert result.exit_code == 0, result.output
-    line = next(s for s in result.output.splitlines() if s.startswith("model: "))
-    export_run(tmp_path / "run", tmp_path / "b")
+    return result.output, export_run(tmp_path / "run", tmp_path / "b")
+
+
+def test_the_manifest_records_the_recipe_as_the_model_line_says(tmp_path):
+    path = write_classes_npz(tmp_path / "c.npz", samples=40, steps=9)
+    output, _ = _trained_bundle(tmp_path, path, "--augment")
+    line = next(s for s in output.splitlines() if s.startswith("model: "))
     manifest = Bundle.load(tmp_path / "b").manifest
     assert manifest.state == () and not manifest.streamable  # whole sequences: no state in the graph
     assert manifest.outputs == ()  # nor is the state it returns a further output
@@ -113,9 +109,6 @@ def test_a_znorm_classifier_of_levels_far_from_zero_exports_scaled_not_centred(t
     """PLAID's shape of data (currents 1e-4 apart at levels far from the training mean): the run
     scales the inputs without centring them (z-normalising ignores centring, which in float32 would
     round the variation away) and the default export gate passes."""
-    from edgernn.export.from_run import export_run
-    from edgernn.train.cli import train_command
-
     rng = np.random.default_rng(2)
     y = np.arange(40) % 2
     t = np.linspace(0, 6, 120)
@@ -123,19 +116,7 @@ def test_a_znorm_classifier_of_levels_far_from_zero_exports_scaled_not_centred(t
     level = rng.uniform(50, 500, size=(40, 1, 1))
     x = (level + 1e-4 * level * wave).astype(np.float32)
     np.savez(tmp_path / "d.npz", x=x, y=y)
-    args = [
-        "--data",
-        str(tmp_path / "d.npz"),
-        "--out",
-        str(tmp_path / "run"),
-        "--epochs",
-        "2",
-        "--hidden",
-        "4",
-    ]
-    result = CliRunner().invoke(train_command, args)
-    assert result.exit_code == 0, result.output
-    report = export_run(tmp_path / "run", tmp_path / "b")
+    _, report = _trained_bundle(tmp_path, tmp_path / "d.npz")
     spec = Bundle.load(tmp_path / "b").manifest.input
     plain = load_dataset(DataConfig(path=str(tmp_path / "d.npz"))).info  # centred and scaled
     assert plain.input_mean[0] > 50 and spec.mean == (0.0,) and spec.std == plain.input_std
