@@ -31,10 +31,15 @@ class MemoryGRU(nn.Module):
         self.key = nn.Linear(5, 8)
 
     def forward(self, x, memory, h=None):
+        y, h, _ = self.attend(x, memory, h)
+        return y, h
+
+    def attend(self, x, memory, h=None):
+        """``(y, h, attention weights [batch, time, memory_time])``."""
         out, h = self.gru(x, h)
         keys = self.key(memory)  # [batch, memory_time, 8]
         attn = torch.softmax(out @ keys.transpose(1, 2), dim=-1)
-        return out + attn @ keys, h
+        return out + attn @ keys, h, attn
 
 
 class Conditioned(nn.Module):

@@ -16,6 +16,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
+from test_export_further_inputs import MemoryGRU  # noqa: E402
 from torch import nn  # noqa: E402
 
 from edgernn.export import export  # noqa: E402
@@ -28,19 +29,11 @@ EXPORTERS = ["auto", pytest.param("dynamo", marks=pytest.mark.slow)]
 EXPORTERS_FAST = ["auto", "dynamo"]
 
 
-class AttendGRU(nn.Module):
+class AttendGRU(MemoryGRU):
     """forward(x, memory, h=None) -> (y, h, attn): attention weights [batch, time, memory_time]."""
 
-    def __init__(self):
-        super().__init__()
-        self.gru = nn.GRU(4, 8, batch_first=True)
-        self.key = nn.Linear(5, 8)
-
     def forward(self, x, memory, h=None):
-        out, h = self.gru(x, h)
-        keys = self.key(memory)
-        attn = torch.softmax(out @ keys.transpose(1, 2), dim=-1)
-        return out + attn @ keys, h, attn
+        return self.attend(x, memory, h)
 
 
 class AttendPair(nn.Module):
