@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
 from edgernn.export import rnn_with_lengths
+
+# auto in the fast suite; dynamo alone (2-5 s per export here) in the slow one, where the real-model
+# corpus also runs every entry with dynamo alone
+EXPORTERS = ["auto", pytest.param("dynamo", marks=pytest.mark.slow)]
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN, "rnn_relu": nn.RNN}
 

@@ -13,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
+from export_models import EXPORTERS  # noqa: E402
 from real_models.pytorch_examples import Seq2SeqDecoder  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -103,9 +104,7 @@ def _check(session: Session, module: nn.Module, steps: torch.Tensor, state: list
         _close(stream.state[name], w, f"stream after {len(steps)} steps: {name}")
 
 
-@pytest.mark.parametrize(
-    "exporter", ["auto", pytest.param("dynamo", marks=pytest.mark.slow)]
-)  # dynamo: 2-4 s
+@pytest.mark.parametrize("exporter", EXPORTERS)
 def test_bentrevett_decoder_steps_through_session(tmp_path, exporter):
     torch.manual_seed(0)
     module = Decoder().eval()
@@ -158,9 +157,7 @@ def test_state_no_layer_shows_is_refused_not_guessed(tmp_path):
     assert not (tmp_path / "b").exists()
 
 
-@pytest.mark.parametrize(
-    "exporter", ["auto", pytest.param("dynamo", marks=pytest.mark.slow)]
-)  # dynamo: 2-4 s
+@pytest.mark.parametrize("exporter", EXPORTERS)
 def test_gru_decoder_step_with_one_state(tmp_path, exporter):
     torch.manual_seed(0)
     module = GRUDecoder().eval()

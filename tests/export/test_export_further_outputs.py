@@ -16,6 +16,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
+from export_models import EXPORTERS  # noqa: E402
 from test_export_further_inputs import MemoryGRU  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -23,10 +24,7 @@ from edgernn.export import export  # noqa: E402
 from edgernn.runtime import Session  # noqa: E402
 
 ATOL, RTOL = 1e-5, 1e-4
-# dynamo alone costs 2-5 s per export here: the fast suite keeps it for the dict output; the slow
-# suite (and the real-model corpus, every entry with dynamo alone) runs the rest
-EXPORTERS = ["auto", pytest.param("dynamo", marks=pytest.mark.slow)]
-EXPORTERS_FAST = ["auto", "dynamo"]
+EXPORTERS_FAST = ["auto", "dynamo"]  # the dict output keeps dynamo alone in the fast suite too
 
 
 class AttendGRU(MemoryGRU):

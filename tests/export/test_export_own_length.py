@@ -9,6 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from export_models import EXPORTERS  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
@@ -38,9 +39,7 @@ class FramesOut(nn.Module):
         return y if self.lstm.bidirectional else (y, state)
 
 
-@pytest.mark.parametrize(
-    "exporter", ["auto", pytest.param("dynamo", marks=pytest.mark.slow)]
-)  # dynamo: 2-4 s
+@pytest.mark.parametrize("exporter", EXPORTERS)
 def test_frames_out_of_samples_in(tmp_path, exporter):
     torch.manual_seed(0)
     module = FramesOut().eval()
