@@ -137,6 +137,12 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
         click.IntRange(1, 16),
         "Classifiers: a seed ensemble of N members in one graph.",
     ),
+    "--fcn-width": (
+        "model",
+        "fcn_width",
+        click.IntRange(0, 1024),
+        "Classifiers: channels of the convolutional branch beside the recurrence (LSTM-FCN); 0: none.",
+    ),
     "--dropout": (
         "model",
         "dropout",

@@ -75,6 +75,12 @@ class ModelConfig:
     downsample: int = 0  # a strided Conv1d front end (kernel = stride = this) before the recurrence
     front_layers: int = 0  # convolutions in that front end: 1 strided, 2 adds one of kernel 5; 0: decided
     members: int = 0  # a seed ensemble of this many classifiers in one graph (train/ensemble.py); 0: decided
+    fcn_width: int | None = (
+        None  # a convolutional branch (FCN) beside the recurrence (train/convbranch.py); 0: none
+    )
+    fcn_stride: int = (
+        0  # that branch first averages windows of this many steps; 0: decided (1 without a branch)
+    )
 
     def __post_init__(self) -> None:
         _choice("cell", self.cell, CELLS)
@@ -84,10 +90,12 @@ class ModelConfig:
         _at_least("front_layers", self.front_layers, 0)
         _at_most("front_layers", self.front_layers, 2)
         _at_most("members", self.members, 16)
-        whole = self.pool not in ("auto", "last") or self.znorm or self.downsample > 1
+        _at_least("fcn_width", self.fcn_width or 0, 0)
+        _at_least("fcn_stride", self.fcn_stride, 0)
+        whole = self.pool not in ("auto", "last") or self.znorm or self.downsample > 1 or bool(self.fcn_width)
         if whole and (self.topology != "many_to_one" or self.bidirectional is False):
             raise InputError(
-                "pool/znorm/downsample read the whole sequence: expected a bidirectional many_to_one model "
+                "pool/znorm/downsample/fcn-width read the whole sequence: expected a bidirectional many_to_one model "
                 f"(add --bidirectional), got {'bidirectional ' if self.bidirectional else ''}{self.topology}"
             )
         _choice("topology", self.topology, TOPOLOGIES)
@@ -136,13 +144,17 @@ class ModelConfig:
         return 2 if self.bidirectional else 1
 
 
+PLAIN_LR = 3e-3  # Adam learning rate that trains all three cells without clipping storms
+CLASSIFIER_LR = 1e-3  # a classifier with the convolutional branch (BatchNorm): FCN's and LSTM-FCN's rate
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How to optimise; every default is what the bundled datasets were tuned with."""
 
     epochs: int = 0  # upper bound (0: 60, or for sequence classifiers enough for ~1500 updates, 60 to 400)
     batch_size: int = 0  # 0: 32, or for sequence classifiers an eighth of the training set (4 to 32)
-    lr: float = 3e-3  # Adam learning rate that trains all three cells without clipping storms
+    lr: float | None = None  # None: PLAIN_LR, or CLASSIFIER_LR for a classifier with a convolutional branch
     weight_decay: float = 0.0  # L2 penalty (decoupled for adamw)
     optimizer: str = "adam"  # adam | adamw | sgd (momentum 0.9)
     schedule: str = "cosine"  # cosine: anneal to 0 over `epochs`; plateau: halve on stalls; none
@@ -167,7 +179,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _at_least("epochs", self.epochs, 0)
         _at_least("batch_size", self.batch_size, 0)
-        if not (self.lr > 0 and math.isfinite(self.lr)):
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
             raise InputError(f"lr: expected a finite number > 0, got {self.lr}")
         _at_least("weight_decay", self.weight_decay, 0.0)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -186,6 +198,11 @@ class TrainConfig:
         _at_least("vanish_threshold", self.vanish_threshold, 0.0)
         if not (self.explode_norm > 0 and math.isfinite(self.explode_norm)):
             raise InputError(f"explode_norm: expected a finite number > 0, got {self.explode_norm}")
+
+    @property
+    def learning_rate(self) -> float:
+        """``lr``, or PLAIN_LR where nothing decided it (train/recipe.py decides it in a run)."""
+        return PLAIN_LR if self.lr is None else self.lr
 
 
 @dataclass(frozen=True)

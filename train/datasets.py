@@ -46,7 +46,12 @@ BUNDLED = {
         file="digits.npz",
         description="1797 handwritten digits, 8x8 pixels (0-16) read row by row as 8-step sequences",
         model={"cell": "gru", "hidden_size": 128, "bidirectional": True, "dropout": 0.3, "pool": "last"}
-        | {"znorm": False, "downsample": 1, "members": 1},  # image rows: the tuned model reads the last step
+        | {
+            "znorm": False,
+            "downsample": 1,
+            "members": 1,
+            "fcn_width": 0,
+        },  # image rows: the tuned model reads the last step
         train={"epochs": 40, "patience": 10, "batch_size": 32, "augment": False},
         by_topology={"one_to_many": {"bidirectional": False, "dropout": 0.0}},
     ),

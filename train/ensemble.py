@@ -74,24 +74,31 @@ def _masked(mask: Tensor):  # type: ignore[no-untyped-def]
 
 
 class MemberHeads(nn.Module):
-    """One linear head per member over its own pooled features; ``[batch, members, classes]``."""
+    """One linear head per member over its own pooled features; ``[batch, members, classes]``.
 
-    def __init__(self, members: int, hidden: int, groups: int, directions: int, classes: int) -> None:
+    ``shared``: the width of features every member reads besides its own (the convolutional branch
+    of an LSTM-FCN, train/convbranch.py), appended after the members' pooled features."""
+
+    def __init__(
+        self, members: int, hidden: int, groups: int, directions: int, classes: int, shared: int = 0
+    ) -> None:
         super().__init__()
-        self.groups, self.directions = (
-            groups,
-            directions,
-        )  # pooled features: groups x directions x members x hidden
-        features = groups * directions * hidden
+        # pooled features: groups x directions x members x hidden, then the shared ones
+        self.groups, self.directions, self.shared = groups, directions, shared
+        features = groups * directions * hidden + shared
         bound = 1.0 / math.sqrt(features)  # nn.Linear's init, per member
         self.weight = nn.Parameter(torch.empty(members, features, classes).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(members, classes).uniform_(-bound, bound))
 
     def forward(self, pooled: Tensor) -> Tensor:
-        """``pooled`` ``[batch, groups * directions * members * H]`` (pooling groups outermost)."""
-        members = self.weight.shape[0]
-        per_member = pooled.reshape(pooled.shape[0], self.groups, self.directions, members, -1)
-        per_member = per_member.permute(3, 0, 1, 2, 4).reshape(members, pooled.shape[0], -1)
+        """``pooled`` ``[batch, groups * directions * members * H + shared]`` (pooling groups outermost)."""
+        members, batch = self.weight.shape[0], pooled.shape[0]
+        own = pooled[:, : pooled.shape[1] - self.shared]
+        per_member = own.reshape(batch, self.groups, self.directions, members, -1)
+        per_member = per_member.permute(3, 0, 1, 2, 4).reshape(members, batch, -1)
+        if self.shared:
+            common = pooled[:, pooled.shape[1] - self.shared :]
+            per_member = torch.cat([per_member, common.unsqueeze(0).expand(members, -1, -1)], dim=-1)
         logits = torch.matmul(per_member, self.weight) + self.bias.unsqueeze(1)  # [members, batch, classes]
         return logits.transpose(0, 1)
 

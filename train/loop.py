@@ -64,9 +64,11 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
     """Adam, AdamW or SGD with momentum 0.9, as ``config.optimizer`` says."""
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
+        return torch.optim.SGD(
+            params, lr=config.learning_rate, momentum=0.9, weight_decay=config.weight_decay
+        )
     cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    return cls(params, lr=config.lr, weight_decay=config.weight_decay)
+    return cls(params, lr=config.learning_rate, weight_decay=config.weight_decay)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, maximize: bool) -> Any:
@@ -112,7 +114,7 @@ class Trainer:
             config.vanish_steps,
             config.explode_factor,
             config.explode_norm,
-            f"lower --lr (now {config.lr:g}) and keep --clip-grad-norm on (now {config.clip_grad_norm:g})",
+            f"lower --lr (now {config.learning_rate:g}) and keep --clip-grad-norm on (now {config.clip_grad_norm:g})",
         )
         self.progress = Progress()
 

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import ModelConfig
+from .convbranch import ConvBranch
 from .ensemble import MemberHeads, combine, split_members
 from .packing import rnn_with_lengths
 
@@ -83,6 +84,9 @@ class SequenceModel(nn.Module):
                 pad = CONV_KERNEL // 2
                 self.conv2 = nn.Conv1d(channels, channels, CONV_KERNEL, padding=pad, groups=members)
             core_input = channels
+        self.fcn = None  # LSTM-FCN: a convolutional branch beside the recurrence (train/convbranch.py)
+        if config.fcn_width:
+            self.fcn = ConvBranch(config.input_size, config.fcn_width, max(1, config.fcn_stride))
         self.units = config.hidden_size * members  # per direction
         self.rnn = _CORES[config.cell](
             core_input,
@@ -97,10 +101,16 @@ class SequenceModel(nn.Module):
         if members > 1:
             split_members(self.rnn, members, CONV_CHANNELS if config.downsample > 1 else None)
             self.head: nn.Module = MemberHeads(
-                members, config.hidden_size, pooled, config.directions, config.output_size
+                members,
+                config.hidden_size,
+                pooled,
+                config.directions,
+                config.output_size,
+                config.fcn_width or 0,
             )
         else:
-            self.head = nn.Linear(config.hidden_size * config.directions * pooled, config.output_size)
+            features = config.hidden_size * config.directions * pooled + (config.fcn_width or 0)
+            self.head = nn.Linear(features, config.output_size)
         if config.topology == "one_to_many":
             parts = 2 if config.cell == "lstm" else 1
             self.init = nn.Linear(config.cond_size, parts * self._state_rows * config.hidden_size)
@@ -120,6 +130,7 @@ class SequenceModel(nn.Module):
         """
         if self.config.znorm:
             x = per_series_znorm(x, lengths)
+        branch = None if self.fcn is None else self.fcn(x, lengths)
         z = self.front(x)
         if self.config.downsample > 1:
             z, lengths = self._downsample(z, lengths)
@@ -130,6 +141,8 @@ class SequenceModel(nn.Module):
         if self.config.topology == "many_to_one":
             pooled = self.config.pool in ("mean", "max", "meanmax")
             out = self._pool(out, lengths) if pooled else self._last_step(out, lengths)
+        if branch is not None:
+            out = torch.cat([out, branch], dim=-1)
         y = self.head(self.drop(out))
         if self.config.members > 1:  # a seed ensemble: [batch, members, classes] while training
             y = y if self.training else combine(y)

@@ -20,7 +20,8 @@ import math
 
 import numpy as np
 
-from .config import DataInfo, ModelConfig, TrainConfig
+from .config import CLASSIFIER_LR, PLAIN_LR, DataInfo, ModelConfig, TrainConfig
+from .convbranch import FCN_STEPS
 from .splits import Dataset
 
 STEPS_AFTER_FRONT = 64  # the front end's stride brings long series down to about this many steps
@@ -30,6 +31,7 @@ PLAIN_EPOCHS, PLAIN_PATIENCE = 60, 15
 FRONT_LAYERS = 2  # convolutions in the front end of long series (2: a kernel-5 one after the strided one)
 AUGMENT = False  # window slicing + jitter (train/augment.py): measured, helps some sets, hurts more
 MEMBERS = 3  # a seed ensemble in one graph (train/ensemble.py)
+FCN_WIDTH = 128  # the convolutional branch beside the recurrence (LSTM-FCN, train/convbranch.py)
 UPDATES, MAX_EPOCHS = 1500, 400  # a classifier trains for about this many steps (early stopping aside)
 
 
@@ -58,6 +60,10 @@ def resolve(
         chosen["front_layers"] = FRONT_LAYERS if chosen.get("downsample", model.downsample) > 1 else 1
     if model.members == 0:
         chosen["members"] = MEMBERS if recipe else 1
+    if model.fcn_width is None:
+        chosen["fcn_width"] = FCN_WIDTH if whole else 0
+    if model.fcn_stride == 0:
+        chosen["fcn_stride"] = max(1, math.ceil(steps / FCN_STEPS))
     model = dataclasses.replace(model, **chosen)
     batch = train.batch_size
     if batch == 0:
@@ -68,7 +74,10 @@ def resolve(
     if patience is None:
         patience = max(PLAIN_PATIENCE, epochs // 4) if recipe else PLAIN_PATIENCE
     augment = (recipe and AUGMENT) if train.augment is None else train.augment
-    train = dataclasses.replace(train, batch_size=batch, epochs=epochs, patience=patience, augment=augment)
+    lr = train.lr if train.lr is not None else CLASSIFIER_LR if model.fcn_width else PLAIN_LR
+    train = dataclasses.replace(
+        train, batch_size=batch, epochs=epochs, patience=patience, augment=augment, lr=lr
+    )
     return model, train, describe(model, train, steps) if recipe else None
 
 
@@ -98,6 +107,7 @@ def plain_defaults(model: ModelConfig) -> dict[str, object]:
         "downsample": 1,
         "members": 1,
         "front_layers": 1,
+        "fcn_width": 0,
     }
     unset = {
         "bidirectional": None,
@@ -106,6 +116,7 @@ def plain_defaults(model: ModelConfig) -> dict[str, object]:
         "downsample": 0,
         "members": 0,
         "front_layers": 0,
+        "fcn_width": None,
     }
     return {
         k: v for k, v in plain.items() if getattr(model, k) == unset[k] and getattr(model, k) is not False
@@ -129,9 +140,18 @@ def describe(model: ModelConfig, train: TrainConfig, steps: int) -> str:
             model.pool, "mean and max over time"
         )
     )
+    if model.fcn_width:
+        stride = f", windows of {model.fcn_stride} steps averaged" if model.fcn_stride > 1 else ""
+        parts.append(
+            f"a convolutional branch beside the recurrence (LSTM-FCN: Conv1d {model.fcn_width}-{2 * model.fcn_width}-"
+            f"{model.fcn_width}, BatchNorm, mean over time{stride})"
+        )
     if train.augment:
         parts.append("training sequences window-sliced and jittered")
-    parts.append(f"batch {train.batch_size}, up to {train.epochs} epochs (patience {train.patience})")
+    parts.append(
+        f"batch {train.batch_size}, learning rate {train.learning_rate:g}, "
+        f"up to {train.epochs} epochs (patience {train.patience})"
+    )
     return "sequence classifier: " + ", ".join(parts)
 
 
@@ -152,8 +172,11 @@ def recipe_record(
         "znorm": bool(model.znorm),
         "downsample": model.downsample or 1,
         "front_layers": model.front_layers or 1,
+        "fcn_width": model.fcn_width or 0,
+        "fcn_stride": model.fcn_stride or 1,
         "augment": bool(train.augment),
         "batch_size": train.batch_size,
+        "lr": f"{train.learning_rate:g}",
         "epochs": train.epochs,
         "patience": train.patience,
     }

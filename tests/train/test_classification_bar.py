@@ -44,6 +44,7 @@ def test_defaults_reach_one_nn_euclidean(tmp_path, name):
     assert result.exit_code == 0, result.output
     assert "model: sequence classifier: bidirectional" in result.output
     assert "a seed ensemble of 3 in one graph" in result.output
+    assert "a convolutional branch beside the recurrence (LSTM-FCN" in result.output
     export_run(tmp_path / "run", tmp_path / "bundle")
     test, train = _split(test_path), _split(train_path)
     got = Session.load(tmp_path / "bundle").run(test.x, lengths=test.lengths).labels

@@ -55,6 +55,8 @@ def _member(model: SequenceModel, k: int) -> SequenceModel:
             if config.front_layers > 1:  # grouped by member: member k's filters read its own channels
                 single.conv2.weight.copy_(model.conv2.weight[block])
                 single.conv2.bias.copy_(model.conv2.bias[block])
+        if model.fcn is not None:  # the convolutional branch is shared: every member reads it
+            single.fcn.load_state_dict(model.fcn.state_dict())
         single.head.weight.copy_(model.head.weight[k].T)
         single.head.bias.copy_(model.head.bias[k])
     return single
@@ -68,6 +70,7 @@ def _member(model: SequenceModel, k: int) -> SequenceModel:
         {"cell": "gru", "downsample": 1},
         {"pool": "last", "znorm": False},
         {"bidirectional": False, "pool": "last", "znorm": False, "downsample": 1, "cell": "rnn"},
+        {"front_layers": 2, "fcn_width": 4, "fcn_stride": 2},
     ],
 )
 def test_each_member_is_a_standalone_model_and_eval_averages_logits(kw):
@@ -76,7 +79,10 @@ def test_each_member_is_a_standalone_model_and_eval_averages_logits(kw):
     x = torch.randn(6, 17, 2)
     lengths = torch.tensor([17, 9, 12, 17, 3, 14])
     with torch.no_grad():
-        members = model.train()(x, lengths=lengths)[0]  # no dropout: train mode only changes the output
+        model.train()
+        if model.fcn is not None:
+            model.fcn.eval()  # BatchNorm's running statistics, as the standalone members use them
+        members = model(x, lengths=lengths)[0]  # no dropout: train mode only changes the output
         combined = model.eval()(x, lengths=lengths)[0]
         alone = torch.stack([_member(model, k)(x, lengths=lengths)[0] for k in range(K)], dim=1)
     assert members.shape == (6, K, C)

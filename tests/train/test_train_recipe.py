@@ -3,6 +3,8 @@ and the bundle manifest's ``recipe`` record, which says the same as the printed 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -13,7 +15,8 @@ from train_fixtures import write_classes_npz, write_series_csv  # noqa: E402
 from edgernn.runtime import Bundle  # noqa: E402
 from edgernn.train.config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
 from edgernn.train.data import load_dataset  # noqa: E402
-from edgernn.train.recipe import MEMBERS, resolve  # noqa: E402
+from edgernn.train.model import SequenceModel  # noqa: E402
+from edgernn.train.recipe import FCN_WIDTH, MEMBERS, resolve  # noqa: E402
 
 
 def test_classifiers_get_an_ensemble_and_flags_win(tmp_path):
@@ -41,11 +44,25 @@ def test_long_series_get_a_two_layer_front_end_unless_told(tmp_path):
     assert model.front_layers == 1 and "second Conv1d" not in line
 
 
+def test_classifiers_get_a_convolutional_branch_reading_about_128_steps_unless_told(tmp_path):
+    x = np.random.default_rng(0).normal(size=(24, 300, 1)).astype(np.float32)
+    np.savez(tmp_path / "long.npz", x=x, y=np.arange(24) % 2)
+    data = load_dataset(DataConfig(path=str(tmp_path / "long.npz")))
+    model, _, line = resolve(ModelConfig(), TrainConfig(), data)
+    assert (model.fcn_width, model.fcn_stride) == (FCN_WIDTH, 3)  # ceil(300 / 128)
+    assert "convolutional branch beside the recurrence (LSTM-FCN: Conv1d 128-256-128" in line
+    assert "windows of 3 steps averaged" in line
+    model, _, line = resolve(ModelConfig(fcn_width=0), TrainConfig(), data)
+    assert model.fcn_width == 0 and "convolutional branch" not in line
+    built = SequenceModel(dataclasses.replace(model, input_size=1, output_size=2, output_kind="classes"))
+    assert built.fcn is None
+
+
 def test_forecasters_keep_the_plain_model(tmp_path):
     csv = write_series_csv(tmp_path / "s.csv")
     data = load_dataset(DataConfig(path=str(csv), columns=("temp", "load"), target=("load",), window=8))
     model, train, line = resolve(ModelConfig(), TrainConfig(), data)
-    assert (model.members, train.augment, line) == (1, False, None)
+    assert (model.members, model.fcn_width, train.augment, line) == (1, 0, False, None)
 
 
 def _trained_bundle(tmp_path, data, *flags):
@@ -69,8 +86,8 @@ def test_the_manifest_records_the_recipe_as_the_model_line_says(tmp_path):
     assert manifest.outputs == ()  # nor is the state it returns a further output
     recipe = manifest.recipe
     assert recipe["summary"] == line.removeprefix("model: ")
-    chosen = (recipe["members"], recipe["augment"], recipe["epochs"], recipe["pool"])
-    assert chosen == ("3", "true", "2", "meanmax")
+    chosen = (recipe["members"], recipe["augment"], recipe["epochs"], recipe["pool"], recipe["fcn_width"])
+    assert chosen == ("3", "true", "2", "meanmax", "128")
 
 
 def test_select_last_keeps_the_final_epoch(tmp_path):
