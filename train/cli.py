@@ -320,7 +320,7 @@ def train_command(out: Path | None, resume: bool, nproc_per_node: int | None, **
         Cluster(world_size=nproc_per_node).local_batch(config.train.batch_size)
         check_devices(nproc_per_node, config.train.device)
         try:
-            launch(nproc_per_node, worker_args(given, out, resume), config.train.threads)
+            launch(nproc_per_node, worker_args(given, out, resume), config.train.threads or 0)
         except KeyboardInterrupt:
             raise click.exceptions.Exit(130) from None  # rank 0 printed how to resume
         return

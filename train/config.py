@@ -168,9 +168,8 @@ class TrainConfig:
     select: str = "best"  # the checkpoint kept: best (validation metric) | last (the final, annealed epoch)
     augment: bool | None = None  # window slicing + jitter of training sequences (augment.py); None: decided
     device: str = "auto"  # auto picks CUDA when available, else CPU; asking for cuda without it fails
-    threads: int = (
-        1  # CPU threads; small recurrent models gain nothing from more, and spin on a busy CPU (0: torch)
-    )
+    threads: int | None = None  # CPU threads (0: torch's, every core); None: 1 (a small recurrence
+    # gains nothing from more and spins on a busy CPU), or every core for a classifier's convolutions
     vanish_threshold: float = 1e-6  # recurrent-layer gradient norm below which a step counts as vanishing
     vanish_steps: int = 100  # consecutive vanishing steps before warning
     explode_factor: float = 100.0  # warn when the gradient norm jumps this many times over its running mean
@@ -192,7 +191,7 @@ class TrainConfig:
         if self.patience is not None:
             _at_least("patience", self.patience, 0)
         _choice("device", self.device, DEVICES)
-        _at_least("threads", self.threads, 0)
+        _at_least("threads", self.threads or 0, 0)
         _at_least("vanish_steps", self.vanish_steps, 1)
         _at_least("explode_factor", self.explode_factor, 1.0)
         _at_least("vanish_threshold", self.vanish_threshold, 0.0)

@@ -4,12 +4,14 @@
 Sequence classification (many_to_one classes from feature sequences, the UCR/UEA kind of data:
 tens to hundreds of labelled series, tens to thousands of steps) trains a bidirectional recurrence
 on per-series z-normalised inputs (univariate series only: across channels the levels carry the
-class, e.g. which sensor reads highest), behind a strided Conv1d front end when the series are long, and
-pools its outputs over time (mean and max) instead of reading the last step; batches are an eighth
-of the training set (4 to 32), and epochs enough for about 1500 updates (60 to 400, patience a
-quarter of them), so a tiny set still trains long enough; accuracy ties on a small validation split
-go to the lower validation loss (loop.py). Measured in
-docs/classification.md. Everything else keeps the plain defaults: last step, no front end, batch 32.
+class, e.g. which sensor reads highest), behind a strided Conv1d front end when the series are
+long, and pools its outputs over time (mean and max) instead of reading the last step. Beside the
+front end of long series runs a convolutional branch (LSTM-FCN, convbranch.py), trained at
+learning rate 1e-3 on every core. Batches are an eighth of the training set (4 to 32), and epochs
+enough for about 1500 updates (60 to 400, patience a quarter of them), so a tiny set still trains
+long enough; accuracy ties on a small validation split go to the lower validation loss (loop.py).
+Measured in docs/classification.md. Everything else keeps the plain defaults: last step, no front
+end, batch 32.
 A flag given by the user (or a bundled preset) always wins, as everywhere.
 """
 
@@ -32,6 +34,7 @@ FRONT_LAYERS = 2  # convolutions in the front end of long series (2: a kernel-5 
 AUGMENT = False  # window slicing + jitter (train/augment.py): measured, helps some sets, hurts more
 MEMBERS = 3  # a seed ensemble in one graph (train/ensemble.py)
 FCN_WIDTH = 128  # the convolutional branch beside the recurrence (LSTM-FCN, train/convbranch.py)
+FCN_WORK = 2048  # batch x steps the branch reads per update: batches over 16 read fewer than FCN_STEPS
 UPDATES, MAX_EPOCHS = 1500, 400  # a classifier trains for about this many steps (early stopping aside)
 
 
@@ -47,38 +50,54 @@ def resolve(
     """Fill the fields left to the data; the ``model:`` line describing a classifier recipe (or None)."""
     steps = int(dataset.train.x.shape[1])
     recipe = is_sequence_classifier(dataset)
-    chosen = {
+    model = dataclasses.replace(model, **_model_choices(model, dataset, recipe))
+    train = _train_choices(model, train, len(dataset.train), recipe, world_size)
+    if model.fcn_stride == 0:  # the branch reads about FCN_STEPS steps, fewer for big batches
+        read = max(1, min(FCN_STEPS, FCN_WORK // train.batch_size))
+        model = dataclasses.replace(model, fcn_stride=max(1, math.ceil(steps / read)))
+    return model, train, describe(model, train, steps) if recipe else None
+
+
+def _model_choices(model: ModelConfig, dataset: Dataset, recipe: bool) -> dict[str, object]:
+    steps = int(dataset.train.x.shape[1])
+    chosen: dict[str, object] = {
         "bidirectional": recipe if model.bidirectional is None else model.bidirectional,
     }
-    whole = recipe and chosen["bidirectional"]  # pooling etc. read the whole sequence
+    whole = recipe and bool(chosen["bidirectional"])  # pooling etc. read the whole sequence
     chosen["pool"] = ("meanmax" if whole else "last") if model.pool == "auto" else model.pool
     univariate = dataset.train.x.ndim == 3 and dataset.train.x.shape[2] == 1
     chosen["znorm"] = bool(whole and univariate) if model.znorm is None else model.znorm
-    if model.downsample == 0:
-        chosen["downsample"] = max(1, math.ceil(steps / STEPS_AFTER_FRONT)) if whole else 1
+    downsample = model.downsample
+    if downsample == 0:
+        downsample = chosen["downsample"] = max(1, math.ceil(steps / STEPS_AFTER_FRONT)) if whole else 1
     if model.front_layers == 0:
-        chosen["front_layers"] = FRONT_LAYERS if chosen.get("downsample", model.downsample) > 1 else 1
+        chosen["front_layers"] = FRONT_LAYERS if downsample > 1 else 1
     if model.members == 0:
         chosen["members"] = MEMBERS if recipe else 1
-    if model.fcn_width is None:
-        chosen["fcn_width"] = FCN_WIDTH if whole else 0
-    if model.fcn_stride == 0:
-        chosen["fcn_stride"] = max(1, math.ceil(steps / FCN_STEPS))
-    model = dataclasses.replace(model, **chosen)
+    if model.fcn_width is None:  # beside the front end: series the recurrence reads downsampled
+        chosen["fcn_width"] = FCN_WIDTH if whole and downsample > 1 else 0
+    return chosen
+
+
+def _train_choices(
+    model: ModelConfig, train: TrainConfig, samples: int, recipe: bool, world_size: int
+) -> TrainConfig:
     batch = train.batch_size
     if batch == 0:
-        batch = min(PLAIN_BATCH, max(4, len(dataset.train) // BATCH_SHARE)) if recipe else PLAIN_BATCH
+        batch = min(PLAIN_BATCH, max(4, samples // BATCH_SHARE)) if recipe else PLAIN_BATCH
         batch = -(-batch // world_size) * world_size  # a multiple of the processes
-    epochs = train.epochs or (_classifier_epochs(len(dataset.train), batch) if recipe else PLAIN_EPOCHS)
+    epochs = train.epochs or (_classifier_epochs(samples, batch) if recipe else PLAIN_EPOCHS)
     patience = train.patience
     if patience is None:
         patience = max(PLAIN_PATIENCE, epochs // 4) if recipe else PLAIN_PATIENCE
     augment = (recipe and AUGMENT) if train.augment is None else train.augment
     lr = train.lr if train.lr is not None else CLASSIFIER_LR if model.fcn_width else PLAIN_LR
-    train = dataclasses.replace(
-        train, batch_size=batch, epochs=epochs, patience=patience, augment=augment, lr=lr
+    threads = train.threads
+    if threads is None:  # convolutions use every core; one small recurrence gains nothing from more
+        threads = 0 if model.fcn_width and world_size == 1 else 1
+    return dataclasses.replace(
+        train, batch_size=batch, epochs=epochs, patience=patience, augment=augment, lr=lr, threads=threads
     )
-    return model, train, describe(model, train, steps) if recipe else None
 
 
 def scaled_not_centred(dataset: Dataset, model: ModelConfig) -> Dataset:

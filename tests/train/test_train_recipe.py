@@ -13,10 +13,10 @@ from click.testing import CliRunner  # noqa: E402
 from train_fixtures import write_classes_npz, write_series_csv  # noqa: E402
 
 from edgernn.runtime import Bundle  # noqa: E402
-from edgernn.train.config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
+from edgernn.train.config import CLASSIFIER_LR, PLAIN_LR, DataConfig, ModelConfig, TrainConfig  # noqa: E402
 from edgernn.train.data import load_dataset  # noqa: E402
 from edgernn.train.model import SequenceModel  # noqa: E402
-from edgernn.train.recipe import FCN_WIDTH, MEMBERS, resolve  # noqa: E402
+from edgernn.train.recipe import FCN_WIDTH, FCN_WORK, MEMBERS, resolve  # noqa: E402
 
 
 def test_classifiers_get_an_ensemble_and_flags_win(tmp_path):
@@ -24,6 +24,9 @@ def test_classifiers_get_an_ensemble_and_flags_win(tmp_path):
     model, train, line = resolve(ModelConfig(), TrainConfig(), data)
     assert (model.members, train.augment) == (MEMBERS, False)  # augmentation is opt-in (measured)
     assert f"a seed ensemble of {MEMBERS} in one graph" in line and "jittered" not in line
+    # 6 steps: no front end, so no convolutional branch beside it (the recurrence reads every step)
+    assert (model.fcn_width, train.threads, train.lr) == (0, 1, PLAIN_LR)
+    assert "convolutional branch" not in line
     model, train, line = resolve(ModelConfig(members=1), TrainConfig(augment=True), data)
     assert (model.members, train.augment) == (1, True)
     assert "seed ensemble" not in line and "window-sliced and jittered" in line
@@ -58,6 +61,22 @@ def test_classifiers_get_a_convolutional_branch_reading_about_128_steps_unless_t
     assert built.fcn is None
 
 
+def test_the_branch_reads_fewer_steps_for_big_batches_and_uses_every_core(tmp_path):
+    """Its work per update stays at FCN_WORK (batch x steps): a batch of 32 reads 64 steps."""
+    x = np.random.default_rng(0).normal(size=(400, 640, 1)).astype(np.float32)
+    np.savez(tmp_path / "big.npz", x=x, y=np.arange(400) % 2)
+    data = load_dataset(DataConfig(path=str(tmp_path / "big.npz")))
+    model, train, _ = resolve(ModelConfig(), TrainConfig(), data)
+    assert (train.batch_size, model.fcn_stride, train.threads) == (32, 640 // (FCN_WORK // 32), 0)
+    assert train.lr == CLASSIFIER_LR
+    model, train, _ = resolve(ModelConfig(fcn_width=0), TrainConfig(), data)
+    assert (train.threads, train.lr) == (1, PLAIN_LR)  # one small recurrence: one thread
+    _, train, _ = resolve(ModelConfig(), TrainConfig(threads=2, lr=0.01), data)
+    assert (train.threads, train.lr) == (2, 0.01)  # given flags win
+    _, train, _ = resolve(ModelConfig(), TrainConfig(), data, world_size=2)
+    assert train.threads == 1  # data-parallel processes share the cores
+
+
 def test_forecasters_keep_the_plain_model(tmp_path):
     csv = write_series_csv(tmp_path / "s.csv")
     data = load_dataset(DataConfig(path=str(csv), columns=("temp", "load"), target=("load",), window=8))
@@ -78,7 +97,7 @@ def _trained_bundle(tmp_path, data, *flags):
 
 
 def test_the_manifest_records_the_recipe_as_the_model_line_says(tmp_path):
-    path = write_classes_npz(tmp_path / "c.npz", samples=40, steps=9)
+    path = write_classes_npz(tmp_path / "c.npz", samples=40, steps=70)  # long: front end + branch
     output, _ = _trained_bundle(tmp_path, path, "--augment")
     line = next(s for s in output.splitlines() if s.startswith("model: "))
     manifest = Bundle.load(tmp_path / "b").manifest
