@@ -75,12 +75,8 @@ class ModelConfig:
     downsample: int = 0  # a strided Conv1d front end (kernel = stride = this) before the recurrence
     front_layers: int = 0  # convolutions in that front end: 1 strided, 2 adds one of kernel 5; 0: decided
     members: int = 0  # a seed ensemble of this many classifiers in one graph (train/ensemble.py); 0: decided
-    fcn_width: int | None = (
-        None  # a convolutional branch (FCN) beside the recurrence (train/convbranch.py); 0: none
-    )
-    fcn_stride: int = (
-        0  # that branch first averages windows of this many steps; 0: decided (1 without a branch)
-    )
+    fcn_width: int | None = None  # a convolutional branch beside the recurrence (convbranch.py); 0: none
+    fcn_stride: int = 0  # that branch averages windows of this many steps first; 0: decided
 
     def __post_init__(self) -> None:
         _choice("cell", self.cell, CELLS)

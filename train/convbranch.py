@@ -4,8 +4,8 @@ Wang et al.'s fully convolutional network (2017), as LSTM-FCN (Karim et al., 201
 its LSTM: three Conv1d blocks (``width``, ``2 * width``, ``width`` channels; kernels 7, 5, 3; stride
 1, "same" padding), each followed by BatchNorm and ReLU, then the mean over time. Its pooled
 features join the recurrence's pooled features in the head. Long series are first averaged over
-windows of ``stride`` steps (the model derives it from the recurrent front end's stride), so the
-branch reads about FCN_STEPS steps and its cost stays bounded.
+windows of ``stride`` steps (``fcn_stride``, which train/recipe.py decides), so the branch reads
+about FCN_STEPS steps and its cost stays bounded.
 
 Ragged batches: padding is zeroed before every convolution (no window reads past a sequence's
 end), BatchNorm's training statistics count valid steps only (:class:`MaskedBatchNorm1d`), and the
