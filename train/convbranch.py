@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .packing import valid_steps
+
 KERNELS = (7, 5, 3)  # odd kernels keep "same" padding symmetric (the FCN paper: 8, 5, 3)
 FCN_STEPS = 128  # the branch reads about this many steps of a long series (windows averaged)
 
@@ -58,14 +60,14 @@ class ConvBranch(nn.Module):
         z = x.transpose(1, 2)  # [batch, channels, time]
         valid = None
         if lengths is not None:
-            valid = _valid(lengths, z.shape[2], z)
+            valid = valid_steps(lengths, z.shape[2], z).unsqueeze(1)
             z = z * valid
         if self.stride > 1:  # windows of `stride` steps averaged (the tail padded with zeros)
             k = self.stride
             z = nn.functional.avg_pool1d(nn.functional.pad(z, (0, (-z.shape[2]) % k)), k, k)
             if lengths is not None:
                 lengths = torch.div(lengths + (k - 1), k, rounding_mode="floor")
-                valid = _valid(lengths, z.shape[2], z)
+                valid = valid_steps(lengths, z.shape[2], z).unsqueeze(1)
         for conv, norm in zip(self.convs, self.norms, strict=True):
             z = torch.relu(norm(conv(z), valid))
             if valid is not None:
@@ -73,9 +75,3 @@ class ConvBranch(nn.Module):
         if valid is None:
             return z.mean(dim=2)
         return z.sum(dim=2) / valid.sum(dim=2).clamp(min=1.0)
-
-
-def _valid(lengths: Tensor, steps: int, like: Tensor) -> Tensor:
-    """``[batch, 1, steps]`` of 1.0 at each sequence's valid steps and 0.0 past its length."""
-    index = torch.arange(steps, device=like.device)[None, :]
-    return (index < lengths.to(like.device)[:, None]).unsqueeze(1).to(like.dtype)

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from .config import ModelConfig
 from .convbranch import ConvBranch
 from .ensemble import MemberHeads, combine, split_members
-from .packing import rnn_with_lengths
+from .packing import rnn_with_lengths, valid_steps
 
 State = Tensor | tuple[Tensor, Tensor]
 
@@ -36,8 +36,7 @@ def per_series_znorm(x: Tensor, lengths: Tensor | None) -> Tensor:
         mean = x.mean(dim=1, keepdim=True)
         std = ((x - mean) ** 2).mean(dim=1, keepdim=True).sqrt()
         return (x - mean) / (std + _EPS)
-    valid = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]
-    valid = valid.unsqueeze(-1).to(x.dtype)
+    valid = valid_steps(lengths, x.shape[1], x).unsqueeze(-1)
     count = valid.sum(dim=1, keepdim=True).clamp(min=1.0)
     mean = (x * valid).sum(dim=1, keepdim=True) / count
     std = ((((x - mean) * valid) ** 2).sum(dim=1, keepdim=True) / count).sqrt()
@@ -48,8 +47,7 @@ def _zero_padding(z: Tensor, lengths: Tensor | None) -> Tensor:
     """``z`` ``[batch, time, channels]`` with every step at or past its sequence's length set to 0."""
     if lengths is None:
         return z
-    valid = torch.arange(z.shape[1], device=z.device)[None, :] < lengths.to(z.device)[:, None]
-    return z * valid.unsqueeze(-1).to(z.dtype)
+    return z * valid_steps(lengths, z.shape[1], z).unsqueeze(-1)
 
 
 class SequenceModel(nn.Module):
@@ -166,8 +164,7 @@ class SequenceModel(nn.Module):
         if lengths is None:
             mean, top = out.mean(dim=1), out.amax(dim=1)
         else:
-            valid = torch.arange(out.shape[1], device=out.device)[None, :] < lengths.to(out.device)[:, None]
-            valid = valid.unsqueeze(-1).to(out.dtype)
+            valid = valid_steps(lengths, out.shape[1], out).unsqueeze(-1)
             mean = (out * valid).sum(dim=1) / valid.sum(dim=1).clamp(min=1.0)
             top = (out + (valid - 1.0) * 1e9).amax(dim=1)
         pool = self.config.pool

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -25,3 +26,9 @@ def rnn_with_lengths(rnn: nn.Module, x: Tensor, lengths: Tensor, state: Any = No
     y, state = rnn(packed, state)
     y, _ = pad_packed_sequence(y, batch_first=rnn.batch_first, total_length=total)
     return y, state
+
+
+def valid_steps(lengths: Tensor, steps: int, like: Tensor) -> Tensor:
+    """``[batch, steps]`` in ``like``'s dtype and device: 1 at each row's first ``lengths`` steps, 0 past."""
+    index = torch.arange(steps, device=like.device)[None, :]
+    return (index < lengths.to(like.device)[:, None]).to(like.dtype)
